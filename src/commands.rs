@@ -1,0 +1,197 @@
+//! The pipeline: load → provision → run → report, and the mapping of outcomes to exit codes
+//! (0 pass, 1 failing findings, 2 bad input or environment, 130/143 interrupted). The only
+//! module that knows the order of the stages.
+
+use crate::cli::{CheckArgs, Cli, Command};
+use crate::findings::{Finding, Severity, Status};
+use crate::migrations::{self, Chain, LoadOptions};
+use crate::postgres::{ScratchDatabase, Server};
+use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
+use crate::runner::{self, NoObserver};
+use crate::settings::CheckSettings;
+use anyhow::Context;
+use clap::Parser;
+use sqlx::Connection;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Exit status for bad input or a broken environment.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    // reqwest and sqlx share rustls; pick its crypto provider once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => interruptible(check_command(args)).await,
+    }
+}
+
+/// Runs `work` as its own task so that a panic or a signal still drops (and so cleans up) the
+/// server it started before we exit.
+async fn interruptible(work: impl Future<Output = anyhow::Result<ExitCode>> + Send + 'static) -> ExitCode {
+    let mut task = tokio::spawn(work);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match terminate.as_mut() {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let code = tokio::select! {
+        joined = &mut task => return match joined {
+            Ok(Ok(code)) => code,
+            Ok(Err(error)) => {
+                print_error(&error);
+                ExitCode::from(EXIT_USAGE)
+            }
+            Err(join) => {
+                eprintln!("error: internal error ({join}); the temporary PostgreSQL was cleaned up");
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
+        _ = tokio::signal::ctrl_c() => 130,
+        _ = sigterm => 143,
+    };
+    task.abort();
+    let _ = task.await;
+    eprintln!("interrupted; the temporary PostgreSQL was stopped and removed");
+    ExitCode::from(code)
+}
+
+/// Prints an error chain as `error:` / `caused by:` lines.
+fn print_error(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let settings = CheckSettings::resolve(args, &|key| std::env::var(key).ok())?;
+    let report = check(&settings).await?;
+    print!("{}", report::terminal::render(&report));
+    if let Some(dir) = &settings.report_dir {
+        write_reports(dir, &report)?;
+    }
+    Ok(match report.status {
+        Status::Pass => ExitCode::SUCCESS,
+        Status::Fail => ExitCode::from(1),
+    })
+}
+
+fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("--report-dir {}: cannot create", dir.display()))?;
+    for (name, text) in [("report.json", report::json::render(report)), ("report.md", report::markdown::render(report))]
+    {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("--report-dir: cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Loads the chain, applies it to a throwaway database and builds the report.
+pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let options = LoadOptions { format: settings.format, placeholders: settings.placeholders.clone() };
+    let chain = migrations::load(&settings.dir, &options)?;
+    if settings.verbose {
+        for note in &chain.notes {
+            eprintln!("{note}");
+        }
+        eprintln!("{} migrations loaded from {}", chain.migrations.len(), migrations::display_path(&chain.dir));
+    }
+    let server = Server::start(&settings.provision).await?;
+    if settings.verbose {
+        eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
+    }
+    let applied = apply_chain(&server, &chain).await;
+    let database = Database { provider: server.provider(), server_version: server.version().to_string() };
+    for warning in server.shutdown().await {
+        eprintln!("warning: {warning}");
+    }
+    let (migrations, run_findings) = applied?;
+    let mut findings = chain.findings.clone();
+    findings.extend(run_findings);
+    Ok(Report::new(
+        settings.fail_on,
+        Some(database),
+        ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
+        migrations,
+        findings,
+        report::millis(started.elapsed()),
+    ))
+}
+
+/// Applies every migration in order on a new scratch database, stopping at the first failure.
+async fn apply_chain(server: &Server, chain: &Chain) -> anyhow::Result<(Vec<MigrationReport>, Vec<Finding>)> {
+    let database: ScratchDatabase = server.create_database().await?;
+    let mut conn = database.connect().await?;
+    let mut reports = Vec::with_capacity(chain.migrations.len());
+    let mut findings = Vec::new();
+    let mut failed = false;
+    for migration in &chain.migrations {
+        let mut report = MigrationReport {
+            id: migration.id.clone(),
+            name: migration.name.clone(),
+            path: migration.up.display_path(),
+            down_path: migration.down.as_ref().map(|d| d.display_path()),
+            status: MigrationStatus::Skipped,
+            duration_ms: 0.0,
+            transaction: migration.up.transaction.clone(),
+            statements: migration.up.split.statements.len(),
+            error: None,
+            partially_applied: false,
+        };
+        if !failed {
+            let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
+            report.duration_ms = report::millis(outcome.duration);
+            report.partially_applied = outcome.partially_applied;
+            if let Some(error) = &outcome.error {
+                failed = true;
+                report.status = MigrationStatus::Failed;
+                findings.push(failure_finding(&migration.id, error, outcome.partially_applied));
+            } else {
+                report.status = MigrationStatus::Applied;
+            }
+            report.error = outcome.error;
+        }
+        reports.push(report);
+    }
+    conn.close().await.ok();
+    Ok((reports, findings))
+}
+
+fn failure_finding(id: &str, error: &runner::StatementError, partial: bool) -> Finding {
+    let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
+    if let Some(detail) = &error.detail {
+        message.push_str(&format!("; {detail}"));
+    }
+    if partial {
+        message.push_str(&format!(
+            "; it runs without a transaction, so the {} statement(s) before the failing one stay applied",
+            error.statement
+        ));
+    } else {
+        message.push_str("; its transaction was rolled back");
+    }
+    let finding = Finding::new("migration-failed", Severity::Error, message)
+        .in_migration(id)
+        .at(error.file.clone(), Some(error.line));
+    match &error.hint {
+        Some(hint) => finding.with_help(hint.clone()),
+        None => finding,
+    }
+}

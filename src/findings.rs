@@ -1,0 +1,129 @@
+//! Findings: the problems every stage reports, their severities, and the pass/fail policy.
+//! Findings are data, never errors; no stage decides the exit status on its own.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How bad a finding is; ordered so that `Error > Warning > Info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// One problem found in the chain, pointing at a file and line where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable kebab-case rule id, e.g. `migration-failed`.
+    pub rule: String,
+    pub severity: Severity,
+    /// Id of the migration the finding belongs to, if any.
+    pub migration: Option<String>,
+    /// Path of the file, relative to the working directory (the repository root in Actions).
+    pub file: Option<String>,
+    /// 1-based line in `file`.
+    pub line: Option<u32>,
+    /// One-paragraph explanation of what is wrong.
+    pub message: String,
+    /// How to fix it, when there is a known fix.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub help: Option<String>,
+}
+
+impl Finding {
+    /// A finding of `rule` with `severity` and `message`; locate it with the builder methods.
+    pub fn new(rule: &str, severity: Severity, message: impl Into<String>) -> Self {
+        Finding {
+            rule: rule.to_string(),
+            severity,
+            migration: None,
+            file: None,
+            line: None,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// Attaches the migration id.
+    pub fn in_migration(mut self, id: impl Into<String>) -> Self {
+        self.migration = Some(id.into());
+        self
+    }
+
+    /// Attaches the file and line.
+    pub fn at(mut self, file: impl Into<String>, line: Option<u32>) -> Self {
+        self.file = Some(file.into());
+        self.line = line;
+        self
+    }
+
+    /// Attaches a hint on how to fix it.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Which findings make the check fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    /// Errors fail the check (default).
+    #[default]
+    Error,
+    /// Errors and warnings fail the check.
+    Warning,
+    /// Nothing fails the check; findings are only reported.
+    Never,
+}
+
+/// Overall outcome of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+}
+
+impl FailOn {
+    /// Whether a finding of `severity` fails the check under this policy.
+    pub fn fails(self, severity: Severity) -> bool {
+        match self {
+            FailOn::Error => severity >= Severity::Error,
+            FailOn::Warning => severity >= Severity::Warning,
+            FailOn::Never => false,
+        }
+    }
+
+    /// The status of a check that produced `findings`.
+    pub fn status<'a>(self, findings: impl IntoIterator<Item = &'a Finding>) -> Status {
+        if findings.into_iter().any(|f| self.fails(f.severity)) { Status::Fail } else { Status::Pass }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_on_thresholds() {
+        let warn = Finding::new("x", Severity::Warning, "w");
+        let err = Finding::new("y", Severity::Error, "e");
+        assert_eq!(FailOn::Error.status([&warn]), Status::Pass);
+        assert_eq!(FailOn::Warning.status([&warn]), Status::Fail);
+        assert_eq!(FailOn::Error.status([&warn, &err]), Status::Fail);
+        assert_eq!(FailOn::Never.status([&err]), Status::Pass);
+    }
+}

@@ -1,0 +1,15 @@
+//! Migration Guard: applies a project's migration chain to a real PostgreSQL and reports what is
+//! unsafe to merge or deploy.
+//!
+//! Data flows one way: `migrations` (load) → `postgres` (provision) → `runner` (apply) →
+//! `report`; `commands` is the only module that knows that order.
+
+pub mod cli;
+pub mod commands;
+pub mod findings;
+pub mod migrations;
+pub mod postgres;
+pub mod report;
+pub mod runner;
+pub mod settings;
+pub mod sql;

@@ -1,0 +1,288 @@
+//! Loading a migration chain from disk into one format-independent model: which migrations
+//! exist, their order, their up/down SQL and how each must run. Knows nothing of databases.
+
+pub mod detect;
+pub mod formats;
+pub mod graph;
+pub mod version;
+
+use crate::findings::Finding;
+use crate::sql::{self, Split, Statement, TxEffect};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+pub use version::Version;
+
+/// A migration tool whose file layout we read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// sqlx: `<version>_<name>.sql`, or `.up.sql` / `.down.sql` pairs.
+    Sqlx,
+    /// golang-migrate: `<version>_<name>.up.sql` / `.down.sql`.
+    GolangMigrate,
+    /// goose: `<version>_<name>.sql` with `-- +goose Up` / `Down` sections.
+    Goose,
+    /// sql-migrate: `<name>.sql` with `-- +migrate Up` / `Down` sections.
+    SqlMigrate,
+    /// dbmate: `<version>_<name>.sql` with `-- migrate:up` / `down` sections.
+    Dbmate,
+    /// diesel: `<version>_<name>/up.sql` and `down.sql` directories.
+    Diesel,
+    /// Flyway: `V<version>__<description>.sql`, `U...` undo and `R__` repeatable files.
+    Flyway,
+}
+
+impl Format {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Sqlx => "sqlx",
+            Format::GolangMigrate => "golang-migrate",
+            Format::Goose => "goose",
+            Format::SqlMigrate => "sql-migrate",
+            Format::Dbmate => "dbmate",
+            Format::Diesel => "diesel",
+            Format::Flyway => "flyway",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether a script runs inside a transaction the runner opens, and why not when it does not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", content = "reason", rename_all = "kebab-case")]
+pub enum Transaction {
+    /// Wrapped in BEGIN ... COMMIT by the runner.
+    Wrapped,
+    /// Run statement by statement without a wrapping transaction, for the given reason.
+    None(String),
+}
+
+impl Transaction {
+    /// The mode tools without a per-file flag use: wrapped, unless the script manages its own
+    /// transaction or contains a statement PostgreSQL refuses inside a transaction block.
+    pub fn inferred(split: &Split) -> Transaction {
+        for statement in &split.statements {
+            match statement.tx {
+                TxEffect::Control(kw) => {
+                    return Transaction::None(format!("the script runs its own {kw} (line {})", statement.line));
+                }
+                TxEffect::NotInTransaction(what) => {
+                    return Transaction::None(format!(
+                        "{what} cannot run inside a transaction (line {})",
+                        statement.line
+                    ));
+                }
+                TxEffect::Plain => {}
+            }
+        }
+        Transaction::Wrapped
+    }
+
+    /// Whether the runner wraps the script in a transaction.
+    pub fn is_wrapped(&self) -> bool {
+        matches!(self, Transaction::Wrapped)
+    }
+}
+
+/// The SQL of one direction of a migration, with where it lives in its file.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The file, as shown to users (relative to the working directory where possible).
+    pub path: PathBuf,
+    /// 1-based line of the file on which `sql` starts (section formats start mid-file).
+    pub first_line: u32,
+    /// The SQL to execute, placeholders already substituted.
+    pub sql: String,
+    /// `sql` split into statements.
+    pub split: Split,
+    /// How the script must run.
+    pub transaction: Transaction,
+}
+
+impl Script {
+    /// Splits `sql` (which starts at `first_line` of `path`) into statements; the transaction
+    /// mode is inferred and may be overridden by the format's loader.
+    pub fn new(path: &Path, first_line: u32, sql: String) -> Result<Script, LoadError> {
+        let split = sql::split(&sql).map_err(|source| LoadError::Sql {
+            path: display_path(path),
+            line: match &source {
+                sql::SqlError::Nul { line } => first_line + line - 1,
+                sql::SqlError::Scan(_) => first_line,
+            },
+            source,
+        })?;
+        let transaction = Transaction::inferred(&split);
+        Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction })
+    }
+
+    /// The text of one of this script's statements.
+    pub fn text(&self, statement: &Statement) -> &str {
+        &self.sql[statement.start..statement.end]
+    }
+
+    /// The 1-based line in the file of byte offset `byte` of `sql`.
+    pub fn file_line(&self, byte: usize) -> u32 {
+        self.first_line + sql::line_of(&self.sql, byte) - 1
+    }
+
+    /// The 1-based line in the file of a statement's first token.
+    pub fn statement_line(&self, statement: &Statement) -> u32 {
+        self.first_line + statement.line - 1
+    }
+
+    /// True when the script contains no statement (only comments or blank text).
+    pub fn is_empty(&self) -> bool {
+        self.split.statements.is_empty()
+    }
+
+    /// The path as shown in reports.
+    pub fn display_path(&self) -> String {
+        display_path(&self.path)
+    }
+}
+
+/// One migration of a chain, in any format.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The id the tool uses: the version as written (`0001`, `20240101120000`, `1.2`), or for
+    /// repeatable Flyway migrations `R__<description>`.
+    pub id: String,
+    /// Sort key for versioned formats; `None` for repeatable migrations.
+    pub version: Option<Version>,
+    /// Human description from the file name.
+    pub name: String,
+    /// Ids of the migrations this one follows (the previous version for linear formats).
+    pub parents: Vec<String>,
+    pub up: Script,
+    pub down: Option<Script>,
+}
+
+/// A loaded chain: the migrations in the order they apply, plus what loading noticed.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub format: Format,
+    /// The migrations directory as given.
+    pub dir: PathBuf,
+    /// In apply order.
+    pub migrations: Vec<Migration>,
+    /// Problems with the chain itself (duplicate versions, ...).
+    pub findings: Vec<Finding>,
+    /// How the format was chosen, shown with `--verbose`.
+    pub notes: Vec<String>,
+}
+
+/// What the loader needs besides the directory.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `None` detects the format from the directory's contents.
+    pub format: Option<Format>,
+    /// Flyway `${name}` placeholder values.
+    pub placeholders: BTreeMap<String, String>,
+}
+
+/// Why a chain cannot be loaded; every variant names the path (and line) to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: no such directory (set the migrations directory with `check DIR` or the `path` input)")]
+    NotFound { path: String },
+    #[error("{path}: not a directory (point `check` at the folder holding the migrations)")]
+    NotADirectory { path: String },
+    #[error("{path}: no migrations found{hint}")]
+    Empty { path: String, hint: String },
+    #[error("{path}: cannot tell the migration format ({reason}); pass --format")]
+    Undetected { path: String, reason: String },
+    #[error("{path}: cannot read")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not valid UTF-8 (save the file as UTF-8)")]
+    NotUtf8 { path: String, line: u32 },
+    #[error("{path}:{line}: cannot split into SQL statements")]
+    Sql {
+        path: String,
+        line: u32,
+        #[source]
+        source: sql::SqlError,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid { path: String, line: u32, message: String },
+}
+
+impl LoadError {
+    /// A format-specific problem at `path:line`.
+    pub fn invalid(path: &Path, line: u32, message: impl Into<String>) -> LoadError {
+        LoadError::Invalid { path: display_path(path), line, message: message.into() }
+    }
+}
+
+/// Loads the chain in `dir`: detects or uses the format, reads every migration, orders them,
+/// links each to its predecessor and checks the chain.
+pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
+    let shown = display_path(dir);
+    let meta = std::fs::metadata(dir).map_err(|_| LoadError::NotFound { path: shown.clone() })?;
+    if !meta.is_dir() {
+        return Err(LoadError::NotADirectory { path: shown });
+    }
+    let (format, notes) = match options.format {
+        Some(format) => (format, vec![format!("format {format}: given with --format")]),
+        None => {
+            let detection = detect::detect(dir)?;
+            (detection.format, detection.reasons)
+        }
+    };
+    let mut migrations = formats::load(format, dir, options)?;
+    if migrations.is_empty() {
+        return Err(LoadError::Empty {
+            path: shown,
+            hint: format!(" for format {format} (see `--format` and `--verbose`)"),
+        });
+    }
+    // Stable sort: equal versions keep file-name order, repeatables (no version) go last.
+    migrations.sort_by(|a, b| match (&a.version, &b.version) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.id.cmp(&b.id),
+    });
+    for i in 1..migrations.len() {
+        let previous = migrations[i - 1].id.clone();
+        migrations[i].parents = vec![previous];
+    }
+    let findings = graph::check(&migrations);
+    Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
+}
+
+/// A path as shown to users: relative to the working directory when it lies below it.
+pub fn display_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    let text = relative.to_string_lossy().replace('\\', "/");
+    text.strip_prefix("./").map(str::to_string).unwrap_or(text)
+}
+
+/// Reads a migration file as UTF-8, dropping a leading byte-order mark (PostgreSQL would
+/// reject it; the tools strip it).
+pub fn read_sql_file(path: &Path) -> Result<String, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: display_path(path), source })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+        LoadError::NotUtf8 { path: display_path(path), line }
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}

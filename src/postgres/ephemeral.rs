@@ -1,0 +1,252 @@
+//! The embedded default: a throwaway cluster made by `initdb` in a temporary directory, served
+//! by `postgres` on a Unix socket in that directory only, stopped and removed when dropped.
+
+use super::ProvisionError;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Gid, Pid, Uid, User};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The account the server runs as when we are root (PostgreSQL refuses to run as root).
+const SERVICE_USER: &str = "postgres";
+/// Created when `postgres` does not exist.
+const FALLBACK_USER: &str = "migration-guard";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const PORT: u16 = 5432;
+
+/// A running ephemeral cluster; dropping it stops the server and deletes its directory.
+pub struct Cluster {
+    dir: Option<tempfile::TempDir>,
+    child: Option<Child>,
+}
+
+/// Who runs initdb and postgres.
+struct RunAs {
+    uid: Uid,
+    gid: Gid,
+}
+
+impl Cluster {
+    /// Runs initdb and starts the server, waiting until it accepts connections.
+    pub async fn start(pg_bin: Option<&Path>) -> Result<Cluster, ProvisionError> {
+        let bin = find_binaries(pg_bin)?;
+        let run_as = run_as()?;
+        let dir = tempfile::Builder::new()
+            .prefix("migration-guard-")
+            .tempdir()
+            .map_err(|e| ProvisionError::Initdb(format!("cannot create a temporary directory (check TMPDIR): {e}")))?;
+        if let Some(who) = &run_as {
+            nix::unistd::chown(dir.path(), Some(who.uid), Some(who.gid)).map_err(|e| {
+                ProvisionError::NoUser(format!("cannot hand {} to the server user: {e}", dir.path().display()))
+            })?;
+        }
+        let mut cluster = Cluster { dir: Some(dir), child: None };
+        let root = cluster.root().to_path_buf();
+        let data = root.join("data");
+        let log = root.join("postgres.log");
+
+        let output = command(&bin.join("initdb"), &root, run_as.as_ref())
+            .arg("-D")
+            .arg(&data)
+            .args(["--no-sync", "--auth=trust", "-E", "UTF8", "--locale=C", "-U", "postgres"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| ProvisionError::Initdb(format!("cannot run {}: {e}", bin.join("initdb").display())))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(ProvisionError::Initdb(last_line(&stderr)));
+        }
+
+        let log_file = std::fs::File::create(&log)
+            .map_err(|e| ProvisionError::Start(format!("cannot create {}: {e}", log.display())))?;
+        if let Some(who) = &run_as {
+            nix::unistd::chown(&log, Some(who.uid), Some(who.gid)).ok();
+        }
+        let mut server = command(&bin.join("postgres"), &root, run_as.as_ref());
+        server
+            .arg("-D")
+            .arg(&data)
+            .arg("-k")
+            .arg(&root)
+            .args(["-p", &PORT.to_string()])
+            .args(["-c", "listen_addresses="])
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
+            // Many scratch databases and a trace connection per check.
+            .args(["-c", "max_connections=50", "-c", "shared_buffers=128MB"])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(|e| ProvisionError::Start(e.to_string()))?)
+            .stderr(log_file);
+        // SAFETY: only async-signal-safe calls (prctl, setsid) between fork and exec.
+        unsafe {
+            server.pre_exec(|| {
+                // The server dies with us even when we are killed without a chance to clean up.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGQUIT).map_err(std::io::Error::from)?;
+                // Its own process group: a Ctrl-C in the terminal reaches us, and we stop it.
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let child = server
+            .spawn()
+            .map_err(|e| ProvisionError::Start(format!("cannot run {}: {e}", bin.join("postgres").display())))?;
+        cluster.child = Some(child);
+        cluster.wait_ready(&log).await?;
+        Ok(cluster)
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.as_ref().expect("cluster directory present until drop").path()
+    }
+
+    /// Connection options for the superuser's maintenance database over the socket.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(self.root())
+            .port(PORT)
+            .username("postgres")
+            .database("postgres")
+            .log_statements(log::LevelFilter::Off)
+    }
+
+    async fn wait_ready(&mut self, log: &Path) -> Result<(), ProvisionError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let options = self.connect_options();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                return Err(ProvisionError::Start(format!("postgres exited with {status}: {}", last_line(&text))));
+            }
+            if let Ok(conn) = options.connect().await {
+                conn.close().await.ok();
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                return Err(ProvisionError::Start(format!(
+                    "not accepting connections after {}s: {}",
+                    START_TIMEOUT.as_secs(),
+                    last_line(&text)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops the server and removes the directory (the same as dropping it).
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(child.id() as i32);
+            // Immediate shutdown: the data is thrown away anyway.
+            kill(pid, Signal::SIGQUIT).ok();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        child.kill().ok();
+                        child.wait().ok();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            dir.close().ok();
+        }
+    }
+}
+
+fn command(program: &Path, cwd: &Path, run_as: Option<&RunAs>) -> Command {
+    let mut command = Command::new(program);
+    command.current_dir(cwd).env("LC_ALL", "C").env_remove("PGDATA");
+    if let Some(who) = run_as {
+        // std drops root's supplementary groups when it changes the uid.
+        command.uid(who.uid.as_raw()).gid(who.gid.as_raw());
+    }
+    command
+}
+
+/// The directory holding `initdb` and `postgres`: `--pg-bin`, else `PATH`, else the highest
+/// `/usr/lib/postgresql/<major>/bin`.
+fn find_binaries(pg_bin: Option<&Path>) -> Result<PathBuf, ProvisionError> {
+    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = pg_bin {
+        return if has_both(dir) {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(ProvisionError::Binaries(format!(
+                "--pg-bin {}: no initdb and postgres there (point it at PostgreSQL's bin directory)",
+                dir.display()
+            )))
+        };
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_both(&dir) {
+                return Ok(dir);
+            }
+        }
+    }
+    let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            has_both(&bin).then_some((major, bin))
+        })
+        .collect();
+    installed.sort();
+    installed.pop().map(|(_, bin)| bin).ok_or_else(|| {
+        ProvisionError::Binaries(
+            "no PostgreSQL server binaries (initdb, postgres) on PATH or in /usr/lib/postgresql/*/bin: \
+             install the PostgreSQL server, pass --pg-bin DIR, or use --database-url"
+                .into(),
+        )
+    })
+}
+
+/// `None` when we may run the server ourselves; as root, the unprivileged user to run it as.
+fn run_as() -> Result<Option<RunAs>, ProvisionError> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let lookup = |name: &str| User::from_name(name).ok().flatten();
+    let user = match lookup(SERVICE_USER).or_else(|| lookup(FALLBACK_USER)) {
+        Some(user) => user,
+        None => {
+            let status = Command::new("useradd")
+                .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", FALLBACK_USER])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| ProvisionError::NoUser(format!("cannot run useradd: {e}")))?;
+            if !status.status.success() {
+                return Err(ProvisionError::NoUser(last_line(&String::from_utf8_lossy(&status.stderr))));
+            }
+            lookup(FALLBACK_USER)
+                .ok_or_else(|| ProvisionError::NoUser(format!("useradd did not create {FALLBACK_USER}")))?
+        }
+    };
+    Ok(Some(RunAs { uid: user.uid, gid: user.gid }))
+}
+
+/// The last non-empty line of a tool's output: where initdb and postgres say what went wrong.
+fn last_line(text: &str) -> String {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string()
+}

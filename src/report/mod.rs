@@ -1,0 +1,136 @@
+//! The report: one serializable data model of a check's outcome, built from what the stages
+//! returned. Renderers (`json`, `markdown`, `terminal`) turn it into text; none of them decides
+//! pass or fail, which `status` already holds.
+
+pub mod json;
+pub mod markdown;
+pub mod terminal;
+
+use crate::findings::{FailOn, Finding, Severity, Status};
+use crate::postgres::Provider;
+use crate::runner::StatementError;
+use serde::Serialize;
+
+/// Version of the JSON shape; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a check found, in the order the pipeline produced it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub status: Status,
+    pub fail_on: FailOn,
+    pub summary: Summary,
+    /// Absent when the check stopped before a server was provided.
+    pub database: Option<Database>,
+    pub chain: ChainInfo,
+    pub migrations: Vec<MigrationReport>,
+    pub findings: Vec<Finding>,
+}
+
+/// The program that wrote the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// Counts for the status line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub migrations: usize,
+    pub applied: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+    /// Wall time of the whole check.
+    pub duration_ms: f64,
+}
+
+/// The server the chain ran on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Database {
+    pub provider: Provider,
+    pub server_version: String,
+}
+
+/// The migration chain that was checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainInfo {
+    pub format: String,
+    pub dir: String,
+}
+
+/// What happened to one migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationStatus {
+    Applied,
+    Failed,
+    /// Not run because an earlier migration failed.
+    Skipped,
+}
+
+/// One migration's line in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationReport {
+    pub id: String,
+    pub name: String,
+    /// File (or directory) of the up script.
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_path: Option<String>,
+    pub status: MigrationStatus,
+    pub duration_ms: f64,
+    /// Whether it ran inside a transaction, and why not.
+    pub transaction: crate::migrations::Transaction,
+    pub statements: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<StatementError>,
+    /// A failed migration without a transaction left its earlier statements applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partially_applied: bool,
+}
+
+impl Report {
+    /// Builds the report and its summary; `status` follows `fail_on` over all findings.
+    pub fn new(
+        fail_on: FailOn,
+        database: Option<Database>,
+        chain: ChainInfo,
+        migrations: Vec<MigrationReport>,
+        mut findings: Vec<Finding>,
+        duration_ms: f64,
+    ) -> Report {
+        // Stable order for readers and snapshots: by file, then line, then rule.
+        findings.sort_by(|a, b| (&a.file, a.line, &a.rule).cmp(&(&b.file, b.line, &b.rule)));
+        let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+        let summary = Summary {
+            migrations: migrations.len(),
+            applied: migrations.iter().filter(|m| m.status == MigrationStatus::Applied).count(),
+            failed: migrations.iter().filter(|m| m.status == MigrationStatus::Failed).count(),
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            infos: count(Severity::Info),
+            duration_ms,
+        };
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool { name: env!("CARGO_PKG_NAME"), version: env!("CARGO_PKG_VERSION") },
+            status: fail_on.status(&findings),
+            fail_on,
+            summary,
+            database,
+            chain,
+            migrations,
+            findings,
+        }
+    }
+}
+
+/// Milliseconds with one decimal, as reports show them.
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}

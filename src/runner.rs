@@ -1,0 +1,202 @@
+//! Applies migration scripts to a database statement by statement, inside the transaction the
+//! script's format asks for, timing each one and mapping PostgreSQL errors back to file lines.
+//! Records what happened; decides nothing about pass or fail.
+
+use crate::migrations::{Script, Transaction};
+use crate::sql::Statement;
+use serde::Serialize;
+use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
+use sqlx::{Executor, error::DatabaseError};
+use std::time::{Duration, Instant};
+
+/// Why a script could not be run at all (the connection broke); SQL errors are not this.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("lost the connection to PostgreSQL while running {path}")]
+    Connection {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// A statement PostgreSQL rejected, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementError {
+    /// File of the failing statement.
+    pub file: String,
+    /// 1-based line in `file` of the error position (or of the statement when PostgreSQL gave
+    /// no position).
+    pub line: u32,
+    /// Five-character SQLSTATE, e.g. `42P01`.
+    pub sqlstate: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// 0-based index of the statement in its script.
+    pub statement: usize,
+    /// The statement's first line, trimmed, for reports.
+    pub statement_text: String,
+}
+
+/// What running one script did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptOutcome {
+    /// Wall time of the whole script, transaction control included.
+    #[serde(serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// Statements that completed (and, for a wrapped script that failed, were rolled back).
+    pub statements_run: usize,
+    /// Time of each completed statement, in order.
+    #[serde(skip)]
+    pub statement_times: Vec<Duration>,
+    /// The error that stopped the script.
+    pub error: Option<StatementError>,
+    /// A failed script without a wrapping transaction left the statements before the failure
+    /// applied.
+    pub partially_applied: bool,
+}
+
+impl ScriptOutcome {
+    /// True when every statement ran.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// Hooks called around each statement on the same connection (and inside the same
+/// transaction), so tracers can look at locks and catalogs as the migration runs.
+pub trait Observer {
+    /// Before statement `index` of `script`.
+    fn before(
+        &mut self,
+        _conn: &mut PgConnection,
+        _script: &Script,
+        _index: usize,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> {
+        async { Ok(()) }
+    }
+
+    /// After statement `index` of `script` completed in `elapsed`.
+    fn after(
+        &mut self,
+        _conn: &mut PgConnection,
+        _script: &Script,
+        _index: usize,
+        _elapsed: Duration,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> {
+        async { Ok(()) }
+    }
+}
+
+/// An observer that does nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+/// Runs `script` on `conn`: wrapped in BEGIN/COMMIT when its transaction mode says so (rolled
+/// back on failure), else statement by statement in autocommit.
+pub async fn run_script(
+    conn: &mut PgConnection,
+    script: &Script,
+    observer: &mut impl Observer,
+) -> Result<ScriptOutcome, RunError> {
+    let started = Instant::now();
+    let wrapped = matches!(script.transaction, Transaction::Wrapped);
+    let lost = |source| RunError::Connection { path: script.display_path(), source };
+    if wrapped {
+        conn.execute("BEGIN").await.map_err(lost)?;
+    }
+    let mut outcome = ScriptOutcome {
+        duration: Duration::ZERO,
+        statements_run: 0,
+        statement_times: Vec::with_capacity(script.split.statements.len()),
+        error: None,
+        partially_applied: false,
+    };
+    for (index, statement) in script.split.statements.iter().enumerate() {
+        let result = async {
+            observer.before(conn, script, index).await?;
+            let t = Instant::now();
+            conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script.text(statement)))).await?;
+            let elapsed = t.elapsed();
+            observer.after(conn, script, index, elapsed).await?;
+            Ok::<_, sqlx::Error>(elapsed)
+        }
+        .await;
+        match result {
+            Ok(elapsed) => {
+                outcome.statements_run += 1;
+                outcome.statement_times.push(elapsed);
+            }
+            Err(sqlx::Error::Database(db)) => {
+                outcome.error = Some(locate(script, index, statement, db.as_ref()));
+                break;
+            }
+            Err(other) => return Err(lost(other)),
+        }
+    }
+    if outcome.error.is_some() {
+        // A script that opened its own transaction may have left it aborted; ROLLBACK outside
+        // a transaction is only a warning.
+        conn.execute("ROLLBACK").await.map_err(lost)?;
+        outcome.partially_applied = !wrapped && outcome.statements_run > 0;
+    } else if wrapped && let Err(e) = conn.execute("COMMIT").await {
+        // Deferred constraints fail at COMMIT.
+        match e {
+            sqlx::Error::Database(db) => {
+                let last = script.split.statements.len().saturating_sub(1);
+                let statement = script.split.statements.get(last).cloned().unwrap_or(Statement {
+                    start: 0,
+                    end: 0,
+                    line: 1,
+                    tx: crate::sql::TxEffect::Plain,
+                });
+                let mut error = locate(script, last, &statement, db.as_ref());
+                error.statement_text = "COMMIT".into();
+                outcome.error = Some(error);
+            }
+            other => return Err(lost(other)),
+        }
+    }
+    outcome.duration = started.elapsed();
+    Ok(outcome)
+}
+
+/// Maps PostgreSQL's error (its position counts characters from the start of the statement we
+/// sent) to a file line.
+fn locate(script: &Script, index: usize, statement: &Statement, error: &dyn DatabaseError) -> StatementError {
+    let text = script.text(statement);
+    let pg = error.try_downcast_ref::<PgDatabaseError>();
+    let line = match pg.and_then(PgDatabaseError::position) {
+        Some(PgErrorPosition::Original(position)) => {
+            script.file_line(statement.start + crate::sql::char_position_to_byte(text, position))
+        }
+        _ => script.statement_line(statement),
+    };
+    StatementError {
+        file: script.display_path(),
+        line,
+        sqlstate: error.code().map(|c| c.into_owned()).unwrap_or_default(),
+        message: error.message().to_string(),
+        detail: pg.and_then(|e| e.detail()).map(str::to_string),
+        hint: pg.and_then(|e| e.hint()).map(str::to_string),
+        statement: index,
+        statement_text: first_line(text),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
+    if line.chars().count() > 120 {
+        format!("{}…", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
+}

@@ -1,0 +1,287 @@
+//! SQL text: splitting a script into statements with PostgreSQL's own grammar (libpg_query),
+//! mapping byte offsets and server error positions to lines, and telling which statements
+//! control or cannot run inside a transaction. Knows nothing of files, formats or databases.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{ReindexObjectType, TransactionStmtKind};
+
+/// What a statement means for the transaction it runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxEffect {
+    /// An ordinary statement.
+    Plain,
+    /// BEGIN, COMMIT, ROLLBACK, ...: the script manages its own transaction.
+    Control(&'static str),
+    /// A statement PostgreSQL refuses to run inside a transaction block (named).
+    NotInTransaction(&'static str),
+}
+
+/// One statement of a script: its byte range in the script and its first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// Byte offset of the statement's first token in the script.
+    pub start: usize,
+    /// Byte offset just past the statement (before its `;`).
+    pub end: usize,
+    /// 1-based line of `start` in the script.
+    pub line: u32,
+    /// What the statement does to the surrounding transaction.
+    pub tx: TxEffect,
+}
+
+/// A script split into statements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Split {
+    /// The statements, in order; comments and blank text between them are not statements.
+    pub statements: Vec<Statement>,
+    /// The parser's message when the script is not valid SQL for PostgreSQL's grammar. The
+    /// statements then come from the tolerant scanner, so the server can report the error itself.
+    pub syntax_error: Option<String>,
+}
+
+/// Why a script cannot be split at all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SqlError {
+    #[error("the SQL contains a NUL byte at line {line}")]
+    Nul { line: u32 },
+    #[error("the SQL cannot be tokenized: {0}")]
+    Scan(String),
+}
+
+/// Splits `sql` into statements, exactly as PostgreSQL's parser would.
+pub fn split(sql: &str) -> Result<Split, SqlError> {
+    if let Some(pos) = sql.find('\0') {
+        return Err(SqlError::Nul { line: line_of(sql, pos) });
+    }
+    match pg_query::parse(sql, 0) {
+        Ok(parsed) => {
+            let mut statements = Vec::with_capacity(parsed.protobuf.stmts.len());
+            for raw in &parsed.protobuf.stmts {
+                let begin = raw.stmt_location as usize;
+                // stmt_len 0 means "to the end of the string".
+                let end = if raw.stmt_len == 0 { sql.len() } else { begin + raw.stmt_len as usize };
+                let start = skip_trivia(sql, begin, end);
+                if start >= end {
+                    continue;
+                }
+                let tx = raw.stmt.as_ref().and_then(|n| n.node.as_ref()).map(tx_effect).unwrap_or(TxEffect::Plain);
+                statements.push(Statement { start, end: trim_end(sql, start, end), line: line_of(sql, start), tx });
+            }
+            Ok(Split { statements, syntax_error: None })
+        }
+        Err(err) => {
+            let message = match err {
+                pg_query::Error::Parse(m) => m,
+                other => other.to_string(),
+            };
+            Ok(Split { statements: split_tokens(sql)?, syntax_error: Some(message) })
+        }
+    }
+}
+
+/// Splits on top-level semicolons using the scanner only, for scripts the parser rejects.
+/// Statements are never dropped, so the server sees (and reports) the broken one.
+fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
+    let tokens = pg_query::scan_tokens(sql).map_err(|e| SqlError::Scan(e.to_string()))?;
+    let mut statements = Vec::new();
+    let mut begin = 0usize;
+    let semicolon = pg_query::protobuf::Token::Ascii59 as i32;
+    let mut push = |from: usize, to: usize| {
+        let start = skip_trivia(sql, from, to);
+        if start < to {
+            let end = trim_end(sql, start, to);
+            statements.push(Statement { start, end, line: line_of(sql, start), tx: TxEffect::Plain });
+        }
+    };
+    for token in tokens.iter().filter(|t| t.token == semicolon) {
+        push(begin, token.start as usize);
+        begin = token.end as usize;
+    }
+    push(begin, sql.len());
+    Ok(statements)
+}
+
+/// Classifies a parsed statement for transaction handling (PostgreSQL 12+ rules).
+fn tx_effect(node: &NodeEnum) -> TxEffect {
+    match node {
+        NodeEnum::TransactionStmt(t) => match TransactionStmtKind::try_from(t.kind) {
+            Ok(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => TxEffect::Control("BEGIN"),
+            Ok(TransactionStmtKind::TransStmtCommit) => TxEffect::Control("COMMIT"),
+            Ok(TransactionStmtKind::TransStmtRollback) => TxEffect::Control("ROLLBACK"),
+            Ok(TransactionStmtKind::TransStmtPrepare) => TxEffect::Control("PREPARE TRANSACTION"),
+            // Savepoints only make sense inside a transaction; they do not end one.
+            _ => TxEffect::Plain,
+        },
+        NodeEnum::IndexStmt(s) if s.concurrent => TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"),
+        NodeEnum::DropStmt(s) if s.concurrent => TxEffect::NotInTransaction("DROP INDEX CONCURRENTLY"),
+        NodeEnum::ReindexStmt(s) => {
+            let concurrently = s.params.iter().any(
+                |p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently")),
+            );
+            let kind = ReindexObjectType::try_from(s.kind).ok();
+            if concurrently {
+                TxEffect::NotInTransaction("REINDEX CONCURRENTLY")
+            } else if matches!(
+                kind,
+                Some(
+                    ReindexObjectType::ReindexObjectSystem
+                        | ReindexObjectType::ReindexObjectDatabase
+                        | ReindexObjectType::ReindexObjectSchema
+                )
+            ) {
+                TxEffect::NotInTransaction("REINDEX SCHEMA/DATABASE/SYSTEM")
+            } else {
+                TxEffect::Plain
+            }
+        }
+        NodeEnum::VacuumStmt(s) if s.is_vacuumcmd => TxEffect::NotInTransaction("VACUUM"),
+        NodeEnum::CreatedbStmt(_) => TxEffect::NotInTransaction("CREATE DATABASE"),
+        NodeEnum::DropdbStmt(_) => TxEffect::NotInTransaction("DROP DATABASE"),
+        NodeEnum::CreateTableSpaceStmt(_) => TxEffect::NotInTransaction("CREATE TABLESPACE"),
+        NodeEnum::DropTableSpaceStmt(_) => TxEffect::NotInTransaction("DROP TABLESPACE"),
+        NodeEnum::AlterSystemStmt(_) => TxEffect::NotInTransaction("ALTER SYSTEM"),
+        NodeEnum::AlterTableStmt(s) => {
+            let detach_concurrently = s.cmds.iter().any(|c| match &c.node {
+                Some(NodeEnum::AlterTableCmd(cmd)) => matches!(
+                    cmd.def.as_ref().and_then(|d| d.node.as_ref()),
+                    Some(NodeEnum::PartitionCmd(p)) if p.concurrent
+                ),
+                _ => false,
+            });
+            if detach_concurrently {
+                TxEffect::NotInTransaction("DETACH PARTITION CONCURRENTLY")
+            } else {
+                TxEffect::Plain
+            }
+        }
+        _ => TxEffect::Plain,
+    }
+}
+
+/// Skips whitespace and comments from `from`, never past `to`.
+fn skip_trivia(sql: &str, mut from: usize, to: usize) -> usize {
+    let bytes = sql.as_bytes();
+    while from < to {
+        match bytes[from] {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => from += 1,
+            b'-' if bytes.get(from + 1) == Some(&b'-') => {
+                from = sql[from..to].find('\n').map_or(to, |n| from + n + 1);
+            }
+            b'/' if bytes.get(from + 1) == Some(&b'*') => {
+                // Block comments nest in PostgreSQL.
+                let mut depth = 0usize;
+                let mut i = from;
+                while i < to {
+                    if sql[i..].starts_with("/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if sql[i..].starts_with("*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                from = i.min(to);
+            }
+            _ => break,
+        }
+    }
+    from
+}
+
+/// Trims trailing whitespace of a statement.
+fn trim_end(sql: &str, start: usize, end: usize) -> usize {
+    start + sql[start..end].trim_end().len()
+}
+
+/// 1-based line of byte offset `byte` in `text`.
+pub fn line_of(text: &str, byte: usize) -> u32 {
+    let byte = byte.min(text.len());
+    text.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() as u32 + 1
+}
+
+/// Byte offset of PostgreSQL's 1-based character position `position` in `text`.
+pub fn char_position_to_byte(text: &str, position: usize) -> usize {
+    text.char_indices().nth(position.saturating_sub(1)).map_or(text.len(), |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(sql: &str) -> Vec<&str> {
+        split(sql).unwrap().statements.iter().map(|s| &sql[s.start..s.end]).collect()
+    }
+
+    #[test]
+    fn splits_like_postgres() {
+        let sql = "-- header\nCREATE TABLE a (x int);\n\n/* c; */ INSERT INTO a VALUES (1) ;\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n-- trailing";
+        assert_eq!(
+            texts(sql),
+            vec![
+                "CREATE TABLE a (x int)",
+                "INSERT INTO a VALUES (1)",
+                "CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql"
+            ]
+        );
+        let lines: Vec<u32> = split(sql).unwrap().statements.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![2, 4, 5]);
+    }
+
+    #[test]
+    fn comment_only_script_has_no_statements() {
+        assert!(split("-- nothing\n/* here */\n").unwrap().statements.is_empty());
+        assert!(split("").unwrap().statements.is_empty());
+    }
+
+    #[test]
+    fn invalid_sql_keeps_every_statement_for_the_server() {
+        let sql = "CREATE TABLE a (x int);\nCREAT TABLE b (y int);\nSELECT 1;";
+        let split = split(sql).unwrap();
+        assert!(split.syntax_error.unwrap().contains("CREAT"));
+        let texts: Vec<&str> = split.statements.iter().map(|s| &sql[s.start..s.end]).collect();
+        assert_eq!(texts, vec!["CREATE TABLE a (x int)", "CREAT TABLE b (y int)", "SELECT 1"]);
+        assert_eq!(split.statements[1].line, 2);
+    }
+
+    #[test]
+    fn transaction_effects() {
+        let effects = |sql: &str| split(sql).unwrap().statements.into_iter().map(|s| s.tx).collect::<Vec<_>>();
+        assert_eq!(
+            effects(
+                "BEGIN; CREATE INDEX CONCURRENTLY i ON t (x); COMMIT; DROP INDEX CONCURRENTLY i; VACUUM t; ANALYZE t; REINDEX INDEX CONCURRENTLY i; REINDEX TABLE t"
+            ),
+            vec![
+                TxEffect::Control("BEGIN"),
+                TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"),
+                TxEffect::Control("COMMIT"),
+                TxEffect::NotInTransaction("DROP INDEX CONCURRENTLY"),
+                TxEffect::NotInTransaction("VACUUM"),
+                TxEffect::Plain,
+                TxEffect::NotInTransaction("REINDEX CONCURRENTLY"),
+                TxEffect::Plain,
+            ]
+        );
+        assert_eq!(effects("REFRESH MATERIALIZED VIEW CONCURRENTLY v"), vec![TxEffect::Plain]);
+        assert_eq!(
+            effects("ALTER TABLE p DETACH PARTITION c CONCURRENTLY"),
+            vec![TxEffect::NotInTransaction("DETACH PARTITION CONCURRENTLY")]
+        );
+    }
+
+    #[test]
+    fn nul_byte_is_an_error_with_its_line() {
+        assert_eq!(split("SELECT 1;\nSELECT '\0';"), Err(SqlError::Nul { line: 2 }));
+    }
+
+    #[test]
+    fn positions_are_characters_not_bytes() {
+        let text = "SELECT 'é', x";
+        // Position 13 (1-based, in characters) is the 'x'.
+        assert_eq!(&text[char_position_to_byte(text, 13)..], "x");
+    }
+}

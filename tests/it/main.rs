@@ -1,0 +1,6 @@
+//! Integration tests: the real `migration-guard` binary against real PostgreSQL started by its
+//! own ephemeral provider. One test binary; modules by feature.
+
+mod support;
+
+mod check;
