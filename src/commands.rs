@@ -94,8 +94,7 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
 
 fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("--report-dir {}: cannot create", dir.display()))?;
-    for (name, text) in [("report.json", report::json::render(report)), ("report.md", report::markdown::render(report))]
-    {
+    for (name, text) in report::files(report) {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("--report-dir: cannot write {}", path.display()))?;
     }
