@@ -57,7 +57,7 @@ pub fn render(report: &Report) -> String {
     if !chain_findings.is_empty() {
         tests += 1;
         let _ =
-            write!(cases, "    <testcase classname=\"{}\" name=\"chain\" time=\"0.000\">\n", xml(&report.chain.dir));
+            writeln!(cases, "    <testcase classname=\"{}\" name=\"chain\" time=\"0.000\">", xml(&report.chain.dir));
         let fails: Vec<&&Finding> = chain_findings.iter().filter(|f| failing(f)).collect();
         if let Some(first) = fails.first() {
             failures += 1;
