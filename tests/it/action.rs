@@ -105,6 +105,12 @@ fn first_run_comments_and_checks_then_second_run_edits_the_comment() {
     assert!(body.contains("`db/migrations/2_backfill.sql:3`"), "{body}");
     assert!(body.contains("https://github.com/acme/shop/actions/runs/9001"), "{body}");
     assert_eq!(server.matching("POST", "/repos/acme/shop/issues/7/comments").len(), 1);
+    insta::with_settings!({filters => vec![
+        (r"\d+\.\d+ (ms|s)\b", "[TIME] $1"),
+        (r"PostgreSQL .*? \((ephemeral|url|container)\),", "PostgreSQL [VERSION] ($1),"),
+    ]}, {
+        insta::assert_snapshot!("pr_comment", body);
+    });
 
     // One check run on the PR head with the annotation on the failing line.
     let runs = server.matching("POST", "/repos/acme/shop/check-runs");
@@ -325,4 +331,29 @@ fn config_file_accepts_every_input_but_the_token() {
     for name in names {
         assert!(migration_guard::config_file::KEYS.contains(&name), "migration-guard.yml accepts {name}");
     }
+}
+
+#[test]
+fn example_workflows_use_only_real_inputs() {
+    let action = action_yml();
+    let inputs = action["inputs"].as_object().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("examples/workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        let workflow: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for job in workflow["jobs"].as_object().unwrap().values() {
+            for step in job["steps"].as_array().unwrap() {
+                if step["uses"].as_str().is_some_and(|u| u.contains("/migration-guard@")) {
+                    checked += 1;
+                    for key in step["with"].as_object().unwrap().keys() {
+                        assert!(inputs.contains_key(key), "{}: unknown input {key}", path.display());
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 2, "both example workflows use the action");
+    let ci: Value =
+        serde_norway::from_str(&std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap()).unwrap();
+    assert!(ci["jobs"]["test"]["steps"].as_array().unwrap().iter().any(|s| s["run"] == "cargo test"));
 }
