@@ -91,8 +91,8 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let report = match check(&settings).await {
         Ok(report) => report,
         Err(error) => {
-            if context.is_some() {
-                println!("{}", github::workflow::error(&format!("{error:#}")));
+            if let Some(context) = &context {
+                github::publish_failure(context, &format!("{error:#}"));
             }
             return Err(error);
         }
@@ -112,6 +112,7 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let backoff = github::retry::Backoff::from_env(&env);
         let published =
             github::publish(context, publish, &report, settings.report_dir.as_deref(), &files, backoff).await;
+        println!("{}", github::describe(&published));
         if !published.errors.is_empty() && publish.fail_on_publish_error {
             eprintln!("error: publishing the report failed and fail-on-publish-error is set");
             code = ExitCode::from(EXIT_USAGE);

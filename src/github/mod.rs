@@ -142,6 +142,45 @@ fn heads(value: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// Tells the workflow that the check could not run at all (bad input or environment): an error
+/// annotation, `status=error` and the message in the job summary. Best effort.
+pub fn publish_failure(ctx: &Context, message: &str) {
+    println!("{}", workflow::error(message));
+    if let Some(file) = &ctx.output_file {
+        let _ = workflow::write_outputs(file, &[("status", "error".to_string())]);
+    }
+    if let Some(file) = &ctx.summary_file {
+        let text =
+            format!("## ⚠️ Migration Guard could not run\n\n```text\n{}\n```\n", message.replace("```", "` ` `"));
+        let _ = workflow::append_summary(file, &text);
+    }
+}
+
+/// One line on what was published, for the log.
+pub fn describe(published: &Published) -> String {
+    let mut parts = Vec::new();
+    match &published.comment {
+        Some(comment::CommentOutcome::Created(id)) => parts.push(format!("PR comment {id} created")),
+        Some(comment::CommentOutcome::Updated(id)) => parts.push(format!("PR comment {id} updated")),
+        Some(comment::CommentOutcome::Unchanged(id)) => parts.push(format!("PR comment {id} unchanged")),
+        Some(comment::CommentOutcome::NotNeeded) | None => {}
+    }
+    if let Some(id) = published.check_run {
+        parts.push(format!("check run {id}"));
+    }
+    if let Some(artifact) = &published.artifact {
+        parts.push(format!("artifact {} ({} bytes)", artifact.id, artifact.size));
+    }
+    if !published.errors.is_empty() {
+        parts.push(format!("{} publishing step(s) failed", published.errors.len()));
+    }
+    if parts.is_empty() {
+        "published: outputs and summary".to_string()
+    } else {
+        format!("published: {}", parts.join(", "))
+    }
+}
+
 /// Publishes `report` as `settings` say. `files` are the written report files (for the artifact).
 /// Prints workflow commands (annotations, notices) to stdout as it goes.
 pub async fn publish(

@@ -357,3 +357,16 @@ fn example_workflows_use_only_real_inputs() {
         serde_norway::from_str(&std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap()).unwrap();
     assert!(ci["jobs"]["test"]["steps"].as_array().unwrap().iter().any(|s| s["run"] == "cargo test"));
 }
+
+#[test]
+fn a_check_that_cannot_run_is_reported_to_the_workflow() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/pass");
+    let output = ws.run(&server, &[("INPUT_PATH", "db/nowhere")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let out = stdout(&output);
+    assert!(out.contains("::error title=Migration Guard::db/nowhere: no such directory"), "{out}");
+    assert!(ws.outputs().lines().any(|l| l == "status=error"), "{}", ws.outputs());
+    assert!(ws.summary().contains("Migration Guard could not run"), "{}", ws.summary());
+    assert!(server.requests().is_empty(), "nothing published for a check that did not run");
+}
