@@ -52,12 +52,12 @@ fn fail(published: &mut Published, what: &str, error: String) {
 
 /// Lines that make the runner hide the token, webhook and database password from the log;
 /// print them before anything else.
+/// Empty outside GitHub Actions, where the lines would print the secrets instead.
 pub fn masks(settings: &CheckSettings) -> Vec<String> {
+    let Some(publish) = &settings.publish else { return Vec::new() };
     let mut secrets = Vec::new();
-    if let Some(publish) = &settings.publish {
-        secrets.extend(publish.github_token.clone());
-        secrets.extend(publish.slack_webhook.clone());
-    }
+    secrets.extend(publish.github_token.clone());
+    secrets.extend(publish.slack_webhook.clone());
     if let Some(url) = &settings.provision.database_url {
         secrets.extend(password_of(url));
     }
@@ -315,6 +315,23 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_masked_only_inside_actions() {
+        let args = crate::cli::CheckArgs {
+            database_url: Some("postgres://u:pw@h/d".into()),
+            ..crate::cli::CheckArgs::default()
+        };
+        let outside = CheckSettings::resolve(args.clone(), &|_| None).unwrap();
+        assert!(masks(&outside).is_empty());
+        let env = |k: &str| match k {
+            "GITHUB_ACTIONS" => Some("true".to_string()),
+            "INPUT_GITHUB_TOKEN" => Some("tok".to_string()),
+            _ => None,
+        };
+        let inside = CheckSettings::resolve(args, &env).unwrap();
+        assert_eq!(masks(&inside), vec!["::add-mask::tok".to_string(), "::add-mask::pw".to_string()]);
+    }
 
     #[test]
     fn passwords_are_found_raw_and_decoded() {
