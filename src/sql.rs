@@ -44,8 +44,8 @@ pub struct Split {
 pub enum SqlError {
     #[error("the SQL contains a NUL byte at line {line}")]
     Nul { line: u32 },
-    #[error("the SQL cannot be tokenized: {0}")]
-    Scan(String),
+    #[error("{message}, which runs to the end of the script")]
+    Scan { message: String, line: u32 },
 }
 
 /// Splits `sql` into statements, exactly as PostgreSQL's parser would.
@@ -82,7 +82,7 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
 /// Splits on top-level semicolons using the scanner only, for scripts the parser rejects.
 /// Statements are never dropped, so the server sees (and reports) the broken one.
 fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    let tokens = pg_query::scan_tokens(sql).map_err(|e| SqlError::Scan(e.to_string()))?;
+    let tokens = pg_query::scan_tokens(sql).map_err(|e| scan_error(sql, &e.to_string()))?;
     let mut statements = Vec::new();
     let mut begin = 0usize;
     let semicolon = pg_query::protobuf::Token::Ascii59 as i32;
@@ -99,6 +99,21 @@ fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
     }
     push(begin, sql.len());
     Ok(statements)
+}
+
+/// Turns the scanner's "unterminated ... at or near \"<rest of input>\"" into a message and the
+/// line where the unterminated token starts.
+fn scan_error(sql: &str, raw: &str) -> SqlError {
+    let raw = raw.strip_prefix("Error scanning: ").unwrap_or(raw);
+    let (message, line) = match raw.split_once(" at or near \"") {
+        Some((message, rest)) => {
+            let fragment = rest.strip_suffix('"').unwrap_or(rest);
+            let line = sql.rfind(fragment).map_or(1, |at| line_of(sql, at));
+            (message.to_string(), line)
+        }
+        None => (raw.to_string(), 1),
+    };
+    SqlError::Scan { message, line }
 }
 
 /// Classifies a parsed statement for transaction handling (PostgreSQL 12+ rules).
@@ -276,6 +291,10 @@ mod tests {
     #[test]
     fn nul_byte_is_an_error_with_its_line() {
         assert_eq!(split("SELECT 1;\nSELECT '\0';"), Err(SqlError::Nul { line: 2 }));
+        assert_eq!(
+            split("SELECT 1;\nSELECT 2;\nSELECT 'abc\n;\n"),
+            Err(SqlError::Scan { message: "unterminated quoted string".into(), line: 3 })
+        );
     }
 
     #[test]

@@ -111,13 +111,12 @@ impl Script {
     /// Splits `sql` (which starts at `first_line` of `path`) into statements; the transaction
     /// mode is inferred and may be overridden by the format's loader.
     pub fn new(path: &Path, first_line: u32, sql: String) -> Result<Script, LoadError> {
-        let split = sql::split(&sql).map_err(|source| LoadError::Sql {
+        let split = sql::split(&sql).map_err(|error| LoadError::Sql {
             path: display_path(path),
-            line: match &source {
-                sql::SqlError::Nul { line } => first_line + line - 1,
-                sql::SqlError::Scan(_) => first_line,
+            line: match &error {
+                sql::SqlError::Nul { line } | sql::SqlError::Scan { line, .. } => first_line + line - 1,
             },
-            source,
+            error,
         })?;
         let transaction = Transaction::inferred(&split);
         Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction })
@@ -207,13 +206,9 @@ pub enum LoadError {
     },
     #[error("{path}:{line}: not valid UTF-8 (save the file as UTF-8)")]
     NotUtf8 { path: String, line: u32 },
-    #[error("{path}:{line}: cannot split into SQL statements")]
-    Sql {
-        path: String,
-        line: u32,
-        #[source]
-        source: sql::SqlError,
-    },
+    /// Shown on one line: the scanner's message is the whole story.
+    #[error("{path}:{line}: {error}")]
+    Sql { path: String, line: u32, error: sql::SqlError },
     #[error("{path}:{line}: {message}")]
     Invalid { path: String, line: u32, message: String },
 }

@@ -9,12 +9,14 @@ pub fn root() -> PathBuf {
 }
 
 /// `tests/fixtures/<name>`.
+#[allow(dead_code)]
 pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
 /// A directory of the shared migration corpora (`MIGRATION_GUARD_CORPUS`, default
 /// `../shared/corpus` next to the repository), or `None` after printing a visible skip notice.
+#[allow(dead_code)]
 pub fn corpus(name: &str) -> Option<PathBuf> {
     let base = std::env::var_os("MIGRATION_GUARD_CORPUS")
         .map(PathBuf::from)
@@ -78,21 +80,5 @@ pub fn findings(report: &serde_json::Value) -> Vec<(String, String, u64)> {
             let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             (f["rule"].as_str().unwrap().to_string(), name, f["line"].as_u64().unwrap_or(0))
         })
-        .collect()
-}
-
-/// Temp directories our ephemeral clusters use, to assert none is left behind.
-pub fn leftover_clusters(since: &[PathBuf]) -> Vec<PathBuf> {
-    clusters().into_iter().filter(|p| !since.contains(p)).collect()
-}
-
-/// The ephemeral cluster directories that exist now.
-pub fn clusters() -> Vec<PathBuf> {
-    std::fs::read_dir(std::env::temp_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("migration-guard-")))
         .collect()
 }
