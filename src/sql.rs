@@ -4,6 +4,7 @@
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{ReindexObjectType, TransactionStmtKind};
+use std::ops::Range;
 
 /// What a statement means for the transaction it runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +78,54 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
             Ok(Split { statements: split_tokens(sql)?, syntax_error: Some(message) })
         }
     }
+}
+
+/// Splits `sql` like [`split`], except that each byte range in `whole` becomes exactly one
+/// statement sent as written (the `StatementBegin`/`StatementEnd` blocks of goose and
+/// sql-migrate). Ranges must be sorted and must not overlap.
+pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlError> {
+    if whole.is_empty() {
+        return split(sql);
+    }
+    if let Some(pos) = sql.find('\0') {
+        return Err(SqlError::Nul { line: line_of(sql, pos) });
+    }
+    let mut result = Split::default();
+    let split_part = |from: usize, to: usize, result: &mut Split| -> Result<(), SqlError> {
+        let part = split(&sql[from..to])?;
+        for s in part.statements {
+            let start = from + s.start;
+            result.statements.push(Statement { start, end: from + s.end, line: line_of(sql, start), tx: s.tx });
+        }
+        if result.syntax_error.is_none() {
+            result.syntax_error = part.syntax_error;
+        }
+        Ok(())
+    };
+    let mut at = 0;
+    for range in whole {
+        split_part(at, range.start, &mut result)?;
+        let start = skip_trivia(sql, range.start, range.end);
+        if start < range.end {
+            // The block is one statement for the server; what it does to the transaction is what
+            // its first statement that matters does.
+            let tx = split(&sql[start..range.end])?
+                .statements
+                .into_iter()
+                .map(|s| s.tx)
+                .find(|tx| *tx != TxEffect::Plain)
+                .unwrap_or(TxEffect::Plain);
+            result.statements.push(Statement {
+                start,
+                end: trim_end(sql, start, range.end),
+                line: line_of(sql, start),
+                tx,
+            });
+        }
+        at = range.end;
+    }
+    split_part(at, sql.len(), &mut result)?;
+    Ok(result)
 }
 
 /// Splits on top-level semicolons using the scanner only, for scripts the parser rejects.
@@ -271,6 +320,27 @@ mod tests {
             effects("ALTER TABLE p DETACH PARTITION c CONCURRENTLY"),
             vec![TxEffect::NotInTransaction("DETACH PARTITION CONCURRENTLY")]
         );
+    }
+
+    #[test]
+    fn kept_blocks_are_one_statement() {
+        let sql = "CREATE TABLE a (x int);\nDO $$ BEGIN PERFORM 1; END $$;\nSELECT 1; SELECT 2;\nCREATE INDEX CONCURRENTLY i ON a (x);\n";
+        let block_start = sql.find("DO").unwrap();
+        let block_end = sql.find("CREATE INDEX").unwrap();
+        let block = block_start..block_end;
+        let split = split_keeping(sql, std::slice::from_ref(&block)).unwrap();
+        let texts: Vec<&str> = split.statements.iter().map(|s| &sql[s.start..s.end]).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "CREATE TABLE a (x int)",
+                "DO $$ BEGIN PERFORM 1; END $$;\nSELECT 1; SELECT 2;",
+                "CREATE INDEX CONCURRENTLY i ON a (x)"
+            ]
+        );
+        let lines: Vec<u32> = split.statements.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![1, 2, 4]);
+        assert_eq!(split.statements[2].tx, TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"));
     }
 
     #[test]

@@ -111,7 +111,18 @@ impl Script {
     /// Splits `sql` (which starts at `first_line` of `path`) into statements; the transaction
     /// mode is inferred and may be overridden by the format's loader.
     pub fn new(path: &Path, first_line: u32, sql: String) -> Result<Script, LoadError> {
-        let split = sql::split(&sql).map_err(|source| LoadError::Sql {
+        Script::with_blocks(path, first_line, sql, &[])
+    }
+
+    /// Like [`Script::new`], but each byte range of `sql` in `blocks` is kept as one statement
+    /// (the tool sends it to the server unsplit).
+    pub fn with_blocks(
+        path: &Path,
+        first_line: u32,
+        sql: String,
+        blocks: &[std::ops::Range<usize>],
+    ) -> Result<Script, LoadError> {
+        let split = sql::split_keeping(&sql, blocks).map_err(|source| LoadError::Sql {
             path: display_path(path),
             line: match &source {
                 sql::SqlError::Nul { line } => first_line + line - 1,
@@ -240,7 +251,10 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
             (detection.format, detection.reasons)
         }
     };
-    let mut migrations = formats::load(format, dir, options)?;
+    let loaded = formats::load(format, dir, options)?;
+    let mut notes = notes;
+    notes.extend(loaded.notes);
+    let mut migrations = loaded.migrations;
     if migrations.is_empty() {
         return Err(LoadError::Empty {
             path: shown,
@@ -258,7 +272,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
         let previous = migrations[i - 1].id.clone();
         migrations[i].parents = vec![previous];
     }
-    let findings = graph::check(&migrations);
+    // sql-migrate keys migrations by file name: files sharing a leading number are legitimate.
+    let findings = if format == Format::SqlMigrate { Vec::new() } else { graph::check(&migrations) };
     Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
 }
 

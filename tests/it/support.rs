@@ -82,11 +82,13 @@ pub fn findings(report: &serde_json::Value) -> Vec<(String, String, u64)> {
 }
 
 /// Temp directories our ephemeral clusters use, to assert none is left behind.
+#[allow(dead_code)] // not every test module checks for leftovers
 pub fn leftover_clusters(since: &[PathBuf]) -> Vec<PathBuf> {
     clusters().into_iter().filter(|p| !since.contains(p)).collect()
 }
 
 /// The ephemeral cluster directories that exist now.
+#[allow(dead_code)] // not every test module checks for leftovers
 pub fn clusters() -> Vec<PathBuf> {
     std::fs::read_dir(std::env::temp_dir())
         .into_iter()
