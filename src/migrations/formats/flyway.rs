@@ -1,6 +1,6 @@
 //! Flyway (and refinery, which shares its `V<n>__` names): versioned `V<version>__<desc>.sql`,
 //! undo `U<version>__<desc>.sql` (the down of the same version) and repeatable `R__<desc>.sql`
-//! (applied after every versioned one, by description). Versions are dot- or underscore-separated
+//! (applied after every versioned one, by description; its id is the file name's stem). Versions are dot- or underscore-separated
 //! numbers (`1.2`, `1_12_3`, `001`). Other files are ignored, as Flyway does, and listed in the
 //! notes.
 //!
@@ -52,7 +52,7 @@ pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Resul
             }),
             Kind::Undo(version) => undos.push((version, script)),
             Kind::Repeatable => loaded.migrations.push(Migration {
-                id: format!("R__{description}"),
+                id: stem.to_string(),
                 version: None,
                 name: description,
                 parents: Vec::new(),
