@@ -247,6 +247,38 @@ fn trim_end(sql: &str, start: usize, end: usize) -> usize {
     start + sql[start..end].trim_end().len()
 }
 
+/// The line PL/pgSQL gives for an error inside a `DO` block, from the error's context
+/// ("PL/pgSQL function inline_code_block line 7 at IF").
+pub fn plpgsql_do_line(context: &str) -> Option<u32> {
+    let rest = &context[context.find("inline_code_block line ")? + "inline_code_block line ".len()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
+}
+
+/// Byte offset in `statement`, a `DO` statement, of line `line` (1-based, as PL/pgSQL counts
+/// from the character after the body's opening quote) of its body.
+pub fn do_body_line(statement: &str, line: u32) -> Option<usize> {
+    let tokens = pg_query::scan_tokens(statement).ok()?;
+    let first = tokens.first()?;
+    if !statement[first.start as usize..first.end as usize].eq_ignore_ascii_case("do") {
+        return None;
+    }
+    let body = tokens.iter().find(|t| t.token == pg_query::protobuf::Token::Sconst as i32)?;
+    let literal = &statement[body.start as usize..body.end as usize];
+    let opening = if literal.starts_with('$') {
+        literal[1..].find('$')? + 2
+    } else if literal.starts_with(['E', 'e']) {
+        2
+    } else {
+        1
+    };
+    let mut at = body.start as usize + opening;
+    for _ in 1..line {
+        at += statement[at..].find('\n')? + 1;
+    }
+    Some(at)
+}
+
 /// 1-based line of byte offset `byte` in `text`.
 pub fn line_of(text: &str, byte: usize) -> u32 {
     let byte = byte.min(text.len());
@@ -341,6 +373,18 @@ mod tests {
         let lines: Vec<u32> = split.statements.iter().map(|s| s.line).collect();
         assert_eq!(lines, vec![1, 2, 4]);
         assert_eq!(split.statements[2].tx, TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"));
+    }
+
+    #[test]
+    fn do_block_lines() {
+        let sql = "DO\n$body$\nBEGIN\n    IF x THEN\n    END IF;\nEND;\n$body$ LANGUAGE plpgsql";
+        let context = "SQL statement \"SELECT x\"\nPL/pgSQL function inline_code_block line 3 at IF";
+        let line = plpgsql_do_line(context).unwrap();
+        assert_eq!(line, 3);
+        assert_eq!(line_of(sql, do_body_line(sql, line).unwrap()), 4);
+        assert_eq!(line_of("DO 'BEGIN\nPERFORM 1;\nEND'", do_body_line("DO 'BEGIN\nPERFORM 1;\nEND'", 2).unwrap()), 2);
+        assert_eq!(do_body_line("SELECT 'x'", 1), None);
+        assert_eq!(plpgsql_do_line("PL/pgSQL function f() line 3 at IF"), None);
     }
 
     #[test]

@@ -108,11 +108,84 @@ pub fn detect(dir: &Path) -> Result<Detection, LoadError> {
             ),
         );
     }
+    // Nothing in the files tells them apart, and both tools would run them the same way; the
+    // names hint: sqlx-cli writes timestamps, golang-migrate users mostly `-seq` numbers.
+    let timestamps = names.iter().filter_map(|n| golang_migrate::parse_name(n)).all(|(v, _, _)| v.len() == 14);
+    let (format, style) = if timestamps {
+        (Format::Sqlx, "timestamp versions, as sqlx-cli writes them")
+    } else {
+        (Format::GolangMigrate, "sequence-number versions, as `migrate create -seq` writes them")
+    };
     found(
-        Format::Sqlx,
+        format,
         format!(
-            "{pairs} <version>_<name>.up.sql/.down.sql files (golang-migrate uses the same names and would run \
-             these files the same way; pass --format golang-migrate to be explicit)"
+            "{pairs} <version>_<name>.up.sql/.down.sql files with {style} (the other of sqlx and golang-migrate \
+             would run these files the same way; pass --format to be explicit)"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detect_files(files: &[(&str, &str)]) -> Result<Detection, LoadError> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        detect(dir.path())
+    }
+
+    fn format_of(files: &[(&str, &str)]) -> Format {
+        detect_files(files).unwrap().format
+    }
+
+    #[test]
+    fn up_down_pairs() {
+        let plain = "CREATE TABLE t (x int);";
+        assert_eq!(format_of(&[("001_a.up.sql", plain), ("001_a.down.sql", plain)]), Format::GolangMigrate);
+        assert_eq!(format_of(&[("20240101120000_a.up.sql", plain)]), Format::Sqlx);
+        assert_eq!(
+            format_of(&[("001_a.up.sql", "-- no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);")]),
+            Format::Sqlx
+        );
+        assert_eq!(
+            format_of(&[("20240101120000_a.up.sql", "CREATE INDEX CONCURRENTLY i ON t (x);")]),
+            Format::GolangMigrate
+        );
+        assert_eq!(format_of(&[("001_a.up.sql", plain), ("002_b.sql", plain)]), Format::Sqlx);
+    }
+
+    #[test]
+    fn markers_and_names() {
+        assert_eq!(format_of(&[("1_a.sql", "-- +goose Up\nSELECT 1;")]), Format::Goose);
+        assert_eq!(format_of(&[("a.sql", "-- +migrate Up\nSELECT 1;")]), Format::SqlMigrate);
+        assert_eq!(format_of(&[("1_a.sql", "-- migrate:up\nSELECT 1;")]), Format::Dbmate);
+        assert_eq!(format_of(&[("V1__a.sql", "SELECT 1;"), ("R__b.sql", "SELECT 1;")]), Format::Flyway);
+        assert_eq!(format_of(&[("2019-01-01-000000_a/up.sql", "SELECT 1;")]), Format::Diesel);
+        let reasons =
+            detect_files(&[("1_a.sql", "-- +goose Up"), ("2_b.sql", "-- +goose Up"), ("3_c.sql", "-- migrate:up")])
+                .unwrap()
+                .reasons;
+        assert_eq!(
+            reasons,
+            vec!["format goose: 2 of 3 .sql files have `-- +goose Up` (1 have dbmate's `-- migrate:up`)"]
+        );
+    }
+
+    #[test]
+    fn nothing_to_detect() {
+        let err = detect_files(&[("sql/V1__a.sql", "SELECT 1;")]).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "no migrations found (no .sql files here; subdirectories sql/ have some: point `check` at one)"
+            ),
+            "{err}"
+        );
+        let err = detect_files(&[("notes.sql", "SELECT 1;")]).unwrap_err().to_string();
+        assert!(err.contains("cannot tell the migration format (1 .sql files, none named like"), "{err}");
+    }
 }
