@@ -265,8 +265,8 @@ pub fn do_body_line(statement: &str, line: u32) -> Option<usize> {
     }
     let body = tokens.iter().find(|t| t.token == pg_query::protobuf::Token::Sconst as i32)?;
     let literal = &statement[body.start as usize..body.end as usize];
-    let opening = if literal.starts_with('$') {
-        literal[1..].find('$')? + 2
+    let opening = if let Some(tag) = literal.strip_prefix('$') {
+        tag.find('$')? + 2
     } else if literal.starts_with(['E', 'e']) {
         2
     } else {
