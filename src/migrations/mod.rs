@@ -301,3 +301,49 @@ pub fn read_sql_file(path: &Path) -> Result<String, LoadError> {
         None => text,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_files(format: Format, files: &[(&str, &str)]) -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        load(dir.path(), &LoadOptions { format: Some(format), ..LoadOptions::default() }).unwrap()
+    }
+
+    #[test]
+    fn sql_migrate_shared_leading_numbers_are_not_duplicates() {
+        // goalert has four files named 20241108160105-import-river-migration-<n>.sql.
+        let up = "-- +migrate Up\nSELECT 1;\n";
+        let chain = load_files(
+            Format::SqlMigrate,
+            &[("10-b.sql", up), ("seed.sql", up), ("10-a.sql", up), ("9-z.sql", up), ("after.sql", up)],
+        );
+        let ids: Vec<&str> = chain.migrations.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["9-z.sql", "10-a.sql", "10-b.sql", "after.sql", "seed.sql"]);
+        assert!(chain.findings.is_empty(), "{:?}", chain.findings);
+        assert_eq!(chain.migrations[2].parents, ["10-a.sql"]);
+    }
+
+    #[test]
+    fn duplicates_are_still_found_in_versioned_formats() {
+        let up = "-- +goose Up\nSELECT 1;\n";
+        let chain = load_files(Format::Goose, &[("1_a.sql", up), ("001_b.sql", up)]);
+        assert_eq!(chain.findings.len(), 1);
+        assert_eq!(chain.findings[0].rule, "duplicate-version");
+        assert!(chain.findings[0].message.starts_with("version 1 is used twice"), "{}", chain.findings[0].message);
+    }
+
+    #[test]
+    fn section_scripts_keep_file_lines() {
+        let chain = load_files(Format::Dbmate, &[("1_a.sql", "-- migrate:up\n\nSELECT 1;\n-- migrate:down\n")]);
+        let m = &chain.migrations[0];
+        assert_eq!(m.up.statement_line(&m.up.split.statements[0]), 3);
+        assert!(m.down.as_ref().unwrap().is_empty());
+    }
+}
