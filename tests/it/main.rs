@@ -4,4 +4,6 @@
 mod support;
 
 mod check;
+mod corpora;
+mod formats;
 mod provision;

@@ -9,14 +9,12 @@ pub fn root() -> PathBuf {
 }
 
 /// `tests/fixtures/<name>`.
-#[allow(dead_code)]
 pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
 /// A directory of the shared migration corpora (`MIGRATION_GUARD_CORPUS`, default
 /// `../shared/corpus` next to the repository), or `None` after printing a visible skip notice.
-#[allow(dead_code)]
 pub fn corpus(name: &str) -> Option<PathBuf> {
     let base = std::env::var_os("MIGRATION_GUARD_CORPUS")
         .map(PathBuf::from)
