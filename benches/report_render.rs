@@ -25,10 +25,14 @@ fn report(migrations: usize, findings: usize) -> Report {
     let found = (0..findings)
         .map(|i| {
             let m = i % migrations.max(1);
-            Finding::new("lint-rule", if i % 3 == 0 { Severity::Error } else { Severity::Warning }, format!("finding {i}: a message of ordinary length about a statement"))
-                .in_migration(format!("{m:05}"))
-                .at(format!("db/migrations/{m:05}_migration_{m}.sql"), Some(i as u32 % 200 + 1))
-                .with_help("do it another way")
+            Finding::new(
+                "lint-rule",
+                if i % 3 == 0 { Severity::Error } else { Severity::Warning },
+                format!("finding {i}: a message of ordinary length about a statement"),
+            )
+            .in_migration(format!("{m:05}"))
+            .at(format!("db/migrations/{m:05}_migration_{m}.sql"), Some(i as u32 % 200 + 1))
+            .with_help("do it another way")
         })
         .collect();
     Report::new(FailOn::Error, None, ChainInfo { format: "sqlx".into(), dir: "db/migrations".into() }, list, found, 1.0)

@@ -1,10 +1,11 @@
 //! Integration tests: the real `migration-guard` binary against real PostgreSQL started by its
 //! own ephemeral provider. One test binary; modules by feature.
 
-// Not every feature module uses every helper.
-#[allow(dead_code)]
 mod support;
 
 mod action;
 mod check;
+mod corpora;
 mod fake_github;
+mod formats;
+mod provision;
