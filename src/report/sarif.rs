@@ -87,7 +87,9 @@ mod tests {
 
     #[test]
     fn failing_report() {
-        insta::assert_snapshot!(render(&sample::failing()));
+        insta::with_settings!({filters => vec![(env!("CARGO_PKG_VERSION"), "[VERSION]")]}, {
+            insta::assert_snapshot!(render(&sample::failing()));
+        });
     }
 
     #[test]
