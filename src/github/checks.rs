@@ -27,7 +27,11 @@ pub fn annotations(report: &Report, ctx: &Context) -> Vec<Value> {
         .findings
         .iter()
         .filter_map(|f| {
-            let file = f.file.as_ref()?;
+            let path = ctx.repo_path(f.file.as_ref()?);
+            // GitHub rejects the whole request for a path outside the repository.
+            if path.starts_with('/') || path.starts_with("../") {
+                return None;
+            }
             let line = f.line.unwrap_or(1).max(1);
             let level = match f.severity {
                 Severity::Error => "failure",
@@ -35,7 +39,7 @@ pub fn annotations(report: &Report, ctx: &Context) -> Vec<Value> {
                 Severity::Info => "notice",
             };
             let mut annotation = json!({
-                "path": ctx.repo_path(file),
+                "path": path,
                 "start_line": line,
                 "end_line": line,
                 "annotation_level": level,
@@ -107,6 +111,7 @@ mod tests {
             Finding::new("a", Severity::Error, "bad").at("/ws/db/1.sql", Some(3)).with_help("fix"),
             Finding::new("b", Severity::Warning, "meh").at("db/2.sql", None),
             Finding::new("c", Severity::Info, "no file"),
+            Finding::new("d", Severity::Error, "outside").at("/elsewhere/x.sql", Some(1)),
         ];
         let report = Report::new(
             FailOn::Error,
