@@ -139,8 +139,7 @@ fn migrations_table(out: &mut String, report: &Report, value: &Value) {
         };
         let changes = changes_cell(&value["migrations"][i]["changes"]);
         let findings = findings_cell(report, m);
-        let _ =
-            writeln!(out, "| {status} | `{}` {} | {time} | {changes} | {findings} |", escape(&m.id), escape(&m.name));
+        let _ = writeln!(out, "| {status} | `{}` {} | {time} | {changes} | {findings} |", code(&m.id), escape(&m.name));
     }
     out.push('\n');
 }
@@ -266,8 +265,8 @@ fn drift_section(out: &mut String, drift: &Value) {
 
 fn location(f: &Finding) -> String {
     match (&f.file, f.line) {
-        (Some(file), Some(line)) => format!("`{file}:{line}`"),
-        (Some(file), None) => format!("`{file}`"),
+        (Some(file), Some(line)) => format!("`{}:{line}`", code(file)),
+        (Some(file), None) => format!("`{}`", code(file)),
         _ => String::new(),
     }
 }
@@ -292,9 +291,14 @@ fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
-/// Keeps table cells on one line and pipes from splitting cells.
+/// Keeps table cells on one line, pipes from splitting cells and `<` from starting HTML.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\r', "").replace('\n', "<br>")
+    html(text).replace('|', "\\|").replace('\r', "").replace('\n', "<br>")
+}
+
+/// Text inside a code span in a table cell: only pipes need escaping there.
+fn code(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
 /// Escapes text placed inside HTML tags.
