@@ -227,7 +227,10 @@ pub async fn publish(
             );
             None
         }
-        (Some(_), false) => None,
+        (Some(_), false) => {
+            println!("{}", workflow::notice(CHECK_NAME, "GITHUB_REPOSITORY is not set: no check run or PR comment"));
+            None
+        }
     };
     let key = settings.comment_key.clone().unwrap_or_else(|| comment::default_key(&ctx.workflow, &ctx.job));
     let check_name = match &settings.comment_key {
