@@ -3,21 +3,27 @@
 
 use super::{MigrationStatus, Report};
 use crate::findings::Finding;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// Renders the report as a JUnit XML document.
 pub fn render(report: &Report) -> String {
     let failing = |f: &Finding| report.fail_on.fails(f.severity);
-    let chain_findings: Vec<&Finding> = report
-        .findings
-        .iter()
-        .filter(|f| f.migration.as_ref().is_none_or(|id| !report.migrations.iter().any(|m| &m.id == id)))
-        .collect();
+    // Findings grouped by migration once; those of no known migration belong to the chain.
+    let ids: HashSet<&str> = report.migrations.iter().map(|m| m.id.as_str()).collect();
+    let mut by_migration: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    let mut chain_findings: Vec<&Finding> = Vec::new();
+    for f in &report.findings {
+        match f.migration.as_deref().filter(|id| ids.contains(id)) {
+            Some(id) => by_migration.entry(id).or_default().push(f),
+            None => chain_findings.push(f),
+        }
+    }
     let mut cases = String::new();
     let mut failures = 0;
     let mut skipped = 0;
     for m in &report.migrations {
-        let own: Vec<&Finding> = report.findings.iter().filter(|f| f.migration.as_deref() == Some(&m.id)).collect();
+        let own: &[&Finding] = by_migration.get(m.id.as_str()).map_or(&[], Vec::as_slice);
         let _ = write!(
             cases,
             "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\"",

@@ -4,9 +4,10 @@
 //! `changes`) are read from the serialized report, so they render as soon as they are present
 //! without this module depending on their types.
 
-use super::{MigrationReport, MigrationStatus, Report};
+use super::{MigrationStatus, Report};
 use crate::findings::{Finding, Severity, Status};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// GitHub rejects issue comments longer than this many characters.
@@ -20,55 +21,110 @@ const FOLD_LINES: usize = 12;
 struct Detail {
     /// Error details, SQL, changes, graph and drift.
     sections: bool,
+    /// Every migration in the table, or only those that failed or have findings.
+    all_migrations: bool,
     /// At most this many findings in the findings table.
     max_findings: usize,
 }
 
-/// Renders the whole report as Markdown.
-pub fn render(report: &Report) -> String {
-    render_with(report, &Detail { sections: true, max_findings: usize::MAX }, None)
+/// What every rendering of one report needs, computed once.
+struct Prepared<'a> {
+    report: &'a Report,
+    /// The serialized report, for sections other stages add.
+    value: Value,
+    /// Findings per migration id: errors, warnings, infos.
+    counts: HashMap<&'a str, [usize; 3]>,
+    /// The findings, worst first (stable within a severity).
+    ordered: Vec<&'a Finding>,
 }
 
-/// Renders the report in at most `limit` characters (a PR comment), dropping detail sections and
-/// then findings as needed; what was dropped is pointed at with `pointer` (e.g. where the full
-/// report lives).
+impl<'a> Prepared<'a> {
+    fn new(report: &'a Report) -> Prepared<'a> {
+        let mut counts: HashMap<&str, [usize; 3]> = HashMap::new();
+        for f in &report.findings {
+            if let Some(id) = &f.migration {
+                counts.entry(id.as_str()).or_default()[slot(f.severity)] += 1;
+            }
+        }
+        let mut ordered: Vec<&Finding> = report.findings.iter().collect();
+        ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        Prepared { report, value: serde_json::to_value(report).unwrap_or(Value::Null), counts, ordered }
+    }
+}
+
+fn slot(severity: Severity) -> usize {
+    match severity {
+        Severity::Error => 0,
+        Severity::Warning => 1,
+        Severity::Info => 2,
+    }
+}
+
+/// Renders the whole report as Markdown.
+pub fn render(report: &Report) -> String {
+    let detail = Detail { sections: true, all_migrations: true, max_findings: usize::MAX };
+    render_with(&Prepared::new(report), &detail, None)
+}
+
+/// Renders the report in at most `limit` characters (a PR comment), dropping detail sections,
+/// then uneventful migrations, then findings as needed; what was dropped is pointed at with
+/// `pointer` (e.g. where the full report lives).
 pub fn render_limited(report: &Report, limit: usize, pointer: &str) -> String {
-    let full = render(report);
+    let prepared = Prepared::new(report);
+    let full = render_with(&prepared, &Detail { sections: true, all_migrations: true, max_findings: usize::MAX }, None);
     if full.chars().count() <= limit {
         return full;
     }
-    let mut max_findings = report.findings.len();
-    loop {
-        let detail = Detail { sections: false, max_findings };
-        let note = format!("\n> [!NOTE]\n> This comment is shortened to fit GitHub's limit; {pointer}.\n");
-        let text = render_with(report, &detail, Some(&note));
-        if text.chars().count() <= limit {
+    let note = format!("\n> [!NOTE]\n> This comment is shortened to fit GitHub's limit; {pointer}.\n");
+    let fits = |text: &String| text.chars().count() <= limit;
+    for all_migrations in [true, false] {
+        let detail = Detail { sections: false, all_migrations, max_findings: usize::MAX };
+        let text = render_with(&prepared, &detail, Some(&note));
+        if fits(&text) {
             return text;
         }
-        if max_findings == 0 {
-            // Even the bare tables are too long (thousands of migrations): cut by characters.
-            let budget = limit.saturating_sub(note.len() + 8);
-            let mut cut: String = text.chars().take(budget).collect();
-            if let Some(end) = cut.rfind('\n') {
-                cut.truncate(end + 1);
-            }
-            cut.push_str(&note);
-            return cut;
-        }
-        max_findings /= 2;
     }
+    // Binary search for the most findings that fit.
+    let (mut low, mut high) = (0, report.findings.len());
+    let render_n =
+        |n| render_with(&prepared, &Detail { sections: false, all_migrations: false, max_findings: n }, Some(&note));
+    let mut best = None;
+    while low <= high {
+        let mid = (low + high) / 2;
+        let text = render_n(mid);
+        if fits(&text) {
+            best = Some(text);
+            low = mid + 1;
+        } else if mid == 0 {
+            break;
+        } else {
+            high = mid - 1;
+        }
+    }
+    if let Some(text) = best {
+        return text;
+    }
+    // Even the bare tables are too long: cut by characters.
+    let text = render_n(0);
+    let budget = limit.saturating_sub(note.chars().count() + 8);
+    let mut cut: String = text.chars().take(budget).collect();
+    if let Some(end) = cut.rfind('\n') {
+        cut.truncate(end + 1);
+    }
+    cut.push_str(&note);
+    cut
 }
 
-fn render_with(report: &Report, detail: &Detail, note: Option<&str>) -> String {
-    let value = serde_json::to_value(report).unwrap_or(Value::Null);
+fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> String {
+    let report = prepared.report;
     let mut out = String::new();
     status_line(&mut out, report);
-    findings_table(&mut out, &report.findings, detail.max_findings);
-    migrations_table(&mut out, report, &value);
+    findings_table(&mut out, &prepared.ordered, detail.max_findings);
+    migrations_table(&mut out, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut out, report);
-        graph_section(&mut out, &value["graph"]);
-        drift_section(&mut out, &value["drift"]);
+        graph_section(&mut out, &prepared.value["graph"]);
+        drift_section(&mut out, &prepared.value["drift"]);
     }
     if let Some(note) = note {
         out.push_str(note);
@@ -100,14 +156,12 @@ fn status_line(out: &mut String, report: &Report) {
     let _ = writeln!(out, ", fail on: {}\n", fail_on_name(report));
 }
 
-fn findings_table(out: &mut String, findings: &[Finding], max: usize) {
-    if findings.is_empty() {
+fn findings_table(out: &mut String, ordered: &[&Finding], max: usize) {
+    if ordered.is_empty() {
         return;
     }
     let _ = writeln!(out, "### Findings\n\n| | Rule | Location | Message |\n|---|---|---|---|");
     // The worst findings first when the table is cut.
-    let mut ordered: Vec<&Finding> = findings.iter().collect();
-    ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
     for f in ordered.iter().take(max) {
         let mut message = escape(&f.message);
         if let Some(help) = &f.help {
@@ -115,19 +169,26 @@ fn findings_table(out: &mut String, findings: &[Finding], max: usize) {
         }
         let _ = writeln!(out, "| {} | `{}` | {} | {message} |", severity_icon(f.severity), f.rule, location(f));
     }
-    if findings.len() > max {
-        let _ = writeln!(out, "| | | | … and {} more |", findings.len() - max);
+    if ordered.len() > max {
+        let _ = writeln!(out, "| | | | … and {} more |", ordered.len() - max);
     }
     out.push('\n');
 }
 
-fn migrations_table(out: &mut String, report: &Report, value: &Value) {
+fn migrations_table(out: &mut String, prepared: &Prepared, all: bool) {
+    let report = prepared.report;
     if report.migrations.is_empty() {
         return;
     }
     let _ =
         writeln!(out, "### Migrations\n\n| Status | Migration | Time | Changes | Findings |\n|---|---|---|---|---|");
+    let mut hidden = 0;
     for (i, m) in report.migrations.iter().enumerate() {
+        let counts = prepared.counts.get(m.id.as_str()).copied().unwrap_or_default();
+        if !all && m.status == MigrationStatus::Applied && counts == [0, 0, 0] {
+            hidden += 1;
+            continue;
+        }
         let status = match m.status {
             MigrationStatus::Applied => "✅ applied",
             MigrationStatus::Failed => "❌ failed",
@@ -137,21 +198,21 @@ fn migrations_table(out: &mut String, report: &Report, value: &Value) {
             MigrationStatus::Skipped => "–".to_string(),
             _ => format!("{:.1} ms", m.duration_ms),
         };
-        let changes = changes_cell(&value["migrations"][i]["changes"]);
-        let findings = findings_cell(report, m);
+        let changes = changes_cell(&prepared.value["migrations"][i]["changes"]);
+        let findings = findings_cell(counts);
         let _ = writeln!(out, "| {status} | `{}` {} | {time} | {changes} | {findings} |", code(&m.id), escape(&m.name));
+    }
+    if hidden > 0 {
+        let _ = writeln!(out, "| ✅ applied | {} more without findings | | | |", hidden);
     }
     out.push('\n');
 }
 
-/// "2 errors, 1 warning" for the findings of one migration.
-fn findings_cell(report: &Report, m: &MigrationReport) -> String {
-    let of = |s: Severity| {
-        report.findings.iter().filter(|f| f.migration.as_deref() == Some(&m.id) && f.severity == s).count()
-    };
+/// "🔴 2 errors, 🟡 1 warning" for the findings of one migration.
+fn findings_cell(counts: [usize; 3]) -> String {
     let parts: Vec<String> = [(Severity::Error, "error"), (Severity::Warning, "warning"), (Severity::Info, "note")]
         .iter()
-        .filter_map(|&(s, word)| match of(s) {
+        .filter_map(|&(s, word)| match counts[slot(s)] {
             0 => None,
             n => Some(format!("{} {}", severity_icon(s), plural(n, word))),
         })
@@ -351,6 +412,22 @@ mod tests {
         assert!(short.contains("more |"), "the cut is shown in the table");
         let small = sample::failing();
         assert_eq!(render_limited(&small, COMMENT_LIMIT, "x"), render(&small));
+    }
+
+    #[test]
+    fn long_chains_keep_the_migrations_with_findings() {
+        let mut report = sample::failing();
+        let template = report.migrations[0].clone();
+        for i in 10..3_000 {
+            let mut m = template.clone();
+            m.id = i.to_string();
+            report.migrations.push(m);
+        }
+        let short = render_limited(&report, 20_000, "see the artifact");
+        assert!(short.chars().count() <= 20_000);
+        assert!(short.contains("| ❌ failed | `2` add_index |"), "{short}");
+        assert!(short.contains("more without findings"), "{short}");
+        assert!(short.contains("`db/migrations/2_add_index.sql:3`"), "all findings still fit");
     }
 
     #[test]
