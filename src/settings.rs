@@ -21,6 +21,8 @@ pub enum SettingsError {
     FailOn { setting: &'static str, value: String },
     #[error("database-url and postgres-image are both set; use one")]
     TwoServers,
+    #[error("models and models-command are both set; use one")]
+    TwoModels,
 }
 
 /// Everything `check` needs, resolved.
@@ -34,6 +36,17 @@ pub struct CheckSettings {
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
     pub verbose: bool,
+    /// The declared schema to check the migrated one against.
+    pub models: Option<Models>,
+}
+
+/// Where the declared schema comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Models {
+    /// A `.sql` or `.yaml`/`.yml` file.
+    File(PathBuf),
+    /// A shell command printing DDL.
+    Command(String),
 }
 
 /// Reads an action input: GitHub upper-cases the name and keeps hyphens, which some runners
@@ -93,6 +106,15 @@ impl CheckSettings {
         if database_url.is_some() && postgres_image.is_some() {
             return Err(SettingsError::TwoServers);
         }
+        let models = match (
+            args.models.or_else(|| input("models").map(PathBuf::from)),
+            args.models_command.filter(|c| !c.trim().is_empty()).or_else(|| input("models-command")),
+        ) {
+            (Some(_), Some(_)) => return Err(SettingsError::TwoModels),
+            (Some(path), None) => Some(Models::File(path)),
+            (None, Some(command)) => Some(Models::Command(command)),
+            (None, None) => None,
+        };
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -105,6 +127,7 @@ impl CheckSettings {
             placeholders,
             fail_on,
             verbose: args.verbose || input("verbose").as_deref() == Some("true"),
+            models,
         })
     }
 }

@@ -41,6 +41,9 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if !report.drift.is_empty() {
+        out.push_str(&crate::schema::drift::markdown(&report.drift));
+    }
     out.push_str("### Migrations\n\n| Status | Migration | Time |\n|---|---|---|\n");
     for m in &report.migrations {
         let status = match m.status {

@@ -88,6 +88,8 @@ pub enum DeclaredError {
     },
     #[error("{path}: migration {id} failed at {file}:{line}: {message}")]
     Migration { path: String, id: String, file: String, line: u32, message: String },
+    #[error("a server is needed to apply DDL (internal error)")]
+    NoServer,
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -98,19 +100,31 @@ pub enum DeclaredError {
     Run(#[from] RunError),
 }
 
+/// Reads the schema `source` describes; `server` (needed for everything but a URL) hosts the
+/// scratch databases DDL is applied to.
+pub async fn read(server: Option<&Server>, source: &Source, options: &LoadOptions) -> Result<Schema, DeclaredError> {
+    match (source, server) {
+        (Source::Url(url), _) => read_url(url).await,
+        (_, Some(server)) => build(server, source, options).await,
+        (_, None) => Err(DeclaredError::NoServer),
+    }
+}
+
+/// Introspects the database at `url`.
+pub async fn read_url(url: &str) -> Result<Schema, DeclaredError> {
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(|source| DeclaredError::Url { url: redact(url), source })?
+        .log_statements(log::LevelFilter::Off);
+    let mut conn = connect.connect().await.map_err(|source| DeclaredError::Connect { url: redact(url), source })?;
+    let schema = introspect(&mut conn).await?;
+    conn.close().await.ok();
+    Ok(schema)
+}
+
 /// Builds the schema `source` describes, using a scratch database on `server` for DDL.
 pub async fn build(server: &Server, source: &Source, options: &LoadOptions) -> Result<Schema, DeclaredError> {
     match source {
-        Source::Url(url) => {
-            let connect = PgConnectOptions::from_str(url)
-                .map_err(|source| DeclaredError::Url { url: redact(url), source })?
-                .log_statements(log::LevelFilter::Off);
-            let mut conn =
-                connect.connect().await.map_err(|source| DeclaredError::Connect { url: redact(url), source })?;
-            let schema = introspect(&mut conn).await?;
-            conn.close().await.ok();
-            Ok(schema)
-        }
+        Source::Url(url) => read_url(url).await,
         Source::Sql(path) => {
             let text = migrations::read_sql_file(path)?;
             let script = ddl_script(path, text)?;

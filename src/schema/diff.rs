@@ -87,6 +87,46 @@ impl fmt::Display for Change {
     }
 }
 
+/// The changes as text, one per line, then a count; `!` marks destructive ones.
+pub fn to_text(changes: &[Change]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        let mark = if change.is_destructive() { "!" } else { " " };
+        out.push_str(&format!("{mark} {change}\n"));
+    }
+    let destructive = changes.iter().filter(|c| c.is_destructive()).count();
+    match changes.len() {
+        0 => out.push_str("the schemas are equal\n"),
+        n => out.push_str(&format!("{n} difference(s), {destructive} destructive\n")),
+    }
+    out
+}
+
+/// The changes as a JSON document `{"equal": ..., "changes": [...]}`, each change with its
+/// `destructive` flag and `text`.
+pub fn to_json(changes: &[Change]) -> String {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        #[serde(flatten)]
+        change: &'a Change,
+        destructive: bool,
+        text: String,
+    }
+    #[derive(Serialize)]
+    struct Document<'a> {
+        equal: bool,
+        changes: Vec<Entry<'a>>,
+    }
+    let document = Document {
+        equal: changes.is_empty(),
+        changes: changes
+            .iter()
+            .map(|change| Entry { change, destructive: change.is_destructive(), text: change.to_string() })
+            .collect(),
+    };
+    serde_json::to_string_pretty(&document).expect("changes serialize")
+}
+
 /// Collapses whitespace so that multi-line definitions fit a line.
 pub fn one_line(text: &str) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");

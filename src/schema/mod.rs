@@ -4,6 +4,7 @@
 
 pub mod declared;
 pub mod diff;
+pub mod drift;
 pub mod introspect;
 pub mod model;
 pub mod yaml;

@@ -314,8 +314,20 @@ pub fn compile(text: &str) -> Result<Vec<Statement>, YamlError> {
     Ok(schemas.into_iter().chain(head).chain(tables).chain(keys).chain(foreign).chain(indexes).collect())
 }
 
+/// The parser's message on one line, without the position it repeats and with a hint for the
+/// column shorthand.
 fn first_line(text: &str) -> String {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid YAML").trim().to_string()
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid YAML").trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = match line.split_once(": ") {
+        Some((position, rest)) if position.starts_with("line ") => rest,
+        _ => line,
+    };
+    if line.contains("untagged enum ColumnSpec") {
+        "a column is a type name or a mapping with `type:` and the keys listed in docs/models.md".to_string()
+    } else {
+        line.to_string()
+    }
 }
 
 #[cfg(test)]
