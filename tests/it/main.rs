@@ -5,3 +5,4 @@ mod support;
 
 mod check;
 mod schema;
+mod schema_oracle;
