@@ -4,5 +4,6 @@
 mod support;
 
 mod check;
+mod drift;
 mod schema;
 mod schema_oracle;
