@@ -117,7 +117,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     }
     let server = Server::start(&settings.provision).await?;
     if settings.verbose {
-        eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
+        eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
     }
     let applied = apply_chain(&server, &chain).await;
     let drift = match (&applied, &settings.models) {
@@ -236,7 +236,7 @@ async fn apply_chain(
             if let Some(error) = &outcome.error {
                 failed = true;
                 report.status = MigrationStatus::Failed;
-                findings.push(failure_finding(&migration.id, error, outcome.partially_applied));
+                findings.push(failure_finding(&migration.id, error, outcome.statements_kept));
             } else {
                 report.status = MigrationStatus::Applied;
             }
@@ -248,16 +248,13 @@ async fn apply_chain(
     Ok((database, reports, findings))
 }
 
-fn failure_finding(id: &str, error: &runner::StatementError, partial: bool) -> Finding {
+fn failure_finding(id: &str, error: &runner::StatementError, kept: usize) -> Finding {
     let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
     if let Some(detail) = &error.detail {
         message.push_str(&format!("; {detail}"));
     }
-    if partial {
-        message.push_str(&format!(
-            "; it runs without a transaction, so the {} statement(s) before the failing one stay applied",
-            error.statement
-        ));
+    if kept > 0 {
+        message.push_str(&format!("; it runs without a transaction, so {kept} statement(s) before it stay applied"));
     } else {
         message.push_str("; its transaction was rolled back");
     }

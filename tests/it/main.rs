@@ -4,6 +4,9 @@
 mod support;
 
 mod check;
+mod corpora;
 mod drift;
+mod formats;
+mod provision;
 mod schema;
 mod schema_oracle;
