@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Apply a migration chain to a throwaway PostgreSQL database and report problems.
     Check(CheckArgs),
+    /// Compare two schemas, each a postgres:// URL, a .sql/.yaml file or a migrations directory.
+    Diff(DiffArgs),
 }
 
 /// Options of `check`.
@@ -63,4 +65,40 @@ pub struct CheckArgs {
     /// Explain format detection and show each step
     #[arg(long, short)]
     pub verbose: bool,
+
+    /// The schema the chain must produce: a .sql file (DDL or pg_dump --schema-only) or a
+    /// .yaml/.yml model file; differences are `drift` findings
+    #[arg(long, value_name = "PATH", conflicts_with = "models_command")]
+    pub models: Option<PathBuf>,
+
+    /// A shell command printing the DDL the chain must produce, e.g.
+    /// `python -m migration_guard_sqlalchemy app.models:Base`
+    #[arg(long, value_name = "CMD")]
+    pub models_command: Option<String>,
+}
+
+/// Options of `diff`.
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// The schema before: postgres:// URL, .sql or .yaml file, or migrations directory
+    pub before: String,
+
+    /// The schema after, in the same forms
+    pub after: String,
+
+    /// Print the changes as JSON
+    #[arg(long)]
+    pub json: bool,
+
+    /// Migration format of a directory argument [default: auto]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Use this server (needs CREATEDB) to apply files and directories
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Directory with initdb and postgres for the embedded server
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
 }

@@ -2,14 +2,15 @@
 //! (0 pass, 1 failing findings, 2 bad input or environment, 130/143 interrupted). The only
 //! module that knows the order of the stages.
 
-use crate::cli::{CheckArgs, Cli, Command};
+use crate::cli::{CheckArgs, Cli, Command, DiffArgs};
 use crate::findings::{Finding, Severity, Status};
 use crate::github;
 use crate::migrations::{self, Chain, LoadOptions};
-use crate::postgres::{ScratchDatabase, Server};
+use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
 use crate::runner::{self, NoObserver};
-use crate::settings::CheckSettings;
+use crate::schema::{self, declared, declared::Source};
+use crate::settings::{CheckSettings, Models};
 use anyhow::Context;
 use clap::Parser;
 use sqlx::Connection;
@@ -37,6 +38,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => interruptible(check_command(args)).await,
+        Command::Diff(args) => interruptible(diff_command(args)).await,
     }
 }
 
@@ -148,25 +150,97 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
     }
     let applied = apply_chain(&server, &chain).await;
+    let drift = match (&applied, &settings.models) {
+        // Drift is only meaningful for a chain that applied completely.
+        (Ok((db, migrations, _)), Some(models)) if migrations.iter().all(|m| m.status == MigrationStatus::Applied) => {
+            Some(check_drift(&server, db, models, &options).await)
+        }
+        _ => None,
+    };
     let database = Database { provider: server.provider(), server_version: server.version().to_string() };
     for warning in server.shutdown().await {
         eprintln!("warning: {warning}");
     }
-    let (migrations, run_findings) = applied?;
+    let (_, migrations, run_findings) = applied?;
     let mut findings = chain.findings.clone();
     findings.extend(run_findings);
-    Ok(Report::new(
+    let drift = drift.transpose()?.unwrap_or_default();
+    let models_file = match &settings.models {
+        Some(Models::File(path)) => Some(migrations::display_path(path)),
+        _ => None,
+    };
+    findings.extend(schema::drift::findings(&drift, models_file.as_deref()));
+    let mut report = Report::new(
         settings.fail_on,
         Some(database),
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
         migrations,
         findings,
         report::millis(started.elapsed()),
-    ))
+    );
+    report.drift = drift;
+    Ok(report)
+}
+
+/// Diffs the declared models against the migrated database.
+async fn check_drift(
+    server: &Server,
+    migrated: &ScratchDatabase,
+    models: &Models,
+    options: &LoadOptions,
+) -> anyhow::Result<Vec<schema::Change>> {
+    let source = match models {
+        Models::File(path) => Source::file(path).context("--models")?,
+        Models::Command(command) => Source::Command(command.clone()),
+    };
+    Ok(schema::drift::check(server, migrated, &source, options).await?)
+}
+
+/// `diff A B`: prints the changes from A to B; exit 0 when equal, 1 when not.
+async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format.as_deref() {
+        None | Some("auto") => None,
+        Some(value) => Some(
+            <migrations::Format as clap::ValueEnum>::from_str(value, true)
+                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
+        ),
+    };
+    let options = LoadOptions { format, placeholders: Default::default() };
+    let before = Source::parse(&args.before)?;
+    let after = Source::parse(&args.after)?;
+    let needs_server = !matches!((&before, &after), (Source::Url(_), Source::Url(_)));
+    let server = if needs_server {
+        let provision = ProvisionOptions { database_url: args.database_url, postgres_image: None, pg_bin: args.pg_bin };
+        Some(Server::start(&provision).await?)
+    } else {
+        None
+    };
+    let schemas = async {
+        let a = declared::read(server.as_ref(), &before, &options).await?;
+        let b = declared::read(server.as_ref(), &after, &options).await?;
+        Ok::<_, declared::DeclaredError>((a, b))
+    }
+    .await;
+    if let Some(server) = server {
+        for warning in server.shutdown().await {
+            eprintln!("warning: {warning}");
+        }
+    }
+    let (a, b) = schemas?;
+    let changes = schema::diff(&a, &b);
+    if args.json {
+        println!("{}", schema::diff::to_json(&changes));
+    } else {
+        print!("{}", schema::diff::to_text(&changes));
+    }
+    Ok(if changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// Applies every migration in order on a new scratch database, stopping at the first failure.
-async fn apply_chain(server: &Server, chain: &Chain) -> anyhow::Result<(Vec<MigrationReport>, Vec<Finding>)> {
+async fn apply_chain(
+    server: &Server,
+    chain: &Chain,
+) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>)> {
     let database: ScratchDatabase = server.create_database().await?;
     let mut conn = database.connect().await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
@@ -201,7 +275,7 @@ async fn apply_chain(server: &Server, chain: &Chain) -> anyhow::Result<(Vec<Migr
         reports.push(report);
     }
     conn.close().await.ok();
-    Ok((reports, findings))
+    Ok((database, reports, findings))
 }
 
 fn failure_finding(id: &str, error: &runner::StatementError, kept: usize) -> Finding {

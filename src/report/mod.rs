@@ -31,6 +31,9 @@ pub struct Report {
     pub chain: ChainInfo,
     pub migrations: Vec<MigrationReport>,
     pub findings: Vec<Finding>,
+    /// Differences between the declared models (before) and the migrated database (after).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<crate::schema::Change>,
 }
 
 /// The program that wrote the report.
@@ -130,6 +133,7 @@ impl Report {
             chain,
             migrations,
             findings,
+            drift: Vec::new(),
         }
     }
 }

@@ -280,7 +280,7 @@ fn config_file_sets_inputs_and_names_its_lines() {
 /// The inputs of `action.yml` and the env it passes to the container.
 fn action_yml() -> Value {
     let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
-    serde_norway::from_str(&text).unwrap()
+    serde_saphyr::from_str::<Value>(&text).unwrap()
 }
 
 #[test]
@@ -340,7 +340,7 @@ fn example_workflows_use_only_real_inputs() {
     let mut checked = 0;
     for entry in std::fs::read_dir(root().join("examples/workflows")).unwrap() {
         let path = entry.unwrap().path();
-        let workflow: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let workflow: Value = serde_saphyr::from_str::<Value>(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for job in workflow["jobs"].as_object().unwrap().values() {
             for step in job["steps"].as_array().unwrap() {
                 if step["uses"].as_str().is_some_and(|u| u.contains("/migration-guard@")) {
@@ -354,7 +354,8 @@ fn example_workflows_use_only_real_inputs() {
     }
     assert!(checked >= 2, "both example workflows use the action");
     let ci: Value =
-        serde_norway::from_str(&std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap()).unwrap();
+        serde_saphyr::from_str::<Value>(&std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap())
+            .unwrap();
     assert!(
         ci["jobs"]["test"]["steps"]
             .as_array()

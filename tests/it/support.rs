@@ -80,3 +80,90 @@ pub fn findings(report: &serde_json::Value) -> Vec<(String, String, u64)> {
         })
         .collect()
 }
+
+/// A PostgreSQL server shared by the tests running at the same time, started by the library's
+/// own ephemeral provider and stopped when the last of them drops its handle.
+pub struct SharedServer {
+    server: Option<migration_guard::postgres::Server>,
+    // Dropped after the server: ends the thread that started it. PostgreSQL is bound to the
+    // life of the thread that forked it, which must outlive every test using it.
+    _keeper: std::sync::mpsc::Sender<()>,
+}
+
+impl std::ops::Deref for SharedServer {
+    type Target = migration_guard::postgres::Server;
+    fn deref(&self) -> &Self::Target {
+        self.server.as_ref().expect("server present until drop")
+    }
+}
+
+impl Drop for SharedServer {
+    fn drop(&mut self) {
+        // Dropping an ephemeral server stops it and removes its directory.
+        drop(self.server.take());
+    }
+}
+
+/// The shared server, started on first use.
+pub fn shared_server() -> std::sync::Arc<SharedServer> {
+    use std::sync::{Arc, Mutex, Weak};
+    static SHARED: Mutex<Weak<SharedServer>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return server;
+    }
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (keep_tx, keep_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let server = runtime.block_on(migration_guard::postgres::Server::start(&Default::default()));
+        let _ = ready_tx.send(server);
+        let _ = keep_rx.recv();
+    });
+    let server = ready_rx.recv().unwrap().expect("start the ephemeral PostgreSQL");
+    let shared = Arc::new(SharedServer { server: Some(server), _keeper: keep_tx });
+    *slot = Arc::downgrade(&shared);
+    shared
+}
+
+/// Applies every `*.up.sql` (or `up.sql` in sub-directories) under `dir` in version order, each
+/// file as one simple-protocol batch, as golang-migrate and diesel do.
+pub async fn apply_dir(conn: &mut sqlx::PgConnection, dir: &Path) {
+    if let Err(e) = try_apply_dir(conn, dir).await {
+        panic!("{e}");
+    }
+}
+
+/// Like [`apply_dir`], stopping at the first failing file: `Err` names it, the files before it
+/// stay applied.
+pub async fn try_apply_dir(conn: &mut sqlx::PgConnection, dir: &Path) -> Result<usize, String> {
+    use sqlx::Executor;
+    let files = up_files(dir);
+    for (applied, file) in files.iter().enumerate() {
+        let sql = std::fs::read_to_string(file).unwrap();
+        if let Err(e) = conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql))).await {
+            // A failed file may leave its own transaction open.
+            let _ = conn.execute("ROLLBACK").await;
+            return Err(format!("{}: {e} ({applied} applied before it)", file.display()));
+        }
+    }
+    Ok(files.len())
+}
+
+/// The up scripts of a golang-migrate or diesel directory, in numeric version order.
+pub fn up_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<(u128, String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file = if path.is_dir() { path.join("up.sql") } else { path.clone() };
+        if (path.is_dir() && file.is_file()) || name.ends_with(".up.sql") {
+            // Numeric versions sort as numbers (ente's 1..124), dated ones (diesel) as text.
+            let version = name.split('_').next().unwrap_or("").to_string();
+            let key = version.parse::<u128>().unwrap_or(0);
+            files.push((key, name, file));
+        }
+    }
+    files.sort();
+    files.into_iter().map(|(_, _, f)| f).collect()
+}

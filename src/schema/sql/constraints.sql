@@ -1,0 +1,14 @@
+-- Table constraints (primary key, unique, foreign key, check, exclusion); NOT NULL is a column
+-- attribute and domain constraints belong to their domain.
+SELECT n.nspname::text, c.relname::text, con.conname::text, con.contype::text,
+       pg_get_constraintdef(con.oid, true),
+       d.description
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = con.oid AND d.classoid = 'pg_constraint'::regclass AND d.objsubid = 0
+WHERE con.conrelid <> 0
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_(toast|temp_)'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e
+                  WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
