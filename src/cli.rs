@@ -58,6 +58,10 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
 
+    /// Settings file [default: migration-guard.yml when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Explain format detection and show each step
     #[arg(long, short)]
     pub verbose: bool,

@@ -4,6 +4,7 @@
 
 use crate::cli::{CheckArgs, Cli, Command, DiffArgs};
 use crate::findings::{Finding, Severity, Status};
+use crate::github;
 use crate::migrations::{self, Chain, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
@@ -82,26 +83,55 @@ fn print_error(error: &anyhow::Error) {
 }
 
 async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let settings = CheckSettings::resolve(args, &|key| std::env::var(key).ok())?;
-    let report = check(&settings).await?;
-    print!("{}", report::terminal::render(&report));
-    if let Some(dir) = &settings.report_dir {
-        write_reports(dir, &report)?;
+    let env = |key: &str| std::env::var(key).ok();
+    let settings = CheckSettings::resolve(args, &env)?;
+    // Inside Actions, hide secrets from the log before anything else is printed.
+    for line in github::masks(&settings) {
+        println!("{line}");
     }
-    Ok(match report.status {
+    let context = if settings.publish.is_some() { github::Context::from_env(&env)? } else { None };
+    let report = match check(&settings).await {
+        Ok(report) => report,
+        Err(error) => {
+            if let Some(context) = &context {
+                github::publish_failure(context, &format!("{error:#}"));
+            }
+            return Err(error);
+        }
+    };
+    report::terminal::print(&report);
+    let files = match &settings.report_dir {
+        Some(dir) => write_reports(dir, &report)?,
+        None => Vec::new(),
+    };
+    // The exit status comes from the report alone; publishing below cannot change it unless
+    // the user asked for that with fail-on-publish-error.
+    let mut code = match report.status {
         Status::Pass => ExitCode::SUCCESS,
         Status::Fail => ExitCode::from(1),
-    })
+    };
+    if let (Some(publish), Some(context)) = (&settings.publish, &context) {
+        let backoff = github::retry::Backoff::from_env(&env);
+        let published =
+            github::publish(context, publish, &report, settings.report_dir.as_deref(), &files, backoff).await;
+        println!("{}", github::describe(&published));
+        if !published.errors.is_empty() && publish.fail_on_publish_error {
+            eprintln!("error: publishing the report failed and fail-on-publish-error is set");
+            code = ExitCode::from(EXIT_USAGE);
+        }
+    }
+    Ok(code)
 }
 
-fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
+fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("--report-dir {}: cannot create", dir.display()))?;
-    for (name, text) in [("report.json", report::json::render(report)), ("report.md", report::markdown::render(report))]
-    {
+    let mut paths = Vec::new();
+    for (name, text) in report::files(report) {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("--report-dir: cannot write {}", path.display()))?;
+        paths.push(path);
     }
-    Ok(())
+    Ok(paths)
 }
 
 /// Loads the chain, applies it to a throwaway database and builds the report.

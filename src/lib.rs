@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config_file;
 pub mod findings;
+pub mod github;
 pub mod migrations;
 pub mod postgres;
 pub mod report;

@@ -1,9 +1,13 @@
 //! The report: one serializable data model of a check's outcome, built from what the stages
-//! returned. Renderers (`json`, `markdown`, `terminal`) turn it into text; none of them decides
-//! pass or fail, which `status` already holds.
+//! returned. Renderers (`json`, `markdown`, `sarif`, `junit`, `terminal`) turn it into text; none
+//! of them decides pass or fail, which `status` already holds.
 
 pub mod json;
+pub mod junit;
 pub mod markdown;
+#[cfg(test)]
+mod sample;
+pub mod sarif;
 pub mod terminal;
 
 use crate::findings::{FailOn, Finding, Severity, Status};
@@ -137,4 +141,15 @@ impl Report {
 /// Milliseconds with one decimal, as reports show them.
 pub fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// Every file renderer's output with its file name in the report directory: `report.json`,
+/// `report.md`, `report.sarif`, `report.xml`.
+pub fn files(report: &Report) -> [(&'static str, String); 4] {
+    [
+        ("report.json", json::render(report)),
+        ("report.md", markdown::render(report)),
+        ("report.sarif", sarif::render(report)),
+        ("report.xml", junit::render(report)),
+    ]
 }

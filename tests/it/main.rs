@@ -3,9 +3,11 @@
 
 mod support;
 
+mod action;
 mod check;
 mod corpora;
 mod drift;
+mod fake_github;
 mod formats;
 mod provision;
 mod schema;
