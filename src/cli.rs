@@ -26,7 +26,8 @@ pub struct CheckArgs {
     /// Directory holding the migrations [default: migrations]
     pub dir: Option<PathBuf>,
 
-    /// Migration format: auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway
+    /// Migration format: auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway,
+    /// alembic
     /// [default: auto]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(
-        "{setting}: unknown format {value:?} (expected auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel or flyway)"
+        "{setting}: unknown format {value:?} (expected auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway or alembic)"
     )]
     Format { setting: &'static str, value: String },
     #[error("{setting}: {value:?} is not NAME=VALUE")]

@@ -14,6 +14,9 @@ pub struct Detection {
 
 /// Detects the format of the migrations in `dir`.
 pub fn detect(dir: &Path) -> Result<Detection, LoadError> {
+    if let Some(reason) = crate::alembic::config::detect(dir) {
+        return Ok(Detection { format: Format::Alembic, reasons: vec![reason] });
+    }
     let (files, _) = list_dir(dir)?;
     let sql: Vec<String> = files.iter().map(|p| file_name(p)).filter(|n| n.ends_with(".sql")).collect();
     if sql.is_empty() {

@@ -1,6 +1,7 @@
 //! One loader per migration tool; each turns a directory into unordered `Migration`s following
 //! that tool's own naming and marker rules.
 
+mod alembic;
 mod sqlx;
 
 use super::{Format, LoadError, LoadOptions, Migration, Version, display_path};
@@ -11,6 +12,7 @@ pub fn load(format: Format, dir: &Path, options: &LoadOptions) -> Result<Vec<Mig
     let _ = options;
     match format {
         Format::Sqlx => sqlx::load(dir),
+        Format::Alembic => alembic::load(dir),
         other => Err(LoadError::Undetected {
             path: display_path(dir),
             reason: format!("format {other} is not supported yet"),

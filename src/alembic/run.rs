@@ -1,0 +1,266 @@
+//! Applies and reverts Alembic revisions one at a time by running the project's own Alembic
+//! (`python -m alembic -c <ini> upgrade <rev>` semantics) against a scratch database, timing
+//! each step and locating a failure in the revision file from the Python traceback.
+//!
+//! The database URL reaches the project in every way Alembic projects read it: the
+//! `DATABASE_URL` environment variable, `-x url=<url>` (`context.get_x_argument()`), and the
+//! `sqlalchemy.url` (and `url`) main option of the loaded config, which a small bootstrap
+//! sets before handing the command line to Alembic's own `CommandLine`.
+
+use super::Project;
+use crate::migrations::display_path;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Runs Alembic's command line with `sqlalchemy.url` set from `DATABASE_URL`.
+const BOOTSTRAP: &str = r#"import os, sys
+from alembic.config import CommandLine, Config
+cli = CommandLine(prog="alembic")
+options = cli.parser.parse_args(sys.argv[1:])
+config = Config(file_=options.config, ini_section=options.name, cmd_opts=options)
+url = os.environ["DATABASE_URL"].replace("%", "%%")
+config.set_main_option("sqlalchemy.url", url)
+config.set_main_option("url", url)
+cli.run_cmd(config, options)
+"#;
+
+/// Why Alembic could not be run at all (a failing revision is not this).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "cannot run {python}: Python is needed to apply Alembic revisions (install Python 3 or point --python at the project's interpreter)"
+    )]
+    NoPython {
+        python: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{python} cannot import alembic ({reason}); install the project's requirements, e.g. `pip install alembic sqlalchemy psycopg2-binary`, or point --python at its virtualenv"
+    )]
+    NoAlembic { python: String, reason: String },
+    #[error(
+        "{path}: no env.py next to the revisions, so Alembic cannot run them; point check at the folder with alembic.ini or env.py"
+    )]
+    NoEnvironment { path: String },
+    #[error("cannot write a temporary alembic.ini")]
+    Temp(#[source] std::io::Error),
+}
+
+/// A failed step, located in the revision file when the traceback passes through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    /// The exception line (`sqlalchemy.exc.ProgrammingError: ...`) or Alembic's `FAILED:` line.
+    pub message: String,
+    /// Line of the innermost traceback frame in the revision file.
+    pub line: Option<u32>,
+}
+
+/// What one `upgrade` / `downgrade` did.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub duration: Duration,
+    /// Standard output and error, interleaved as Alembic wrote them (stdout first).
+    pub output: String,
+    pub error: Option<StepError>,
+}
+
+/// Runs Alembic commands of one project against one database.
+pub struct Alembic {
+    python: PathBuf,
+    ini: PathBuf,
+    run_dir: PathBuf,
+    url: String,
+    /// Holds the generated ini of a project without one.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Alembic {
+    /// Checks that `python` can import Alembic and prepares to run `project` against `url`
+    /// (an SQLAlchemy URL, see [`sqlalchemy_url`]).
+    pub async fn new(project: &Project, python: &Path, url: String) -> Result<Alembic, RunError> {
+        preflight(python).await?;
+        let (ini, temp) = match &project.ini {
+            Some(ini) => (ini.clone(), None),
+            None => {
+                let Some(location) = &project.script_location else {
+                    let dir = project.version_locations.first().map(|p| display_path(p)).unwrap_or_default();
+                    return Err(RunError::NoEnvironment { path: dir });
+                };
+                let temp =
+                    tempfile::Builder::new().prefix("migration-guard-alembic-").tempdir().map_err(RunError::Temp)?;
+                let ini = temp.path().join("alembic.ini");
+                let locations: Vec<String> =
+                    project.version_locations.iter().map(|p| p.to_string_lossy().replace('%', "%%")).collect();
+                let text = format!(
+                    "[alembic]\nscript_location = {}\nversion_locations = {}\npath_separator = newline\n",
+                    location.to_string_lossy().replace('%', "%%"),
+                    locations.join("\n    ")
+                );
+                std::fs::write(&ini, text).map_err(RunError::Temp)?;
+                (ini, Some(temp))
+            }
+        };
+        Ok(Alembic { python: python.to_path_buf(), ini, run_dir: project.run_dir.clone(), url, _temp: temp })
+    }
+
+    /// `alembic upgrade <revision>`: applies `revision` and whatever it needs first.
+    pub async fn upgrade(&self, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
+        self.step(&["upgrade", revision], file).await
+    }
+
+    /// `alembic downgrade <target>`: reverts to `target` (a parent revision, or `base`).
+    pub async fn downgrade(&self, target: &str, file: &Path) -> Result<StepOutcome, RunError> {
+        self.step(&["downgrade", target], file).await
+    }
+
+    async fn step(&self, command: &[&str], file: &Path) -> Result<StepOutcome, RunError> {
+        let started = Instant::now();
+        let output = tokio::process::Command::new(&self.python)
+            .arg("-c")
+            .arg(BOOTSTRAP)
+            .arg("-c")
+            .arg(&self.ini)
+            .arg("-x")
+            .arg(format!("url={}", self.url))
+            .args(command)
+            .current_dir(&self.run_dir)
+            .env("DATABASE_URL", &self.url)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|source| RunError::NoPython { python: self.python.display().to_string(), source })?;
+        let duration = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr);
+        let error = (!output.status.success()).then(|| failure(&stderr, file, output.status.code()));
+        Ok(StepOutcome { duration, output: text, error })
+    }
+}
+
+/// Fails with a clear message when `python` is missing or cannot import Alembic.
+pub async fn preflight(python: &Path) -> Result<(), RunError> {
+    let name = python.display().to_string();
+    let output = tokio::process::Command::new(python)
+        .args(["-c", "import alembic, sqlalchemy"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|source| RunError::NoPython { python: name.clone(), source })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let reason = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output").to_string();
+    Err(RunError::NoAlembic { python: name, reason })
+}
+
+/// The error line and the revision file's line from Alembic's standard error.
+fn failure(stderr: &str, file: &Path, code: Option<i32>) -> StepError {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let start = lines.iter().rposition(|l| l.starts_with("Traceback (most recent call last)")).unwrap_or(0);
+    let wanted = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let mut line = None;
+    let mut message = None;
+    for (i, text) in lines.iter().enumerate().skip(start) {
+        if let Some((path, number)) = frame(text) {
+            let path = Path::new(path);
+            if std::fs::canonicalize(path).map(|p| p == wanted).unwrap_or(false) {
+                line = Some(number);
+            }
+        } else if i > start && !text.starts_with([' ', '\t']) && !text.trim().is_empty() && message.is_none() {
+            message = Some(text.trim().to_string());
+        }
+    }
+    let failed = lines.iter().rev().find(|l| l.starts_with("FAILED:")).map(|l| l.trim().to_string());
+    let message = message.or(failed).unwrap_or_else(|| {
+        let last = lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty());
+        last.map(str::to_string).unwrap_or_else(|| format!("alembic exited with status {code:?} and no output"))
+    });
+    StepError { message, line }
+}
+
+/// `  File "/path/x.py", line 12, in upgrade` → (path, 12).
+fn frame(text: &str) -> Option<(&str, u32)> {
+    let rest = text.trim_start().strip_prefix("File \"")?;
+    let (path, rest) = rest.split_once("\", line ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((path, digits.parse().ok()?))
+}
+
+/// The SQLAlchemy URL of database `name`: the server URL given by the user with the database
+/// swapped, or one built from the connection options (a Unix socket goes in `?host=`).
+pub fn sqlalchemy_url(options: &sqlx::postgres::PgConnectOptions, name: &str, given: Option<&str>) -> String {
+    if let Some(url) = given
+        && let Some((scheme, rest)) = url.split_once("://")
+    {
+        let scheme = if scheme == "postgres" { "postgresql" } else { scheme };
+        let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+        return format!("{scheme}://{authority}/{name}{query}");
+    }
+    let user = encode(options.get_username());
+    match options.get_socket() {
+        Some(socket) => format!(
+            "postgresql://{user}@/{name}?host={}&port={}",
+            encode(&socket.to_string_lossy()),
+            options.get_port()
+        ),
+        None => format!("postgresql://{user}@{}:{}/{name}", options.get_host(), options.get_port()),
+    }
+}
+
+/// Percent-encodes what is not safe in a URL component (`/` stays: socket paths read better).
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceback_points_into_the_revision_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("abc_add.py");
+        std::fs::write(&file, "x").unwrap();
+        let stderr = format!(
+            "INFO  [alembic.runtime.migration] Running upgrade  -> abc\nTraceback (most recent call last):\n  File \"/usr/lib/alembic/x.py\", line 3, in run\n    fn()\n  File \"{}\", line 17, in upgrade\n    op.execute(\"SELECT * FROM nope\")\n  File \"/usr/lib/sqlalchemy/y.py\", line 9, in execute\n    raise\nsqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedTable) relation \"nope\" does not exist\nLINE 1: SELECT * FROM nope\n                      ^\n\n[SQL: SELECT * FROM nope]\n",
+            file.display()
+        );
+        let error = failure(&stderr, &file, Some(1));
+        assert_eq!(error.line, Some(17));
+        assert!(error.message.starts_with("sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedTable)"));
+    }
+
+    #[test]
+    fn alembic_command_errors() {
+        let error = failure("FAILED: Multiple head revisions are present\n", Path::new("x.py"), Some(255));
+        assert_eq!(error, StepError { message: "FAILED: Multiple head revisions are present".into(), line: None });
+    }
+
+    #[test]
+    fn urls_for_socket_tcp_and_given_servers() {
+        let socket = sqlx::postgres::PgConnectOptions::new().socket("/tmp/mg x").port(5432).username("postgres");
+        assert_eq!(sqlalchemy_url(&socket, "mg_1", None), "postgresql://postgres@/mg_1?host=/tmp/mg%20x&port=5432");
+        let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
+        assert_eq!(sqlalchemy_url(&tcp, "mg_1", None), "postgresql://u@db:6543/mg_1");
+        assert_eq!(
+            sqlalchemy_url(&tcp, "mg_2", Some("postgres://a:b@h:1/app?sslmode=require")),
+            "postgresql://a:b@h:1/mg_2?sslmode=require"
+        );
+    }
+}
