@@ -2,9 +2,10 @@
 //! (0 pass, 1 failing findings, 2 bad input or environment, 130/143 interrupted). The only
 //! module that knows the order of the stages.
 
-use crate::cli::{CheckArgs, Cli, Command};
+use crate::alembic;
+use crate::cli::{CheckArgs, Cli, Command, GraphArgs};
 use crate::findings::{Finding, Severity, Status};
-use crate::migrations::{self, Chain, LoadOptions};
+use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
 use crate::runner::{self, NoObserver};
@@ -36,6 +37,13 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => interruptible(check_command(args)).await,
+        Command::Graph(args) => match graph_command(args) {
+            Ok(code) => code,
+            Err(error) => {
+                print_error(&error);
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
     }
 }
 
@@ -102,6 +110,41 @@ fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `graph`: prints the history, a Mermaid diagram, or the graph summary as JSON.
+fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format.as_deref() {
+        None | Some("auto") => None,
+        Some(value) => Some(
+            <Format as clap::ValueEnum>::from_str(value, true)
+                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
+        ),
+    };
+    let dir = args.dir.unwrap_or_else(|| std::path::PathBuf::from("migrations"));
+    let chain = migrations::load(&dir, &LoadOptions { format, ..LoadOptions::default() })?;
+    let summary = migrations::graph::summary(&chain.migrations);
+    if args.mermaid {
+        print!("{}", summary.mermaid);
+    } else if args.json {
+        let value = serde_json::json!({
+            "format": chain.format,
+            "dir": migrations::display_path(&chain.dir),
+            "migrations": chain.migrations.len(),
+            "order": chain.migrations.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "graph": summary,
+            "findings": chain.findings,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", migrations::graph::history(&chain.migrations));
+        for f in &chain.findings {
+            let location =
+                f.file.as_deref().map(|file| format!("{file}:{}: ", f.line.unwrap_or(1))).unwrap_or_default();
+            eprintln!("{location}{} [{}] {}", f.severity, f.rule, f.message);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Loads the chain, applies it to a throwaway database and builds the report.
 pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -113,26 +156,48 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         }
         eprintln!("{} migrations loaded from {}", chain.migrations.len(), migrations::display_path(&chain.dir));
     }
-    let server = Server::start(&settings.provision).await?;
-    if settings.verbose {
-        eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
-    }
-    let applied = apply_chain(&server, &chain).await;
-    let database = Database { provider: server.provider(), server_version: server.version().to_string() };
-    for warning in server.shutdown().await {
-        eprintln!("warning: {warning}");
-    }
-    let (migrations, run_findings) = applied?;
     let mut findings = chain.findings.clone();
-    findings.extend(run_findings);
+    if let Some(reference) = &settings.base_ref {
+        findings.extend(migrations::baseline::check(&chain, reference)?);
+    }
+    let alembic = chain.format == Format::Alembic;
+    // Alembic refuses to load a history with these problems; they are already reported.
+    let blocked = alembic && chain.findings.iter().any(|f| alembic::apply::BLOCKING.contains(&f.rule.as_str()));
+    let (database, migrations) = if blocked {
+        (None, alembic::apply::skipped(&chain))
+    } else {
+        if alembic {
+            alembic::run::preflight(&settings.python).await?;
+        }
+        let server = Server::start(&settings.provision).await?;
+        if settings.verbose {
+            eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
+        }
+        let applied = if alembic {
+            let url = settings.provision.database_url.as_deref();
+            alembic::apply::apply_chain(&server, &chain, &settings.python, url, settings.verbose)
+                .await
+                .map_err(anyhow::Error::from)
+        } else {
+            apply_chain(&server, &chain).await
+        };
+        let database = Database { provider: server.provider(), server_version: server.version().to_string() };
+        for warning in server.shutdown().await {
+            eprintln!("warning: {warning}");
+        }
+        let (migrations, run_findings) = applied?;
+        findings.extend(run_findings);
+        (Some(database), migrations)
+    };
     Ok(Report::new(
         settings.fail_on,
-        Some(database),
+        database,
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
         migrations,
-        findings,
+        settings.rules.apply(findings),
         report::millis(started.elapsed()),
-    ))
+    )
+    .with_graph(migrations::graph::summary(&chain.migrations)))
 }
 
 /// Applies every migration in order on a new scratch database, stopping at the first failure.

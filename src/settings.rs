@@ -2,7 +2,7 @@
 //! Action inputs (`INPUT_*`, read only when `GITHUB_ACTIONS=true`), then defaults.
 
 use crate::cli::CheckArgs;
-use crate::findings::FailOn;
+use crate::findings::{FailOn, RuleLevels};
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ pub enum SettingsError {
     Placeholder { setting: &'static str, value: String },
     #[error("{setting}: unknown level {value:?} (expected error, warning or never)")]
     FailOn { setting: &'static str, value: String },
+    #[error("{setting}: {value:?}: {reason}")]
+    Rule { setting: &'static str, value: String, reason: String },
     #[error("database-url and postgres-image are both set; use one")]
     TwoServers,
 }
@@ -33,6 +35,12 @@ pub struct CheckSettings {
     pub report_dir: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
+    /// Git ref to compare with for `edited-migration` / `out-of-order`.
+    pub base_ref: Option<String>,
+    /// Per-rule severity overrides.
+    pub rules: RuleLevels,
+    /// Interpreter that runs Alembic.
+    pub python: PathBuf,
     pub verbose: bool,
 }
 
@@ -88,6 +96,23 @@ impl CheckSettings {
             (None, None) => FailOn::default(),
         };
 
+        let mut rules = RuleLevels::default();
+        let mut specs: Vec<(&'static str, String)> = Vec::new();
+        if let Some(list) = input("rules") {
+            specs.extend(
+                list.split(['\n', ',']).map(|l| ("input rules", l.trim().to_string())).filter(|(_, l)| !l.is_empty()),
+            );
+        }
+        specs.extend(args.rules.into_iter().map(|r| ("--rule", r)));
+        for (setting, value) in specs {
+            let (rule, level) = RuleLevels::parse(&value).map_err(|reason| SettingsError::Rule {
+                setting,
+                value: value.clone(),
+                reason,
+            })?;
+            rules.set(rule, level);
+        }
+
         let database_url = args.database_url.filter(|u| !u.is_empty()).or_else(|| input("database-url"));
         let postgres_image = args.postgres_image.or_else(|| input("postgres-image"));
         if database_url.is_some() && postgres_image.is_some() {
@@ -104,6 +129,12 @@ impl CheckSettings {
             report_dir: args.report_dir.or_else(|| input("report-dir").map(PathBuf::from)),
             placeholders,
             fail_on,
+            base_ref: args.base_ref.or_else(|| input("base-ref")),
+            rules,
+            python: args
+                .python
+                .or_else(|| input("python").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("python3")),
             verbose: args.verbose || input("verbose").as_deref() == Some("true"),
         })
     }
@@ -139,6 +170,21 @@ mod tests {
         }
         let empty = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_DATABASE_URL", "")]);
         assert_eq!(CheckSettings::resolve(CheckArgs::default(), &empty).unwrap().provision.database_url, None);
+    }
+
+    #[test]
+    fn rules_from_inputs_then_flags() {
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_RULES", "missing-downgrade=error, cycle=off")]);
+        let args = CheckArgs { rules: vec!["missing-downgrade=off".into()], ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args, &env).unwrap();
+        let kept = s.rules.apply(vec![
+            crate::findings::Finding::new("missing-downgrade", crate::findings::Severity::Warning, "m"),
+            crate::findings::Finding::new("cycle", crate::findings::Severity::Error, "c"),
+        ]);
+        assert!(kept.is_empty());
+        let args = CheckArgs { rules: vec!["cycle=loud".into()], ..CheckArgs::default() };
+        let err = CheckSettings::resolve(args, &env_of(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("--rule: \"cycle=loud\": unknown level"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Python parser, and applying or reverting one revision at a time through the project's own
 //! Alembic. The chain model and graph checks stay in `migrations`.
 
+pub mod apply;
 pub mod config;
 pub mod run;
 pub mod script;

@@ -1,6 +1,7 @@
 //! Loading a migration chain from disk into one format-independent model: which migrations
 //! exist, their order, their up/down SQL and how each must run. Knows nothing of databases.
 
+pub mod baseline;
 pub mod detect;
 pub mod formats;
 pub mod graph;

@@ -41,6 +41,23 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if let Some(graph) = &report.graph {
+        let list = |ids: &[String]| {
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "### Revision graph\n\nHeads: {} · branch points: {} · merges: {}\n\n```mermaid\n{}```\n",
+            list(&graph.heads),
+            list(&graph.branch_points),
+            list(&graph.merges),
+            graph.mermaid
+        );
+    }
     out.push_str("### Migrations\n\n| Status | Migration | Time |\n|---|---|---|\n");
     for m in &report.migrations {
         let status = match m.status {

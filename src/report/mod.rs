@@ -27,6 +27,9 @@ pub struct Report {
     pub chain: ChainInfo,
     pub migrations: Vec<MigrationReport>,
     pub findings: Vec<Finding>,
+    /// Shape of the revision history (heads, branch points, Mermaid diagram).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::migrations::graph::Summary>,
 }
 
 /// The program that wrote the report.
@@ -126,7 +129,14 @@ impl Report {
             chain,
             migrations,
             findings,
+            graph: None,
         }
+    }
+
+    /// Adds the revision history's shape.
+    pub fn with_graph(mut self, graph: crate::migrations::graph::Summary) -> Report {
+        self.graph = Some(graph);
+        self
     }
 }
 
