@@ -166,16 +166,14 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     let (database, migrations) = if blocked {
         (None, alembic::apply::skipped(&chain))
     } else {
-        if alembic {
-            alembic::run::preflight(&settings.python).await?;
-        }
+        let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
         let server = Server::start(&settings.provision).await?;
         if settings.verbose {
             eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
         }
         let applied = if alembic {
             let url = settings.provision.database_url.as_deref();
-            alembic::apply::apply_chain(&server, &chain, &settings.python, url, settings.verbose)
+            alembic::apply::apply_chain(&server, &chain, &settings.python, &driver, url, settings.verbose)
                 .await
                 .map_err(anyhow::Error::from)
         } else {

@@ -49,18 +49,20 @@ fn line(m: &Migration) -> MigrationReport {
 }
 
 /// Upgrades to each revision in turn on a new scratch database, stopping at the first failure.
-/// `given_url` is the user's server URL (its credentials are reused); `python` runs Alembic.
+/// `given_url` is the user's server URL (its credentials are reused); `python` runs Alembic
+/// with the SQLAlchemy `driver` scheme found by [`super::run::preflight`].
 pub async fn apply_chain(
     server: &Server,
     chain: &Chain,
     python: &Path,
+    driver: &str,
     given_url: Option<&str>,
     verbose: bool,
 ) -> Result<(Vec<MigrationReport>, Vec<Finding>), ApplyError> {
     let project = super::config::locate(&chain.dir)?;
     let database = server.create_database().await?;
-    let url = sqlalchemy_url(&database.options, &database.name, given_url);
-    let alembic = Alembic::new(&project, python, url).await?;
+    let url = sqlalchemy_url(&database.options, &database.name, given_url, driver);
+    let mut alembic = Alembic::start(&project, python, url).await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
     let mut findings = Vec::new();
     let mut failed = false;

@@ -1,28 +1,38 @@
-//! Applies and reverts Alembic revisions one at a time by running the project's own Alembic
-//! (`python -m alembic -c <ini> upgrade <rev>` semantics) against a scratch database, timing
-//! each step and locating a failure in the revision file from the Python traceback.
+//! Applies and reverts Alembic revisions one at a time through the project's own Alembic,
+//! against a scratch database, timing each step and locating a failure in the revision file
+//! from the Python traceback.
 //!
-//! The database URL reaches the project in every way Alembic projects read it: the
-//! `DATABASE_URL` environment variable, `-x url=<url>` (`context.get_x_argument()`), and the
-//! `sqlalchemy.url` (and `url`) main option of the loaded config, which a small bootstrap
-//! sets before handing the command line to Alembic's own `CommandLine`.
+//! One Python process (`driver.py`) builds the config exactly as `alembic -c <ini> -x url=<url>`
+//! would and then runs `alembic.command.upgrade` / `downgrade` per request, so Python,
+//! SQLAlchemy and the project are imported once rather than once per revision. The database
+//! URL reaches the project in every way Alembic projects read it: the `DATABASE_URL`
+//! environment variable, `-x url=<url>` (`context.get_x_argument()`), and the `sqlalchemy.url`
+//! (and `url`) main options of the config.
 
 use super::Project;
 use crate::migrations::display_path;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
-/// Runs Alembic's command line with `sqlalchemy.url` set from `DATABASE_URL`.
-const BOOTSTRAP: &str = r#"import os, sys
-from alembic.config import CommandLine, Config
-cli = CommandLine(prog="alembic")
-options = cli.parser.parse_args(sys.argv[1:])
-config = Config(file_=options.config, ini_section=options.name, cmd_opts=options)
-url = os.environ["DATABASE_URL"].replace("%", "%%")
-config.set_main_option("sqlalchemy.url", url)
-config.set_main_option("url", url)
-cli.run_cmd(config, options)
+const DRIVER: &str = include_str!("driver.py");
+
+/// Finds the SQLAlchemy URL scheme whose PostgreSQL driver is installed, preferring the
+/// SQLAlchemy default.
+const PREFLIGHT: &str = r#"import alembic, sqlalchemy
+from sqlalchemy.engine import make_url
+for scheme in ("postgresql", "postgresql+psycopg2", "postgresql+psycopg", "postgresql+pg8000"):
+    try:
+        dialect = make_url(scheme + "://").get_dialect()
+        (getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
+    except Exception:
+        continue
+    print(scheme)
+    break
+else:
+    raise SystemExit("no PostgreSQL driver for SQLAlchemy")
 "#;
 
 /// Why Alembic could not be run at all (a failing revision is not this).
@@ -37,7 +47,7 @@ pub enum RunError {
         source: std::io::Error,
     },
     #[error(
-        "{python} cannot import alembic ({reason}); install the project's requirements, e.g. `pip install alembic sqlalchemy psycopg2-binary`, or point --python at its virtualenv"
+        "{python} cannot run Alembic ({reason}); install the project's requirements, e.g. `pip install alembic sqlalchemy psycopg2-binary`, or point --python at its virtualenv"
     )]
     NoAlembic { python: String, reason: String },
     #[error(
@@ -46,6 +56,8 @@ pub enum RunError {
     NoEnvironment { path: String },
     #[error("cannot write a temporary alembic.ini")]
     Temp(#[source] std::io::Error),
+    #[error("Alembic could not load the project: {reason}")]
+    Start { reason: String },
 }
 
 /// A failed step, located in the revision file when the traceback passes through it.
@@ -61,26 +73,34 @@ pub struct StepError {
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
     pub duration: Duration,
-    /// Standard output and error, interleaved as Alembic wrote them (stdout first).
+    /// Everything the command wrote to stdout and stderr, and the traceback if it failed.
     pub output: String,
     pub error: Option<StepError>,
 }
 
-/// Runs Alembic commands of one project against one database.
+#[derive(serde::Deserialize)]
+struct Reply {
+    ok: bool,
+    seconds: f64,
+    output: String,
+    traceback: Option<String>,
+}
+
+/// A running Alembic for one project and one database.
 pub struct Alembic {
-    python: PathBuf,
-    ini: PathBuf,
-    run_dir: PathBuf,
-    url: String,
+    child: Child,
+    stdin: ChildStdin,
+    replies: BufReader<ChildStdout>,
+    /// Standard error outside of commands (start-up failures).
+    errors: tempfile::NamedTempFile,
     /// Holds the generated ini of a project without one.
     _temp: Option<tempfile::TempDir>,
 }
 
 impl Alembic {
-    /// Checks that `python` can import Alembic and prepares to run `project` against `url`
-    /// (an SQLAlchemy URL, see [`sqlalchemy_url`]).
-    pub async fn new(project: &Project, python: &Path, url: String) -> Result<Alembic, RunError> {
-        preflight(python).await?;
+    /// Starts Alembic for `project` on the database at `url` (an SQLAlchemy URL, see
+    /// [`sqlalchemy_url`]) with `python`.
+    pub async fn start(project: &Project, python: &Path, url: String) -> Result<Alembic, RunError> {
         let (ini, temp) = match &project.ini {
             Some(ini) => (ini.clone(), None),
             None => {
@@ -102,58 +122,88 @@ impl Alembic {
                 (ini, Some(temp))
             }
         };
-        Ok(Alembic { python: python.to_path_buf(), ini, run_dir: project.run_dir.clone(), url, _temp: temp })
+        let errors = tempfile::NamedTempFile::new().map_err(RunError::Temp)?;
+        let stderr = errors.reopen().map_err(RunError::Temp)?;
+        let mut child = tokio::process::Command::new(python)
+            .arg("-c")
+            .arg(DRIVER)
+            .arg("-c")
+            .arg(&ini)
+            .arg("-x")
+            .arg(format!("url={url}"))
+            .current_dir(&project.run_dir)
+            .env("DATABASE_URL", &url)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| RunError::NoPython { python: python.display().to_string(), source })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        Ok(Alembic { child, stdin, replies: BufReader::new(stdout), errors, _temp: temp })
     }
 
-    /// `alembic upgrade <revision>`: applies `revision` and whatever it needs first.
-    pub async fn upgrade(&self, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
-        self.step(&["upgrade", revision], file).await
+    /// `alembic upgrade <revision>`: applies `revision` and whatever it needs first. `file` is
+    /// the revision's file, to locate a failure in.
+    pub async fn upgrade(&mut self, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
+        self.step("upgrade", revision, file).await
     }
 
     /// `alembic downgrade <target>`: reverts to `target` (a parent revision, or `base`).
-    pub async fn downgrade(&self, target: &str, file: &Path) -> Result<StepOutcome, RunError> {
-        self.step(&["downgrade", target], file).await
+    pub async fn downgrade(&mut self, target: &str, file: &Path) -> Result<StepOutcome, RunError> {
+        self.step("downgrade", target, file).await
     }
 
-    async fn step(&self, command: &[&str], file: &Path) -> Result<StepOutcome, RunError> {
-        let started = Instant::now();
-        let output = tokio::process::Command::new(&self.python)
-            .arg("-c")
-            .arg(BOOTSTRAP)
-            .arg("-c")
-            .arg(&self.ini)
-            .arg("-x")
-            .arg(format!("url={}", self.url))
-            .args(command)
-            .current_dir(&self.run_dir)
-            .env("DATABASE_URL", &self.url)
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|source| RunError::NoPython { python: self.python.display().to_string(), source })?;
-        let duration = started.elapsed();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr);
-        let error = (!output.status.success()).then(|| failure(&stderr, file, output.status.code()));
-        Ok(StepOutcome { duration, output: text, error })
+    async fn step(&mut self, command: &str, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
+        let request = serde_json::json!({ "cmd": command, "rev": revision }).to_string() + "\n";
+        let mut line = String::new();
+        let sent = self.stdin.write_all(request.as_bytes()).await.is_ok() && self.stdin.flush().await.is_ok();
+        if !sent || self.replies.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return Err(self.died().await);
+        }
+        let reply: Reply = serde_json::from_str(&line)
+            .map_err(|e| RunError::Start { reason: format!("unexpected reply from the driver: {e}") })?;
+        let traceback = reply.traceback.unwrap_or_default();
+        let error = (!reply.ok).then(|| failure(&traceback, file, None));
+        Ok(StepOutcome {
+            duration: Duration::from_secs_f64(reply.seconds.max(0.0)),
+            output: format!("{}{traceback}", reply.output),
+            error,
+        })
+    }
+
+    /// The error of a driver that exited: its last line of standard error.
+    async fn died(&mut self) -> RunError {
+        let _ = self.child.wait().await;
+        let text = std::fs::read_to_string(self.errors.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let reason = lines
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .find(|l| !l.is_empty())
+            .unwrap_or("the Python process exited without output")
+            .to_string();
+        RunError::Start { reason }
     }
 }
 
-/// Fails with a clear message when `python` is missing or cannot import Alembic.
-pub async fn preflight(python: &Path) -> Result<(), RunError> {
+/// Checks that `python` can run Alembic against PostgreSQL; returns the SQLAlchemy URL scheme
+/// of the installed driver (`postgresql`, `postgresql+psycopg2`, ...).
+pub async fn preflight(python: &Path) -> Result<String, RunError> {
     let name = python.display().to_string();
     let output = tokio::process::Command::new(python)
-        .args(["-c", "import alembic, sqlalchemy"])
+        .args(["-c", PREFLIGHT])
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output()
         .await
         .map_err(|source| RunError::NoPython { python: name.clone(), source })?;
     if output.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let reason = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output").to_string();
@@ -194,24 +244,28 @@ fn frame(text: &str) -> Option<(&str, u32)> {
 }
 
 /// The SQLAlchemy URL of database `name`: the server URL given by the user with the database
-/// swapped, or one built from the connection options (a Unix socket goes in `?host=`).
-pub fn sqlalchemy_url(options: &sqlx::postgres::PgConnectOptions, name: &str, given: Option<&str>) -> String {
+/// swapped, or one built from the connection options (a Unix socket goes in `?host=`); a plain
+/// `postgres(ql)://` scheme becomes `driver` (from [`preflight`]).
+pub fn sqlalchemy_url(
+    options: &sqlx::postgres::PgConnectOptions,
+    name: &str,
+    given: Option<&str>,
+    driver: &str,
+) -> String {
     if let Some(url) = given
         && let Some((scheme, rest)) = url.split_once("://")
     {
-        let scheme = if scheme == "postgres" { "postgresql" } else { scheme };
+        let scheme = if matches!(scheme, "postgres" | "postgresql") { driver } else { scheme };
         let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
         return format!("{scheme}://{authority}/{name}{query}");
     }
     let user = encode(options.get_username());
     match options.get_socket() {
-        Some(socket) => format!(
-            "postgresql://{user}@/{name}?host={}&port={}",
-            encode(&socket.to_string_lossy()),
-            options.get_port()
-        ),
-        None => format!("postgresql://{user}@{}:{}/{name}", options.get_host(), options.get_port()),
+        Some(socket) => {
+            format!("{driver}://{user}@/{name}?host={}&port={}", encode(&socket.to_string_lossy()), options.get_port())
+        }
+        None => format!("{driver}://{user}@{}:{}/{name}", options.get_host(), options.get_port()),
     }
 }
 
@@ -255,11 +309,14 @@ mod tests {
     #[test]
     fn urls_for_socket_tcp_and_given_servers() {
         let socket = sqlx::postgres::PgConnectOptions::new().socket("/tmp/mg x").port(5432).username("postgres");
-        assert_eq!(sqlalchemy_url(&socket, "mg_1", None), "postgresql://postgres@/mg_1?host=/tmp/mg%20x&port=5432");
-        let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
-        assert_eq!(sqlalchemy_url(&tcp, "mg_1", None), "postgresql://u@db:6543/mg_1");
         assert_eq!(
-            sqlalchemy_url(&tcp, "mg_2", Some("postgres://a:b@h:1/app?sslmode=require")),
+            sqlalchemy_url(&socket, "mg_1", None, "postgresql"),
+            "postgresql://postgres@/mg_1?host=/tmp/mg%20x&port=5432"
+        );
+        let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
+        assert_eq!(sqlalchemy_url(&tcp, "mg_1", None, "postgresql+psycopg2"), "postgresql+psycopg2://u@db:6543/mg_1");
+        assert_eq!(
+            sqlalchemy_url(&tcp, "mg_2", Some("postgres://a:b@h:1/app?sslmode=require"), "postgresql"),
             "postgresql://a:b@h:1/mg_2?sslmode=require"
         );
     }
