@@ -3,4 +3,6 @@
 
 mod support;
 
+mod alembic;
 mod check;
+mod graph;
