@@ -48,6 +48,10 @@ impl<'a> Graph<'a> {
         }
         let mut missing = Vec::new();
         for (i, m) in migrations.iter().enumerate() {
+            // A second file with a taken id is reported as a duplicate, not graphed.
+            if by_name.get(m.id.as_str()) != Some(&nodes[i]) {
+                continue;
+            }
             let dependencies = match &m.apply {
                 Apply::Alembic(rev) => rev.depends_on.as_slice(),
                 Apply::Sql => &[],
@@ -713,6 +717,12 @@ mod tests {
         assert!(found.contains(&("missing-parent".into(), "a".into(), 6)), "{found:?}");
         assert!(found.contains(&("cycle".into(), "b".into(), 6)), "{found:?}");
         assert!(found.contains(&("duplicate-revision".into(), "a".into(), 5)), "{found:?}");
+    }
+
+    #[test]
+    fn a_duplicate_is_not_also_a_branch() {
+        let chain = vec![rev("a", &[]), rev("b", &["a"]), rev("b", &["a"])];
+        assert_eq!(rules(&chain), [("duplicate-revision".into(), "b".into(), 5)]);
     }
 
     #[test]

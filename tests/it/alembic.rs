@@ -201,3 +201,17 @@ fn ckan_corpus_is_linear() {
     let plugin = graph_json(&corpus.join("ckanext/activity/migration/activity"));
     assert_eq!(plugin["migrations"], 2);
 }
+
+#[test]
+fn python_without_alembic_is_a_usage_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let python = dir.path().join("python3");
+    std::fs::write(&python, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'alembic'\" >&2\nexit 1\n")
+        .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = check(&project("linear"), &["--python", python.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("No module named 'alembic'") && stderr.contains("pip install alembic"), "{stderr}");
+}

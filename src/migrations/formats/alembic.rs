@@ -3,6 +3,7 @@
 
 use crate::alembic::{self, Revision, script};
 use crate::migrations::{Apply, LoadError, Migration, Script, Transaction, display_path};
+use crate::sql::Split;
 use std::path::{Path, PathBuf};
 
 /// Reads every revision file of the project at `dir`, in file-name order (the caller orders
@@ -17,7 +18,16 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
         collect(location, project.recursive, &mut files)?;
     }
     files.sort();
-    files.into_iter().map(|path| revision(&path)).collect()
+    // Parsing dominates loading large histories; spread it over the cores, keeping file order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|path| revision(path)).collect::<Vec<_>>()))
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("a parser thread does not panic")).collect()
+    })
 }
 
 /// Python files Alembic would load: not `__init__.py`, not editor lock files (`.#`).
@@ -66,17 +76,15 @@ fn revision(path: &Path) -> Result<Migration, LoadError> {
         .unwrap_or_else(|| stem.strip_prefix(id.as_str()).unwrap_or(&stem).trim_start_matches('_').replace('_', " "));
     // The SQL scripts stay empty: Alembic runs the Python. They carry the file and line of
     // `upgrade()` / `downgrade()` for reports.
-    let by_alembic = || Transaction::None("applied by Alembic, which manages the transaction".to_string());
-    let mut up = Script::new(path, file.upgrade.as_ref().map_or(rev.line, |f| f.line), String::new())?;
-    up.transaction = by_alembic();
-    let down_script = match &file.downgrade {
-        Some(f) => {
-            let mut s = Script::new(path, f.line, String::new())?;
-            s.transaction = by_alembic();
-            Some(s)
-        }
-        None => None,
+    let located = |first_line: u32| Script {
+        path: path.to_path_buf(),
+        first_line,
+        sql: String::new(),
+        split: Split::default(),
+        transaction: Transaction::None("applied by Alembic, which manages the transaction".to_string()),
     };
+    let up = located(file.upgrade.as_ref().map_or(rev.line, |f| f.line));
+    let down_script = file.downgrade.as_ref().map(|f| located(f.line));
     Ok(Migration {
         id: id.clone(),
         version: None,
