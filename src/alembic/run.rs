@@ -308,10 +308,10 @@ mod tests {
 
     #[test]
     fn urls_for_socket_tcp_and_given_servers() {
-        let socket = sqlx::postgres::PgConnectOptions::new().socket("/tmp/mg x").port(5432).username("postgres");
+        let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("postgres");
         assert_eq!(
             sqlalchemy_url(&socket, "mg_1", None, "postgresql"),
-            "postgresql://postgres@/mg_1?host=/tmp/mg%20x&port=5432"
+            "postgresql://postgres@/mg_1?host=/run/pg%20sock&port=5432"
         );
         let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
         assert_eq!(sqlalchemy_url(&tcp, "mg_1", None, "postgresql+psycopg2"), "postgresql+psycopg2://u@db:6543/mg_1");
