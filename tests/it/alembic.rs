@@ -215,3 +215,48 @@ fn python_without_alembic_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("No module named 'alembic'") && stderr.contains("pip install alembic"), "{stderr}");
 }
+
+/// The single-revision steps the round-trip check builds on: upgrade to each revision, then
+/// downgrade to a parent and to base, on a real database.
+#[test]
+fn upgrade_and_downgrade_one_revision_at_a_time() {
+    use migration_guard::alembic::run::{Alembic, preflight, sqlalchemy_url};
+    use migration_guard::migrations::{self, LoadOptions};
+    use migration_guard::postgres::{ProvisionOptions, Server};
+    use sqlx::Connection;
+
+    let dir = project("linear");
+    let chain = migrations::load(&dir, &LoadOptions::default()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let server = Server::start(&ProvisionOptions::default()).await.unwrap();
+        let result = async {
+            let driver = preflight(Path::new("python3")).await.unwrap();
+            let database = server.create_database().await.unwrap();
+            let url = sqlalchemy_url(&database.options, &database.name, None, &driver);
+            let project = migration_guard::alembic::config::locate(&dir).unwrap();
+            let mut alembic = Alembic::start(&project, Path::new("python3"), url).await.unwrap();
+            let file = |i: usize| chain.migrations[i].up.path.clone();
+            for (i, m) in chain.migrations.iter().enumerate() {
+                let step = alembic.upgrade(&m.id, &file(i)).await.unwrap();
+                assert!(step.error.is_none(), "{}", step.output);
+            }
+            let mut conn = database.connect().await.unwrap();
+            let version = || "SELECT version_num FROM alembic_version";
+            let at: String = sqlx::query_scalar(version()).fetch_one(&mut conn).await.unwrap();
+            assert_eq!(at, "c3");
+            let step = alembic.downgrade("b2", &file(2)).await.unwrap();
+            assert!(step.error.is_none(), "{}", step.output);
+            let at: String = sqlx::query_scalar(version()).fetch_one(&mut conn).await.unwrap();
+            assert_eq!(at, "b2");
+            let step = alembic.downgrade("base", &file(0)).await.unwrap();
+            assert!(step.error.is_none(), "{}", step.output);
+            let left: Option<String> =
+                sqlx::query_scalar("SELECT to_regclass('users')::text").fetch_one(&mut conn).await.unwrap();
+            assert_eq!(left, None);
+            conn.close().await.ok();
+        };
+        result.await;
+        server.shutdown().await;
+    });
+}
