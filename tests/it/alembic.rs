@@ -260,3 +260,12 @@ fn upgrade_and_downgrade_one_revision_at_a_time() {
         server.shutdown().await;
     });
 }
+
+#[test]
+fn labelled_branches_with_a_dependency_run_without_findings() {
+    let (output, report) = check_json(&project("labels"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(findings(&report).is_empty(), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1", "b1", "p1"], "applied"));
+    assert_eq!(strings(&report["graph"]["heads"]), ["b1", "p1"]);
+}
