@@ -72,9 +72,11 @@ pub struct StepError {
 /// What one `upgrade` / `downgrade` did.
 #[derive(Debug, Clone)]
 pub struct StepOutcome {
+    /// Time Alembic spent on the command.
     pub duration: Duration,
     /// Everything the command wrote to stdout and stderr, and the traceback if it failed.
     pub output: String,
+    /// Why the command failed, if it did.
     pub error: Option<StepError>,
 }
 

@@ -31,13 +31,19 @@ pub struct Function {
 /// What a revision file declares.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RevisionFile {
+    /// `revision = "..."`.
     pub revision: Option<Assigned>,
+    /// `down_revision = ...`: the parents.
     pub down_revision: Option<Assigned>,
+    /// `branch_labels = ...`.
     pub branch_labels: Option<Assigned>,
+    /// `depends_on = ...`.
     pub depends_on: Option<Assigned>,
     /// First line of the module docstring (Alembic writes the `-m` message there).
     pub message: Option<String>,
+    /// `def upgrade()`.
     pub upgrade: Option<Function>,
+    /// `def downgrade()`.
     pub downgrade: Option<Function>,
 }
 
