@@ -88,8 +88,10 @@ pub async fn apply_chain(
                 Some(error) => {
                     failed = true;
                     report.status = MigrationStatus::Failed;
-                    let file = display_path(&rev.file);
-                    let line = error.line.unwrap_or(migration.up.first_line);
+                    let (file, line) = match &error.location {
+                        Some((path, line)) => (display_path(path), *line),
+                        None => (display_path(&rev.file), migration.up.first_line),
+                    };
                     findings.push(
                         Finding::new(
                             "migration-failed",
@@ -98,7 +100,12 @@ pub async fn apply_chain(
                         )
                         .in_migration(&migration.id)
                         .at(file.clone(), Some(line))
-                        .with_help("run with --verbose to see Alembic's full output"),
+                        .with_help(if error.location.as_ref().is_some_and(|(p, _)| p.ends_with("env.py")) {
+                            "the project's env.py failed, not the revision: run from the project root with the Python \
+                             that has its packages (--python), and see --verbose for Alembic's output"
+                        } else {
+                            "run with --verbose to see Alembic's full output"
+                        }),
                     );
                     report.error = Some(StatementError {
                         file,

@@ -11,7 +11,7 @@
 
 use super::Project;
 use crate::migrations::display_path;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -65,8 +65,8 @@ pub enum RunError {
 pub struct StepError {
     /// The exception line (`sqlalchemy.exc.ProgrammingError: ...`) or Alembic's `FAILED:` line.
     pub message: String,
-    /// Line of the innermost traceback frame in the revision file.
-    pub line: Option<u32>,
+    /// Innermost traceback frame in the revision file, or else in the project's `env.py`.
+    pub location: Option<(PathBuf, u32)>,
 }
 
 /// What one `upgrade` / `downgrade` did.
@@ -217,13 +217,17 @@ fn failure(stderr: &str, file: &Path, code: Option<i32>) -> StepError {
     let lines: Vec<&str> = stderr.lines().collect();
     let start = lines.iter().rposition(|l| l.starts_with("Traceback (most recent call last)")).unwrap_or(0);
     let wanted = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let mut line = None;
+    let mut in_revision = None;
+    let mut in_env = None;
     let mut message = None;
     for (i, text) in lines.iter().enumerate().skip(start) {
         if let Some((path, number)) = frame(text) {
             let path = Path::new(path);
             if std::fs::canonicalize(path).map(|p| p == wanted).unwrap_or(false) {
-                line = Some(number);
+                in_revision = Some((file.to_path_buf(), number));
+            } else if path.file_name().is_some_and(|n| n == "env.py") {
+                // A failure while loading the environment (an import, the URL) is not the revision's.
+                in_env = Some((path.to_path_buf(), number));
             }
         } else if i > start && !text.starts_with([' ', '\t']) && !text.trim().is_empty() && message.is_none() {
             message = Some(text.trim().to_string());
@@ -234,7 +238,7 @@ fn failure(stderr: &str, file: &Path, code: Option<i32>) -> StepError {
         let last = lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty());
         last.map(str::to_string).unwrap_or_else(|| format!("alembic exited with status {code:?} and no output"))
     });
-    StepError { message, line }
+    StepError { message, location: in_revision.or(in_env) }
 }
 
 /// `  File "/path/x.py", line 12, in upgrade` → (path, 12).
@@ -298,14 +302,18 @@ mod tests {
             file.display()
         );
         let error = failure(&stderr, &file, Some(1));
-        assert_eq!(error.line, Some(17));
+        assert_eq!(error.location, Some((file.clone(), 17)));
         assert!(error.message.starts_with("sqlalchemy.exc.ProgrammingError: (psycopg2.errors.UndefinedTable)"));
     }
 
     #[test]
     fn alembic_command_errors() {
         let error = failure("FAILED: Multiple head revisions are present\n", Path::new("x.py"), Some(255));
-        assert_eq!(error, StepError { message: "FAILED: Multiple head revisions are present".into(), line: None });
+        assert_eq!(error, StepError { message: "FAILED: Multiple head revisions are present".into(), location: None });
+        let env = "Traceback (most recent call last):\n  File \"/srv/app/migrations/env.py\", line 8, in <module>\n    from app import models\nModuleNotFoundError: No module named 'app'\n";
+        let error = failure(env, Path::new("x.py"), Some(1));
+        assert_eq!(error.location, Some((PathBuf::from("/srv/app/migrations/env.py"), 8)));
+        assert_eq!(error.message, "ModuleNotFoundError: No module named 'app'");
     }
 
     #[test]
