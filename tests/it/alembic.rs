@@ -269,3 +269,13 @@ fn labelled_branches_with_a_dependency_run_without_findings() {
     assert_eq!(statuses(&report), all(&["a1", "b1", "p1"], "applied"));
     assert_eq!(strings(&report["graph"]["heads"]), ["b1", "p1"]);
 }
+
+#[test]
+fn environment_failure_points_at_env_py() {
+    let (output, report) = check_json(&project("broken_env"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("migration-failed", "env.py", 5)]);
+    let finding = &report["findings"][0];
+    assert!(finding["message"].as_str().unwrap().contains("No module named 'app_that_is_not_installed'"));
+    assert!(finding["help"].as_str().unwrap().contains("env.py failed"));
+}
