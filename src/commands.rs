@@ -2,10 +2,11 @@
 //! (0 pass, 1 failing findings, 2 bad input or environment, 130/143 interrupted). The only
 //! module that knows the order of the stages.
 
-use crate::cli::{CheckArgs, Cli, Command, DiffArgs};
+use crate::alembic;
+use crate::cli::{CheckArgs, Cli, Command, DiffArgs, GraphArgs};
 use crate::findings::{Finding, Severity, Status};
 use crate::github;
-use crate::migrations::{self, Chain, LoadOptions};
+use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
 use crate::runner::{self, NoObserver};
@@ -39,6 +40,13 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => interruptible(check_command(args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
+        Command::Graph(args) => match graph_command(args) {
+            Ok(code) => code,
+            Err(error) => {
+                print_error(&error);
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
     }
 }
 
@@ -134,6 +142,41 @@ fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<Vec<s
     Ok(paths)
 }
 
+/// `graph`: prints the history, a Mermaid diagram, or the graph summary as JSON.
+fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format.as_deref() {
+        None | Some("auto") => None,
+        Some(value) => Some(
+            <Format as clap::ValueEnum>::from_str(value, true)
+                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
+        ),
+    };
+    let dir = args.dir.unwrap_or_else(|| std::path::PathBuf::from("migrations"));
+    let chain = migrations::load(&dir, &LoadOptions { format, ..LoadOptions::default() })?;
+    let summary = migrations::graph::summary(&chain.migrations);
+    if args.mermaid {
+        print!("{}", summary.mermaid);
+    } else if args.json {
+        let value = serde_json::json!({
+            "format": chain.format,
+            "dir": migrations::display_path(&chain.dir),
+            "migrations": chain.migrations.len(),
+            "order": chain.migrations.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "graph": summary,
+            "findings": chain.findings,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", migrations::graph::history(&chain.migrations));
+        for f in &chain.findings {
+            let location =
+                f.file.as_deref().map(|file| format!("{file}:{}: ", f.line.unwrap_or(1))).unwrap_or_default();
+            eprintln!("{location}{} [{}] {}", f.severity, f.rule, f.message);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Loads the chain, applies it to a throwaway database and builds the report.
 pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -145,25 +188,46 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         }
         eprintln!("{} migrations loaded from {}", chain.migrations.len(), migrations::display_path(&chain.dir));
     }
-    let server = Server::start(&settings.provision).await?;
-    if settings.verbose {
-        eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
-    }
-    let applied = apply_chain(&server, &chain).await;
-    let drift = match (&applied, &settings.models) {
-        // Drift is only meaningful for a chain that applied completely.
-        (Ok((db, migrations, _)), Some(models)) if migrations.iter().all(|m| m.status == MigrationStatus::Applied) => {
-            Some(check_drift(&server, db, models, &options).await)
-        }
-        _ => None,
-    };
-    let database = Database { provider: server.provider(), server_version: server.version().to_string() };
-    for warning in server.shutdown().await {
-        eprintln!("warning: {warning}");
-    }
-    let (_, migrations, run_findings) = applied?;
     let mut findings = chain.findings.clone();
-    findings.extend(run_findings);
+    if let Some(reference) = &settings.base_ref {
+        findings.extend(migrations::baseline::check(&chain, reference)?);
+    }
+    let alembic = chain.format == Format::Alembic;
+    // Alembic refuses to load a history with these problems; they are already reported.
+    let blocked = alembic && chain.findings.iter().any(|f| alembic::apply::BLOCKING.contains(&f.rule.as_str()));
+    let (database, reports, drift) = if blocked {
+        (None, alembic::apply::skipped(&chain), None)
+    } else {
+        let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
+        let server = Server::start(&settings.provision).await?;
+        if settings.verbose {
+            eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
+        }
+        let applied = if alembic {
+            let url = settings.provision.database_url.as_deref();
+            alembic::apply::apply_chain(&server, &chain, &settings.python, &driver, url, settings.verbose)
+                .await
+                .map_err(anyhow::Error::from)
+        } else {
+            apply_chain(&server, &chain).await
+        };
+        let drift = match (&applied, &settings.models) {
+            // Drift is only meaningful for a chain that applied completely.
+            (Ok((db, migrations, _)), Some(models))
+                if migrations.iter().all(|m| m.status == MigrationStatus::Applied) =>
+            {
+                Some(check_drift(&server, db, models, &options).await)
+            }
+            _ => None,
+        };
+        let database = Database { provider: server.provider(), server_version: server.version().to_string() };
+        for warning in server.shutdown().await {
+            eprintln!("warning: {warning}");
+        }
+        let (_, reports, run_findings) = applied?;
+        findings.extend(run_findings);
+        (Some(database), reports, drift)
+    };
     let drift = drift.transpose()?.unwrap_or_default();
     let models_file = match &settings.models {
         Some(Models::File(path)) => Some(migrations::display_path(path)),
@@ -172,12 +236,13 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     findings.extend(schema::drift::findings(&drift, models_file.as_deref()));
     let mut report = Report::new(
         settings.fail_on,
-        Some(database),
+        database,
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
-        migrations,
-        findings,
+        reports,
+        settings.rules.apply(findings),
         report::millis(started.elapsed()),
-    );
+    )
+    .with_graph(migrations::graph::summary(&chain.migrations));
     report.drift = drift;
     Ok(report)
 }

@@ -4,6 +4,7 @@
 //! Data flows one way: `migrations` (load) → `postgres` (provision) → `runner` (apply) →
 //! `report`; `commands` is the only module that knows that order.
 
+pub mod alembic;
 pub mod cli;
 pub mod commands;
 pub mod config_file;

@@ -4,7 +4,7 @@
 
 use crate::cli::CheckArgs;
 use crate::config_file::{ConfigError, ConfigFile};
-use crate::findings::FailOn;
+use crate::findings::{FailOn, RuleLevels};
 use crate::github::CommentMode;
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(
-        "{setting}: unknown format {value:?} (expected auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel or flyway)"
+        "{setting}: unknown format {value:?} (expected auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway or alembic)"
     )]
     Format { setting: String, value: String },
     #[error("{setting}: {value:?} is not NAME=VALUE")]
@@ -24,6 +24,8 @@ pub enum SettingsError {
     FailOn { setting: String, value: String },
     #[error("{setting}: {value:?} is not one of {expected}")]
     Choice { setting: String, value: String, expected: &'static str },
+    #[error("{setting}: {value:?}: {reason}")]
+    Rule { setting: String, value: String, reason: String },
     #[error("database-url and postgres-image are both set; use one")]
     TwoServers,
     #[error("models and models-command are both set; use one")]
@@ -42,6 +44,12 @@ pub struct CheckSettings {
     pub report_dir: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
+    /// Git ref to compare with for `edited-migration` / `out-of-order`.
+    pub base_ref: Option<String>,
+    /// Per-rule severity overrides.
+    pub rules: RuleLevels,
+    /// Interpreter that runs Alembic.
+    pub python: PathBuf,
     pub verbose: bool,
     /// The declared schema to check the migrated one against.
     pub models: Option<Models>,
@@ -179,16 +187,31 @@ impl CheckSettings {
             (None, None) => FailOn::default(),
         };
 
+        let mut rules = RuleLevels::default();
+        let mut specs: Vec<(String, String)> = Vec::new();
+        if let Some(l) = layers.get("rules") {
+            specs.extend(
+                l.value
+                    .split(['\n', ','])
+                    .map(|r| (l.setting.clone(), r.trim().to_string()))
+                    .filter(|(_, r)| !r.is_empty()),
+            );
+        }
+        specs.extend(args.rules.into_iter().map(|r| ("--rule".to_string(), r)));
+        for (setting, value) in specs {
+            let (rule, level) = RuleLevels::parse(&value).map_err(|reason| SettingsError::Rule {
+                setting,
+                value: value.clone(),
+                reason,
+            })?;
+            rules.set(rule, level);
+        }
+
         let database_url = args.database_url.filter(|u| !u.is_empty()).or_else(|| input("database-url"));
         let postgres_image = args.postgres_image.or_else(|| input("postgres-image"));
         if database_url.is_some() && postgres_image.is_some() {
             return Err(SettingsError::TwoServers);
         }
-        let publish = if in_action { Some(PublishSettings::resolve(&layers)?) } else { None };
-        let report_dir = args
-            .report_dir
-            .or_else(|| input("report-dir").map(PathBuf::from))
-            .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
         let models = match (
             args.models.or_else(|| input("models").map(PathBuf::from)),
             args.models_command.filter(|c| !c.trim().is_empty()).or_else(|| input("models-command")),
@@ -198,6 +221,11 @@ impl CheckSettings {
             (None, Some(command)) => Some(Models::Command(command)),
             (None, None) => None,
         };
+        let publish = if in_action { Some(PublishSettings::resolve(&layers)?) } else { None };
+        let report_dir = args
+            .report_dir
+            .or_else(|| input("report-dir").map(PathBuf::from))
+            .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -210,8 +238,14 @@ impl CheckSettings {
             placeholders,
             fail_on,
             verbose: args.verbose || layers.flag("verbose", false)?,
-            models,
             publish,
+            models,
+            base_ref: args.base_ref.or_else(|| input("base-ref")),
+            rules,
+            python: args
+                .python
+                .or_else(|| input("python").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("python3")),
         })
     }
 }
@@ -281,6 +315,21 @@ mod tests {
         }
         let empty = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_DATABASE_URL", "")]);
         assert_eq!(CheckSettings::resolve(CheckArgs::default(), &empty).unwrap().provision.database_url, None);
+    }
+
+    #[test]
+    fn rules_from_inputs_then_flags() {
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_RULES", "missing-downgrade=error, cycle=off")]);
+        let args = CheckArgs { rules: vec!["missing-downgrade=off".into()], ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args, &env).unwrap();
+        let kept = s.rules.apply(vec![
+            crate::findings::Finding::new("missing-downgrade", crate::findings::Severity::Warning, "m"),
+            crate::findings::Finding::new("cycle", crate::findings::Severity::Error, "c"),
+        ]);
+        assert!(kept.is_empty());
+        let args = CheckArgs { rules: vec!["cycle=loud".into()], ..CheckArgs::default() };
+        let err = CheckSettings::resolve(args, &env_of(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("--rule: \"cycle=loud\": unknown level"), "{err}");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `report.md`: the report as GitHub-flavoured Markdown, for PR comments and job summaries.
 //!
-//! Sections other stages add to the report (`graph` with a Mermaid diagram, `drift`, per-migration
-//! `changes`) are read from the serialized report, so they render as soon as they are present
-//! without this module depending on their types.
+//! The revision graph and the drift section render when their stages filled them in;
+//! per-migration `changes` (from the round trip) are read from the serialized report, so they
+//! render as soon as that stage adds them, without this module depending on their type.
 
 use super::{MigrationStatus, Report};
 use crate::findings::{Finding, Severity, Status};
+use crate::migrations::graph::Summary;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -123,7 +124,9 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     migrations_table(&mut out, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut out, report);
-        graph_section(&mut out, &prepared.value["graph"]);
+        if let Some(graph) = &report.graph {
+            graph_section(&mut out, graph);
+        }
         if !report.drift.is_empty() {
             out.push_str(&crate::schema::drift::markdown(&report.drift));
         }
@@ -278,16 +281,19 @@ fn failures(out: &mut String, report: &Report) {
     }
 }
 
-/// The revision graph, when the graph stage provided a Mermaid diagram.
-fn graph_section(out: &mut String, graph: &Value) {
-    let Some(mermaid) = graph["mermaid"].as_str() else { return };
-    out.push_str("### Revision graph\n\n");
-    if let Some(heads) = graph["heads"].as_array().filter(|h| h.len() > 1) {
-        let names: Vec<String> = heads.iter().map(|h| format!("`{}`", describe(h))).collect();
-        let _ = writeln!(out, "⚠️ {} heads: {}\n", heads.len(), names.join(", "));
+/// The revision graph, when it is not a straight line (a diagram of one box says nothing).
+fn graph_section(out: &mut String, graph: &Summary) {
+    let linear = graph.heads.len() <= 1 && graph.roots.len() <= 1 && graph.merges.is_empty();
+    if linear || graph.mermaid.trim().is_empty() {
+        return;
     }
-    let lines = mermaid.lines().count();
-    let block = format!("```mermaid\n{}\n```\n", mermaid.trim_end());
+    out.push_str("### Revision graph\n\n");
+    if graph.heads.len() > 1 {
+        let names: Vec<String> = graph.heads.iter().map(|h| format!("`{}`", code(h))).collect();
+        let _ = writeln!(out, "⚠️ {} heads: {}\n", graph.heads.len(), names.join(", "));
+    }
+    let lines = graph.mermaid.lines().count();
+    let block = format!("```mermaid\n{}\n```\n", graph.mermaid.trim_end());
     if lines > FOLD_LINES * 4 {
         let _ = writeln!(out, "<details><summary>Diagram ({lines} lines)</summary>\n\n{block}\n</details>\n");
     } else {
@@ -359,13 +365,22 @@ mod tests {
     }
 
     #[test]
-    fn graph_renders_when_present() {
-        let report = sample::passing();
-        let mut value = serde_json::to_value(&report).unwrap();
-        value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
+    fn graph_renders_when_it_branches() {
+        let graph = Summary {
+            heads: vec!["b".into(), "c".into()],
+            roots: vec!["a".into()],
+            branch_points: vec!["a".into()],
+            merges: vec![],
+            mermaid: "graph TD\n  a --> b\n  a --> c".into(),
+        };
         let mut out = String::new();
-        graph_section(&mut out, &value["graph"]);
+        graph_section(&mut out, &graph);
         insta::assert_snapshot!(out);
+        let line =
+            Summary { heads: vec!["c".into()], roots: vec!["a".into()], mermaid: "graph TD\n  n0".into(), ..graph };
+        let mut out = String::new();
+        graph_section(&mut out, &line);
+        assert_eq!(out, "", "a straight line needs no diagram");
     }
 
     #[test]

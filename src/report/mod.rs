@@ -34,6 +34,9 @@ pub struct Report {
     /// Differences between the declared models (before) and the migrated database (after).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<crate::schema::Change>,
+    /// Shape of the revision history (heads, branch points, Mermaid diagram).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::migrations::graph::Summary>,
 }
 
 /// The program that wrote the report.
@@ -134,7 +137,14 @@ impl Report {
             migrations,
             findings,
             drift: Vec::new(),
+            graph: None,
         }
+    }
+
+    /// Adds the revision history's shape.
+    pub fn with_graph(mut self, graph: crate::migrations::graph::Summary) -> Report {
+        self.graph = Some(graph);
+        self
     }
 }
 
