@@ -123,7 +123,7 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     migrations_table(&mut out, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut out, report);
-        graph_section(&mut out, &prepared.value["graph"]);
+        graph_section(&mut out, &prepared.value["graph"], prepared.value["chain"]["format"].as_str() == Some("alembic"));
         drift_section(&mut out, &prepared.value["drift"]);
     }
     if let Some(note) = note {
@@ -277,13 +277,33 @@ fn failures(out: &mut String, report: &Report) {
 }
 
 /// The revision graph, when the graph stage provided a Mermaid diagram.
-fn graph_section(out: &mut String, graph: &Value) {
+/// Shown for Alembic histories and for any chain that is not a straight line: a diagram of a
+/// straight run of files tells the reader nothing.
+fn graph_section(out: &mut String, graph: &Value, alembic: bool) {
     let Some(mermaid) = graph["mermaid"].as_str() else { return };
-    out.push_str("### Revision graph\n\n");
-    if let Some(heads) = graph["heads"].as_array().filter(|h| h.len() > 1) {
-        let names: Vec<String> = heads.iter().map(|h| format!("`{}`", describe(h))).collect();
-        let _ = writeln!(out, "⚠️ {} heads: {}\n", heads.len(), names.join(", "));
+    let ids = |key: &str| graph[key].as_array().map(|a| a.iter().map(describe).collect::<Vec<_>>()).unwrap_or_default();
+    let (heads, branch_points, merges) = (ids("heads"), ids("branch_points"), ids("merges"));
+    if !alembic && heads.len() <= 1 && branch_points.is_empty() && merges.is_empty() {
+        return;
     }
+    out.push_str("### Revision graph\n\n");
+    if heads.len() > 1 {
+        let _ = writeln!(out, "⚠️ {} heads: the history has diverged\n", heads.len());
+    }
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Heads: {} · branch points: {} · merges: {}\n",
+        list(&heads),
+        list(&branch_points),
+        list(&merges)
+    );
     let lines = mermaid.lines().count();
     let block = format!("```mermaid\n{}\n```\n", mermaid.trim_end());
     if lines > FOLD_LINES * 4 {
@@ -394,7 +414,7 @@ mod tests {
         value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
         value["drift"] = serde_json::json!([{"message": "column users.email: models say NOT NULL"}]);
         let mut out = String::new();
-        graph_section(&mut out, &value["graph"]);
+        graph_section(&mut out, &value["graph"], false);
         drift_section(&mut out, &value["drift"]);
         insta::assert_snapshot!(out);
     }

@@ -164,7 +164,7 @@ fn first_run_comments_and_checks_then_second_run_edits_the_comment() {
         "errors=1",
         "warnings=0",
         "drift=0",
-        "heads=",
+        "heads=3",
         "report-dir=migration-guard-report",
     ] {
         assert!(outputs.lines().any(|l| l == line), "{line} in\n{outputs}");
