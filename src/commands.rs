@@ -228,12 +228,12 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         findings.extend(run_findings);
         (Some(database), reports, drift)
     };
-    let drift = drift.transpose()?.unwrap_or_default();
+    let drift = drift.transpose()?;
     let models_file = match &settings.models {
         Some(Models::File(path)) => Some(migrations::display_path(path)),
         _ => None,
     };
-    findings.extend(schema::drift::findings(&drift, models_file.as_deref()));
+    findings.extend(schema::drift::findings(drift.as_deref().unwrap_or_default(), models_file.as_deref()));
     let mut report = Report::new(
         settings.fail_on,
         database,

@@ -20,6 +20,8 @@ pub const KEYS: &[&str] = &[
     "models-command",
     "seed",
     "base-ref",
+    "rules",
+    "python",
     "round-trip",
     "fail-on",
     "placeholders",

@@ -240,7 +240,14 @@ impl CheckSettings {
             verbose: args.verbose || layers.flag("verbose", false)?,
             publish,
             models,
-            base_ref: args.base_ref.or_else(|| input("base-ref")),
+            // In a pull request the base branch is the natural baseline.
+            base_ref: args.base_ref.or_else(|| input("base-ref")).or_else(|| {
+                in_action
+                    .then(|| env("GITHUB_BASE_REF"))
+                    .flatten()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| format!("origin/{b}"))
+            }),
             rules,
             python: args
                 .python

@@ -168,8 +168,15 @@ impl Git {
         })?;
         let root = std::fs::canonicalize(top.trim()).unwrap_or_else(|_| PathBuf::from(top.trim()));
         let git = Git { root, reference: reference.to_string() };
-        git.run(&["rev-parse", "--verify", "--quiet", &format!("{reference}^{{commit}}")])
-            .map_err(|_| BaselineError::UnknownRef { reference: reference.to_string() })?;
+        let verify = |git: &Git| git.run(&["rev-parse", "--verify", "--quiet", &format!("{reference}^{{commit}}")]);
+        if verify(&git).is_err() {
+            // A shallow CI checkout (actions/checkout's default) lacks the base branch: fetch it.
+            if let Some(branch) = reference.strip_prefix("origin/") {
+                let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+                git.run(&["fetch", "--quiet", "--no-tags", "--depth=50", "origin", &refspec]).ok();
+            }
+            verify(&git).map_err(|_| BaselineError::UnknownRef { reference: reference.to_string() })?;
+        }
         Ok(git)
     }
 
@@ -181,6 +188,8 @@ impl Git {
 
     fn run(&self, args: &[&str]) -> Result<String, BaselineError> {
         let output = Command::new("git")
+            // The action's container user differs from the checkout's owner; git would refuse.
+            .args(["-c", "safe.directory=*"])
             .arg("-C")
             .arg(&self.root)
             .args(args)

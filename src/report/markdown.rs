@@ -1,12 +1,11 @@
 //! `report.md`: the report as GitHub-flavoured Markdown, for PR comments and job summaries.
 //!
-//! The revision graph and the drift section render when their stages filled them in;
-//! per-migration `changes` (from the round trip) are read from the serialized report, so they
-//! render as soon as that stage adds them, without this module depending on their type.
+//! Sections other stages add to the report (`graph` with a Mermaid diagram, per-migration
+//! `changes`) are read from the serialized report, so they render as soon as they are present
+//! without this module depending on their types.
 
 use super::{MigrationStatus, Report};
 use crate::findings::{Finding, Severity, Status};
-use crate::migrations::graph::Summary;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -124,11 +123,16 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     migrations_table(&mut out, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut out, report);
-        if let Some(graph) = &report.graph {
-            graph_section(&mut out, graph);
-        }
-        if !report.drift.is_empty() {
-            out.push_str(&crate::schema::drift::markdown(&report.drift));
+        graph_section(
+            &mut out,
+            &prepared.value["graph"],
+            prepared.value["chain"]["format"].as_str() == Some("alembic"),
+        );
+        match &report.drift {
+            // The drift stage's own table: object, attribute, expected, actual.
+            Some(changes) if !changes.is_empty() => out.push_str(&crate::schema::drift::markdown(changes)),
+            Some(_) => out.push_str("### Drift against the models\n\nThe migrated schema matches the models.\n\n"),
+            None => {}
         }
     }
     if let Some(note) = note {
@@ -281,19 +285,36 @@ fn failures(out: &mut String, report: &Report) {
     }
 }
 
-/// The revision graph, when it is not a straight line (a diagram of one box says nothing).
-fn graph_section(out: &mut String, graph: &Summary) {
-    let linear = graph.heads.len() <= 1 && graph.roots.len() <= 1 && graph.merges.is_empty();
-    if linear || graph.mermaid.trim().is_empty() {
+/// The revision graph, when the graph stage provided a Mermaid diagram.
+/// Shown for Alembic histories and for any chain that is not a straight line: a diagram of a
+/// straight run of files tells the reader nothing.
+fn graph_section(out: &mut String, graph: &Value, alembic: bool) {
+    let Some(mermaid) = graph["mermaid"].as_str() else { return };
+    let ids = |key: &str| graph[key].as_array().map(|a| a.iter().map(describe).collect::<Vec<_>>()).unwrap_or_default();
+    let (heads, branch_points, merges) = (ids("heads"), ids("branch_points"), ids("merges"));
+    if !alembic && heads.len() <= 1 && branch_points.is_empty() && merges.is_empty() {
         return;
     }
     out.push_str("### Revision graph\n\n");
-    if graph.heads.len() > 1 {
-        let names: Vec<String> = graph.heads.iter().map(|h| format!("`{}`", code(h))).collect();
-        let _ = writeln!(out, "⚠️ {} heads: {}\n", graph.heads.len(), names.join(", "));
+    if heads.len() > 1 {
+        let _ = writeln!(out, "⚠️ {} heads: the history has diverged\n", heads.len());
     }
-    let lines = graph.mermaid.lines().count();
-    let block = format!("```mermaid\n{}\n```\n", graph.mermaid.trim_end());
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "Heads: {} · branch points: {} · merges: {}\n",
+        list(&heads),
+        list(&branch_points),
+        list(&merges)
+    );
+    let lines = mermaid.lines().count();
+    let block = format!("```mermaid\n{}\n```\n", mermaid.trim_end());
     if lines > FOLD_LINES * 4 {
         let _ = writeln!(out, "<details><summary>Diagram ({lines} lines)</summary>\n\n{block}\n</details>\n");
     } else {
@@ -365,39 +386,13 @@ mod tests {
     }
 
     #[test]
-    fn graph_renders_when_it_branches() {
-        let graph = Summary {
-            heads: vec!["b".into(), "c".into()],
-            roots: vec!["a".into()],
-            branch_points: vec!["a".into()],
-            merges: vec![],
-            mermaid: "graph TD\n  a --> b\n  a --> c".into(),
-        };
+    fn sections_from_other_stages_render_when_present() {
+        let report = sample::passing();
+        let mut value = serde_json::to_value(&report).unwrap();
+        value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
         let mut out = String::new();
-        graph_section(&mut out, &graph);
+        graph_section(&mut out, &value["graph"], false);
         insta::assert_snapshot!(out);
-        let line =
-            Summary { heads: vec!["c".into()], roots: vec!["a".into()], mermaid: "graph TD\n  n0".into(), ..graph };
-        let mut out = String::new();
-        graph_section(&mut out, &line);
-        assert_eq!(out, "", "a straight line needs no diagram");
-    }
-
-    #[test]
-    fn drift_renders_when_present() {
-        use crate::schema::{Action, Change, Kind};
-        let mut report = sample::passing();
-        report.drift = vec![Change {
-            kind: Kind::Column,
-            name: "public.users.email".into(),
-            action: Action::Altered,
-            attribute: Some("nullable".into()),
-            before: Some("NOT NULL".into()),
-            after: Some("NULL".into()),
-        }];
-        let text = render(&report);
-        assert!(text.contains("### Drift against the models"), "{text}");
-        assert!(text.contains("`users.email`"), "{text}");
     }
 
     #[test]
@@ -437,5 +432,25 @@ mod tests {
         let short = render_limited(&report, 1_000, "see the artifact");
         assert!(short.chars().count() <= 1_000);
         assert!(short.contains("see the artifact"));
+    }
+
+    #[test]
+    fn drift_renders_when_models_were_checked() {
+        use crate::schema::{Action, Change, Kind};
+        let mut report = sample::passing();
+        assert!(!render(&report).contains("Drift"), "no models, no section");
+        report.drift = Some(Vec::new());
+        assert!(render(&report).contains("The migrated schema matches the models."));
+        report.drift = Some(vec![Change {
+            kind: Kind::Column,
+            name: "public.users.email".into(),
+            action: Action::Altered,
+            attribute: Some("nullable".into()),
+            before: Some("NOT NULL".into()),
+            after: Some("NULL".into()),
+        }]);
+        let text = render(&report);
+        assert!(text.contains("### Drift against the models"), "{text}");
+        assert!(text.contains("`users.email`"), "{text}");
     }
 }

@@ -31,9 +31,10 @@ pub struct Report {
     pub chain: ChainInfo,
     pub migrations: Vec<MigrationReport>,
     pub findings: Vec<Finding>,
-    /// Differences between the declared models (before) and the migrated database (after).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<crate::schema::Change>,
+    /// Differences between the declared models (before) and the migrated database (after);
+    /// absent when no models were declared or the chain did not apply completely.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Vec<crate::schema::Change>>,
     /// Shape of the revision history (heads, branch points, Mermaid diagram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::migrations::graph::Summary>,
@@ -136,7 +137,7 @@ impl Report {
             chain,
             migrations,
             findings,
-            drift: Vec::new(),
+            drift: None,
             graph: None,
         }
     }
