@@ -56,6 +56,10 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
 
+    /// Skip the lock and rewrite lint traced while migrations apply
+    #[arg(long)]
+    pub no_lint: bool,
+
     /// Explain format detection and show each step
     #[arg(long, short)]
     pub verbose: bool,

@@ -4,10 +4,11 @@
 
 use crate::cli::{CheckArgs, Cli, Command};
 use crate::findings::{Finding, Severity, Status};
+use crate::lint::Tracer;
 use crate::migrations::{self, Chain, LoadOptions};
 use crate::postgres::{ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
-use crate::runner::{self, NoObserver};
+use crate::runner;
 use crate::settings::CheckSettings;
 use anyhow::Context;
 use clap::Parser;
@@ -117,7 +118,9 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     if settings.verbose {
         eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
     }
-    let applied = apply_chain(&server, &chain).await;
+    let mut tracer = Tracer::new(settings.lint, server.version_num());
+    let applied = apply_chain(&server, &chain, &mut tracer).await;
+    let (lint_findings, suppressed) = tracer.take();
     let database = Database { provider: server.provider(), server_version: server.version().to_string() };
     for warning in server.shutdown().await {
         eprintln!("warning: {warning}");
@@ -125,18 +128,25 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     let (migrations, run_findings) = applied?;
     let mut findings = chain.findings.clone();
     findings.extend(run_findings);
-    Ok(Report::new(
+    findings.extend(lint_findings);
+    let mut report = Report::new(
         settings.fail_on,
         Some(database),
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
         migrations,
         findings,
         report::millis(started.elapsed()),
-    ))
+    );
+    report.suppressed = suppressed;
+    Ok(report)
 }
 
 /// Applies every migration in order on a new scratch database, stopping at the first failure.
-async fn apply_chain(server: &Server, chain: &Chain) -> anyhow::Result<(Vec<MigrationReport>, Vec<Finding>)> {
+async fn apply_chain(
+    server: &Server,
+    chain: &Chain,
+    tracer: &mut Tracer,
+) -> anyhow::Result<(Vec<MigrationReport>, Vec<Finding>)> {
     let database: ScratchDatabase = server.create_database().await?;
     let mut conn = database.connect().await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
@@ -156,7 +166,8 @@ async fn apply_chain(server: &Server, chain: &Chain) -> anyhow::Result<(Vec<Migr
             partially_applied: false,
         };
         if !failed {
-            let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
+            let outcome = runner::run_script(&mut conn, &migration.up, tracer).await?;
+            tracer.finish(&migration.id, &migration.up, &outcome);
             report.duration_ms = report::millis(outcome.duration);
             report.partially_applied = outcome.partially_applied;
             if let Some(error) = &outcome.error {

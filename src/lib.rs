@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod findings;
+pub mod lint;
 pub mod migrations;
 pub mod postgres;
 pub mod report;

@@ -33,6 +33,8 @@ pub struct CheckSettings {
     pub report_dir: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
+    /// Trace and lint locks and rewrites while applying (`--no-lint`, input `lint: false`).
+    pub lint: bool,
     pub verbose: bool,
 }
 
@@ -104,6 +106,7 @@ impl CheckSettings {
             report_dir: args.report_dir.or_else(|| input("report-dir").map(PathBuf::from)),
             placeholders,
             fail_on,
+            lint: !args.no_lint && input("lint").is_none_or(|v| v != "false"),
             verbose: args.verbose || input("verbose").as_deref() == Some("true"),
         })
     }

@@ -124,7 +124,8 @@ impl Server {
         } else if let Some(image) = &options.postgres_image {
             let container = container::Container::start(image).await?;
             let admin = container.connect_options();
-            Server::attach(Provider::Container, admin, "--postgres-image", Backend::Container(Box::new(container))).await
+            Server::attach(Provider::Container, admin, "--postgres-image", Backend::Container(Box::new(container)))
+                .await
         } else {
             let cluster = ephemeral::Cluster::start(options.pg_bin.as_deref()).await?;
             let admin = cluster.connect_options();

@@ -41,6 +41,17 @@ pub fn render(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if !report.suppressed.is_empty() {
+        out.push_str(
+            "<details><summary>Suppressed findings</summary>\n\n| Rule | Location | Message |\n|---|---|---|\n",
+        );
+        for f in &report.suppressed {
+            let location =
+                f.file.as_deref().map(|file| format!("`{file}:{}`", f.line.unwrap_or(0))).unwrap_or_default();
+            let _ = writeln!(out, "| `{}` | {location} | {} |", f.rule, escape(&f.message));
+        }
+        out.push_str("\n</details>\n\n");
+    }
     out.push_str("### Migrations\n\n| Status | Migration | Time |\n|---|---|---|\n");
     for m in &report.migrations {
         let status = match m.status {

@@ -27,6 +27,9 @@ pub struct Report {
     pub chain: ChainInfo,
     pub migrations: Vec<MigrationReport>,
     pub findings: Vec<Finding>,
+    /// Findings silenced by `-- migration-guard: ignore <rule>` comments; they never fail the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Finding>,
 }
 
 /// The program that wrote the report.
@@ -126,6 +129,7 @@ impl Report {
             chain,
             migrations,
             findings,
+            suppressed: Vec::new(),
         }
     }
 }

@@ -29,6 +29,10 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "  help: {help}");
         }
     }
+    if !report.suppressed.is_empty() {
+        let _ =
+            writeln!(out, "\n{} finding(s) suppressed by migration-guard: ignore comments", report.suppressed.len());
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,
