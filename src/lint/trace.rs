@@ -168,6 +168,8 @@ pub struct StatementTrace<'a> {
     pub constraints: Vec<ConstraintChange>,
     /// Enum values added earlier in the same transaction: (file line, `type.value`).
     pub enum_values_added: &'a [(u32, String)],
+    /// Columns this migration added to pre-existing tables before this statement: (table OID, name).
+    pub added_columns: &'a HashSet<(u32, String)>,
     /// The error, when the statement failed.
     pub error: Option<&'a StatementError>,
     /// Wall time of the statement.
@@ -247,6 +249,7 @@ struct ScriptState {
     exclusive: Option<Relation>,
     exclusive_before: Option<Relation>,
     enum_added: Vec<(u32, String)>,
+    added_columns: HashSet<(u32, String)>,
     node: Option<NodeEnum>,
     queried: bool,
     hits: Vec<Hit>,
@@ -299,6 +302,7 @@ impl Tracer {
                 new_indexes: Vec::new(),
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
+                added_columns: &self.state.added_columns,
                 error: Some(error),
                 elapsed: Duration::ZERO,
             };
@@ -369,6 +373,9 @@ impl Tracer {
         let mut new_indexes = Vec::new();
         let mut constraint_rows = Vec::new();
         let mut lock_timeout = false;
+        // ALTER COLUMN TYPE drops and re-creates dependent indexes and constraints under their
+        // old names: those are rebuilds, not new objects.
+        let retypes = alter_column_type(state.node.as_ref());
         for row in &rows {
             let tag: String = row.try_get("tag")?;
             let oid = row.try_get::<i64, _>("oid")? as u32;
@@ -391,7 +398,7 @@ impl Tracer {
                                 let old =
                                     snapshot.relations.values().any(|r| r.table == rel.table && r.name == rel.name);
                                 let key = (table.oid, rel.name.clone());
-                                if old {
+                                if old && retypes {
                                     rewritten.push(rel);
                                 } else if state.new_index_names.insert(key) {
                                     new_indexes.push((rel, table.clone()));
@@ -436,7 +443,7 @@ impl Tracer {
             };
             let validated: bool = row.try_get("flag")?;
             let name: String = row.try_get("name")?;
-            let by_name = state.constraint_names.insert((table_oid, name.clone()), validated);
+            let by_name = state.constraint_names.insert((table_oid, name.clone()), validated).filter(|_| retypes);
             let previous = state.validated.insert(oid, validated).or(by_name);
             let created = previous.is_none();
             if created || (previous == Some(false) && validated) {
@@ -474,11 +481,25 @@ impl Tracer {
             new_indexes,
             constraints,
             enum_values_added: &state.enum_added,
+            added_columns: &state.added_columns,
             error: None,
             elapsed,
         };
         let hits = check(&trace, index, &mut state.fired);
+        let added: Vec<(u32, String)> = match trace.existing_table(trace.alter_table_relation()) {
+            Some(table) => trace
+                .alter_table_commands()
+                .into_iter()
+                .filter(|(t, _)| *t == pg_query::protobuf::AlterTableType::AtAddColumn)
+                .filter_map(|(_, c)| match c.def.as_ref().and_then(|d| d.node.as_ref()) {
+                    Some(NodeEnum::ColumnDef(def)) => Some((table.relation.oid, def.colname.clone())),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         state.hits.extend(hits);
+        state.added_columns.extend(added);
         Ok(())
     }
 
@@ -551,6 +572,7 @@ impl Observer for Tracer {
                 new_indexes: Vec::new(),
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
+                added_columns: &self.state.added_columns,
                 error: None,
                 elapsed,
             };
@@ -673,6 +695,15 @@ fn wrappable(node: Option<&NodeEnum>) -> bool {
         ) => true,
         _ => false,
     }
+}
+
+/// Whether the statement is an ALTER TABLE that changes a column's type.
+fn alter_column_type(node: Option<&NodeEnum>) -> bool {
+    let Some(NodeEnum::AlterTableStmt(stmt)) = node else { return false };
+    stmt.cmds.iter().any(|c| {
+        matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+            if cmd.subtype == pg_query::protobuf::AlterTableType::AtAlterColumnType as i32)
+    })
 }
 
 /// Statements that do no work of their own (settings, transaction control).
