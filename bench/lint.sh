@@ -49,7 +49,7 @@ best() { sort -n | head -1; }
 floor_times=(); lint_times=(); nolint_times=(); eugene_times=()
 for run in $(seq "$runs"); do
   psql_ -c 'DROP DATABASE IF EXISTS floor' -c 'CREATE DATABASE floor'
-  t=$(now); psql_ -d floor -f "$work/all.psql" >/dev/null 2>&1; floor_times+=("$(echo "$(now) - $t" | bc)")
+  t=$(now); psql_ -d floor -f "$work/all.psql" >/dev/null 2>&1 || true; floor_times+=("$(echo "$(now) - $t" | bc)")
 
   t=$(now); "$bin" check "$work/flat" --format sqlx --database-url "$url" --fail-on never --report-dir "$work/r" >/dev/null
   lint_times+=("$(echo "$(now) - $t" | bc)")
@@ -59,7 +59,8 @@ for run in $(seq "$runs"); do
   if command -v eugene >/dev/null; then
     psql_ -c 'DROP DATABASE IF EXISTS eugene' -c 'CREATE DATABASE eugene'
     t=$(now)
-    eugene trace --disable-temporary -H "$work" -p "$port" -d eugene -c -a -f json "$work/flat" >"$work/eugene.json" 2>&1 || true
+    PGPASS=unused eugene trace --disable-temporary -H "$work" -p "$port" -d eugene -c -a -f json "$work/flat" >"$work/eugene.json" 2>"$work/eugene.err" || true
+    tail -c 300 "$work/eugene.err" >&2
     eugene_times+=("$(echo "$(now) - $t" | bc)")
   fi
 done

@@ -63,6 +63,16 @@ impl LockMode {
         }
     }
 
+    /// The name with its indefinite article, for messages ("an ACCESS EXCLUSIVE").
+    pub fn with_article(self) -> String {
+        let article = if matches!(self, LockMode::AccessShare | LockMode::AccessExclusive | LockMode::Exclusive) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {}", self.sql_name())
+    }
+
     /// Whether the mode conflicts with INSERT/UPDATE/DELETE.
     pub fn blocks_writes(self) -> bool {
         self >= LockMode::Share
@@ -99,6 +109,12 @@ impl Relation {
     /// A table, partitioned table or materialized view.
     pub fn is_table(&self) -> bool {
         matches!(self.kind, 'r' | 'p' | 'm')
+    }
+
+    /// A relation queries read through: a table, materialized view or view (whose ACCESS
+    /// EXCLUSIVE lock, e.g. from CREATE OR REPLACE VIEW, queues every query using it).
+    pub fn is_queried(&self) -> bool {
+        matches!(self.kind, 'r' | 'p' | 'm' | 'v')
     }
 
     /// An index or partitioned index.
@@ -414,7 +430,9 @@ impl Tracer {
                         }
                     } else {
                         let filenode: i64 = row.try_get("filenode")?;
-                        if state.filenodes.insert(oid, filenode).is_some_and(|old| old != filenode) {
+                        // Sequences get a new file on RESTART; views have none.
+                        let stored = current.is_table() || current.is_index();
+                        if state.filenodes.insert(oid, filenode).is_some_and(|old| old != filenode) && stored {
                             rewritten.push(current.clone());
                         }
                         let scans: i64 = row.try_get("scans")?;
@@ -462,7 +480,7 @@ impl Tracer {
             .iter()
             .find(|l| {
                 l.strongest == LockMode::AccessExclusive
-                    && l.relation.is_table()
+                    && l.relation.is_queried()
                     && !state.dropped.contains(&l.relation.oid)
             })
             .map(|l| l.relation.clone());
@@ -673,7 +691,6 @@ fn may_lock(node: Option<&NodeEnum>) -> bool {
                 | NodeEnum::CreateSeqStmt(_)
                 | NodeEnum::TransactionStmt(_)
                 | NodeEnum::DefineStmt(_)
-                | NodeEnum::ViewStmt(_)
                 | NodeEnum::CreateRoleStmt(_)
                 | NodeEnum::AlterRoleStmt(_)
         )

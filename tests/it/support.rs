@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests: running the binary, fixtures, the shared corpora.
+// Not every test module uses every helper.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -6,7 +6,7 @@ SELECT 'r' AS tag, c.oid::int8 AS oid, c.relkind::text AS kind, c.relfilenode::i
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
-WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I')
+WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'v', 'S')
 UNION ALL
 SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::text, 0, k.convalidated
 FROM pg_catalog.pg_constraint k
