@@ -42,6 +42,15 @@ CONCEPTS = {
     "concurrently-in-transaction": (set(), {"ban-concurrent-index-creation-in-transaction"}),
 }
 
+# eugene files one rewrite under several hints (E5, E10, E11; E6/E7 for rebuilt indexes), so the
+# rewrite and index rules are also compared as groups.
+GROUPS = {
+    "any rewrite": ({"table-rewrite", "type-change-rewrite", "volatile-default-rewrite"}, {"E5", "E10", "E11"},
+                    {"changing-column-type", "adding-field-with-default"}),
+    "any index build": ({"index-not-concurrent", "unique-constraint-build", "type-change-rewrite"}, {"E6", "E7"},
+                        {"require-concurrent-index-creation", "disallowed-unique-constraint", "adding-serial-primary-key-field"}),
+}
+
 
 def run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -154,6 +163,13 @@ def main():
                                     ("squawk only", s - o), ("ours not squawk", (o - s) if s_ids else set())):
                     if diff:
                         detail.append(f"- {rule} / {label}: {', '.join(sorted(diff)[:6])}{' ...' if len(diff) > 6 else ''}")
+            for group, (ours_set, e_ids, s_ids) in GROUPS.items():
+                o = {f for f in files if ours_set & mine[f]}
+                oe = o & set(efiles)
+                e = {f for f in efiles if e_ids & theirs_e[f]}
+                s = {f for f in files if s_ids & theirs_s[f]}
+                row = [len(o), len(e), len(s), len(oe - e), len(e - oe), len(o - s), len(s - o)]
+                print(f"| *{group}* | " + " | ".join(map(str, row)) + " |")
             other_e = collections.Counter(i for f in files for i in theirs_e[f] if not any(i in c[0] for c in CONCEPTS.values()))
             other_s = collections.Counter(i for f in files for i in theirs_s[f] if not any(i in c[1] for c in CONCEPTS.values()))
             print(f"\nunmapped eugene hints (migrations): {dict(other_e)}")

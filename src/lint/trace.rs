@@ -176,6 +176,9 @@ pub struct StatementTrace<'a> {
     pub rewritten: Vec<Relation>,
     /// Pre-existing tables that were sequentially scanned.
     pub scanned: Vec<Relation>,
+    /// Pre-existing tables that really lost a column (`DROP COLUMN IF EXISTS` of a missing one
+    /// does not count).
+    pub columns_dropped: Vec<Relation>,
     /// Pre-existing relations that no longer exist.
     pub dropped: Vec<Relation>,
     /// Indexes created by this statement on pre-existing tables: (index, table).
@@ -231,6 +234,8 @@ struct Snapshot {
     relations: HashMap<u32, Relation>,
     filenodes: HashMap<u32, i64>,
     scans: HashMap<u32, i64>,
+    /// Relation OID → number of dropped columns.
+    dropped_columns: HashMap<u32, i64>,
     /// Constraint OID → `convalidated`.
     constraints: HashMap<u32, bool>,
     /// (table OID, constraint name) → `convalidated`, to recognize constraints PostgreSQL drops
@@ -256,6 +261,7 @@ struct ScriptState {
     held: HashSet<(u32, LockMode)>,
     filenodes: HashMap<u32, i64>,
     scans: HashMap<u32, i64>,
+    dropped_columns: HashMap<u32, i64>,
     validated: HashMap<u32, bool>,
     constraint_names: HashMap<(u32, String), bool>,
     seen_new: HashSet<u32>,
@@ -294,11 +300,17 @@ impl Tracer {
         }
     }
 
-    /// Ends a script run by the runner: lints a failing statement, applies suppression comments
+    /// Ends a script run by the runner: lints a failing statement (a failed script keeps only the
+    /// findings that explain its failure), applies suppression comments
     /// and files the findings under `migration`.
     pub fn finish(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
         if !self.enabled {
             return;
+        }
+        if outcome.error.is_some() {
+            // A failed migration reports its failure; what its earlier statements would do is
+            // linted once it applies. Only rules explaining the failure itself stay.
+            self.state.hits.clear();
         }
         if let Some(error) = &outcome.error
             && let Some(statement) = script.split.statements.get(error.statement)
@@ -314,6 +326,7 @@ impl Tracer {
                 lock_timeout: false,
                 rewritten: Vec::new(),
                 scanned: Vec::new(),
+                columns_dropped: Vec::new(),
                 dropped: Vec::new(),
                 new_indexes: Vec::new(),
                 constraints: Vec::new(),
@@ -355,6 +368,7 @@ impl Tracer {
                 let relation = relation(row, oid)?;
                 snapshot.filenodes.insert(oid, row.try_get("filenode")?);
                 snapshot.scans.insert(oid, row.try_get("scans")?);
+                snapshot.dropped_columns.insert(oid, row.try_get("dropped")?);
                 snapshot.relations.insert(oid, relation);
             } else {
                 let valid: bool = row.try_get("flag")?;
@@ -365,6 +379,7 @@ impl Tracer {
         }
         self.state.filenodes = snapshot.filenodes.clone();
         self.state.scans = snapshot.scans.clone();
+        self.state.dropped_columns = snapshot.dropped_columns.clone();
         self.state.validated = snapshot.constraints.clone();
         self.state.constraint_names = snapshot.constraint_names.clone();
         self.state.snapshot = Some(snapshot);
@@ -385,6 +400,7 @@ impl Tracer {
         let mut locks = Vec::new();
         let mut rewritten = Vec::new();
         let mut scanned = Vec::new();
+        let mut columns_dropped = Vec::new();
         let mut dropped = Vec::new();
         let mut new_indexes = Vec::new();
         let mut constraint_rows = Vec::new();
@@ -441,6 +457,10 @@ impl Tracer {
                         if scans > old || (scans < old && scans > 0) {
                             scanned.push(current.clone());
                         }
+                        let gone: i64 = row.try_get("dropped")?;
+                        if state.dropped_columns.insert(oid, gone).is_some_and(|old| gone > old) {
+                            columns_dropped.push(current.clone());
+                        }
                     }
                     if let Some(strongest) = modes.iter().copied().max() {
                         locks.push(HeldLock { relation: current, strongest, acquired });
@@ -495,6 +515,7 @@ impl Tracer {
             lock_timeout,
             rewritten,
             scanned,
+            columns_dropped,
             dropped,
             new_indexes,
             constraints,
@@ -586,6 +607,7 @@ impl Observer for Tracer {
                 lock_timeout: true,
                 rewritten: Vec::new(),
                 scanned: Vec::new(),
+                columns_dropped: Vec::new(),
                 dropped: Vec::new(),
                 new_indexes: Vec::new(),
                 constraints: Vec::new(),
