@@ -11,7 +11,7 @@ use crate::migrations::Script;
 use crate::runner::{Observer, ScriptOutcome, StatementError};
 use crate::sql::TxEffect;
 use pg_query::NodeEnum;
-use pg_query::protobuf::RangeVar;
+use pg_query::protobuf::{AlterTableType, RangeVar};
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Executor, Row};
 use std::collections::{HashMap, HashSet};
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 const SNAPSHOT_SQL: &str = include_str!("catalog/snapshot.sql");
 const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
+const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
 
 /// PostgreSQL's table-level lock modes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -233,9 +234,6 @@ impl StatementTrace<'_> {
 struct Snapshot {
     relations: HashMap<u32, Relation>,
     filenodes: HashMap<u32, i64>,
-    scans: HashMap<u32, i64>,
-    /// Relation OID → number of dropped columns.
-    dropped_columns: HashMap<u32, i64>,
     /// Constraint OID → `convalidated`.
     constraints: HashMap<u32, bool>,
     /// (table OID, constraint name) → `convalidated`, to recognize constraints PostgreSQL drops
@@ -367,8 +365,6 @@ impl Tracer {
             if tag == "r" {
                 let relation = relation(row, oid)?;
                 snapshot.filenodes.insert(oid, row.try_get("filenode")?);
-                snapshot.scans.insert(oid, row.try_get("scans")?);
-                snapshot.dropped_columns.insert(oid, row.try_get("dropped")?);
                 snapshot.relations.insert(oid, relation);
             } else {
                 let valid: bool = row.try_get("flag")?;
@@ -378,11 +374,35 @@ impl Tracer {
             }
         }
         self.state.filenodes = snapshot.filenodes.clone();
-        self.state.scans = snapshot.scans.clone();
-        self.state.dropped_columns = snapshot.dropped_columns.clone();
         self.state.validated = snapshot.constraints.clone();
         self.state.constraint_names = snapshot.constraint_names.clone();
         self.state.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// Before an ALTER TABLE that sets NOT NULL or drops columns: the table's scan and
+    /// dropped-column counts, so the statement query after it can tell what it did.
+    async fn baseline(&mut self, conn: &mut PgConnection, node: Option<&NodeEnum>) -> Result<(), sqlx::Error> {
+        let Some(NodeEnum::AlterTableStmt(stmt)) = node else { return Ok(()) };
+        let Some(range) = &stmt.relation else { return Ok(()) };
+        let counted = stmt.cmds.iter().any(|c| {
+            matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+                if cmd.subtype == AlterTableType::AtSetNotNull as i32 || cmd.subtype == AlterTableType::AtDropColumn as i32)
+        });
+        if !counted {
+            return Ok(());
+        }
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let name = if range.schemaname.is_empty() {
+            quote(&range.relname)
+        } else {
+            format!("{}.{}", quote(&range.schemaname), quote(&range.relname))
+        };
+        if let Some(row) = sqlx::query(BASELINE_SQL).bind(name).fetch_optional(&mut *conn).await? {
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            self.state.scans.insert(oid, row.try_get("scans")?);
+            self.state.dropped_columns.insert(oid, row.try_get("dropped")?);
+        }
         Ok(())
     }
 
@@ -451,10 +471,10 @@ impl Tracer {
                         if state.filenodes.insert(oid, filenode).is_some_and(|old| old != filenode) && stored {
                             rewritten.push(current.clone());
                         }
+                        // Scan and dropped-column counts have a baseline only for tables the
+                        // statement names in a SET NOT NULL or DROP COLUMN (see `baseline`).
                         let scans: i64 = row.try_get("scans")?;
-                        // Pending counters are flushed (reset) between transactions.
-                        let old = state.scans.insert(oid, scans).unwrap_or(0);
-                        if scans > old || (scans < old && scans > 0) {
+                        if state.scans.insert(oid, scans).is_some_and(|old| scans > old) {
                             scanned.push(current.clone());
                         }
                         let gone: i64 = row.try_get("dropped")?;
@@ -577,6 +597,9 @@ impl Observer for Tracer {
                 self.state.in_tx = true;
             }
             self.state.queried = self.state.in_tx;
+            if self.state.queried {
+                self.baseline(conn, node.as_ref()).await?;
+            }
         }
         self.state.node = node;
         Ok(())

@@ -21,6 +21,8 @@ LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = h.relation
 UNION ALL
 SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::text, 0, k.convalidated, NULL, 0
 FROM pg_catalog.pg_constraint k
-WHERE k.conrelid IN (SELECT relation FROM held)
+-- Adding or validating a constraint takes at least SHARE UPDATE EXCLUSIVE on its table.
+WHERE k.conrelid IN (SELECT relation FROM held WHERE modes && ARRAY['ShareUpdateExclusiveLock', 'ShareLock',
+      'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock'])
 UNION ALL
 SELECT 't', 0, pg_catalog.current_setting('lock_timeout'), 0, 0, '', '', 0, false, NULL, 0
