@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: traced lint of a migration corpus against the psql floor (psql applying the same
-# files in one session, `BEGIN; \i up.sql; COMMIT;` per migration), plus eugene's time when
+# files over one connection, `BEGIN; \i up.sql; COMMIT;` per migration), plus eugene's time when
 # `eugene` is on PATH. All three run against one throwaway cluster started here.
 #
 #   bench/lint.sh [corpus-name]        (default: lemmy; diesel layout dir/up.sql)

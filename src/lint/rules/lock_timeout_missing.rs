@@ -11,7 +11,7 @@ pub const RULE: Rule = Rule {
     severity: Severity::Warning,
     summary: "A lock that blocks writes is taken on an existing table, view or sequence without `lock_timeout`.",
     detects: "After each statement the trace reads `pg_locks` for this backend. The rule fires on the first statement of a migration that acquires SHARE or a stronger mode (CREATE INDEX, ALTER TABLE, DROP, CREATE TRIGGER, foreign keys, CREATE OR REPLACE VIEW, ALTER SEQUENCE...) on a table, view or sequence that existed before the migration while `lock_timeout` is 0. Reported once per migration.",
-    production: "A lock request waits behind every transaction already using the table (a long report, an idle-in-transaction session, autovacuum in wraparound mode). While it waits, every later query on the table queues behind it, so a migration that itself takes milliseconds can stall all traffic to the table for as long as the slowest query runs.",
+    production: "A lock request waits behind every transaction already using the table (a long report, an idle-in-transaction connection, autovacuum in wraparound mode). While it waits, every later query on the table queues behind it, so a migration that itself takes milliseconds can stall all traffic to the table for as long as the slowest query runs.",
     instead: "Set a short lock timeout at the top of the migration and retry the deploy if it fires:\n\n```sql\nSET lock_timeout = '2s';\nALTER TABLE orders ADD COLUMN note text;\n```\n\n`SET LOCAL lock_timeout` scopes it to the migration's transaction.",
     help: "start the migration with `SET lock_timeout = '2s';` (and retry on timeout)",
     once_per_migration: true,

@@ -101,7 +101,7 @@ pub fn doc_index() -> String {
     out
 }
 
-/// Helpers the rule files share.
+/// Functions the rule files share.
 mod util {
     use crate::lint::trace::StatementTrace;
     use pg_query::NodeEnum;
