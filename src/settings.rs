@@ -50,6 +50,8 @@ pub struct CheckSettings {
     pub rules: RuleLevels,
     /// Interpreter that runs Alembic.
     pub python: PathBuf,
+    /// Trace and lint locks and rewrites while applying (`--no-lint`, input `lint: false`).
+    pub lint: bool,
     pub verbose: bool,
     /// How to publish the report on GitHub; `None` outside GitHub Actions.
     pub publish: Option<PublishSettings>,
@@ -237,12 +239,17 @@ impl CheckSettings {
             report_dir,
             placeholders,
             fail_on,
+            lint: !args.no_lint && layers.flag("lint", true)?,
             verbose: args.verbose || layers.flag("verbose", false)?,
             publish,
             models,
             // In a pull request the base branch is the natural baseline.
             base_ref: args.base_ref.or_else(|| input("base-ref")).or_else(|| {
-                in_action.then(|| env("GITHUB_BASE_REF")).flatten().filter(|b| !b.is_empty()).map(|b| format!("origin/{b}"))
+                in_action
+                    .then(|| env("GITHUB_BASE_REF"))
+                    .flatten()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| format!("origin/{b}"))
             }),
             rules,
             python: args

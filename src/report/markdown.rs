@@ -123,13 +123,34 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     migrations_table(&mut out, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut out, report);
-        graph_section(&mut out, &prepared.value["graph"], prepared.value["chain"]["format"].as_str() == Some("alembic"));
+        graph_section(
+            &mut out,
+            &prepared.value["graph"],
+            prepared.value["chain"]["format"].as_str() == Some("alembic"),
+        );
         drift_section(&mut out, &prepared.value["drift"]);
+        suppressed_section(&mut out, &report.suppressed);
     }
     if let Some(note) = note {
         out.push_str(note);
     }
     out
+}
+
+/// Findings silenced by `-- migration-guard: ignore` comments, so reviewers see what was waived.
+fn suppressed_section(out: &mut String, suppressed: &[Finding]) {
+    if suppressed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>{} suppressed by <code>migration-guard: ignore</code> comments</summary>\n\n| Rule | Location | Message |\n|---|---|---|",
+        plural(suppressed.len(), "finding")
+    );
+    for f in suppressed {
+        let _ = writeln!(out, "| `{}` | {} | {} |", f.rule, location(f), escape(&f.message));
+    }
+    out.push_str("\n</details>\n\n");
 }
 
 fn status_line(out: &mut String, report: &Report) {

@@ -38,6 +38,9 @@ pub struct Report {
     /// Shape of the revision history (heads, branch points, Mermaid diagram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::migrations::graph::Summary>,
+    /// Findings silenced by `-- migration-guard: ignore <rule>` comments; they never fail the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Finding>,
 }
 
 /// The program that wrote the report.
@@ -139,6 +142,7 @@ impl Report {
             findings,
             drift: None,
             graph: None,
+            suppressed: Vec::new(),
         }
     }
 

@@ -30,7 +30,8 @@ fn assert_pass(result: Option<(Option<i32>, Value)>, count: usize, warnings: &[(
         assert_eq!(f["severity"], "warning", "{f:#}");
         *found.entry(f["rule"].as_str().unwrap().to_string()).or_default() += 1;
     }
-    let expected: std::collections::BTreeMap<String, usize> = warnings.iter().map(|(r, n)| (r.to_string(), *n)).collect();
+    let expected: std::collections::BTreeMap<String, usize> =
+        warnings.iter().map(|(r, n)| (r.to_string(), *n)).collect();
     assert_eq!(found, expected, "{:#}", report["findings"]);
     assert_eq!((code, &report["status"]), (Some(0), &Value::from("pass")));
     assert_eq!(report["summary"]["migrations"], count);
