@@ -196,3 +196,13 @@ fn sqlalchemy_models_through_the_helper() {
         vec!["column users.email: not null is `true` in the migrated database, the models declare `false`"]
     );
 }
+
+#[test]
+fn stravacollector_check_against_its_dump_has_no_drift() {
+    let Some(dir) = corpus("stravacollector") else { return };
+    let dump = dir.join("database/dump.sql");
+    let (output, report) = check_json(&dir.join("database/migrations"), &["--models", dump.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["summary"]["applied"], 41);
+    assert!(drift_messages(&report).is_empty());
+}
