@@ -12,7 +12,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 ENV PATH="/usr/lib/postgresql/15/bin:${PATH}"
 COPY --from=build /src/target/release/migration-guard /usr/local/bin/migration-guard
-# The SQLAlchemy models helper for `models-command` (docs/models.md).
+# The SQLAlchemy models script for `models-command` (docs/models.md).
 COPY python/migration_guard_sqlalchemy.py /usr/local/share/migration-guard/
 ENTRYPOINT ["migration-guard"]
 CMD ["check"]

@@ -33,7 +33,7 @@ pub enum IntrospectError {
 pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
     let setting = |source| IntrospectError::Query { what: "search_path", source };
     // `public` only, so that objects there print unqualified and everything else qualified,
-    // whatever the session had set; restored afterwards. No transaction of our own: the caller
+    // whatever the connection had set; restored afterwards. No transaction of our own: the caller
     // may be inside one.
     let previous: String =
         sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut *conn).await.map_err(setting)?;

@@ -145,7 +145,7 @@ fn diff_command_prints_changes_and_exits_by_equality() {
 }
 
 #[test]
-fn sqlalchemy_models_through_the_helper() {
+fn sqlalchemy_models_through_the_python_script() {
     let has_sqlalchemy = std::process::Command::new("python3")
         .args(["-c", "import sqlalchemy"])
         .output()
@@ -180,8 +180,8 @@ fn sqlalchemy_models_through_the_helper() {
          \x20   team_id: Mapped[int | None] = mapped_column(sa.ForeignKey('teams.id', ondelete='CASCADE'))\n\
          \x20   mood: Mapped[Mood] = mapped_column(sa.Enum(Mood, name='mood'), server_default='sad')\n",
     );
-    let helper = root().join("python/migration_guard_sqlalchemy.py");
-    let command = format!("cd '{}' && python3 '{}' models:Base", dir.path().display(), helper.display());
+    let script = root().join("python/migration_guard_sqlalchemy.py");
+    let command = format!("cd '{}' && python3 '{}' models:Base", dir.path().display(), script.display());
     let (output, report) = check_json(&migrations, &["--models-command", &command]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(drift_messages(&report).is_empty());

@@ -438,7 +438,7 @@ async fn triggers_and_policies() {
 }
 
 #[tokio::test]
-async fn introspection_keeps_the_session_search_path() {
+async fn introspection_keeps_the_connection_search_path() {
     let server = shared_server();
     let db = server.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
