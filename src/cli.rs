@@ -20,6 +20,27 @@ pub enum Command {
     Check(CheckArgs),
     /// Compare two schemas, each a postgres:// URL, a .sql/.yaml file or a migrations directory.
     Diff(DiffArgs),
+    /// Show the revision history (like `alembic history --verbose`, for every format).
+    Graph(GraphArgs),
+}
+
+/// Options of `graph`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GraphArgs {
+    /// Directory holding the migrations [default: migrations]
+    pub dir: Option<PathBuf>,
+
+    /// Migration format, as for `check` [default: auto]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Print a Mermaid flowchart instead of the history
+    #[arg(long, conflicts_with = "json")]
+    pub mermaid: bool,
+
+    /// Print heads, branch points, merges and graph findings as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `check`.
@@ -28,7 +49,8 @@ pub struct CheckArgs {
     /// Directory holding the migrations [default: migrations]
     pub dir: Option<PathBuf>,
 
-    /// Migration format: auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway
+    /// Migration format: auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway,
+    /// alembic
     /// [default: auto]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
@@ -57,6 +79,22 @@ pub struct CheckArgs {
     /// Which findings fail the check [default: error]
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
+
+    /// Settings file [default: migration-guard.yml when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Compare with this git ref (e.g. the PR's base branch) to find edited and out-of-order
+    /// migrations
+    #[arg(long, value_name = "REF")]
+    pub base_ref: Option<String>,
+
+    /// Severity of a rule's findings: error, warning, info or off (repeatable)
+    #[arg(long = "rule", value_name = "RULE=LEVEL")]
+    pub rules: Vec<String>,
+
+    /// Python interpreter that runs the project's Alembic [default: python3]
+    #[arg(long, env = "MIGRATION_GUARD_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
 
     /// Explain format detection and show each step
     #[arg(long, short)]

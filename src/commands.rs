@@ -2,9 +2,11 @@
 //! (0 pass, 1 failing findings, 2 bad input or environment, 130/143 interrupted). The only
 //! module that knows the order of the stages.
 
-use crate::cli::{CheckArgs, Cli, Command, DiffArgs};
+use crate::alembic;
+use crate::cli::{CheckArgs, Cli, Command, DiffArgs, GraphArgs};
 use crate::findings::{Finding, Severity, Status};
-use crate::migrations::{self, Chain, LoadOptions};
+use crate::github;
+use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
 use crate::runner::{self, NoObserver};
@@ -38,6 +40,13 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => interruptible(check_command(args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
+        Command::Graph(args) => match graph_command(args) {
+            Ok(code) => code,
+            Err(error) => {
+                print_error(&error);
+                ExitCode::from(EXIT_USAGE)
+            }
+        },
     }
 }
 
@@ -82,26 +91,90 @@ fn print_error(error: &anyhow::Error) {
 }
 
 async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let settings = CheckSettings::resolve(args, &|key| std::env::var(key).ok())?;
-    let report = check(&settings).await?;
-    print!("{}", report::terminal::render(&report));
-    if let Some(dir) = &settings.report_dir {
-        write_reports(dir, &report)?;
+    let env = |key: &str| std::env::var(key).ok();
+    let settings = CheckSettings::resolve(args, &env)?;
+    // Inside Actions, hide secrets from the log before anything else is printed.
+    for line in github::masks(&settings) {
+        println!("{line}");
     }
-    Ok(match report.status {
+    let context = if settings.publish.is_some() { github::Context::from_env(&env)? } else { None };
+    let report = match check(&settings).await {
+        Ok(report) => report,
+        Err(error) => {
+            if let Some(context) = &context {
+                github::publish_failure(context, &format!("{error:#}"));
+            }
+            return Err(error);
+        }
+    };
+    report::terminal::print(&report);
+    let files = match &settings.report_dir {
+        Some(dir) => write_reports(dir, &report)?,
+        None => Vec::new(),
+    };
+    // The exit status comes from the report alone; publishing below cannot change it unless
+    // the user asked for that with fail-on-publish-error.
+    let mut code = match report.status {
         Status::Pass => ExitCode::SUCCESS,
         Status::Fail => ExitCode::from(1),
-    })
+    };
+    if let (Some(publish), Some(context)) = (&settings.publish, &context) {
+        let backoff = github::retry::Backoff::from_env(&env);
+        let published =
+            github::publish(context, publish, &report, settings.report_dir.as_deref(), &files, backoff).await;
+        println!("{}", github::describe(&published));
+        if !published.errors.is_empty() && publish.fail_on_publish_error {
+            eprintln!("error: publishing the report failed and fail-on-publish-error is set");
+            code = ExitCode::from(EXIT_USAGE);
+        }
+    }
+    Ok(code)
 }
 
-fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<()> {
+fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("--report-dir {}: cannot create", dir.display()))?;
-    for (name, text) in [("report.json", report::json::render(report)), ("report.md", report::markdown::render(report))]
-    {
+    let mut paths = Vec::new();
+    for (name, text) in report::files(report) {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("--report-dir: cannot write {}", path.display()))?;
+        paths.push(path);
     }
-    Ok(())
+    Ok(paths)
+}
+
+/// `graph`: prints the history, a Mermaid diagram, or the graph summary as JSON.
+fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format.as_deref() {
+        None | Some("auto") => None,
+        Some(value) => Some(
+            <Format as clap::ValueEnum>::from_str(value, true)
+                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
+        ),
+    };
+    let dir = args.dir.unwrap_or_else(|| std::path::PathBuf::from("migrations"));
+    let chain = migrations::load(&dir, &LoadOptions { format, ..LoadOptions::default() })?;
+    let summary = migrations::graph::summary(&chain.migrations);
+    if args.mermaid {
+        print!("{}", summary.mermaid);
+    } else if args.json {
+        let value = serde_json::json!({
+            "format": chain.format,
+            "dir": migrations::display_path(&chain.dir),
+            "migrations": chain.migrations.len(),
+            "order": chain.migrations.iter().map(|m| &m.id).collect::<Vec<_>>(),
+            "graph": summary,
+            "findings": chain.findings,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", migrations::graph::history(&chain.migrations));
+        for f in &chain.findings {
+            let location =
+                f.file.as_deref().map(|file| format!("{file}:{}: ", f.line.unwrap_or(1))).unwrap_or_default();
+            eprintln!("{location}{} [{}] {}", f.severity, f.rule, f.message);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads the chain, applies it to a throwaway database and builds the report.
@@ -115,25 +188,46 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         }
         eprintln!("{} migrations loaded from {}", chain.migrations.len(), migrations::display_path(&chain.dir));
     }
-    let server = Server::start(&settings.provision).await?;
-    if settings.verbose {
-        eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
-    }
-    let applied = apply_chain(&server, &chain).await;
-    let drift = match (&applied, &settings.models) {
-        // Drift is only meaningful for a chain that applied completely.
-        (Ok((db, migrations, _)), Some(models)) if migrations.iter().all(|m| m.status == MigrationStatus::Applied) => {
-            Some(check_drift(&server, db, models, &options).await)
-        }
-        _ => None,
-    };
-    let database = Database { provider: server.provider(), server_version: server.version().to_string() };
-    for warning in server.shutdown().await {
-        eprintln!("warning: {warning}");
-    }
-    let (_, migrations, run_findings) = applied?;
     let mut findings = chain.findings.clone();
-    findings.extend(run_findings);
+    if let Some(reference) = &settings.base_ref {
+        findings.extend(migrations::baseline::check(&chain, reference)?);
+    }
+    let alembic = chain.format == Format::Alembic;
+    // Alembic refuses to load a history with these problems; they are already reported.
+    let blocked = alembic && chain.findings.iter().any(|f| alembic::apply::BLOCKING.contains(&f.rule.as_str()));
+    let (database, reports, drift) = if blocked {
+        (None, alembic::apply::skipped(&chain), None)
+    } else {
+        let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
+        let server = Server::start(&settings.provision).await?;
+        if settings.verbose {
+            eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
+        }
+        let applied = if alembic {
+            let url = settings.provision.database_url.as_deref();
+            alembic::apply::apply_chain(&server, &chain, &settings.python, &driver, url, settings.verbose)
+                .await
+                .map_err(anyhow::Error::from)
+        } else {
+            apply_chain(&server, &chain).await
+        };
+        let drift = match (&applied, &settings.models) {
+            // Drift is only meaningful for a chain that applied completely.
+            (Ok((db, migrations, _)), Some(models))
+                if migrations.iter().all(|m| m.status == MigrationStatus::Applied) =>
+            {
+                Some(check_drift(&server, db, models, &options).await)
+            }
+            _ => None,
+        };
+        let database = Database { provider: server.provider(), server_version: server.version().to_string() };
+        for warning in server.shutdown().await {
+            eprintln!("warning: {warning}");
+        }
+        let (_, reports, run_findings) = applied?;
+        findings.extend(run_findings);
+        (Some(database), reports, drift)
+    };
     let drift = drift.transpose()?.unwrap_or_default();
     let models_file = match &settings.models {
         Some(Models::File(path)) => Some(migrations::display_path(path)),
@@ -142,12 +236,13 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     findings.extend(schema::drift::findings(&drift, models_file.as_deref()));
     let mut report = Report::new(
         settings.fail_on,
-        Some(database),
+        database,
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
-        migrations,
-        findings,
+        reports,
+        settings.rules.apply(findings),
         report::millis(started.elapsed()),
-    );
+    )
+    .with_graph(migrations::graph::summary(&chain.migrations));
     report.drift = drift;
     Ok(report)
 }

@@ -2,6 +2,7 @@
 //! Findings are data, never errors; no stage decides the exit status on its own.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// How bad a finding is; ordered so that `Error > Warning > Info`.
@@ -113,9 +114,77 @@ impl FailOn {
     }
 }
 
+/// Per-rule severity overrides (`--rule RULE=error|warning|info|off`), applied to every
+/// finding by its rule id whatever stage produced it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleLevels(BTreeMap<String, Option<Severity>>);
+
+impl RuleLevels {
+    /// Parses `RULE=LEVEL`; `None` as level means `off`. The error explains the expected form.
+    pub fn parse(spec: &str) -> Result<(String, Option<Severity>), String> {
+        let (rule, level) = spec.split_once('=').ok_or_else(|| "expected RULE=error|warning|info|off".to_string())?;
+        let rule = rule.trim();
+        if rule.is_empty() || !rule.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(format!("{rule:?} is not a rule id (kebab-case, e.g. missing-downgrade)"));
+        }
+        let level = match level.trim().to_ascii_lowercase().as_str() {
+            "error" => Some(Severity::Error),
+            "warning" | "warn" => Some(Severity::Warning),
+            "info" => Some(Severity::Info),
+            "off" | "none" => None,
+            other => return Err(format!("unknown level {other:?} (expected error, warning, info or off)")),
+        };
+        Ok((rule.to_string(), level))
+    }
+
+    /// Sets the level of `rule`; a later setting wins.
+    pub fn set(&mut self, rule: String, level: Option<Severity>) {
+        self.0.insert(rule, level);
+    }
+
+    /// True when no rule is overridden.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Re-grades findings as configured and drops those of rules turned off.
+    pub fn apply(&self, findings: Vec<Finding>) -> Vec<Finding> {
+        findings
+            .into_iter()
+            .filter_map(|mut f| match self.0.get(&f.rule) {
+                None => Some(f),
+                Some(None) => None,
+                Some(Some(severity)) => {
+                    f.severity = *severity;
+                    Some(f)
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_levels_regrade_and_drop() {
+        let mut levels = RuleLevels::default();
+        for spec in ["missing-downgrade=error", "empty-upgrade=off"] {
+            let (rule, level) = RuleLevels::parse(spec).unwrap();
+            levels.set(rule, level);
+        }
+        let found = levels.apply(vec![
+            Finding::new("missing-downgrade", Severity::Warning, "m"),
+            Finding::new("empty-upgrade", Severity::Warning, "e"),
+            Finding::new("cycle", Severity::Error, "c"),
+        ]);
+        let graded: Vec<(&str, Severity)> = found.iter().map(|f| (f.rule.as_str(), f.severity)).collect();
+        assert_eq!(graded, [("missing-downgrade", Severity::Error), ("cycle", Severity::Error)]);
+        assert!(RuleLevels::parse("cycle").unwrap_err().contains("RULE="));
+        assert!(RuleLevels::parse("cycle=loud").unwrap_err().contains("\"loud\""));
+        assert!(RuleLevels::parse("Cycle X=off").is_err());
+    }
 
     #[test]
     fn fail_on_thresholds() {

@@ -4,9 +4,12 @@
 //! Data flows one way: `migrations` (load) → `postgres` (provision) → `runner` (apply) →
 //! `report`; `commands` is the only module that knows that order.
 
+pub mod alembic;
 pub mod cli;
 pub mod commands;
+pub mod config_file;
 pub mod findings;
+pub mod github;
 pub mod migrations;
 pub mod postgres;
 pub mod report;

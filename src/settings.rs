@@ -1,28 +1,37 @@
 //! Resolves what a run should do from, in order of precedence: command-line flags, GitHub
-//! Action inputs (`INPUT_*`, read only when `GITHUB_ACTIONS=true`), then defaults.
+//! Action inputs (`INPUT_*`, read only when `GITHUB_ACTIONS=true`), the optional
+//! `migration-guard.yml` config file, then defaults.
 
 use crate::cli::CheckArgs;
-use crate::findings::FailOn;
+use crate::config_file::{ConfigError, ConfigFile};
+use crate::findings::{FailOn, RuleLevels};
+use crate::github::CommentMode;
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// A setting that cannot be used; the message names it.
+/// A setting that cannot be used; the message names it (flag, input, or config file line).
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(
-        "{setting}: unknown format {value:?} (expected auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel or flyway)"
+        "{setting}: unknown format {value:?} (expected auto, sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, flyway or alembic)"
     )]
-    Format { setting: &'static str, value: String },
+    Format { setting: String, value: String },
     #[error("{setting}: {value:?} is not NAME=VALUE")]
-    Placeholder { setting: &'static str, value: String },
+    Placeholder { setting: String, value: String },
     #[error("{setting}: unknown level {value:?} (expected error, warning or never)")]
-    FailOn { setting: &'static str, value: String },
+    FailOn { setting: String, value: String },
+    #[error("{setting}: {value:?} is not one of {expected}")]
+    Choice { setting: String, value: String, expected: &'static str },
+    #[error("{setting}: {value:?}: {reason}")]
+    Rule { setting: String, value: String, reason: String },
     #[error("database-url and postgres-image are both set; use one")]
     TwoServers,
     #[error("models and models-command are both set; use one")]
     TwoModels,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Everything `check` needs, resolved.
@@ -35,7 +44,15 @@ pub struct CheckSettings {
     pub report_dir: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
+    /// Git ref to compare with for `edited-migration` / `out-of-order`.
+    pub base_ref: Option<String>,
+    /// Per-rule severity overrides.
+    pub rules: RuleLevels,
+    /// Interpreter that runs Alembic.
+    pub python: PathBuf,
     pub verbose: bool,
+    /// How to publish the report on GitHub; `None` outside GitHub Actions.
+    pub publish: Option<PublishSettings>,
     /// The declared schema to check the migrated one against.
     pub models: Option<Models>,
 }
@@ -49,6 +66,27 @@ pub enum Models {
     Command(String),
 }
 
+/// Publishing settings, read only inside GitHub Actions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishSettings {
+    /// When to write the sticky PR comment.
+    pub comment: CommentMode,
+    /// Tells this job's comment apart from others' [default: workflow/job].
+    pub comment_key: Option<String>,
+    /// Create a check run with annotations (else workflow-command annotations only).
+    pub check_run: bool,
+    /// Name of the uploaded artifact; empty disables the upload.
+    pub artifact_name: String,
+    pub slack_webhook: Option<String>,
+    /// Token for the REST API (`github-token` input, else `GITHUB_TOKEN`).
+    pub github_token: Option<String>,
+    /// Let a publishing failure fail the step (exit 2).
+    pub fail_on_publish_error: bool,
+}
+
+/// Default report directory inside GitHub Actions, relative to the workspace.
+pub const ACTION_REPORT_DIR: &str = "migration-guard-report";
+
 /// Reads an action input: GitHub upper-cases the name and keeps hyphens, which some runners
 /// drop for Docker actions, so the underscore spelling is read too. Empty means unset.
 fn input(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
@@ -60,16 +98,61 @@ fn input(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// A value from the inputs or the config file, with the name of where it came from.
+struct Layered {
+    value: String,
+    setting: String,
+}
+
+/// The layers under the command line: action inputs, then the config file.
+struct Layers<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    in_action: bool,
+    file: Option<ConfigFile>,
+}
+
+impl Layers<'_> {
+    fn get(&self, name: &str) -> Option<Layered> {
+        if self.in_action
+            && let Some(value) = input(self.env, name)
+        {
+            return Some(Layered { value, setting: format!("input {name}") });
+        }
+        let file = self.file.as_ref()?;
+        let entry = file.get(name)?;
+        let value = entry.value.trim().to_string();
+        (!value.is_empty()).then(|| Layered { value, setting: format!("{}:{}: {name}", file.path, entry.line) })
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.get(name).map(|l| l.value)
+    }
+
+    /// A yes/no setting; `true`/`false` (also `yes`/`no`, `1`/`0`).
+    fn flag(&self, name: &str, default: bool) -> Result<bool, SettingsError> {
+        let Some(l) = self.get(name) else { return Ok(default) };
+        match l.value.to_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => Ok(true),
+            "false" | "no" | "0" | "off" => Ok(false),
+            _ => Err(SettingsError::Choice { setting: l.setting, value: l.value, expected: "true or false" }),
+        }
+    }
+}
+
 impl CheckSettings {
-    /// Merges flags over action inputs (when running in GitHub Actions) over defaults.
+    /// Merges flags over action inputs (when running in GitHub Actions) over the config file over
+    /// defaults.
     pub fn resolve(args: CheckArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<CheckSettings, SettingsError> {
         let in_action = env("GITHUB_ACTIONS").as_deref() == Some("true");
-        let input = |name: &str| if in_action { input(env, name) } else { None };
+        let config =
+            args.config.clone().or_else(|| if in_action { input(env, "config").map(PathBuf::from) } else { None });
+        let layers = Layers { env, in_action, file: ConfigFile::find(config.as_deref())? };
+        let input = |name: &str| layers.value(name);
 
-        let (format_setting, format_value) = match (args.format, input("format")) {
-            (Some(v), _) => ("--format", Some(v)),
-            (None, Some(v)) => ("input format", Some(v)),
-            (None, None) => ("--format", None),
+        let (format_setting, format_value) = match (args.format, layers.get("format")) {
+            (Some(v), _) => ("--format".to_string(), Some(v)),
+            (None, Some(l)) => (l.setting, Some(l.value)),
+            (None, None) => ("--format".to_string(), None),
         };
         let format = match format_value.as_deref() {
             None | Some("auto") => None,
@@ -80,13 +163,16 @@ impl CheckSettings {
         };
 
         let mut placeholders = BTreeMap::new();
-        let mut raw: Vec<(&'static str, String)> = Vec::new();
-        if let Some(list) = input("placeholders") {
+        let mut raw: Vec<(String, String)> = Vec::new();
+        if let Some(l) = layers.get("placeholders") {
             raw.extend(
-                list.lines().map(|l| ("input placeholders", l.trim().to_string())).filter(|(_, l)| !l.is_empty()),
+                l.value
+                    .lines()
+                    .map(|line| (l.setting.clone(), line.trim().to_string()))
+                    .filter(|(_, line)| !line.is_empty()),
             );
         }
-        raw.extend(args.placeholders.into_iter().map(|p| ("--placeholder", p)));
+        raw.extend(args.placeholders.into_iter().map(|p| ("--placeholder".to_string(), p)));
         for (setting, value) in raw {
             let Some((name, val)) = value.split_once('=') else {
                 return Err(SettingsError::Placeholder { setting, value });
@@ -94,12 +180,32 @@ impl CheckSettings {
             placeholders.insert(name.trim().to_string(), val.to_string());
         }
 
-        let fail_on = match (args.fail_on, input("fail-on")) {
+        let fail_on = match (args.fail_on, layers.get("fail-on")) {
             (Some(level), _) => level,
-            (None, Some(value)) => <FailOn as clap::ValueEnum>::from_str(&value, true)
-                .map_err(|_| SettingsError::FailOn { setting: "input fail-on", value })?,
+            (None, Some(l)) => <FailOn as clap::ValueEnum>::from_str(&l.value, true)
+                .map_err(|_| SettingsError::FailOn { setting: l.setting, value: l.value })?,
             (None, None) => FailOn::default(),
         };
+
+        let mut rules = RuleLevels::default();
+        let mut specs: Vec<(String, String)> = Vec::new();
+        if let Some(l) = layers.get("rules") {
+            specs.extend(
+                l.value
+                    .split(['\n', ','])
+                    .map(|r| (l.setting.clone(), r.trim().to_string()))
+                    .filter(|(_, r)| !r.is_empty()),
+            );
+        }
+        specs.extend(args.rules.into_iter().map(|r| ("--rule".to_string(), r)));
+        for (setting, value) in specs {
+            let (rule, level) = RuleLevels::parse(&value).map_err(|reason| SettingsError::Rule {
+                setting,
+                value: value.clone(),
+                reason,
+            })?;
+            rules.set(rule, level);
+        }
 
         let database_url = args.database_url.filter(|u| !u.is_empty()).or_else(|| input("database-url"));
         let postgres_image = args.postgres_image.or_else(|| input("postgres-image"));
@@ -115,6 +221,11 @@ impl CheckSettings {
             (None, Some(command)) => Some(Models::Command(command)),
             (None, None) => None,
         };
+        let publish = if in_action { Some(PublishSettings::resolve(&layers)?) } else { None };
+        let report_dir = args
+            .report_dir
+            .or_else(|| input("report-dir").map(PathBuf::from))
+            .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -123,11 +234,53 @@ impl CheckSettings {
                 postgres_image,
                 pg_bin: args.pg_bin.or_else(|| input("pg-bin").map(PathBuf::from)),
             },
-            report_dir: args.report_dir.or_else(|| input("report-dir").map(PathBuf::from)),
+            report_dir,
             placeholders,
             fail_on,
-            verbose: args.verbose || input("verbose").as_deref() == Some("true"),
+            verbose: args.verbose || layers.flag("verbose", false)?,
+            publish,
             models,
+            base_ref: args.base_ref.or_else(|| input("base-ref")),
+            rules,
+            python: args
+                .python
+                .or_else(|| input("python").map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("python3")),
+        })
+    }
+}
+
+impl PublishSettings {
+    fn resolve(layers: &Layers) -> Result<PublishSettings, SettingsError> {
+        let comment = match layers.get("comment") {
+            None => CommentMode::Always,
+            Some(l) => match l.value.to_lowercase().as_str() {
+                "always" | "true" => CommentMode::Always,
+                "on-failure" => CommentMode::OnFailure,
+                "false" | "never" => CommentMode::Never,
+                _ => {
+                    return Err(SettingsError::Choice {
+                        setting: l.setting,
+                        value: l.value,
+                        expected: "always, on-failure or false",
+                    });
+                }
+            },
+        };
+        let github_token = input(layers.env, "github-token")
+            .or_else(|| (layers.env)("GITHUB_TOKEN").map(|t| t.trim().to_string()).filter(|t| !t.is_empty()));
+        Ok(PublishSettings {
+            comment,
+            comment_key: layers.value("comment-key"),
+            check_run: layers.flag("check-run", true)?,
+            artifact_name: match layers.get("artifact-name") {
+                Some(l) if l.value == "false" => String::new(),
+                Some(l) => l.value,
+                None => "migration-guard-report".to_string(),
+            },
+            slack_webhook: layers.value("slack-webhook"),
+            github_token,
+            fail_on_publish_error: layers.flag("fail-on-publish-error", false)?,
         })
     }
 }
@@ -165,6 +318,21 @@ mod tests {
     }
 
     #[test]
+    fn rules_from_inputs_then_flags() {
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_RULES", "missing-downgrade=error, cycle=off")]);
+        let args = CheckArgs { rules: vec!["missing-downgrade=off".into()], ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args, &env).unwrap();
+        let kept = s.rules.apply(vec![
+            crate::findings::Finding::new("missing-downgrade", crate::findings::Severity::Warning, "m"),
+            crate::findings::Finding::new("cycle", crate::findings::Severity::Error, "c"),
+        ]);
+        assert!(kept.is_empty());
+        let args = CheckArgs { rules: vec!["cycle=loud".into()], ..CheckArgs::default() };
+        let err = CheckSettings::resolve(args, &env_of(&[])).unwrap_err().to_string();
+        assert!(err.starts_with("--rule: \"cycle=loud\": unknown level"), "{err}");
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let env = env_of(&[]);
         let args = CheckArgs { format: Some("liquibase".into()), ..CheckArgs::default() };
@@ -185,5 +353,49 @@ mod tests {
         let args = CheckArgs { models: Some(PathBuf::from("schema.sql")), ..CheckArgs::default() };
         let s = CheckSettings::resolve(args, &env_of(&[])).unwrap();
         assert_eq!(s.models, Some(Models::File(PathBuf::from("schema.sql"))));
+    }
+
+    #[test]
+    fn config_file_is_the_lowest_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mg.yml");
+        std::fs::write(&file, "path: from-file\nformat: goose\nfail-on: warning\ncomment: on-failure\n").unwrap();
+        let args = || CheckArgs { config: Some(file.clone()), ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args(), &env_of(&[])).unwrap();
+        assert_eq!(s.dir, PathBuf::from("from-file"));
+        assert_eq!(s.format, Some(Format::Goose));
+        assert_eq!(s.fail_on, FailOn::Warning);
+        assert_eq!(s.publish, None, "publishing is for GitHub Actions only");
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_PATH", "from-input"), ("INPUT_GITHUB_TOKEN", "t")]);
+        let s = CheckSettings::resolve(args(), &env).unwrap();
+        assert_eq!(s.dir, PathBuf::from("from-input"));
+        assert_eq!(s.format, Some(Format::Goose));
+        let publish = s.publish.unwrap();
+        assert_eq!(publish.comment, CommentMode::OnFailure);
+        assert!(publish.check_run);
+        assert_eq!(publish.github_token.as_deref(), Some("t"));
+        assert_eq!(s.report_dir, Some(PathBuf::from(ACTION_REPORT_DIR)));
+        let flags = CheckArgs { dir: Some("from-flag".into()), fail_on: Some(FailOn::Never), ..args() };
+        let s = CheckSettings::resolve(flags, &env).unwrap();
+        assert_eq!((s.dir, s.fail_on), (PathBuf::from("from-flag"), FailOn::Never));
+    }
+
+    #[test]
+    fn bad_config_values_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mg.yml");
+        std::fs::write(&file, "path: db\n\nfail-on: sometimes\n").unwrap();
+        let args = CheckArgs { config: Some(file.clone()), ..CheckArgs::default() };
+        let err = CheckSettings::resolve(args, &env_of(&[])).unwrap_err().to_string();
+        assert!(
+            err.ends_with("mg.yml:3: fail-on: unknown level \"sometimes\" (expected error, warning or never)"),
+            "{err}"
+        );
+        let missing = CheckArgs { config: Some(dir.path().join("nope.yml")), ..CheckArgs::default() };
+        let err = CheckSettings::resolve(missing, &env_of(&[])).unwrap_err().to_string();
+        assert!(err.contains("nope.yml: cannot read"), "{err}");
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_CHECK_RUN", "maybe")]);
+        let err = CheckSettings::resolve(CheckArgs::default(), &env).unwrap_err().to_string();
+        assert_eq!(err, "input check-run: \"maybe\" is not one of true or false");
     }
 }

@@ -18,6 +18,9 @@ pub struct Detection {
 
 /// Detects the format of the migrations in `dir`.
 pub fn detect(dir: &Path) -> Result<Detection, LoadError> {
+    if let Some(reason) = crate::alembic::config::detect(dir) {
+        return Ok(Detection { format: Format::Alembic, reasons: vec![reason] });
+    }
     let (files, dirs) = list_dir(dir)?;
     let diesel_dirs =
         dirs.iter().filter(|d| diesel::parse_name(&file_name(d)).is_some() && d.join("up.sql").is_file()).count();

@@ -1,6 +1,7 @@
 //! Loading a migration chain from disk into one format-independent model: which migrations
 //! exist, their order, their up/down SQL and how each must run. Knows nothing of databases.
 
+pub mod baseline;
 pub mod detect;
 pub mod formats;
 pub mod graph;
@@ -32,6 +33,8 @@ pub enum Format {
     Diesel,
     /// Flyway: `V<version>__<description>.sql`, `U...` undo and `R__` repeatable files.
     Flyway,
+    /// Alembic: Python revision files linked by `down_revision`, run by the project's Alembic.
+    Alembic,
 }
 
 impl Format {
@@ -45,6 +48,7 @@ impl Format {
             Format::Dbmate => "dbmate",
             Format::Diesel => "diesel",
             Format::Flyway => "flyway",
+            Format::Alembic => "alembic",
         }
     }
 }
@@ -173,6 +177,19 @@ pub struct Migration {
     pub parents: Vec<String>,
     pub up: Script,
     pub down: Option<Script>,
+    /// How the migration is applied.
+    pub apply: Apply,
+}
+
+/// How a migration is applied: its SQL scripts by our runner, or a revision by the project's
+/// own tool.
+#[derive(Debug, Clone)]
+pub enum Apply {
+    /// `up` / `down` run statement by statement by `runner`.
+    Sql,
+    /// An Alembic revision, run by `alembic upgrade` / `downgrade`; `up` / `down` hold no SQL
+    /// and only locate `upgrade()` / `downgrade()` in the file.
+    Alembic(Box<crate::alembic::Revision>),
 }
 
 /// A loaded chain: the migrations in the order they apply, plus what loading noticed.
@@ -256,6 +273,12 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
             hint: format!(" for format {format} (see `--format` and `--verbose`)"),
         });
     }
+    if format == Format::Alembic {
+        // Parents come from `down_revision`: apply in topological order.
+        let migrations = graph::apply_order(migrations);
+        let findings = graph::check(&migrations);
+        return Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes });
+    }
     // Stable sort: equal versions keep file-name order, repeatables (no version) go last.
     migrations.sort_by(|a, b| match (&a.version, &b.version) {
         (Some(x), Some(y)) => x.cmp(y),
@@ -267,8 +290,11 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
         let previous = migrations[i - 1].id.clone();
         migrations[i].parents = vec![previous];
     }
-    // sql-migrate keys migrations by file name: files sharing a leading number are legitimate.
-    let findings = if format == Format::SqlMigrate { Vec::new() } else { graph::check(&migrations) };
+    let mut findings = graph::check(&migrations);
+    if format == Format::SqlMigrate {
+        // sql-migrate keys migrations by file name: files sharing a leading number are legitimate.
+        findings.retain(|f| f.rule != "duplicate-version");
+    }
     Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
 }
 

@@ -1,62 +1,440 @@
 //! `report.md`: the report as GitHub-flavoured Markdown, for PR comments and job summaries.
+//!
+//! Sections other stages add to the report (`graph` with a Mermaid diagram, `drift`, per-migration
+//! `changes`) are read from the serialized report, so they render as soon as they are present
+//! without this module depending on their types.
 
 use super::{MigrationStatus, Report};
-use crate::findings::Status;
+use crate::findings::{Finding, Severity, Status};
+use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt::Write;
 
-/// Renders the report as Markdown.
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
-    let s = &report.summary;
-    let icon = match report.status {
-        Status::Pass => "✅",
-        Status::Fail => "❌",
-    };
-    let _ = writeln!(
-        out,
-        "## {icon} Migration Guard: {}\n\n{} of {} migrations applied ({}), {} errors, {} warnings, {:.1} s\n",
-        match report.status {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-        },
-        s.applied,
-        s.migrations,
-        report.chain.format,
-        s.errors,
-        s.warnings,
-        s.duration_ms / 1000.0
-    );
-    if let Some(db) = &report.database {
-        let _ = writeln!(out, "PostgreSQL {} ({:?})\n", db.server_version, db.provider);
-    }
-    if !report.findings.is_empty() {
-        out.push_str("### Findings\n\n| Severity | Rule | Location | Message |\n|---|---|---|---|\n");
+/// GitHub rejects issue comments longer than this many characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+
+/// Statements or diffs longer than this many lines are folded into `<details>`.
+const FOLD_LINES: usize = 12;
+
+/// How much of the report to render.
+#[derive(Debug, Clone)]
+struct Detail {
+    /// Error details, SQL, changes, graph and drift.
+    sections: bool,
+    /// Every migration in the table, or only those that failed or have findings.
+    all_migrations: bool,
+    /// At most this many findings in the findings table.
+    max_findings: usize,
+}
+
+/// What every rendering of one report needs, computed once.
+struct Prepared<'a> {
+    report: &'a Report,
+    /// The serialized report, for sections other stages add.
+    value: Value,
+    /// Findings per migration id: errors, warnings, infos.
+    counts: HashMap<&'a str, [usize; 3]>,
+    /// The findings, worst first (stable within a severity).
+    ordered: Vec<&'a Finding>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(report: &'a Report) -> Prepared<'a> {
+        let mut counts: HashMap<&str, [usize; 3]> = HashMap::new();
         for f in &report.findings {
-            let location = match (&f.file, f.line) {
-                (Some(file), Some(line)) => format!("`{file}:{line}`"),
-                (Some(file), None) => format!("`{file}`"),
-                _ => String::new(),
-            };
-            let _ = writeln!(out, "| {} | `{}` | {location} | {} |", f.severity, f.rule, escape(&f.message));
+            if let Some(id) = &f.migration {
+                counts.entry(id.as_str()).or_default()[slot(f.severity)] += 1;
+            }
         }
-        out.push('\n');
+        let mut ordered: Vec<&Finding> = report.findings.iter().collect();
+        ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        Prepared { report, value: serde_json::to_value(report).unwrap_or(Value::Null), counts, ordered }
     }
-    if !report.drift.is_empty() {
-        out.push_str(&crate::schema::drift::markdown(&report.drift));
+}
+
+fn slot(severity: Severity) -> usize {
+    match severity {
+        Severity::Error => 0,
+        Severity::Warning => 1,
+        Severity::Info => 2,
     }
-    out.push_str("### Migrations\n\n| Status | Migration | Time |\n|---|---|---|\n");
-    for m in &report.migrations {
-        let status = match m.status {
-            MigrationStatus::Applied => "✅ applied",
-            MigrationStatus::Failed => "❌ failed",
-            MigrationStatus::Skipped => "⏭ skipped",
-        };
-        let _ = writeln!(out, "| {status} | `{}` {} | {:.1} ms |", m.id, escape(&m.name), m.duration_ms);
+}
+
+/// Renders the whole report as Markdown.
+pub fn render(report: &Report) -> String {
+    let detail = Detail { sections: true, all_migrations: true, max_findings: usize::MAX };
+    render_with(&Prepared::new(report), &detail, None)
+}
+
+/// Renders the report in at most `limit` characters (a PR comment), dropping detail sections,
+/// then uneventful migrations, then findings as needed; what was dropped is pointed at with
+/// `pointer` (e.g. where the full report lives).
+pub fn render_limited(report: &Report, limit: usize, pointer: &str) -> String {
+    let prepared = Prepared::new(report);
+    let full = render_with(&prepared, &Detail { sections: true, all_migrations: true, max_findings: usize::MAX }, None);
+    if full.chars().count() <= limit {
+        return full;
+    }
+    let note = format!("\n> [!NOTE]\n> This comment is shortened to fit GitHub's limit; {pointer}.\n");
+    let fits = |text: &String| text.chars().count() <= limit;
+    for all_migrations in [true, false] {
+        let detail = Detail { sections: false, all_migrations, max_findings: usize::MAX };
+        let text = render_with(&prepared, &detail, Some(&note));
+        if fits(&text) {
+            return text;
+        }
+    }
+    // Binary search for the most findings that fit.
+    let (mut low, mut high) = (0, report.findings.len());
+    let render_n =
+        |n| render_with(&prepared, &Detail { sections: false, all_migrations: false, max_findings: n }, Some(&note));
+    let mut best = None;
+    while low <= high {
+        let mid = (low + high) / 2;
+        let text = render_n(mid);
+        if fits(&text) {
+            best = Some(text);
+            low = mid + 1;
+        } else if mid == 0 {
+            break;
+        } else {
+            high = mid - 1;
+        }
+    }
+    if let Some(text) = best {
+        return text;
+    }
+    // Even the bare tables are too long: cut by characters.
+    let text = render_n(0);
+    let budget = limit.saturating_sub(note.chars().count() + 8);
+    let mut cut: String = text.chars().take(budget).collect();
+    if let Some(end) = cut.rfind('\n') {
+        cut.truncate(end + 1);
+    }
+    cut.push_str(&note);
+    cut
+}
+
+fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> String {
+    let report = prepared.report;
+    let mut out = String::new();
+    status_line(&mut out, report);
+    findings_table(&mut out, &prepared.ordered, detail.max_findings);
+    migrations_table(&mut out, prepared, detail.all_migrations);
+    if detail.sections {
+        failures(&mut out, report);
+        graph_section(&mut out, &prepared.value["graph"]);
+        drift_section(&mut out, &prepared.value["drift"]);
+    }
+    if let Some(note) = note {
+        out.push_str(note);
     }
     out
 }
 
-/// Keeps table cells on one line and pipes from splitting cells.
+fn status_line(out: &mut String, report: &Report) {
+    let s = &report.summary;
+    let (icon, word) = match report.status {
+        Status::Pass => ("✅", "passed"),
+        Status::Fail => ("❌", "failed"),
+    };
+    let _ = writeln!(out, "## {icon} Migration Guard {word}\n");
+    let mut parts = vec![
+        format!("**{}/{}** migrations applied", s.applied, s.migrations),
+        plural(s.errors, "error"),
+        plural(s.warnings, "warning"),
+    ];
+    if s.infos > 0 {
+        parts.push(plural(s.infos, "note"));
+    }
+    parts.push(format!("{:.1} s", s.duration_ms / 1000.0));
+    let _ = write!(out, "{}", parts.join(" · "));
+    let _ = write!(out, "  \n{} migrations in `{}`", report.chain.format, report.chain.dir);
+    if let Some(db) = &report.database {
+        let _ = write!(out, ", PostgreSQL {} ({})", db.server_version, provider_name(db));
+    }
+    let _ = writeln!(out, ", fail on: {}\n", fail_on_name(report));
+}
+
+fn findings_table(out: &mut String, ordered: &[&Finding], max: usize) {
+    if ordered.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### Findings\n\n| | Rule | Location | Message |\n|---|---|---|---|");
+    // The worst findings first when the table is cut.
+    for f in ordered.iter().take(max) {
+        let mut message = escape(&f.message);
+        if let Some(help) = &f.help {
+            let _ = write!(message, "<br>💡 {}", escape(help));
+        }
+        let _ = writeln!(out, "| {} | `{}` | {} | {message} |", severity_icon(f.severity), f.rule, location(f));
+    }
+    if ordered.len() > max {
+        let _ = writeln!(out, "| | | | … and {} more |", ordered.len() - max);
+    }
+    out.push('\n');
+}
+
+fn migrations_table(out: &mut String, prepared: &Prepared, all: bool) {
+    let report = prepared.report;
+    if report.migrations.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(out, "### Migrations\n\n| Status | Migration | Time | Changes | Findings |\n|---|---|---|---|---|");
+    let mut hidden = 0;
+    for (i, m) in report.migrations.iter().enumerate() {
+        let counts = prepared.counts.get(m.id.as_str()).copied().unwrap_or_default();
+        if !all && m.status == MigrationStatus::Applied && counts == [0, 0, 0] {
+            hidden += 1;
+            continue;
+        }
+        let status = match m.status {
+            MigrationStatus::Applied => "✅ applied",
+            MigrationStatus::Failed => "❌ failed",
+            MigrationStatus::Skipped => "⏭️ skipped",
+        };
+        let time = match m.status {
+            MigrationStatus::Skipped => "–".to_string(),
+            _ => format!("{:.1} ms", m.duration_ms),
+        };
+        let changes = changes_cell(&prepared.value["migrations"][i]["changes"]);
+        let findings = findings_cell(counts);
+        let _ = writeln!(out, "| {status} | `{}` {} | {time} | {changes} | {findings} |", code(&m.id), escape(&m.name));
+    }
+    if hidden > 0 {
+        let _ = writeln!(out, "| ✅ applied | {} more without findings | | | |", hidden);
+    }
+    out.push('\n');
+}
+
+/// "🔴 2 errors, 🟡 1 warning" for the findings of one migration.
+fn findings_cell(counts: [usize; 3]) -> String {
+    let parts: Vec<String> = [(Severity::Error, "error"), (Severity::Warning, "warning"), (Severity::Info, "note")]
+        .iter()
+        .filter_map(|&(s, word)| match counts[slot(s)] {
+            0 => None,
+            n => Some(format!("{} {}", severity_icon(s), plural(n, word))),
+        })
+        .collect();
+    if parts.is_empty() { "–".to_string() } else { parts.join(", ") }
+}
+
+/// What a migration changed, as provided by the stage that records it: a list of strings or of
+/// objects with a `summary`/`message`/`description`.
+fn changes_cell(changes: &Value) -> String {
+    let Some(items) = changes.as_array() else { return "–".to_string() };
+    if items.is_empty() {
+        return "–".to_string();
+    }
+    let texts: Vec<String> = items.iter().map(describe).collect();
+    if texts.len() <= 3 {
+        return texts.iter().map(|t| escape(t)).collect::<Vec<_>>().join("<br>");
+    }
+    let list: String = texts.iter().map(|t| format!("<li>{}</li>", escape(t))).collect();
+    format!("<details><summary>{} changes</summary><ul>{list}</ul></details>", texts.len())
+}
+
+/// One line of text for a value another stage put in the report.
+fn describe(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        Value::Object(map) => ["summary", "message", "description", "name"]
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .map(str::to_string)
+            .unwrap_or_else(|| item.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn failures(out: &mut String, report: &Report) {
+    for m in report.migrations.iter().filter(|m| m.error.is_some()) {
+        let Some(e) = &m.error else { continue };
+        let _ = writeln!(
+            out,
+            "<details><summary>❌ <code>{}</code> failed at <code>{}:{}</code>: {}</summary>\n",
+            html(&m.id),
+            html(&e.file),
+            e.line,
+            html(&e.message)
+        );
+        let _ = writeln!(out, "SQLSTATE `{}`, statement {} of the script", e.sqlstate, e.statement + 1);
+        if let Some(detail) = &e.detail {
+            let _ = writeln!(out, "\n> {}", detail.replace('\n', "\n> "));
+        }
+        if let Some(hint) = &e.hint {
+            let _ = writeln!(out, "\n💡 {hint}");
+        }
+        let _ = writeln!(out, "\n```sql\n{}\n```", fence_safe(&e.statement_text));
+        if m.partially_applied {
+            out.push_str(
+                "\nThis migration runs without a transaction: the statements before the failing one stay applied.\n",
+            );
+        }
+        out.push_str("\n</details>\n\n");
+    }
+}
+
+/// The revision graph, when the graph stage provided a Mermaid diagram.
+fn graph_section(out: &mut String, graph: &Value) {
+    let Some(mermaid) = graph["mermaid"].as_str() else { return };
+    out.push_str("### Revision graph\n\n");
+    if let Some(heads) = graph["heads"].as_array().filter(|h| h.len() > 1) {
+        let names: Vec<String> = heads.iter().map(|h| format!("`{}`", describe(h))).collect();
+        let _ = writeln!(out, "⚠️ {} heads: {}\n", heads.len(), names.join(", "));
+    }
+    let lines = mermaid.lines().count();
+    let block = format!("```mermaid\n{}\n```\n", mermaid.trim_end());
+    if lines > FOLD_LINES * 4 {
+        let _ = writeln!(out, "<details><summary>Diagram ({lines} lines)</summary>\n\n{block}\n</details>\n");
+    } else {
+        let _ = writeln!(out, "{block}");
+    }
+}
+
+/// Schema drift against the declared models, when the drift stage provided it.
+fn drift_section(out: &mut String, drift: &Value) {
+    let items: Vec<Value> = match drift {
+        Value::Null => return,
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => match ["differences", "changes", "items"].iter().find_map(|k| map.get(*k)) {
+            Some(Value::Array(items)) => items.clone(),
+            _ => vec![drift.clone()],
+        },
+        other => vec![other.clone()],
+    };
+    out.push_str("### Schema drift\n\n");
+    if items.is_empty() {
+        out.push_str("The migrated schema matches the models.\n\n");
+        return;
+    }
+    let _ = writeln!(out, "{} between the migrated schema and the models:\n", plural(items.len(), "difference"));
+    let shown = items.len().min(FOLD_LINES);
+    for item in &items[..shown] {
+        let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
+    }
+    if items.len() > shown {
+        out.push_str("\n<details><summary>All differences</summary>\n\n");
+        for item in &items[shown..] {
+            let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
+        }
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+}
+
+fn location(f: &Finding) -> String {
+    match (&f.file, f.line) {
+        (Some(file), Some(line)) => format!("`{}:{line}`", code(file)),
+        (Some(file), None) => format!("`{}`", code(file)),
+        _ => String::new(),
+    }
+}
+
+fn severity_icon(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "🔴",
+        Severity::Warning => "🟡",
+        Severity::Info => "🔵",
+    }
+}
+
+fn provider_name(db: &super::Database) -> String {
+    serde_json::to_value(db.provider).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn fail_on_name(report: &Report) -> String {
+    serde_json::to_value(report.fail_on).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+}
+
+/// Keeps table cells on one line, pipes from splitting cells and `<` from starting HTML.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', "<br>")
+    html(text).replace('|', "\\|").replace('\r', "").replace('\n', "<br>")
+}
+
+/// Text inside a code span in a table cell: only pipes need escaping there.
+fn code(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// Escapes text placed inside HTML tags.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// Keeps a code block from being closed early by backticks in the SQL.
+fn fence_safe(text: &str) -> String {
+    text.replace("```", "`\u{200b}``")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample;
+
+    #[test]
+    fn full_report() {
+        insta::assert_snapshot!(render(&sample::failing()));
+    }
+
+    #[test]
+    fn passing_report() {
+        insta::assert_snapshot!(render(&sample::passing()));
+    }
+
+    #[test]
+    fn sections_from_other_stages_render_when_present() {
+        let report = sample::passing();
+        let mut value = serde_json::to_value(&report).unwrap();
+        value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
+        value["drift"] = serde_json::json!([{"message": "column users.email: models say NOT NULL"}]);
+        let mut out = String::new();
+        graph_section(&mut out, &value["graph"]);
+        drift_section(&mut out, &value["drift"]);
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn limited_report_fits_and_points_at_the_artifact() {
+        let report = sample::many_findings(5_000);
+        let full = render(&report);
+        assert!(full.chars().count() > COMMENT_LIMIT);
+        let short =
+            render_limited(&report, COMMENT_LIMIT, "the full report is in the `migration-guard-report` artifact");
+        assert!(short.chars().count() <= COMMENT_LIMIT, "{}", short.len());
+        assert!(short.starts_with("## ❌ Migration Guard failed"));
+        assert!(short.contains("the full report is in the `migration-guard-report` artifact"));
+        assert!(short.contains("more |"), "the cut is shown in the table");
+        let small = sample::failing();
+        assert_eq!(render_limited(&small, COMMENT_LIMIT, "x"), render(&small));
+    }
+
+    #[test]
+    fn long_chains_keep_the_migrations_with_findings() {
+        let mut report = sample::failing();
+        let template = report.migrations[0].clone();
+        for i in 10..3_000 {
+            let mut m = template.clone();
+            m.id = i.to_string();
+            report.migrations.push(m);
+        }
+        let short = render_limited(&report, 20_000, "see the artifact");
+        assert!(short.chars().count() <= 20_000);
+        assert!(short.contains("| ❌ failed | `2` add_index |"), "{short}");
+        assert!(short.contains("more without findings"), "{short}");
+        assert!(short.contains("`db/migrations/2_add_index.sql:3`"), "all findings still fit");
+    }
+
+    #[test]
+    fn tiny_limit_still_holds() {
+        let report = sample::many_findings(50);
+        let short = render_limited(&report, 1_000, "see the artifact");
+        assert!(short.chars().count() <= 1_000);
+        assert!(short.contains("see the artifact"));
+    }
 }

@@ -1,9 +1,13 @@
 //! The report: one serializable data model of a check's outcome, built from what the stages
-//! returned. Renderers (`json`, `markdown`, `terminal`) turn it into text; none of them decides
-//! pass or fail, which `status` already holds.
+//! returned. Renderers (`json`, `markdown`, `sarif`, `junit`, `terminal`) turn it into text; none
+//! of them decides pass or fail, which `status` already holds.
 
 pub mod json;
+pub mod junit;
 pub mod markdown;
+#[cfg(test)]
+mod sample;
+pub mod sarif;
 pub mod terminal;
 
 use crate::findings::{FailOn, Finding, Severity, Status};
@@ -30,6 +34,9 @@ pub struct Report {
     /// Differences between the declared models (before) and the migrated database (after).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<crate::schema::Change>,
+    /// Shape of the revision history (heads, branch points, Mermaid diagram).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph: Option<crate::migrations::graph::Summary>,
 }
 
 /// The program that wrote the report.
@@ -130,11 +137,29 @@ impl Report {
             migrations,
             findings,
             drift: Vec::new(),
+            graph: None,
         }
+    }
+
+    /// Adds the revision history's shape.
+    pub fn with_graph(mut self, graph: crate::migrations::graph::Summary) -> Report {
+        self.graph = Some(graph);
+        self
     }
 }
 
 /// Milliseconds with one decimal, as reports show them.
 pub fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// Every file renderer's output with its file name in the report directory: `report.json`,
+/// `report.md`, `report.sarif`, `report.xml`.
+pub fn files(report: &Report) -> [(&'static str, String); 4] {
+    [
+        ("report.json", json::render(report)),
+        ("report.md", markdown::render(report)),
+        ("report.sarif", sarif::render(report)),
+        ("report.xml", junit::render(report)),
+    ]
 }

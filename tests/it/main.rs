@@ -3,10 +3,14 @@
 
 mod support;
 
+mod action;
+mod alembic;
 mod check;
 mod corpora;
 mod drift;
+mod fake_github;
 mod formats;
+mod graph;
 mod provision;
 mod schema;
 mod schema_oracle;

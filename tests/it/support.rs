@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests: running the binary, fixtures, the shared corpora.
+// Not every function here is used by every set of test modules.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -51,6 +51,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             version: Some(version),
             name: description,
             parents: Vec::new(),
+            apply: crate::migrations::Apply::Sql,
             up: script(up, "up")?,
             down: parsed.down.as_ref().map(|s| script(s, "down")).transpose()?,
         });

@@ -33,6 +33,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             id,
             name,
             parents: Vec::new(),
+            apply: crate::migrations::Apply::Sql,
             up: script(&up_path)?,
             down: if down_path.is_file() { Some(script(&down_path)?) } else { None },
         });

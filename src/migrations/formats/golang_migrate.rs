@@ -26,6 +26,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
                 version: Some(version),
                 name: name.replace('_', " ").trim().to_string(),
                 parents: Vec::new(),
+                apply: crate::migrations::Apply::Sql,
                 up: script,
                 down: None,
             });
@@ -50,6 +51,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
                 version: Some(version),
                 name: name.replace('_', " ").trim().to_string(),
                 parents: Vec::new(),
+                apply: crate::migrations::Apply::Sql,
                 up: Script::new(&down.path, 1, String::new())?,
                 down: Some(down),
             }),

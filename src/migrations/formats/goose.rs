@@ -64,6 +64,7 @@ pub(super) fn load(dir: &Path) -> Result<Loaded, LoadError> {
             version: Some(version),
             name: description,
             parents: Vec::new(),
+            apply: crate::migrations::Apply::Sql,
             up: script(up)?,
             down: parsed.down.as_ref().map(script).transpose()?,
         });

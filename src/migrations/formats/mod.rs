@@ -2,6 +2,7 @@
 //! that tool's own naming and marker rules. Also the parser shared by the formats that keep up
 //! and down in one file behind marker comments (goose, sql-migrate, dbmate).
 
+mod alembic;
 pub(crate) mod dbmate;
 pub(crate) mod diesel;
 pub(crate) mod flyway;
@@ -30,6 +31,7 @@ impl From<Vec<Migration>> for Loaded {
 /// Reads every migration of `format` in `dir` (order and parent links are set by the caller).
 pub fn load(format: Format, dir: &Path, options: &LoadOptions) -> Result<Loaded, LoadError> {
     match format {
+        Format::Alembic => alembic::load(dir).map(Loaded::from),
         Format::Sqlx => sqlx::load(dir).map(Loaded::from),
         Format::GolangMigrate => golang_migrate::load(dir).map(Loaded::from),
         Format::Goose => goose::load(dir),

@@ -42,6 +42,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             version,
             name: name.trim().to_string(),
             parents: Vec::new(),
+            apply: crate::migrations::Apply::Sql,
             up,
             down: parsed.down.as_ref().map(|s| script(s, "Down")).transpose()?,
         });

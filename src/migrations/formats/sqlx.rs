@@ -2,7 +2,7 @@
 //! whose first line is `-- no-transaction` runs outside a transaction.
 
 use super::{file_name, list_dir, version_and_name};
-use crate::migrations::{LoadError, Migration, Script, Transaction, read_sql_file};
+use crate::migrations::{Apply, LoadError, Migration, Script, Transaction, read_sql_file};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -68,6 +68,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             parents: Vec::new(),
             up,
             down,
+            apply: Apply::Sql,
         });
     }
     Ok(migrations)

@@ -1,0 +1,378 @@
+//! The GitHub Action end to end: the real binary in a simulated Actions environment (`INPUT_*`,
+//! a `pull_request` event, `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, `GITHUB_API_URL` and the
+//! results service pointing at a local fake), plus the `action.yml` input mapping.
+
+use crate::fake_github::{Behaviour, FakeGitHub};
+use crate::support::*;
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sha2::Digest;
+use std::path::PathBuf;
+use std::process::Output;
+
+const TOKEN: &str = "ghs_fakeToken0123456789";
+const HEAD_SHA: &str = "2f4c8b0e9d1a7c3b5e6f8a9b0c1d2e3f4a5b6c7d";
+const MARKER: &str = "<!-- migration-guard:CI/migrations -->";
+
+/// A checkout with `db/migrations` copied from a fixture, and the runner's files beside it.
+struct Workspace {
+    dir: tempfile::TempDir,
+    runner: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(fixture_name: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("db/migrations");
+        std::fs::create_dir_all(&migrations).unwrap();
+        for entry in std::fs::read_dir(fixture(fixture_name)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), migrations.join(entry.file_name())).unwrap();
+        }
+        Workspace { dir, runner: tempfile::tempdir().unwrap() }
+    }
+
+    fn migrations(&self) -> PathBuf {
+        self.dir.path().join("db/migrations")
+    }
+
+    fn outputs(&self) -> String {
+        std::fs::read_to_string(self.runner.path().join("output")).unwrap_or_default()
+    }
+
+    fn summary(&self) -> String {
+        std::fs::read_to_string(self.runner.path().join("summary")).unwrap_or_default()
+    }
+
+    /// Runs `migration-guard check` as the action's container would, with `extra` inputs.
+    fn run(&self, server: &FakeGitHub, extra: &[(&str, &str)]) -> Output {
+        let runtime_token = runtime_token();
+        let mut command = bin();
+        command
+            .current_dir(self.dir.path())
+            .arg("check")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", &server.url)
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", "acme/shop")
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", fixture("github/pull_request.json"))
+            .env("GITHUB_SHA", "0000000000000000000000000000000000000000")
+            .env("GITHUB_WORKFLOW", "CI")
+            .env("GITHUB_JOB", "migrations")
+            .env("GITHUB_RUN_ID", "9001")
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_WORKSPACE", self.dir.path())
+            .env("GITHUB_OUTPUT", self.runner.path().join("output"))
+            .env("GITHUB_STEP_SUMMARY", self.runner.path().join("summary"))
+            .env("ACTIONS_RUNTIME_TOKEN", &runtime_token)
+            .env("ACTIONS_RESULTS_URL", format!("{}/", server.url))
+            .env("MIGRATION_GUARD_RETRY_BASE_MS", "10")
+            .env("INPUT_PATH", "db/migrations")
+            .env("INPUT_GITHUB_TOKEN", TOKEN)
+            .env("INPUT_SLACK_WEBHOOK", format!("{}/slack/hook", server.url));
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.output().expect("run migration-guard")
+    }
+}
+
+/// An (unsigned) runtime token whose claims carry the results-service backend ids.
+fn runtime_token() -> String {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = json!({ "scp": "Actions.GenericRead:1 Actions.Results:run-backend:job-backend" });
+    format!("{}.{}.sig", engine.encode(r#"{"alg":"none"}"#), engine.encode(claims.to_string()))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn first_run_comments_and_checks_then_second_run_edits_the_comment() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/fail");
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    // Exactly one comment of ours, with the marker, the status and the failing file:line.
+    let ours: Vec<(u64, String)> = server.comments().into_iter().filter(|(_, b)| b.contains(MARKER)).collect();
+    assert_eq!(ours.len(), 1, "{:?}", server.comments());
+    let (comment_id, body) = &ours[0];
+    assert!(body.starts_with(MARKER), "{body}");
+    assert!(body.contains("## ❌ Migration Guard failed"), "{body}");
+    assert!(body.contains("`db/migrations/2_backfill.sql:3`"), "{body}");
+    assert!(body.contains("https://github.com/acme/shop/actions/runs/9001"), "{body}");
+    assert_eq!(server.matching("POST", "/repos/acme/shop/issues/7/comments").len(), 1);
+    insta::with_settings!({filters => vec![
+        (r"\d+\.\d+ (ms|s)\b", "[TIME] $1"),
+        (r"PostgreSQL .*? \((ephemeral|url|container)\),", "PostgreSQL [VERSION] ($1),"),
+    ]}, {
+        insta::assert_snapshot!("pr_comment", body);
+    });
+
+    // One check run on the PR head with the annotation on the failing line.
+    let runs = server.matching("POST", "/repos/acme/shop/check-runs");
+    assert_eq!(runs.len(), 1, "{:?}", server.requests());
+    let run = &runs[0].json;
+    assert_eq!(run["name"], "Migration Guard");
+    assert_eq!(run["head_sha"], HEAD_SHA);
+    assert_eq!(run["conclusion"], "failure");
+    let annotations = run["output"]["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 1, "{annotations:?}");
+    assert_eq!(annotations[0]["path"], "db/migrations/2_backfill.sql");
+    assert_eq!(annotations[0]["start_line"], 3);
+    assert_eq!(annotations[0]["annotation_level"], "failure");
+    assert_eq!(annotations[0]["title"], "migration-failed");
+    assert_eq!(runs[0].authorization.as_deref(), Some(format!("Bearer {TOKEN}").as_str()));
+
+    // The artifact: create, upload the zip, finalize with its size and hash.
+    let create = server.matching("POST", "/twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact");
+    assert_eq!(create.len(), 1);
+    assert_eq!(
+        create[0].json,
+        json!({"workflow_run_backend_id": "run-backend", "workflow_job_run_backend_id": "job-backend", "name": "migration-guard-report", "version": 4})
+    );
+    assert_eq!(create[0].authorization.as_deref(), Some(format!("Bearer {}", runtime_token()).as_str()));
+    let put = server.matching("PUT", "/blob/artifact.zip");
+    assert_eq!(put.len(), 1);
+    let zip = &put[0].raw;
+    assert!(zip.starts_with(b"PK\x03\x04"));
+    let finalize = server.matching("POST", "/twirp/github.actions.results.api.v1.ArtifactService/FinalizeArtifact");
+    assert_eq!(finalize.len(), 1);
+    let hash: String = sha2::Sha256::digest(zip).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(finalize[0].json["size"], zip.len().to_string());
+    assert_eq!(finalize[0].json["hash"], format!("sha256:{hash}"));
+    for name in ["report.json", "report.md", "report.sarif", "report.xml"] {
+        assert!(zip.windows(name.len()).any(|w| w == name.as_bytes()), "{name} in the zip");
+        assert!(ws.dir.path().join("migration-guard-report").join(name).is_file(), "{name} in report-dir");
+    }
+
+    // Slack, outputs, summary, and the token masked and never printed otherwise.
+    let slack = server.matching("POST", "/slack/hook");
+    assert_eq!(slack.len(), 1);
+    assert!(
+        slack[0].json["text"].as_str().unwrap().contains("Migration Guard failed on acme/shop"),
+        "{:?}",
+        slack[0].json
+    );
+    let outputs = ws.outputs();
+    for line in [
+        "status=fail",
+        "findings=1",
+        "errors=1",
+        "warnings=0",
+        "drift=0",
+        "heads=",
+        "report-dir=migration-guard-report",
+    ] {
+        assert!(outputs.lines().any(|l| l == line), "{line} in\n{outputs}");
+    }
+    assert!(ws.summary().starts_with("## ❌ Migration Guard failed"), "{}", ws.summary());
+    let all = format!("{}{}", stdout(&output), String::from_utf8_lossy(&output.stderr));
+    assert!(all.contains(&format!("::add-mask::{TOKEN}")), "{all}");
+    assert_eq!(all.matches(TOKEN).count(), 1, "{all}");
+    assert!(!all.contains("::error title=migration-guard"), "annotations went to the check run:\n{all}");
+
+    // A second run edits the same comment instead of adding one.
+    server.clear();
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(server.matching("POST", "/repos/acme/shop/issues/7/comments").is_empty(), "{:?}", server.requests());
+    let edits = server.matching("PATCH", &format!("/repos/acme/shop/issues/comments/{comment_id}"));
+    assert_eq!(edits.len(), 1, "{:?}", server.requests());
+    assert!(edits[0].json["body"].as_str().unwrap().starts_with(MARKER));
+    assert_eq!(server.comments().iter().filter(|(_, b)| b.contains(MARKER)).count(), 1);
+}
+
+#[test]
+fn api_errors_do_not_change_the_exit_status_and_are_reported() {
+    let server = FakeGitHub::start(Behaviour { comments_fail: true, ..Behaviour::default() });
+    let ws = Workspace::new("github/pass");
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains(
+            "::notice title=Migration Guard::could not write the PR comment: list PR comments: GitHub answered 500"
+        ),
+        "{out}"
+    );
+    // Retried with backoff before giving up.
+    assert_eq!(server.matching("GET", "/repos/acme/shop/issues/7/comments").len(), 4);
+    // The rest still published.
+    let runs = server.matching("POST", "/repos/acme/shop/check-runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].json["conclusion"], "success");
+    assert!(ws.outputs().lines().any(|l| l == "status=pass"));
+
+    // Unless the workflow asks for publishing errors to fail the step.
+    let output = ws.run(&server, &[("INPUT_FAIL_ON_PUBLISH_ERROR", "true")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}
+
+#[test]
+fn read_only_token_falls_back_to_workflow_commands() {
+    let server = FakeGitHub::start(Behaviour { read_only: true, ..Behaviour::default() });
+    let ws = Workspace::new("github/fail");
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let out = stdout(&output);
+    assert!(
+        out.lines().any(|l| l.starts_with(
+            "::error title=migration-guard%3A migration-failed,file=db/migrations/2_backfill.sql,line=3::migration 2 failed"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("the token cannot create check runs"), "{out}");
+    assert!(out.contains("::notice title=Migration Guard::could not write the PR comment"), "{out}");
+    assert!(server.matching("PATCH", "/repos/").is_empty());
+    assert!(ws.summary().contains("Migration Guard failed"));
+}
+
+#[test]
+fn annotations_are_sent_in_batches_of_fifty() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/pass");
+    // 61 migrations sharing version 1: 60 duplicate-version findings, one per file.
+    for i in 0..61 {
+        std::fs::write(ws.migrations().join(format!("1_dup{i:02}.sql")), "SELECT 1;\n").unwrap();
+    }
+    std::fs::remove_file(ws.migrations().join("1_users.sql")).unwrap();
+    std::fs::remove_file(ws.migrations().join("2_posts.sql")).unwrap();
+    let output = ws.run(&server, &[("INPUT_COMMENT", "false")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let created = server.matching("POST", "/repos/acme/shop/check-runs");
+    assert_eq!(created.len(), 1);
+    let id = 101;
+    let updates = server.matching("PATCH", &format!("/repos/acme/shop/check-runs/{id}"));
+    let counts: Vec<usize> = std::iter::once(&created[0])
+        .chain(updates.iter())
+        .map(|r| r.json["output"]["annotations"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(counts, vec![50, 10], "{:?}", server.requests().iter().map(|r| &r.path).collect::<Vec<_>>());
+    assert!(server.matching("GET", "/repos/acme/shop/issues").is_empty(), "comment: false");
+}
+
+#[test]
+fn config_file_sets_inputs_and_names_its_lines() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/fail");
+    std::fs::write(ws.dir.path().join("migration-guard.yml"), "# team settings\nfail-on: never\ncomment: on-failure\n")
+        .unwrap();
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(0), "fail-on: never from the file\n{}", text(&output));
+    assert!(server.matching("POST", "/repos/acme/shop/issues/7/comments").is_empty(), "on-failure and passing");
+    // An input overrides the file.
+    let output = ws.run(&server, &[("INPUT_FAIL_ON", "error")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    std::fs::write(ws.dir.path().join("migration-guard.yml"), "fail-on: never\ncomment: sometimes\n").unwrap();
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("migration-guard.yml:2: comment: \"sometimes\" is not one of always, on-failure or false"),
+        "{err}"
+    );
+}
+
+/// The inputs of `action.yml` and the env it passes to the container.
+fn action_yml() -> Value {
+    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+#[test]
+fn action_yml_maps_every_input_to_an_underscored_env_variable() {
+    let action = action_yml();
+    assert_eq!(action["runs"]["using"], "docker");
+    let inputs = action["inputs"].as_object().unwrap();
+    let env = action["runs"]["env"].as_object().unwrap();
+    assert!(inputs.len() >= 17, "{}", inputs.len());
+    for (name, input) in inputs {
+        assert!(input["description"].as_str().is_some_and(|d| !d.is_empty()), "{name} has a description");
+        let key = format!("INPUT_{}", name.to_uppercase().replace('-', "_"));
+        assert_eq!(env.get(&key).and_then(Value::as_str), Some(format!("${{{{ inputs.{name} }}}}").as_str()), "{key}");
+    }
+    for name in [
+        "path",
+        "format",
+        "database-url",
+        "postgres-image",
+        "models",
+        "models-command",
+        "seed",
+        "base-ref",
+        "round-trip",
+        "fail-on",
+        "comment",
+        "comment-key",
+        "check-run",
+        "artifact-name",
+        "report-dir",
+        "slack-webhook",
+        "github-token",
+    ] {
+        assert!(inputs.contains_key(name), "input {name}");
+    }
+    assert_eq!(inputs["github-token"]["default"], "${{ github.token }}");
+    for output in ["status", "findings", "errors", "warnings", "drift", "heads", "report-dir"] {
+        assert!(action["outputs"][output]["description"].is_string(), "output {output}");
+    }
+    assert!(action["branding"]["icon"].is_string() && action["branding"]["color"].is_string());
+}
+
+#[test]
+fn config_file_accepts_every_input_but_the_token() {
+    let action = action_yml();
+    let mut names: Vec<&str> = action["inputs"].as_object().unwrap().keys().map(String::as_str).collect();
+    names.retain(|n| !matches!(*n, "github-token" | "config"));
+    for name in names {
+        assert!(migration_guard::config_file::KEYS.contains(&name), "migration-guard.yml accepts {name}");
+    }
+}
+
+#[test]
+fn example_workflows_use_only_real_inputs() {
+    let action = action_yml();
+    let inputs = action["inputs"].as_object().unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("examples/workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        let workflow: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for job in workflow["jobs"].as_object().unwrap().values() {
+            for step in job["steps"].as_array().unwrap() {
+                if step["uses"].as_str().is_some_and(|u| u.contains("/migration-guard@")) {
+                    checked += 1;
+                    for key in step["with"].as_object().unwrap().keys() {
+                        assert!(inputs.contains_key(key), "{}: unknown input {key}", path.display());
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 2, "both example workflows use the action");
+    let ci: Value =
+        serde_norway::from_str(&std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap()).unwrap();
+    assert!(
+        ci["jobs"]["test"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["run"].as_str().is_some_and(|r| r.contains(".ci/run")))
+    );
+}
+
+#[test]
+fn a_check_that_cannot_run_is_reported_to_the_workflow() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/pass");
+    let output = ws.run(&server, &[("INPUT_PATH", "db/nowhere")]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let out = stdout(&output);
+    assert!(out.contains("::error title=Migration Guard::db/nowhere: no such directory"), "{out}");
+    assert!(ws.outputs().lines().any(|l| l == "status=error"), "{}", ws.outputs());
+    assert!(ws.summary().contains("Migration Guard could not run"), "{}", ws.summary());
+    assert!(server.requests().is_empty(), "nothing published for a check that did not run");
+}

@@ -1,0 +1,281 @@
+//! Alembic projects end to end: revision files parsed, graph findings located by file and
+//! line, chains applied to PostgreSQL through the project's own Alembic (needs
+//! `pip install alembic sqlalchemy psycopg2-binary`).
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+
+fn project(case: &str) -> PathBuf {
+    fixture("alembic").join(case)
+}
+
+/// (id, status) of each migration line, in apply order.
+fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_string(), m["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn all(ids: &[&str], status: &str) -> Vec<(String, String)> {
+    ids.iter().map(|id| (id.to_string(), status.to_string())).collect()
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// `migration-guard graph <dir> --json`.
+fn graph_json(dir: &Path) -> serde_json::Value {
+    let output = bin().arg("graph").arg(dir).arg("--json").output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn triple(rule: &str, file: &str, line: u64) -> (String, String, u64) {
+    (rule.to_string(), file.to_string(), line)
+}
+
+#[test]
+fn linear_chain_is_applied_in_order() {
+    let (output, report) = check_json(&project("linear"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["chain"]["format"], "alembic");
+    assert_eq!(statuses(&report), all(&["a1", "b2", "c3"], "applied"));
+    assert!(findings(&report).is_empty(), "{}", text(&output));
+    assert_eq!(strings(&report["graph"]["heads"]), ["c3"]);
+}
+
+#[test]
+fn merge_revision_joins_the_branches() {
+    let out = tempfile::tempdir().unwrap();
+    let output = check(&project("merge"), &["--report-dir", out.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(statuses(&report), all(&["a1", "b1", "c1", "d1", "e1"], "applied"));
+    assert_eq!(strings(&report["graph"]["merges"]), ["d1"]);
+    let markdown = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(markdown.contains("```mermaid\nflowchart BT\n"), "{markdown}");
+    assert!(markdown.contains("Heads: `e1`"), "{markdown}");
+}
+
+#[test]
+fn two_heads_are_reported_and_both_applied() {
+    let (output, report) = check_json(&project("two_heads"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("multiple-heads", "b1_orders.py", 7)]);
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("a1") && message.contains("b1"), "{message}");
+    assert!(report["findings"][0]["help"].as_str().unwrap().contains("alembic merge -m"));
+    assert_eq!(statuses(&report), all(&["a1", "b1"], "applied"));
+}
+
+#[test]
+fn branch_point_without_merge() {
+    let (output, report) = check_json(&project("branch_point"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(
+        findings(&report),
+        [triple("multiple-heads", "c1_theirs.py", 7), triple("branch-point", "c1_theirs.py", 8)]
+    );
+    assert_eq!(strings(&report["graph"]["branch_points"]), ["a1"]);
+    assert_eq!(statuses(&report), all(&["a1", "b1", "c1"], "applied"));
+}
+
+#[test]
+fn missing_parent_is_reported_before_running() {
+    let (output, report) = check_json(&project("missing_parent"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("missing-parent", "b1_orphan.py", 8)]);
+    assert_eq!(statuses(&report), all(&["a1", "b1"], "skipped"));
+    assert!(report["database"].is_null());
+}
+
+#[test]
+fn cycle_is_reported_before_running() {
+    let (output, report) = check_json(&project("cycle"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("cycle", "b1_one.py", 8)]);
+    assert!(report["findings"][0]["message"].as_str().unwrap().contains("b1, c1"));
+}
+
+#[test]
+fn empty_upgrade_is_a_warning_and_rules_regrade_it() {
+    let (output, report) = check_json(&project("empty_upgrade"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        findings(&report),
+        [triple("empty-upgrade", "b1_nothing.py", 13), triple("empty-downgrade", "b1_nothing.py", 19)]
+    );
+    assert_eq!(statuses(&report), all(&["a1", "b1"], "applied"));
+    let (output, report) =
+        check_json(&project("empty_upgrade"), &["--rule", "empty-upgrade=error", "--rule", "empty-downgrade=off"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("empty-upgrade", "b1_nothing.py", 13)]);
+    assert_eq!(report["findings"][0]["severity"], "error");
+}
+
+#[test]
+fn broken_downgrades_are_warnings() {
+    let (output, report) = check_json(&project("broken_downgrade"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        findings(&report),
+        [triple("empty-downgrade", "a1_base.py", 17), triple("missing-downgrade", "b1_one_way.py", 7)]
+    );
+    assert_eq!(statuses(&report), all(&["a1", "b1"], "applied"));
+}
+
+#[test]
+fn failing_revision_is_located_by_its_traceback() {
+    let (output, report) = check_json(&project("failing"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("migration-failed", "b1_typo.py", 16)]);
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("relation \"nope\" does not exist"), "{message}");
+    assert_eq!(
+        statuses(&report),
+        [("a1".into(), "applied".into()), ("b1".into(), "failed".into()), ("c1".into(), "skipped".into())]
+    );
+}
+
+#[test]
+fn versions_folder_given_directly() {
+    let dir = project("linear").join("migrations/versions");
+    let graph = graph_json(&dir);
+    assert_eq!(graph["order"], serde_json::json!(["a1", "b2", "c3"]));
+    let (output, report) = check_json(&dir, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1", "b2", "c3"], "applied"));
+}
+
+#[test]
+fn missing_python_is_a_usage_error() {
+    let output = check(&project("linear"), &["--python", "/nonexistent/python3"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot run /nonexistent/python3") && stderr.contains("--python"), "{stderr}");
+}
+
+#[test]
+fn graph_history_and_mermaid() {
+    let output = bin().arg("graph").arg(project("merge")).output().unwrap();
+    let history = String::from_utf8_lossy(&output.stdout);
+    assert!(history.starts_with("Rev: e1 (head)\nParent: d1\n"), "{history}");
+    assert!(history.contains("Rev: d1 (mergepoint)\nMerges: b1, c1\n"), "{history}");
+    assert!(history.contains("Rev: a1 (branchpoint)\nParent: <base>\nBranches into: b1, c1\n"), "{history}");
+    let output = bin().arg("graph").arg(project("merge")).arg("--mermaid").output().unwrap();
+    let mermaid = String::from_utf8_lossy(&output.stdout);
+    assert!(mermaid.starts_with("flowchart BT\n") && mermaid.contains("class n3 merge"), "{mermaid}");
+}
+
+#[test]
+fn warehouse_corpus_parses_exactly() {
+    let Some(corpus) = corpus("warehouse") else { return };
+    let graph = graph_json(&corpus.join("warehouse/migrations"));
+    assert_eq!(graph["format"], "alembic");
+    assert_eq!(graph["migrations"], 288);
+    assert_eq!(strings(&graph["graph"]["heads"]), ["964076d0c4ad"]);
+    assert_eq!(strings(&graph["graph"]["roots"]), ["283c68f2ab2"]);
+    assert_eq!(strings(&graph["graph"]["merges"]).len(), 2);
+    assert!(strings(&graph["graph"]["branch_points"]).is_empty());
+    assert_eq!(graph["order"][0], "283c68f2ab2");
+    assert_eq!(graph["order"][287], "964076d0c4ad");
+    // Only the no-op downgrades are worth a warning; merges are empty by design.
+    let rules: Vec<&str> = graph["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, vec!["empty-downgrade"; 9]);
+}
+
+#[test]
+fn ckan_corpus_is_linear() {
+    let Some(corpus) = corpus("ckan") else { return };
+    let graph = graph_json(&corpus.join("ckan/migration"));
+    assert_eq!(graph["migrations"], 109);
+    assert_eq!(strings(&graph["graph"]["heads"]), ["9445ce34fc23"]);
+    assert_eq!(strings(&graph["graph"]["roots"]), ["103676e0a497"]);
+    assert!(strings(&graph["graph"]["merges"]).is_empty());
+    assert!(strings(&graph["graph"]["branch_points"]).is_empty());
+    let plugin = graph_json(&corpus.join("ckanext/activity/migration/activity"));
+    assert_eq!(plugin["migrations"], 2);
+}
+
+#[test]
+fn python_without_alembic_is_a_usage_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let python = dir.path().join("python3");
+    std::fs::write(&python, "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'alembic'\" >&2\nexit 1\n")
+        .unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = check(&project("linear"), &["--python", python.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("No module named 'alembic'") && stderr.contains("pip install alembic"), "{stderr}");
+}
+
+/// The single-revision steps the round-trip check builds on: upgrade to each revision, then
+/// downgrade to a parent and to base, on a real database.
+#[test]
+fn upgrade_and_downgrade_one_revision_at_a_time() {
+    use migration_guard::alembic::run::{Alembic, preflight, sqlalchemy_url};
+    use migration_guard::migrations::{self, LoadOptions};
+    use migration_guard::postgres::{ProvisionOptions, Server};
+    use sqlx::Connection;
+
+    let dir = project("linear");
+    let chain = migrations::load(&dir, &LoadOptions::default()).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let server = Server::start(&ProvisionOptions::default()).await.unwrap();
+        let result = async {
+            let driver = preflight(Path::new("python3")).await.unwrap();
+            let database = server.create_database().await.unwrap();
+            let url = sqlalchemy_url(&database.options, &database.name, None, &driver);
+            let project = migration_guard::alembic::config::locate(&dir).unwrap();
+            let mut alembic = Alembic::start(&project, Path::new("python3"), url).await.unwrap();
+            let file = |i: usize| chain.migrations[i].up.path.clone();
+            for (i, m) in chain.migrations.iter().enumerate() {
+                let step = alembic.upgrade(&m.id, &file(i)).await.unwrap();
+                assert!(step.error.is_none(), "{}", step.output);
+            }
+            let mut conn = database.connect().await.unwrap();
+            let version = || "SELECT version_num FROM alembic_version";
+            let at: String = sqlx::query_scalar(version()).fetch_one(&mut conn).await.unwrap();
+            assert_eq!(at, "c3");
+            let step = alembic.downgrade("b2", &file(2)).await.unwrap();
+            assert!(step.error.is_none(), "{}", step.output);
+            let at: String = sqlx::query_scalar(version()).fetch_one(&mut conn).await.unwrap();
+            assert_eq!(at, "b2");
+            let step = alembic.downgrade("base", &file(0)).await.unwrap();
+            assert!(step.error.is_none(), "{}", step.output);
+            let left: Option<String> =
+                sqlx::query_scalar("SELECT to_regclass('users')::text").fetch_one(&mut conn).await.unwrap();
+            assert_eq!(left, None);
+            conn.close().await.ok();
+        };
+        result.await;
+        server.shutdown().await;
+    });
+}
+
+#[test]
+fn labelled_branches_with_a_dependency_run_without_findings() {
+    let (output, report) = check_json(&project("labels"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(findings(&report).is_empty(), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1", "b1", "p1"], "applied"));
+    assert_eq!(strings(&report["graph"]["heads"]), ["b1", "p1"]);
+}
+
+#[test]
+fn environment_failure_points_at_env_py() {
+    let (output, report) = check_json(&project("broken_env"), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("migration-failed", "env.py", 5)]);
+    let finding = &report["findings"][0];
+    assert!(finding["message"].as_str().unwrap().contains("No module named 'app_that_is_not_installed'"));
+    assert!(finding["help"].as_str().unwrap().contains("env.py failed"));
+}
