@@ -243,7 +243,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         report::millis(started.elapsed()),
     )
     .with_graph(migrations::graph::summary(&chain.migrations));
-    report.drift = drift;
+    report.drift = schema::drift::entries(&drift);
     Ok(report)
 }
 

@@ -33,7 +33,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Differences between the declared models (before) and the migrated database (after).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub drift: Vec<crate::schema::Change>,
+    pub drift: Vec<crate::schema::drift::Drift>,
     /// Shape of the revision history (heads, branch points, Mermaid diagram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::migrations::graph::Summary>,

@@ -51,6 +51,7 @@ fn yaml_models_report_each_difference_as_drift() {
     assert_eq!(report["drift"].as_array().unwrap().len(), 3);
     assert_eq!(report["drift"][0]["kind"], "column");
     assert_eq!(report["drift"][0]["attribute"], "data_type");
+    assert!(report["drift"][0]["message"].as_str().unwrap().starts_with("column users.email: data type"));
     assert!(report["findings"][0]["file"].as_str().unwrap().ends_with("models.yaml"));
     assert!(String::from_utf8_lossy(&output.stdout).contains("[drift] column users.email"));
 }
