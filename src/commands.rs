@@ -247,7 +247,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         report::millis(started.elapsed()),
     )
     .with_graph(migrations::graph::summary(&chain.migrations));
-    report.drift = drift;
+    report.drift = drift.as_deref().map(schema::drift::entries);
     report.suppressed = suppressed;
     Ok(report)
 }

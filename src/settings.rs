@@ -353,6 +353,19 @@ mod tests {
     }
 
     #[test]
+    fn models_from_flags_or_inputs_but_not_both() {
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_MODELS_COMMAND", "python dump.py")]);
+        let s = CheckSettings::resolve(CheckArgs::default(), &env).unwrap();
+        assert_eq!(s.models, Some(Models::Command("python dump.py".into())));
+        let args = CheckArgs { models: Some(PathBuf::from("schema.sql")), ..CheckArgs::default() };
+        let err = CheckSettings::resolve(args, &env).unwrap_err();
+        assert!(matches!(err, SettingsError::TwoModels), "{err}");
+        let args = CheckArgs { models: Some(PathBuf::from("schema.sql")), ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args, &env_of(&[])).unwrap();
+        assert_eq!(s.models, Some(Models::File(PathBuf::from("schema.sql"))));
+    }
+
+    #[test]
     fn config_file_is_the_lowest_layer() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("mg.yml");

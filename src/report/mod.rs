@@ -34,7 +34,7 @@ pub struct Report {
     /// Differences between the declared models (before) and the migrated database (after);
     /// absent when no models were declared or the chain did not apply completely.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift: Option<Vec<crate::schema::Change>>,
+    pub drift: Option<Vec<crate::schema::drift::Drift>>,
     /// Shape of the revision history (heads, branch points, Mermaid diagram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::migrations::graph::Summary>,
