@@ -27,5 +27,7 @@ RUN python3 -m venv /opt/venv \
     && find /opt/venv -name __pycache__ -type d -prune -exec rm -rf {} +
 ENV PATH="/opt/venv/bin:/usr/lib/postgresql/15/bin:${PATH}"
 COPY --from=build /src/target/release/migration-guard /usr/local/bin/migration-guard
+# The SQLAlchemy models script for `models-command` (docs/models.md).
+COPY python/migration_guard_sqlalchemy.py /usr/local/share/migration-guard/
 ENTRYPOINT ["migration-guard"]
 CMD ["check"]

@@ -95,6 +95,9 @@ pub struct CheckArgs {
     /// Python interpreter that runs the project's Alembic [default: python3]
     #[arg(long, env = "MIGRATION_GUARD_PYTHON", value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Skip the lock and rewrite lint traced while migrations apply
+    #[arg(long)]
+    pub no_lint: bool,
 
     /// Explain format detection and show each step
     #[arg(long, short)]

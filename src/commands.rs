@@ -6,10 +6,11 @@ use crate::alembic;
 use crate::cli::{CheckArgs, Cli, Command, DiffArgs, GraphArgs};
 use crate::findings::{Finding, Severity, Status};
 use crate::github;
+use crate::lint::Tracer;
 use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
-use crate::runner::{self, NoObserver};
+use crate::runner;
 use crate::schema::{self, declared, declared::Source};
 use crate::settings::{CheckSettings, Models};
 use anyhow::Context;
@@ -195,22 +196,24 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     let alembic = chain.format == Format::Alembic;
     // Alembic refuses to load a history with these problems; they are already reported.
     let blocked = alembic && chain.findings.iter().any(|f| alembic::apply::BLOCKING.contains(&f.rule.as_str()));
-    let (database, reports, drift) = if blocked {
-        (None, alembic::apply::skipped(&chain), None)
+    let (database, reports, drift, suppressed) = if blocked {
+        (None, alembic::apply::skipped(&chain), None, Vec::new())
     } else {
         let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
         let server = Server::start(&settings.provision).await?;
         if settings.verbose {
             eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
         }
+        let mut tracer = Tracer::new(settings.lint, server.version_num());
         let applied = if alembic {
             let url = settings.provision.database_url.as_deref();
             alembic::apply::apply_chain(&server, &chain, &settings.python, &driver, url, settings.verbose)
                 .await
                 .map_err(anyhow::Error::from)
         } else {
-            apply_chain(&server, &chain).await
+            apply_chain(&server, &chain, &mut tracer).await
         };
+        let (lint_findings, suppressed) = tracer.take();
         let drift = match (&applied, &settings.models) {
             // Drift is only meaningful for a chain that applied completely.
             (Ok((db, migrations, _)), Some(models))
@@ -226,7 +229,8 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         }
         let (_, reports, run_findings) = applied?;
         findings.extend(run_findings);
-        (Some(database), reports, drift)
+        findings.extend(lint_findings);
+        (Some(database), reports, drift, suppressed)
     };
     let drift = drift.transpose()?;
     let models_file = match &settings.models {
@@ -243,7 +247,8 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         report::millis(started.elapsed()),
     )
     .with_graph(migrations::graph::summary(&chain.migrations));
-    report.drift = drift;
+    report.drift = drift.as_deref().map(schema::drift::entries);
+    report.suppressed = suppressed;
     Ok(report)
 }
 
@@ -305,6 +310,7 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
 async fn apply_chain(
     server: &Server,
     chain: &Chain,
+    tracer: &mut Tracer,
 ) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>)> {
     let database: ScratchDatabase = server.create_database().await?;
     let mut conn = database.connect().await?;
@@ -325,7 +331,8 @@ async fn apply_chain(
             partially_applied: false,
         };
         if !failed {
-            let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
+            let outcome = runner::run_script(&mut conn, &migration.up, tracer).await?;
+            tracer.finish(&migration.id, &migration.up, &outcome);
             report.duration_ms = report::millis(outcome.duration);
             report.partially_applied = outcome.partially_applied;
             if let Some(error) = &outcome.error {

@@ -22,6 +22,7 @@ pub const KEYS: &[&str] = &[
     "base-ref",
     "rules",
     "python",
+    "lint",
     "round-trip",
     "fail-on",
     "placeholders",

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config_file;
 pub mod findings;
 pub mod github;
+pub mod lint;
 pub mod migrations;
 pub mod postgres;
 pub mod report;

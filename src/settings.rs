@@ -50,6 +50,8 @@ pub struct CheckSettings {
     pub rules: RuleLevels,
     /// Interpreter that runs Alembic.
     pub python: PathBuf,
+    /// Trace and lint locks and rewrites while applying (`--no-lint`, input `lint: false`).
+    pub lint: bool,
     pub verbose: bool,
     /// The declared schema to check the migrated one against.
     pub models: Option<Models>,
@@ -237,6 +239,7 @@ impl CheckSettings {
             report_dir,
             placeholders,
             fail_on,
+            lint: !args.no_lint && layers.flag("lint", true)?,
             verbose: args.verbose || layers.flag("verbose", false)?,
             publish,
             models,
@@ -347,6 +350,19 @@ mod tests {
         assert!(err.starts_with("--format: unknown format \"liquibase\""), "{err}");
         let args = CheckArgs { placeholders: vec!["nope".into()], ..CheckArgs::default() };
         assert!(CheckSettings::resolve(args, &env).unwrap_err().to_string().contains("--placeholder"));
+    }
+
+    #[test]
+    fn models_from_flags_or_inputs_but_not_both() {
+        let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_MODELS_COMMAND", "python dump.py")]);
+        let s = CheckSettings::resolve(CheckArgs::default(), &env).unwrap();
+        assert_eq!(s.models, Some(Models::Command("python dump.py".into())));
+        let args = CheckArgs { models: Some(PathBuf::from("schema.sql")), ..CheckArgs::default() };
+        let err = CheckSettings::resolve(args, &env).unwrap_err();
+        assert!(matches!(err, SettingsError::TwoModels), "{err}");
+        let args = CheckArgs { models: Some(PathBuf::from("schema.sql")), ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args, &env_of(&[])).unwrap();
+        assert_eq!(s.models, Some(Models::File(PathBuf::from("schema.sql"))));
     }
 
     #[test]

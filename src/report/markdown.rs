@@ -1,6 +1,6 @@
 //! `report.md`: the report as GitHub-flavoured Markdown, for PR comments and job summaries.
 //!
-//! Sections other stages add to the report (`graph` with a Mermaid diagram, per-migration
+//! Sections other stages add to the report (`graph` with a Mermaid diagram, `drift`, per-migration
 //! `changes`) are read from the serialized report, so they render as soon as they are present
 //! without this module depending on their types.
 
@@ -128,17 +128,29 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
             &prepared.value["graph"],
             prepared.value["chain"]["format"].as_str() == Some("alembic"),
         );
-        match &report.drift {
-            // The drift stage's own table: object, attribute, expected, actual.
-            Some(changes) if !changes.is_empty() => out.push_str(&crate::schema::drift::markdown(changes)),
-            Some(_) => out.push_str("### Drift against the models\n\nThe migrated schema matches the models.\n\n"),
-            None => {}
-        }
+        drift_section(&mut out, &prepared.value["drift"]);
+        suppressed_section(&mut out, &report.suppressed);
     }
     if let Some(note) = note {
         out.push_str(note);
     }
     out
+}
+
+/// Findings silenced by `-- migration-guard: ignore` comments, so reviewers see what was waived.
+fn suppressed_section(out: &mut String, suppressed: &[Finding]) {
+    if suppressed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<details><summary>{} suppressed by <code>migration-guard: ignore</code> comments</summary>\n\n| Rule | Location | Message |\n|---|---|---|",
+        plural(suppressed.len(), "finding")
+    );
+    for f in suppressed {
+        let _ = writeln!(out, "| `{}` | {} | {} |", f.rule, location(f), escape(&f.message));
+    }
+    out.push_str("\n</details>\n\n");
 }
 
 fn status_line(out: &mut String, report: &Report) {
@@ -322,6 +334,37 @@ fn graph_section(out: &mut String, graph: &Value, alembic: bool) {
     }
 }
 
+/// Schema drift against the declared models, when the drift stage provided it.
+fn drift_section(out: &mut String, drift: &Value) {
+    let items: Vec<Value> = match drift {
+        Value::Null => return,
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => match ["differences", "changes", "items"].iter().find_map(|k| map.get(*k)) {
+            Some(Value::Array(items)) => items.clone(),
+            _ => vec![drift.clone()],
+        },
+        other => vec![other.clone()],
+    };
+    out.push_str("### Schema drift\n\n");
+    if items.is_empty() {
+        out.push_str("The migrated schema matches the models.\n\n");
+        return;
+    }
+    let _ = writeln!(out, "{} between the migrated schema and the models:\n", plural(items.len(), "difference"));
+    let shown = items.len().min(FOLD_LINES);
+    for item in &items[..shown] {
+        let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
+    }
+    if items.len() > shown {
+        out.push_str("\n<details><summary>All differences</summary>\n\n");
+        for item in &items[shown..] {
+            let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
+        }
+        out.push_str("\n</details>\n");
+    }
+    out.push('\n');
+}
+
 fn location(f: &Finding) -> String {
     match (&f.file, f.line) {
         (Some(file), Some(line)) => format!("`{}:{line}`", code(file)),
@@ -390,8 +433,10 @@ mod tests {
         let report = sample::passing();
         let mut value = serde_json::to_value(&report).unwrap();
         value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
+        value["drift"] = serde_json::json!([{"message": "column users.email: models say NOT NULL"}]);
         let mut out = String::new();
         graph_section(&mut out, &value["graph"], false);
+        drift_section(&mut out, &value["drift"]);
         insta::assert_snapshot!(out);
     }
 
@@ -432,25 +477,5 @@ mod tests {
         let short = render_limited(&report, 1_000, "see the artifact");
         assert!(short.chars().count() <= 1_000);
         assert!(short.contains("see the artifact"));
-    }
-
-    #[test]
-    fn drift_renders_when_models_were_checked() {
-        use crate::schema::{Action, Change, Kind};
-        let mut report = sample::passing();
-        assert!(!render(&report).contains("Drift"), "no models, no section");
-        report.drift = Some(Vec::new());
-        assert!(render(&report).contains("The migrated schema matches the models."));
-        report.drift = Some(vec![Change {
-            kind: Kind::Column,
-            name: "public.users.email".into(),
-            action: Action::Altered,
-            attribute: Some("nullable".into()),
-            before: Some("NOT NULL".into()),
-            after: Some("NULL".into()),
-        }]);
-        let text = render(&report);
-        assert!(text.contains("### Drift against the models"), "{text}");
-        assert!(text.contains("`users.email`"), "{text}");
     }
 }

@@ -34,10 +34,13 @@ pub struct Report {
     /// Differences between the declared models (before) and the migrated database (after);
     /// absent when no models were declared or the chain did not apply completely.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift: Option<Vec<crate::schema::Change>>,
+    pub drift: Option<Vec<crate::schema::drift::Drift>>,
     /// Shape of the revision history (heads, branch points, Mermaid diagram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::migrations::graph::Summary>,
+    /// Findings silenced by `-- migration-guard: ignore <rule>` comments; they never fail the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<Finding>,
 }
 
 /// The program that wrote the report.
@@ -139,6 +142,7 @@ impl Report {
             findings,
             drift: None,
             graph: None,
+            suppressed: Vec::new(),
         }
     }
 

@@ -57,6 +57,10 @@ pub fn render_styled(report: &Report) -> String {
             let _ = writeln!(out, "  {GREEN}help:{GREEN:#} {help}");
         }
     }
+    if !report.suppressed.is_empty() {
+        let _ =
+            writeln!(out, "\n{} finding(s) suppressed by migration-guard: ignore comments", report.suppressed.len());
+    }
     let s = &report.summary;
     let (word, style) = match report.status {
         Status::Pass => ("pass", GREEN.bold()),

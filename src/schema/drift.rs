@@ -8,6 +8,7 @@ use super::introspect::introspect;
 use crate::findings::{Finding, Severity};
 use crate::migrations::LoadOptions;
 use crate::postgres::{ScratchDatabase, Server};
+use serde::Serialize;
 use sqlx::Connection;
 
 /// Rule id of drift findings.
@@ -59,25 +60,17 @@ pub fn message(change: &Change) -> String {
     }
 }
 
-/// The report's drift section: one table row per difference.
-pub fn markdown(changes: &[Change]) -> String {
-    let cell =
-        |v: &Option<String>| v.as_deref().map_or(String::new(), |v| format!("`{}`", one_line(v).replace('|', "\\|")));
-    let mut out = String::from(
-        "### Drift against the models\n\n| Object | Attribute | Models (expected) | Migrated (actual) |\n|---|---|---|---|\n",
-    );
-    for change in changes {
-        let (attribute, expected, actual) = match change.action {
-            Action::Added => ("exists".to_string(), "absent".to_string(), "present".to_string()),
-            Action::Removed => ("exists".to_string(), "present".to_string(), "absent".to_string()),
-            Action::Altered => {
-                (change.attribute.as_deref().unwrap_or("").replace('_', " "), cell(&change.before), cell(&change.after))
-            }
-        };
-        out.push_str(&format!("| {} `{}` | {attribute} | {expected} | {actual} |\n", change.kind, change.short_name()));
-    }
-    out.push('\n');
-    out
+/// One difference as the report lists it: the change and its finding's message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    #[serde(flatten)]
+    pub change: Change,
+    pub message: String,
+}
+
+/// The report's drift entries.
+pub fn entries(changes: &[Change]) -> Vec<Drift> {
+    changes.iter().map(|change| Drift { change: change.clone(), message: message(change) }).collect()
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub enum IntrospectError {
 pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
     let setting = |source| IntrospectError::Query { what: "search_path", source };
     // `public` only, so that objects there print unqualified and everything else qualified,
-    // whatever the session had set; restored afterwards. No transaction of our own: the caller
+    // whatever the connection had set; restored afterwards. No transaction of our own: the caller
     // may be inside one.
     let previous: String =
         sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut *conn).await.map_err(setting)?;
@@ -227,6 +227,8 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
     for row in fetch(conn, INDEXES, include_str!("sql/indexes.sql")).await? {
         let schema: String = get(&row, 0, INDEXES)?;
         let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
+        let definition: String = get(&row, 7, INDEXES)?;
+        let (columns, include) = index_columns(&definition);
         s.indexes.insert(
             name,
             Index {
@@ -234,11 +236,11 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
                 method: get(&row, 3, INDEXES)?,
                 unique: get(&row, 4, INDEXES)?,
                 nulls_not_distinct: get(&row, 5, INDEXES)?,
-                columns: get(&row, 6, INDEXES)?,
-                include: get(&row, 7, INDEXES)?,
-                predicate: get(&row, 8, INDEXES)?,
-                definition: get(&row, 9, INDEXES)?,
-                comment: get(&row, 10, INDEXES)?,
+                columns,
+                include,
+                predicate: get(&row, 6, INDEXES)?,
+                definition,
+                comment: get(&row, 8, INDEXES)?,
             },
         );
     }
@@ -342,6 +344,50 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
     Ok(s)
 }
 
+/// Key columns (with operator class and ordering, as written) and INCLUDE columns of a
+/// `pg_get_indexdef` definition: `... USING method (a, lower(b) DESC) INCLUDE (c) ...`.
+fn index_columns(definition: &str) -> (Vec<String>, Vec<String>) {
+    let Some(using) = definition.find(" USING ") else { return (Vec::new(), Vec::new()) };
+    let rest = &definition[using + 7..];
+    let Some(open) = rest.find('(') else { return (Vec::new(), Vec::new()) };
+    let (columns, after) = parenthesized(&rest[open..]);
+    let include = match after.strip_prefix(" INCLUDE ") {
+        Some(tail) => parenthesized(tail).0,
+        None => Vec::new(),
+    };
+    (columns, include)
+}
+
+/// Splits `(a, f(b, c), "d,e")...` at its top-level commas; returns the items and what follows
+/// the closing parenthesis.
+fn parenthesized(text: &str) -> (Vec<String>, &str) {
+    let mut items = Vec::new();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut start = 1;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth == 0 {
+                    items.push(text[start..i].trim().to_string());
+                    return (items, &text[i + 1..]);
+                }
+            }
+            (None, ',') if depth == 1 => {
+                items.push(text[start..i].trim().to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (items, "")
+}
+
 /// The table part (`schema.table`) of a `schema.table.name` key.
 fn table_of(key: &str) -> &str {
     key.rsplit_once('.').map_or(key, |(table, _)| table)
@@ -367,6 +413,16 @@ fn drop_bookkeeping(s: &mut Schema) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_columns_from_definitions() {
+        let (columns, include) = index_columns(
+            "CREATE UNIQUE INDEX i ON t USING btree (lower(email), \"a,b\" DESC, coalesce(x, 'y)')) INCLUDE (c, d) WHERE (x > 0)",
+        );
+        assert_eq!(columns, vec!["lower(email)", "\"a,b\" DESC", "coalesce(x, 'y)')"]);
+        assert_eq!(include, vec!["c", "d"]);
+        assert_eq!(index_columns("CREATE INDEX i ON t USING gin (tags)"), (vec!["tags".to_string()], vec![]));
+    }
 
     #[test]
     fn bookkeeping_objects_are_dropped() {

@@ -51,6 +51,7 @@ fn yaml_models_report_each_difference_as_drift() {
     assert_eq!(report["drift"].as_array().unwrap().len(), 3);
     assert_eq!(report["drift"][0]["kind"], "column");
     assert_eq!(report["drift"][0]["attribute"], "data_type");
+    assert!(report["drift"][0]["message"].as_str().unwrap().starts_with("column users.email: data type"));
     assert!(report["findings"][0]["file"].as_str().unwrap().ends_with("models.yaml"));
     assert!(String::from_utf8_lossy(&output.stdout).contains("[drift] column users.email"));
 }
@@ -145,7 +146,7 @@ fn diff_command_prints_changes_and_exits_by_equality() {
 }
 
 #[test]
-fn sqlalchemy_models_through_the_helper() {
+fn sqlalchemy_models_through_the_python_script() {
     let has_sqlalchemy = std::process::Command::new("python3")
         .args(["-c", "import sqlalchemy"])
         .output()
@@ -180,8 +181,8 @@ fn sqlalchemy_models_through_the_helper() {
          \x20   team_id: Mapped[int | None] = mapped_column(sa.ForeignKey('teams.id', ondelete='CASCADE'))\n\
          \x20   mood: Mapped[Mood] = mapped_column(sa.Enum(Mood, name='mood'), server_default='sad')\n",
     );
-    let helper = root().join("python/migration_guard_sqlalchemy.py");
-    let command = format!("cd '{}' && python3 '{}' models:Base", dir.path().display(), helper.display());
+    let script = root().join("python/migration_guard_sqlalchemy.py");
+    let command = format!("cd '{}' && python3 '{}' models:Base", dir.path().display(), script.display());
     let (output, report) = check_json(&migrations, &["--models-command", &command]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(drift_messages(&report).is_empty());
@@ -195,4 +196,14 @@ fn sqlalchemy_models_through_the_helper() {
         drift_messages(&report),
         vec!["column users.email: not null is `true` in the migrated database, the models declare `false`"]
     );
+}
+
+#[test]
+fn stravacollector_check_against_its_dump_has_no_drift() {
+    let Some(dir) = corpus("stravacollector") else { return };
+    let dump = dir.join("database/dump.sql");
+    let (output, report) = check_json(&dir.join("database/migrations"), &["--models", dump.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["summary"]["applied"], 41);
+    assert!(drift_messages(&report).is_empty());
 }

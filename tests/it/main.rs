@@ -11,6 +11,7 @@ mod drift;
 mod fake_github;
 mod formats;
 mod graph;
+mod lint;
 mod provision;
 mod schema;
 mod schema_oracle;

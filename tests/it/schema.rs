@@ -320,9 +320,12 @@ async fn indexes() {
                 "changes index users_email nulls not distinct: false → true",
             ]),
             ("CREATE INDEX users_email ON users (email)", "DROP INDEX users_email; CREATE INDEX users_email ON users (email DESC)", &[
-                "changes index users_email definition: CREATE INDEX users_email ON users USING btree (email) → CREATE INDEX users_email ON users USING btree (email DESC)",
+                "changes index users_email columns: email → email DESC",
             ]),
             ("CREATE INDEX users_email ON users (email)", "REINDEX INDEX users_email", &[]),
+            ("CREATE INDEX users_email ON users (email)", "ALTER INDEX users_email SET (fillfactor = 50)", &[
+                "changes index users_email definition: CREATE INDEX users_email ON users USING btree (email) → CREATE INDEX users_email ON users USING btree (email) WITH (fillfactor='50')",
+            ]),
             ("", "CREATE INDEX users_tags ON users USING gin (tags)", &[
                 "adds index users_tags CREATE INDEX users_tags ON users USING gin (tags)",
             ]),
@@ -435,7 +438,7 @@ async fn triggers_and_policies() {
 }
 
 #[tokio::test]
-async fn introspection_keeps_the_session_search_path() {
+async fn introspection_keeps_the_connection_search_path() {
     let server = shared_server();
     let db = server.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();

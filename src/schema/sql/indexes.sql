@@ -1,9 +1,9 @@
 -- Indexes that do not implement a constraint (those are part of the constraint's definition).
--- indnullsnotdistinct is read through jsonb so that servers before 15 still answer.
+-- indnullsnotdistinct is read through jsonb so that servers before 15 still answer. Key and
+-- INCLUDE columns are cut from the definition: a pg_get_indexdef call per column costs more
+-- than the rest of the query.
 SELECT n.nspname::text, ic.relname::text, c.relname::text, am.amname::text, i.indisunique,
        coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false),
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(1, i.indnkeyatts) k),
-       ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) k),
        pg_get_expr(i.indpred, i.indrelid, true),
        pg_get_indexdef(i.indexrelid, 0, true),
        d.description
@@ -17,5 +17,6 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp_)'
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con
                   WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
-  AND NOT EXISTS (SELECT 1 FROM pg_depend e
-                  WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
+  AND c.oid NOT IN (SELECT e.objid FROM pg_depend e
+                    WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
+                      AND e.classid = 'pg_class'::regclass)

@@ -17,5 +17,6 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp_)'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend e
-                  WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
+  AND c.oid NOT IN (SELECT e.objid FROM pg_depend e
+                    WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
+                      AND e.classid = 'pg_class'::regclass)

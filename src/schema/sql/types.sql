@@ -25,5 +25,6 @@ WHERE (t.typtype IN ('e', 'd', 'r')
        OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c')))
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_(toast|temp_)'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend e
-                  WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid AND e.deptype = 'e')
+  AND t.oid NOT IN (SELECT e.objid FROM pg_depend e
+                    WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
+                      AND e.classid = 'pg_type'::regclass)

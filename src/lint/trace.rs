@@ -1,0 +1,774 @@
+//! The tracer: an `Observer` of the runner that, around each statement and on the migration's own
+//! connection and transaction, records which relations that existed before the migration were
+//! locked (and how strongly), rewritten, scanned, dropped or given validated constraints, then
+//! asks the rules about it. One catalog query per statement at most, and none for statements
+//! that cannot lock or rewrite anything.
+
+use super::rules::{self, Rule};
+use super::suppress;
+use crate::findings::Finding;
+use crate::migrations::Script;
+use crate::runner::{Observer, ScriptOutcome, StatementError};
+use crate::sql::TxEffect;
+use pg_query::NodeEnum;
+use pg_query::protobuf::{AlterTableType, RangeVar};
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Executor, Row};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+const SNAPSHOT_SQL: &str = include_str!("catalog/snapshot.sql");
+const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
+const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
+
+/// PostgreSQL's table-level lock modes, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockMode {
+    AccessShare,
+    RowShare,
+    RowExclusive,
+    ShareUpdateExclusive,
+    Share,
+    ShareRowExclusive,
+    Exclusive,
+    AccessExclusive,
+}
+
+impl LockMode {
+    /// Parses `pg_locks.mode`.
+    fn parse(mode: &str) -> Option<LockMode> {
+        Some(match mode {
+            "AccessShareLock" => LockMode::AccessShare,
+            "RowShareLock" => LockMode::RowShare,
+            "RowExclusiveLock" => LockMode::RowExclusive,
+            "ShareUpdateExclusiveLock" => LockMode::ShareUpdateExclusive,
+            "ShareLock" => LockMode::Share,
+            "ShareRowExclusiveLock" => LockMode::ShareRowExclusive,
+            "ExclusiveLock" => LockMode::Exclusive,
+            "AccessExclusiveLock" => LockMode::AccessExclusive,
+            _ => return None,
+        })
+    }
+
+    /// The name as written in `LOCK TABLE ... IN <name> MODE`.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            LockMode::AccessShare => "ACCESS SHARE",
+            LockMode::RowShare => "ROW SHARE",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+
+    /// The name with its indefinite article, for messages ("an ACCESS EXCLUSIVE").
+    pub fn with_article(self) -> String {
+        let article = if matches!(self, LockMode::AccessShare | LockMode::AccessExclusive | LockMode::Exclusive) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {}", self.sql_name())
+    }
+
+    /// Whether the mode conflicts with INSERT/UPDATE/DELETE.
+    pub fn blocks_writes(self) -> bool {
+        self >= LockMode::Share
+    }
+
+    /// What the mode blocks, for messages.
+    pub fn blocks(self) -> &'static str {
+        if self == LockMode::AccessExclusive { "reads and writes" } else { "writes" }
+    }
+}
+
+/// A relation (table, materialized view or index) as the trace knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// `pg_class.relkind`.
+    pub kind: char,
+    /// For an index, the OID of its table.
+    pub table: Option<u32>,
+}
+
+impl Relation {
+    /// `schema.name`, or `name` alone in `public`.
+    pub fn qualified(&self) -> String {
+        if self.schema == "public" || self.schema.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.schema, self.name)
+        }
+    }
+
+    /// A table, partitioned table or materialized view.
+    pub fn is_table(&self) -> bool {
+        matches!(self.kind, 'r' | 'p' | 'm')
+    }
+
+    /// A relation queries read through: a table, materialized view or view (whose ACCESS
+    /// EXCLUSIVE lock, e.g. from CREATE OR REPLACE VIEW, queues every query using it).
+    pub fn is_queried(&self) -> bool {
+        matches!(self.kind, 'r' | 'p' | 'm' | 'v')
+    }
+
+    /// An index or partitioned index.
+    pub fn is_index(&self) -> bool {
+        matches!(self.kind, 'i' | 'I')
+    }
+
+    /// Whether a parse-tree relation name designates this relation.
+    pub fn matches(&self, range: &RangeVar) -> bool {
+        self.name == range.relname && (range.schemaname.is_empty() || self.schema == range.schemaname)
+    }
+}
+
+/// The locks the transaction holds on a relation that existed before the migration.
+#[derive(Debug, Clone)]
+pub struct HeldLock {
+    pub relation: Relation,
+    /// The strongest mode held.
+    pub strongest: LockMode,
+    /// Modes this statement acquired (not held before it).
+    pub acquired: Vec<LockMode>,
+}
+
+/// A constraint on a table that existed before the migration that this statement created or
+/// validated.
+#[derive(Debug, Clone)]
+pub struct ConstraintChange {
+    pub name: String,
+    /// `pg_constraint.contype`: c, f, p, u, x.
+    pub kind: char,
+    pub table: Relation,
+    /// Created by this statement (otherwise it existed and was validated now).
+    pub created: bool,
+    /// `convalidated` after the statement.
+    pub validated: bool,
+    /// The strongest lock the transaction holds on the table.
+    pub table_lock: Option<LockMode>,
+}
+
+/// Everything the trace saw of one statement; the rules' only input.
+#[derive(Debug)]
+pub struct StatementTrace<'a> {
+    /// The parsed statement, when the parser accepted it.
+    pub node: Option<&'a NodeEnum>,
+    /// What the statement does to the surrounding transaction.
+    pub tx: &'a TxEffect,
+    /// Whether it ran inside a transaction block.
+    pub in_transaction: bool,
+    /// `server_version_num`, e.g. 150004.
+    pub server_version_num: u32,
+    /// Locks held after the statement on relations that existed before the migration.
+    pub locks: Vec<HeldLock>,
+    /// A table that existed before the migration on which the transaction already held ACCESS
+    /// EXCLUSIVE before this statement started.
+    pub exclusive_before: Option<Relation>,
+    /// Whether `lock_timeout` was set (non-zero) after the statement.
+    pub lock_timeout: bool,
+    /// Pre-existing relations whose file node changed (rewritten or rebuilt).
+    pub rewritten: Vec<Relation>,
+    /// Pre-existing tables that were sequentially scanned.
+    pub scanned: Vec<Relation>,
+    /// Pre-existing tables that really lost a column (`DROP COLUMN IF EXISTS` of a missing one
+    /// does not count).
+    pub columns_dropped: Vec<Relation>,
+    /// Pre-existing relations that no longer exist.
+    pub dropped: Vec<Relation>,
+    /// Indexes created by this statement on pre-existing tables: (index, table).
+    pub new_indexes: Vec<(Relation, Relation)>,
+    /// Constraints created or validated on pre-existing tables.
+    pub constraints: Vec<ConstraintChange>,
+    /// Enum values added earlier in the same transaction: (file line, `type.value`).
+    pub enum_values_added: &'a [(u32, String)],
+    /// Columns this migration added to pre-existing tables before this statement: (table OID, name).
+    pub added_columns: &'a HashSet<(u32, String)>,
+    /// The error, when the statement failed.
+    pub error: Option<&'a StatementError>,
+    /// Wall time of the statement.
+    pub elapsed: Duration,
+}
+
+impl StatementTrace<'_> {
+    /// The pre-existing table a parse-tree relation name designates, among those the
+    /// transaction holds a lock on.
+    pub fn existing_table(&self, range: Option<&RangeVar>) -> Option<&HeldLock> {
+        let range = range?;
+        self.locks.iter().find(|l| l.relation.is_table() && l.relation.matches(range))
+    }
+
+    /// The ALTER TABLE subcommand types of the statement, if it is one.
+    pub fn alter_table_commands(
+        &self,
+    ) -> Vec<(pg_query::protobuf::AlterTableType, &pg_query::protobuf::AlterTableCmd)> {
+        let Some(NodeEnum::AlterTableStmt(stmt)) = self.node else { return Vec::new() };
+        stmt.cmds
+            .iter()
+            .filter_map(|c| match &c.node {
+                Some(NodeEnum::AlterTableCmd(cmd)) => {
+                    pg_query::protobuf::AlterTableType::try_from(cmd.subtype).ok().map(|t| (t, cmd.as_ref()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The relation an ALTER TABLE names.
+    pub fn alter_table_relation(&self) -> Option<&RangeVar> {
+        match self.node {
+            Some(NodeEnum::AlterTableStmt(stmt)) => stmt.relation.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// What existed before the migration.
+#[derive(Debug, Default)]
+struct Snapshot {
+    relations: HashMap<u32, Relation>,
+    filenodes: HashMap<u32, i64>,
+    /// Constraint OID → `convalidated`.
+    constraints: HashMap<u32, bool>,
+    /// (table OID, constraint name) → `convalidated`, to recognize constraints PostgreSQL drops
+    /// and re-creates (ALTER COLUMN TYPE) as the same ones.
+    constraint_names: HashMap<(u32, String), bool>,
+}
+
+/// A rule that fired on a statement, before suppression is applied.
+#[derive(Debug)]
+struct Hit {
+    statement: usize,
+    rule: &'static Rule,
+    message: String,
+}
+
+/// Per-script state, reset at the start of each script.
+#[derive(Debug, Default)]
+struct ScriptState {
+    snapshot: Option<Snapshot>,
+    in_tx: bool,
+    /// We opened a transaction around an autocommit statement to see its locks.
+    opened: bool,
+    held: HashSet<(u32, LockMode)>,
+    filenodes: HashMap<u32, i64>,
+    scans: HashMap<u32, i64>,
+    dropped_columns: HashMap<u32, i64>,
+    validated: HashMap<u32, bool>,
+    constraint_names: HashMap<(u32, String), bool>,
+    seen_new: HashSet<u32>,
+    /// (table OID, name) of indexes this migration created on pre-existing tables.
+    new_index_names: HashSet<(u32, String)>,
+    dropped: HashSet<u32>,
+    exclusive: Option<Relation>,
+    exclusive_before: Option<Relation>,
+    enum_added: Vec<(u32, String)>,
+    added_columns: HashSet<(u32, String)>,
+    node: Option<NodeEnum>,
+    queried: bool,
+    hits: Vec<Hit>,
+    fired: HashSet<&'static str>,
+}
+
+/// Traces statements as the runner applies them and collects lint findings.
+#[derive(Debug)]
+pub struct Tracer {
+    enabled: bool,
+    server_version_num: u32,
+    state: ScriptState,
+    findings: Vec<Finding>,
+    suppressed: Vec<Finding>,
+}
+
+impl Tracer {
+    /// A tracer for a server of `server_version_num`; a disabled one observes nothing.
+    pub fn new(enabled: bool, server_version_num: u32) -> Tracer {
+        Tracer {
+            enabled,
+            server_version_num,
+            state: ScriptState::default(),
+            findings: Vec::new(),
+            suppressed: Vec::new(),
+        }
+    }
+
+    /// Ends a script run by the runner: lints a failing statement (a failed script keeps only the
+    /// findings that explain its failure), applies suppression comments
+    /// and files the findings under `migration`.
+    pub fn finish(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
+        if !self.enabled {
+            return;
+        }
+        if outcome.error.is_some() {
+            // A failed migration reports its failure; what its earlier statements would do is
+            // linted once it applies. Only rules explaining the failure itself stay.
+            self.state.hits.clear();
+        }
+        if let Some(error) = &outcome.error
+            && let Some(statement) = script.split.statements.get(error.statement)
+        {
+            let node = parse(script.text(statement));
+            let trace = StatementTrace {
+                node: node.as_ref(),
+                tx: &statement.tx,
+                in_transaction: self.state.in_tx,
+                server_version_num: self.server_version_num,
+                locks: Vec::new(),
+                exclusive_before: self.state.exclusive_before.clone(),
+                lock_timeout: false,
+                rewritten: Vec::new(),
+                scanned: Vec::new(),
+                columns_dropped: Vec::new(),
+                dropped: Vec::new(),
+                new_indexes: Vec::new(),
+                constraints: Vec::new(),
+                enum_values_added: &self.state.enum_added,
+                added_columns: &self.state.added_columns,
+                error: Some(error),
+                elapsed: Duration::ZERO,
+            };
+            let hits = check(&trace, error.statement, &mut self.state.fired);
+            self.state.hits.extend(hits);
+        }
+        let state = std::mem::take(&mut self.state);
+        for hit in state.hits {
+            let statement = &script.split.statements[hit.statement];
+            let finding = Finding::new(hit.rule.id, hit.rule.severity, hit.message)
+                .in_migration(migration)
+                .at(script.display_path(), Some(script.statement_line(statement)))
+                .with_help(hit.rule.help);
+            if suppress::is_suppressed(script, statement, hit.rule.id) {
+                self.suppressed.push(finding);
+            } else {
+                self.findings.push(finding);
+            }
+        }
+    }
+
+    /// The findings so far, and those silenced by suppression comments.
+    pub fn take(&mut self) -> (Vec<Finding>, Vec<Finding>) {
+        (std::mem::take(&mut self.findings), std::mem::take(&mut self.suppressed))
+    }
+
+    async fn snapshot(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let rows = sqlx::query(SNAPSHOT_SQL).fetch_all(&mut *conn).await?;
+        let mut snapshot = Snapshot::default();
+        for row in &rows {
+            let tag: String = row.try_get("tag")?;
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            if tag == "r" {
+                let relation = relation(row, oid)?;
+                snapshot.filenodes.insert(oid, row.try_get("filenode")?);
+                snapshot.relations.insert(oid, relation);
+            } else {
+                let valid: bool = row.try_get("flag")?;
+                let table = row.try_get::<i64, _>("parent")? as u32;
+                snapshot.constraints.insert(oid, valid);
+                snapshot.constraint_names.insert((table, row.try_get("name")?), valid);
+            }
+        }
+        self.state.filenodes = snapshot.filenodes.clone();
+        self.state.validated = snapshot.constraints.clone();
+        self.state.constraint_names = snapshot.constraint_names.clone();
+        self.state.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// Before an ALTER TABLE that sets NOT NULL or drops columns: the table's scan and
+    /// dropped-column counts, so the statement query after it can tell what it did.
+    async fn baseline(&mut self, conn: &mut PgConnection, node: Option<&NodeEnum>) -> Result<(), sqlx::Error> {
+        let Some(NodeEnum::AlterTableStmt(stmt)) = node else { return Ok(()) };
+        let Some(range) = &stmt.relation else { return Ok(()) };
+        let counted = stmt.cmds.iter().any(|c| {
+            matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+                if cmd.subtype == AlterTableType::AtSetNotNull as i32 || cmd.subtype == AlterTableType::AtDropColumn as i32)
+        });
+        if !counted {
+            return Ok(());
+        }
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let name = if range.schemaname.is_empty() {
+            quote(&range.relname)
+        } else {
+            format!("{}.{}", quote(&range.schemaname), quote(&range.relname))
+        };
+        if let Some(row) = sqlx::query(BASELINE_SQL).bind(name).fetch_optional(&mut *conn).await? {
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            self.state.scans.insert(oid, row.try_get("scans")?);
+            self.state.dropped_columns.insert(oid, row.try_get("dropped")?);
+        }
+        Ok(())
+    }
+
+    /// Runs the statement query and turns its rows into a trace of what changed.
+    async fn observe(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+        elapsed: Duration,
+    ) -> Result<(), sqlx::Error> {
+        let rows = sqlx::query(STATEMENT_SQL).fetch_all(&mut *conn).await?;
+        let state = &mut self.state;
+        let Some(snapshot) = &state.snapshot else { return Ok(()) };
+        let mut locks = Vec::new();
+        let mut rewritten = Vec::new();
+        let mut scanned = Vec::new();
+        let mut columns_dropped = Vec::new();
+        let mut dropped = Vec::new();
+        let mut new_indexes = Vec::new();
+        let mut constraint_rows = Vec::new();
+        let mut lock_timeout = false;
+        // ALTER COLUMN TYPE drops and re-creates dependent indexes and constraints under their
+        // old names: those are rebuilds, not new objects.
+        let retypes = alter_column_type(state.node.as_ref());
+        for row in &rows {
+            let tag: String = row.try_get("tag")?;
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            match tag.as_str() {
+                "l" => {
+                    let exists: bool = row.try_get("flag")?;
+                    let modes: Vec<String> = row.try_get::<Option<Vec<String>>, _>("modes")?.unwrap_or_default();
+                    let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
+                    let acquired: Vec<LockMode> =
+                        modes.iter().copied().filter(|m| state.held.insert((oid, *m))).collect();
+                    let Some(before) = snapshot.relations.get(&oid) else {
+                        // Created by this migration: only new indexes on old tables matter.
+                        if exists && state.seen_new.insert(oid) {
+                            let rel = relation(row, oid)?;
+                            if let Some(table) = rel.table.and_then(|t| snapshot.relations.get(&t))
+                                && rel.is_index()
+                            {
+                                // An index re-created under its old name (ALTER COLUMN TYPE) is a
+                                // rebuild, not a new index.
+                                let old =
+                                    snapshot.relations.values().any(|r| r.table == rel.table && r.name == rel.name);
+                                let key = (table.oid, rel.name.clone());
+                                if old && retypes {
+                                    rewritten.push(rel);
+                                } else if state.new_index_names.insert(key) {
+                                    new_indexes.push((rel, table.clone()));
+                                }
+                            }
+                        }
+                        continue;
+                    };
+                    let current = if exists { relation(row, oid)? } else { before.clone() };
+                    if !exists {
+                        if state.dropped.insert(oid) {
+                            dropped.push(current.clone());
+                        }
+                    } else {
+                        let filenode: i64 = row.try_get("filenode")?;
+                        // Sequences get a new file on RESTART; views have none.
+                        let stored = current.is_table() || current.is_index();
+                        if state.filenodes.insert(oid, filenode).is_some_and(|old| old != filenode) && stored {
+                            rewritten.push(current.clone());
+                        }
+                        // Scan and dropped-column counts have a baseline only for tables the
+                        // statement names in a SET NOT NULL or DROP COLUMN (see `baseline`).
+                        let scans: i64 = row.try_get("scans")?;
+                        if state.scans.insert(oid, scans).is_some_and(|old| scans > old) {
+                            scanned.push(current.clone());
+                        }
+                        let gone: i64 = row.try_get("dropped")?;
+                        if state.dropped_columns.insert(oid, gone).is_some_and(|old| gone > old) {
+                            columns_dropped.push(current.clone());
+                        }
+                    }
+                    if let Some(strongest) = modes.iter().copied().max() {
+                        locks.push(HeldLock { relation: current, strongest, acquired });
+                    }
+                }
+                "c" => constraint_rows.push((oid, row)),
+                _ => {
+                    let value: String = row.try_get("kind")?;
+                    lock_timeout = !matches!(value.trim(), "0" | "0ms" | "0s" | "");
+                }
+            }
+        }
+        let mut constraints = Vec::new();
+        for (oid, row) in constraint_rows {
+            let table_oid = row.try_get::<i64, _>("parent")? as u32;
+            let Some(lock) = locks.iter().find(|l| l.relation.oid == table_oid && l.relation.is_table()) else {
+                continue;
+            };
+            let validated: bool = row.try_get("flag")?;
+            let name: String = row.try_get("name")?;
+            let by_name = state.constraint_names.insert((table_oid, name.clone()), validated).filter(|_| retypes);
+            let previous = state.validated.insert(oid, validated).or(by_name);
+            let created = previous.is_none();
+            if created || (previous == Some(false) && validated) {
+                let kind: String = row.try_get("kind")?;
+                constraints.push(ConstraintChange {
+                    name,
+                    kind: kind.chars().next().unwrap_or('?'),
+                    table: lock.relation.clone(),
+                    created,
+                    validated,
+                    table_lock: Some(lock.strongest),
+                });
+            }
+        }
+        state.exclusive = locks
+            .iter()
+            .find(|l| {
+                l.strongest == LockMode::AccessExclusive
+                    && l.relation.is_queried()
+                    && !state.dropped.contains(&l.relation.oid)
+            })
+            .map(|l| l.relation.clone());
+        let statement = &script.split.statements[index];
+        let trace = StatementTrace {
+            node: state.node.as_ref(),
+            tx: &statement.tx,
+            in_transaction: state.in_tx,
+            server_version_num: self.server_version_num,
+            locks,
+            exclusive_before: state.exclusive_before.clone(),
+            lock_timeout,
+            rewritten,
+            scanned,
+            columns_dropped,
+            dropped,
+            new_indexes,
+            constraints,
+            enum_values_added: &state.enum_added,
+            added_columns: &state.added_columns,
+            error: None,
+            elapsed,
+        };
+        let hits = check(&trace, index, &mut state.fired);
+        let added: Vec<(u32, String)> = match trace.existing_table(trace.alter_table_relation()) {
+            Some(table) => trace
+                .alter_table_commands()
+                .into_iter()
+                .filter(|(t, _)| *t == pg_query::protobuf::AlterTableType::AtAddColumn)
+                .filter_map(|(_, c)| match c.def.as_ref().and_then(|d| d.node.as_ref()) {
+                    Some(NodeEnum::ColumnDef(def)) => Some((table.relation.oid, def.colname.clone())),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        state.hits.extend(hits);
+        state.added_columns.extend(added);
+        Ok(())
+    }
+
+    /// Forgets the locks of a transaction that ended.
+    fn end_transaction(&mut self) {
+        self.state.in_tx = false;
+        self.state.held.clear();
+        self.state.exclusive = None;
+        self.state.enum_added.clear();
+    }
+}
+
+impl Observer for Tracer {
+    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if index == 0 {
+            self.state = ScriptState { in_tx: script.transaction.is_wrapped(), ..ScriptState::default() };
+        }
+        let statement = &script.split.statements[index];
+        let node = parse(script.text(statement));
+        self.state.exclusive_before =
+            if self.state.in_tx && !is_trivial(node.as_ref()) { self.state.exclusive.clone() } else { None };
+        let interesting = may_lock(node.as_ref());
+        self.state.queried = false;
+        if interesting {
+            if self.state.snapshot.is_none() {
+                self.snapshot(conn).await?;
+            }
+            if !self.state.in_tx && statement.tx == TxEffect::Plain && wrappable(node.as_ref()) {
+                // A single statement in its own transaction behaves the same; holding the
+                // transaction open until we looked lets the trace see its locks.
+                conn.execute("BEGIN").await?;
+                self.state.opened = true;
+                self.state.in_tx = true;
+            }
+            self.state.queried = self.state.in_tx;
+            if self.state.queried {
+                self.baseline(conn, node.as_ref()).await?;
+            }
+        }
+        self.state.node = node;
+        Ok(())
+    }
+
+    async fn after(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+        elapsed: Duration,
+    ) -> Result<(), sqlx::Error> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.state.queried {
+            self.observe(conn, script, index, elapsed).await?;
+        } else if self.state.exclusive_before.is_some() {
+            // Rules about statements run under an earlier lock need no catalog query.
+            let statement = &script.split.statements[index];
+            let trace = StatementTrace {
+                node: self.state.node.as_ref(),
+                tx: &statement.tx,
+                in_transaction: self.state.in_tx,
+                server_version_num: self.server_version_num,
+                locks: Vec::new(),
+                exclusive_before: self.state.exclusive_before.clone(),
+                lock_timeout: true,
+                rewritten: Vec::new(),
+                scanned: Vec::new(),
+                columns_dropped: Vec::new(),
+                dropped: Vec::new(),
+                new_indexes: Vec::new(),
+                constraints: Vec::new(),
+                enum_values_added: &self.state.enum_added,
+                added_columns: &self.state.added_columns,
+                error: None,
+                elapsed,
+            };
+            let hits = check(&trace, index, &mut self.state.fired);
+            self.state.hits.extend(hits);
+        }
+        if self.state.opened {
+            self.state.opened = false;
+            conn.execute("COMMIT").await?;
+            self.end_transaction();
+        }
+        let statement = &script.split.statements[index];
+        match statement.tx {
+            TxEffect::Control("BEGIN") => self.state.in_tx = true,
+            TxEffect::Control(_) => self.end_transaction(),
+            _ => {}
+        }
+        if let Some(NodeEnum::AlterEnumStmt(stmt)) = &self.state.node
+            && self.state.in_tx
+            && !stmt.new_val.is_empty()
+        {
+            let name = stmt
+                .type_name
+                .iter()
+                .filter_map(|n| match &n.node {
+                    Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            let line = script.statement_line(statement);
+            self.state.enum_added.push((line, format!("{name}.{}", stmt.new_val)));
+        }
+        if !self.state.in_tx {
+            self.state.held.clear();
+            self.state.exclusive = None;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every rule on a trace; rules that report once per migration fire on their first hit.
+fn check(trace: &StatementTrace, statement: usize, fired: &mut HashSet<&'static str>) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for rule in rules::ALL.iter().copied() {
+        if rule.once_per_migration && fired.contains(rule.id) {
+            continue;
+        }
+        for message in (rule.check)(trace) {
+            fired.insert(rule.id);
+            hits.push(Hit { statement, rule, message });
+            if rule.once_per_migration {
+                break;
+            }
+        }
+    }
+    hits
+}
+
+fn relation(row: &PgRow, oid: u32) -> Result<Relation, sqlx::Error> {
+    let kind: String = row.try_get("kind")?;
+    let parent = row.try_get::<i64, _>("parent")? as u32;
+    Ok(Relation {
+        oid,
+        schema: row.try_get("schema")?,
+        name: row.try_get("name")?,
+        kind: kind.chars().next().unwrap_or('?'),
+        table: (parent != 0).then_some(parent),
+    })
+}
+
+/// The statement's parse tree, or `None` when the parser rejects it (the server will say why).
+fn parse(text: &str) -> Option<NodeEnum> {
+    let parsed = pg_query::parse(text, 0).ok()?;
+    parsed.protobuf.stmts.into_iter().next()?.stmt?.node
+}
+
+/// Statements that take no lock stronger than ROW EXCLUSIVE on existing relations and rewrite
+/// nothing, so the trace need not look after them.
+fn may_lock(node: Option<&NodeEnum>) -> bool {
+    !matches!(
+        node,
+        Some(
+            NodeEnum::CreateFunctionStmt(_)
+                | NodeEnum::VariableSetStmt(_)
+                | NodeEnum::VariableShowStmt(_)
+                | NodeEnum::InsertStmt(_)
+                | NodeEnum::UpdateStmt(_)
+                | NodeEnum::DeleteStmt(_)
+                | NodeEnum::CommentStmt(_)
+                | NodeEnum::GrantStmt(_)
+                | NodeEnum::GrantRoleStmt(_)
+                | NodeEnum::CreateEnumStmt(_)
+                | NodeEnum::AlterEnumStmt(_)
+                | NodeEnum::CompositeTypeStmt(_)
+                | NodeEnum::CreateDomainStmt(_)
+                | NodeEnum::CreateSchemaStmt(_)
+                | NodeEnum::CreateSeqStmt(_)
+                | NodeEnum::TransactionStmt(_)
+                | NodeEnum::DefineStmt(_)
+                | NodeEnum::CreateRoleStmt(_)
+                | NodeEnum::AlterRoleStmt(_)
+        )
+    )
+}
+
+/// Statements that behave the same inside a transaction of their own, so that the tracer may
+/// wrap them when the script runs without one.
+fn wrappable(node: Option<&NodeEnum>) -> bool {
+    match node {
+        Some(NodeEnum::IndexStmt(s)) => !s.concurrent,
+        Some(NodeEnum::DropStmt(s)) => !s.concurrent,
+        Some(
+            NodeEnum::AlterTableStmt(_)
+            | NodeEnum::RenameStmt(_)
+            | NodeEnum::CreateStmt(_)
+            | NodeEnum::CreateTrigStmt(_)
+            | NodeEnum::RefreshMatViewStmt(_),
+        ) => true,
+        _ => false,
+    }
+}
+
+/// Whether the statement is an ALTER TABLE that changes a column's type.
+fn alter_column_type(node: Option<&NodeEnum>) -> bool {
+    let Some(NodeEnum::AlterTableStmt(stmt)) = node else { return false };
+    stmt.cmds.iter().any(|c| {
+        matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
+            if cmd.subtype == pg_query::protobuf::AlterTableType::AtAlterColumnType as i32)
+    })
+}
+
+/// Statements that do no work of their own (settings, transaction control).
+pub fn is_trivial(node: Option<&NodeEnum>) -> bool {
+    matches!(node, Some(NodeEnum::VariableSetStmt(_) | NodeEnum::VariableShowStmt(_) | NodeEnum::TransactionStmt(_)))
+}
