@@ -53,10 +53,10 @@ pub struct CheckSettings {
     /// Trace and lint locks and rewrites while applying (`--no-lint`, input `lint: false`).
     pub lint: bool,
     pub verbose: bool,
-    /// The declared schema to check the migrated one against.
-    pub models: Option<Models>,
     /// How to publish the report on GitHub; `None` outside GitHub Actions.
     pub publish: Option<PublishSettings>,
+    /// The declared schema to check the migrated one against.
+    pub models: Option<Models>,
 }
 
 /// Where the declared schema comes from.
