@@ -117,7 +117,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
     }
     let server = Server::start(&settings.provision).await?;
     if settings.verbose {
-        eprintln!("PostgreSQL {} ({:?})", server.version(), server.provider());
+        eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
     }
     let applied = apply_chain(&server, &chain).await;
     let drift = match (&applied, &settings.models) {

@@ -174,7 +174,12 @@ fn locate(script: &Script, index: usize, statement: &Statement, error: &dyn Data
         Some(PgErrorPosition::Original(position)) => {
             script.file_line(statement.start + crate::sql::char_position_to_byte(text, position))
         }
-        _ => script.statement_line(statement),
+        // Errors raised while a DO block runs carry no position, only PL/pgSQL's line.
+        _ => pg
+            .and_then(PgDatabaseError::r#where)
+            .and_then(crate::sql::plpgsql_do_line)
+            .and_then(|line| crate::sql::do_body_line(text, line))
+            .map_or_else(|| script.statement_line(statement), |byte| script.file_line(statement.start + byte)),
     };
     StatementError {
         file: script.display_path(),

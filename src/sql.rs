@@ -4,6 +4,7 @@
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{ReindexObjectType, TransactionStmtKind};
+use std::ops::Range;
 
 /// What a statement means for the transaction it runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +45,8 @@ pub struct Split {
 pub enum SqlError {
     #[error("the SQL contains a NUL byte at line {line}")]
     Nul { line: u32 },
-    #[error("the SQL cannot be tokenized: {0}")]
-    Scan(String),
+    #[error("{message}, which runs to the end of the script")]
+    Scan { message: String, line: u32 },
 }
 
 /// Splits `sql` into statements, exactly as PostgreSQL's parser would.
@@ -79,10 +80,58 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
     }
 }
 
+/// Splits `sql` like [`split`], except that each byte range in `whole` becomes exactly one
+/// statement sent as written (the `StatementBegin`/`StatementEnd` blocks of goose and
+/// sql-migrate). Ranges must be sorted and must not overlap.
+pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlError> {
+    if whole.is_empty() {
+        return split(sql);
+    }
+    if let Some(pos) = sql.find('\0') {
+        return Err(SqlError::Nul { line: line_of(sql, pos) });
+    }
+    let mut result = Split::default();
+    let split_part = |from: usize, to: usize, result: &mut Split| -> Result<(), SqlError> {
+        let part = split(&sql[from..to])?;
+        for s in part.statements {
+            let start = from + s.start;
+            result.statements.push(Statement { start, end: from + s.end, line: line_of(sql, start), tx: s.tx });
+        }
+        if result.syntax_error.is_none() {
+            result.syntax_error = part.syntax_error;
+        }
+        Ok(())
+    };
+    let mut at = 0;
+    for range in whole {
+        split_part(at, range.start, &mut result)?;
+        let start = skip_trivia(sql, range.start, range.end);
+        if start < range.end {
+            // The block is one statement for the server; what it does to the transaction is what
+            // its first statement that matters does.
+            let tx = split(&sql[start..range.end])?
+                .statements
+                .into_iter()
+                .map(|s| s.tx)
+                .find(|tx| *tx != TxEffect::Plain)
+                .unwrap_or(TxEffect::Plain);
+            result.statements.push(Statement {
+                start,
+                end: trim_end(sql, start, range.end),
+                line: line_of(sql, start),
+                tx,
+            });
+        }
+        at = range.end;
+    }
+    split_part(at, sql.len(), &mut result)?;
+    Ok(result)
+}
+
 /// Splits on top-level semicolons using the scanner only, for scripts the parser rejects.
 /// Statements are never dropped, so the server sees (and reports) the broken one.
 fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    let tokens = pg_query::scan_tokens(sql).map_err(|e| SqlError::Scan(e.to_string()))?;
+    let tokens = pg_query::scan_tokens(sql).map_err(|e| scan_error(sql, &e.to_string()))?;
     let mut statements = Vec::new();
     let mut begin = 0usize;
     let semicolon = pg_query::protobuf::Token::Ascii59 as i32;
@@ -99,6 +148,21 @@ fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
     }
     push(begin, sql.len());
     Ok(statements)
+}
+
+/// Turns the scanner's "unterminated ... at or near \"<rest of input>\"" into a message and the
+/// line where the unterminated token starts.
+fn scan_error(sql: &str, raw: &str) -> SqlError {
+    let raw = raw.strip_prefix("Error scanning: ").unwrap_or(raw);
+    let (message, line) = match raw.split_once(" at or near \"") {
+        Some((message, rest)) => {
+            let fragment = rest.strip_suffix('"').unwrap_or(rest);
+            let line = sql.rfind(fragment).map_or(1, |at| line_of(sql, at));
+            (message.to_string(), line)
+        }
+        None => (raw.to_string(), 1),
+    };
+    SqlError::Scan { message, line }
 }
 
 /// Classifies a parsed statement for transaction handling (PostgreSQL 12+ rules).
@@ -198,6 +262,38 @@ fn trim_end(sql: &str, start: usize, end: usize) -> usize {
     start + sql[start..end].trim_end().len()
 }
 
+/// The line PL/pgSQL gives for an error inside a `DO` block, from the error's context
+/// ("PL/pgSQL function inline_code_block line 7 at IF").
+pub fn plpgsql_do_line(context: &str) -> Option<u32> {
+    let rest = &context[context.find("inline_code_block line ")? + "inline_code_block line ".len()..];
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
+}
+
+/// Byte offset in `statement`, a `DO` statement, of line `line` (1-based, as PL/pgSQL counts
+/// from the character after the body's opening quote) of its body.
+pub fn do_body_line(statement: &str, line: u32) -> Option<usize> {
+    let tokens = pg_query::scan_tokens(statement).ok()?;
+    let first = tokens.first()?;
+    if !statement[first.start as usize..first.end as usize].eq_ignore_ascii_case("do") {
+        return None;
+    }
+    let body = tokens.iter().find(|t| t.token == pg_query::protobuf::Token::Sconst as i32)?;
+    let literal = &statement[body.start as usize..body.end as usize];
+    let opening = if let Some(tag) = literal.strip_prefix('$') {
+        tag.find('$')? + 2
+    } else if literal.starts_with(['E', 'e']) {
+        2
+    } else {
+        1
+    };
+    let mut at = body.start as usize + opening;
+    for _ in 1..line {
+        at += statement[at..].find('\n')? + 1;
+    }
+    Some(at)
+}
+
 /// 1-based line of byte offset `byte` in `text`.
 pub fn line_of(text: &str, byte: usize) -> u32 {
     let byte = byte.min(text.len());
@@ -274,8 +370,45 @@ mod tests {
     }
 
     #[test]
+    fn kept_blocks_are_one_statement() {
+        let sql = "CREATE TABLE a (x int);\nDO $$ BEGIN PERFORM 1; END $$;\nSELECT 1; SELECT 2;\nCREATE INDEX CONCURRENTLY i ON a (x);\n";
+        let block_start = sql.find("DO").unwrap();
+        let block_end = sql.find("CREATE INDEX").unwrap();
+        let block = block_start..block_end;
+        let split = split_keeping(sql, std::slice::from_ref(&block)).unwrap();
+        let texts: Vec<&str> = split.statements.iter().map(|s| &sql[s.start..s.end]).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "CREATE TABLE a (x int)",
+                "DO $$ BEGIN PERFORM 1; END $$;\nSELECT 1; SELECT 2;",
+                "CREATE INDEX CONCURRENTLY i ON a (x)"
+            ]
+        );
+        let lines: Vec<u32> = split.statements.iter().map(|s| s.line).collect();
+        assert_eq!(lines, vec![1, 2, 4]);
+        assert_eq!(split.statements[2].tx, TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"));
+    }
+
+    #[test]
+    fn do_block_lines() {
+        let sql = "DO\n$body$\nBEGIN\n    IF x THEN\n    END IF;\nEND;\n$body$ LANGUAGE plpgsql";
+        let context = "SQL statement \"SELECT x\"\nPL/pgSQL function inline_code_block line 3 at IF";
+        let line = plpgsql_do_line(context).unwrap();
+        assert_eq!(line, 3);
+        assert_eq!(line_of(sql, do_body_line(sql, line).unwrap()), 4);
+        assert_eq!(line_of("DO 'BEGIN\nPERFORM 1;\nEND'", do_body_line("DO 'BEGIN\nPERFORM 1;\nEND'", 2).unwrap()), 2);
+        assert_eq!(do_body_line("SELECT 'x'", 1), None);
+        assert_eq!(plpgsql_do_line("PL/pgSQL function f() line 3 at IF"), None);
+    }
+
+    #[test]
     fn nul_byte_is_an_error_with_its_line() {
         assert_eq!(split("SELECT 1;\nSELECT '\0';"), Err(SqlError::Nul { line: 2 }));
+        assert_eq!(
+            split("SELECT 1;\nSELECT 2;\nSELECT 'abc\n;\n"),
+            Err(SqlError::Scan { message: "unterminated quoted string".into(), line: 3 })
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn check(migrations: &[Migration]) -> Vec<Finding> {
                     Severity::Error,
                     format!(
                         "version {} is used twice: by {} and {}; the migration tool refuses to run (or silently skips one)",
-                        m.id,
+                        version,
                         first.up.display_path(),
                         m.up.display_path()
                     ),

@@ -111,13 +111,23 @@ impl Script {
     /// Splits `sql` (which starts at `first_line` of `path`) into statements; the transaction
     /// mode is inferred and may be overridden by the format's loader.
     pub fn new(path: &Path, first_line: u32, sql: String) -> Result<Script, LoadError> {
-        let split = sql::split(&sql).map_err(|source| LoadError::Sql {
+        Script::with_blocks(path, first_line, sql, &[])
+    }
+
+    /// Like [`Script::new`], but each byte range of `sql` in `blocks` is kept as one statement
+    /// (the tool sends it to the server unsplit).
+    pub fn with_blocks(
+        path: &Path,
+        first_line: u32,
+        sql: String,
+        blocks: &[std::ops::Range<usize>],
+    ) -> Result<Script, LoadError> {
+        let split = sql::split_keeping(&sql, blocks).map_err(|error| LoadError::Sql {
             path: display_path(path),
-            line: match &source {
-                sql::SqlError::Nul { line } => first_line + line - 1,
-                sql::SqlError::Scan(_) => first_line,
+            line: match &error {
+                sql::SqlError::Nul { line } | sql::SqlError::Scan { line, .. } => first_line + line - 1,
             },
-            source,
+            error,
         })?;
         let transaction = Transaction::inferred(&split);
         Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction })
@@ -207,13 +217,9 @@ pub enum LoadError {
     },
     #[error("{path}:{line}: not valid UTF-8 (save the file as UTF-8)")]
     NotUtf8 { path: String, line: u32 },
-    #[error("{path}:{line}: cannot split into SQL statements")]
-    Sql {
-        path: String,
-        line: u32,
-        #[source]
-        source: sql::SqlError,
-    },
+    /// Shown on one line: the scanner's message is the whole story.
+    #[error("{path}:{line}: {error}")]
+    Sql { path: String, line: u32, error: sql::SqlError },
     #[error("{path}:{line}: {message}")]
     Invalid { path: String, line: u32, message: String },
 }
@@ -240,7 +246,10 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
             (detection.format, detection.reasons)
         }
     };
-    let mut migrations = formats::load(format, dir, options)?;
+    let loaded = formats::load(format, dir, options)?;
+    let mut notes = notes;
+    notes.extend(loaded.notes);
+    let mut migrations = loaded.migrations;
     if migrations.is_empty() {
         return Err(LoadError::Empty {
             path: shown,
@@ -258,7 +267,8 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
         let previous = migrations[i - 1].id.clone();
         migrations[i].parents = vec![previous];
     }
-    let findings = graph::check(&migrations);
+    // sql-migrate keys migrations by file name: files sharing a leading number are legitimate.
+    let findings = if format == Format::SqlMigrate { Vec::new() } else { graph::check(&migrations) };
     Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
 }
 
@@ -285,4 +295,50 @@ pub fn read_sql_file(path: &Path) -> Result<String, LoadError> {
         Some(rest) => rest.to_string(),
         None => text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_files(format: Format, files: &[(&str, &str)]) -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        load(dir.path(), &LoadOptions { format: Some(format), ..LoadOptions::default() }).unwrap()
+    }
+
+    #[test]
+    fn sql_migrate_shared_leading_numbers_are_not_duplicates() {
+        // goalert has four files named 20241108160105-import-river-migration-<n>.sql.
+        let up = "-- +migrate Up\nSELECT 1;\n";
+        let chain = load_files(
+            Format::SqlMigrate,
+            &[("10-b.sql", up), ("seed.sql", up), ("10-a.sql", up), ("9-z.sql", up), ("after.sql", up)],
+        );
+        let ids: Vec<&str> = chain.migrations.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["9-z.sql", "10-a.sql", "10-b.sql", "after.sql", "seed.sql"]);
+        assert!(chain.findings.is_empty(), "{:?}", chain.findings);
+        assert_eq!(chain.migrations[2].parents, ["10-a.sql"]);
+    }
+
+    #[test]
+    fn duplicates_are_still_found_in_versioned_formats() {
+        let up = "-- +goose Up\nSELECT 1;\n";
+        let chain = load_files(Format::Goose, &[("1_a.sql", up), ("001_b.sql", up)]);
+        assert_eq!(chain.findings.len(), 1);
+        assert_eq!(chain.findings[0].rule, "duplicate-version");
+        assert!(chain.findings[0].message.starts_with("version 1 is used twice"), "{}", chain.findings[0].message);
+    }
+
+    #[test]
+    fn section_scripts_keep_file_lines() {
+        let chain = load_files(Format::Dbmate, &[("1_a.sql", "-- migrate:up\n\nSELECT 1;\n-- migrate:down\n")]);
+        let m = &chain.migrations[0];
+        assert_eq!(m.up.statement_line(&m.up.split.statements[0]), 3);
+        assert!(m.down.as_ref().unwrap().is_empty());
+    }
 }

@@ -53,6 +53,8 @@ pub enum ProvisionError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("{setting} must start with postgres:// or postgresql:// (got {scheme}://...)")]
+    UrlScheme { setting: &'static str, scheme: String },
     #[error("cannot connect to PostgreSQL at {target} (check {setting})")]
     Connect {
         target: String,
@@ -118,6 +120,11 @@ impl Server {
     /// Provides a server as the options say: URL, container image, or (default) ephemeral.
     pub async fn start(options: &ProvisionOptions) -> Result<Server, ProvisionError> {
         if let Some(url) = &options.database_url {
+            let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+            if scheme != "postgres" && scheme != "postgresql" {
+                let setting = "--database-url / DATABASE_URL";
+                return Err(ProvisionError::UrlScheme { setting, scheme: scheme.to_string() });
+            }
             let admin = PgConnectOptions::from_str(url)
                 .map_err(|source| ProvisionError::InvalidUrl { setting: "--database-url / DATABASE_URL", source })?;
             Server::attach(Provider::Url, admin, "--database-url / DATABASE_URL", Backend::Url).await
@@ -175,6 +182,16 @@ impl Server {
             scratch: Mutex::new(Vec::new()),
             backend,
         })
+    }
+
+    /// Connection options of the maintenance database (superuser for our own servers).
+    pub fn admin_options(&self) -> &PgConnectOptions {
+        &self.admin
+    }
+
+    /// Where the server listens, without credentials: `host:port/db` or the socket directory.
+    pub fn location(&self) -> String {
+        describe(&self.admin)
     }
 
     /// Where the server came from.

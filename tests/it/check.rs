@@ -20,3 +20,93 @@ fn failing_statement_is_located_by_file_and_line() {
     assert_eq!(migrations[2]["status"], "skipped");
     assert_eq!(report["database"]["provider"], "ephemeral");
 }
+
+/// Runs `check` expecting exit 2 and returns standard error.
+fn usage_error(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = check(dir, args);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_input_exits_2_with_the_setting_or_file_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    assert!(usage_error(&missing, &[]).contains("nope: no such directory"));
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(usage_error(empty.path(), &[]).contains("no migrations found"));
+
+    write(dir.path(), "1_a.sql", "SELECT 1;\n");
+    let stderr = usage_error(dir.path(), &["--format", "liquibase"]);
+    assert!(stderr.contains("--format: unknown format \"liquibase\""), "{stderr}");
+
+    let latin1 = tempfile::tempdir().unwrap();
+    std::fs::write(latin1.path().join("1_a.sql"), b"SELECT 1;\n-- caf\xe9\n").unwrap();
+    let stderr = usage_error(latin1.path(), &[]);
+    assert!(stderr.contains("1_a.sql:2: not valid UTF-8"), "{stderr}");
+
+    let unterminated = tempfile::tempdir().unwrap();
+    write(unterminated.path(), "1_a.sql", "SELECT 1;\n\nSELECT $$ never closed;\n");
+    let stderr = usage_error(unterminated.path(), &[]);
+    assert!(stderr.contains("1_a.sql:3: unterminated dollar-quoted string"), "{stderr}");
+
+    let no_bin = tempfile::tempdir().unwrap();
+    let stderr = usage_error(dir.path(), &["--pg-bin", no_bin.path().to_str().unwrap()]);
+    assert!(stderr.contains("no initdb and postgres there"), "{stderr}");
+
+    let stderr = usage_error(dir.path(), &["--database-url", "postgres://someone@127.0.0.1:1/app"]);
+    assert!(stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1/app (check --database-url"), "{stderr}");
+    assert!(!stderr.contains("someone"), "the user name stays out of messages: {stderr}");
+
+    let stderr = usage_error(dir.path(), &["--database-url", "mysql://x"]);
+    assert!(stderr.contains("must start with postgres://"), "{stderr}");
+}
+
+#[test]
+fn syntax_errors_are_failed_migrations_not_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "1_a.sql", "CREATE TABLE t (id int);\n\nCREAT INDEX ON t (id);\n");
+    let (output, report) = check_json(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), vec![("migration-failed".into(), "1_a.sql".into(), 3)]);
+    assert_eq!(report["migrations"][0]["error"]["sqlstate"], "42601");
+}
+
+#[test]
+fn non_transactional_failure_is_partially_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "1_a.sql",
+        "-- no-transaction\nCREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nCREATE INDEX CONCURRENTLY t_x ON t (x);\n",
+    );
+    let (output, report) = check_json(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let migration = &report["migrations"][0];
+    assert_eq!(migration["partially_applied"], true);
+    assert_eq!(migration["error"]["line"], 4);
+    assert!(report["findings"][0]["message"].as_str().unwrap().contains("stay applied"));
+}
+
+#[test]
+fn versions_sort_numerically() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "9_create.sql", "CREATE TABLE t (id int);\n");
+    write(dir.path(), "10_alter.sql", "ALTER TABLE t ADD COLUMN x int;\n");
+    let (output, report) = check_json(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let ids: Vec<_> = report["migrations"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["9", "10"]);
+}
+
+#[test]
+fn the_readme_sample_passes() {
+    let (output, report) = check_json(&root().join("examples/shop/migrations"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["summary"]["applied"], 4);
+    assert_eq!(report["migrations"][2]["transaction"]["mode"], "none");
+}

@@ -4,4 +4,10 @@
 mod support;
 
 mod check;
+<<<<<<< HEAD
 mod schema;
+=======
+mod corpora;
+mod formats;
+mod provision;
+>>>>>>> main

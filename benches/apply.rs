@@ -1,0 +1,102 @@
+//! Benchmarks for the walking skeleton: ephemeral PostgreSQL start-up, and applying a real
+//! migration chain against the floor of `psql` running the same files in one session.
+//!
+//! `cargo bench --bench apply [-- CORPUS...]` (default corpus: lemmy, from
+//! `MIGRATION_GUARD_CORPUS` or `../shared/corpus`). Targets: start-up ≤ 1 s; apply ≤ 1.5× psql.
+
+use migration_guard::migrations::{self, LoadOptions};
+use migration_guard::postgres::{ProvisionOptions, Server};
+use migration_guard::runner::{self, NoObserver};
+use sqlx::Connection;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 5;
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn corpus_dir(name: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("MIGRATION_GUARD_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    let root = base.join(name);
+    // The migrations folder of each corpus, as its SOURCE.txt describes.
+    ["migrations", "db/migrations", "."].iter().map(|d| root.join(d)).find(|d| {
+        d.is_dir() && migrations::load(d, &LoadOptions::default()).is_ok_and(|c| !c.migrations.is_empty())
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut startup = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let server = Server::start(&ProvisionOptions::default()).await.expect("start ephemeral PostgreSQL");
+        let ready = t.elapsed();
+        server.shutdown().await;
+        startup.push(ready);
+    }
+    println!("ephemeral start-up (initdb + postgres ready), median of {RUNS}: {:?} (target ≤ 1 s)", median(startup));
+
+    let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let names = if names.is_empty() { vec!["lemmy".to_string()] } else { names };
+    let server = Server::start(&ProvisionOptions::default()).await.expect("start ephemeral PostgreSQL");
+    for name in names {
+        let Some(dir) = corpus_dir(&name) else {
+            println!("{name}: corpus not found or not loadable, skipped");
+            continue;
+        };
+        let chain = migrations::load(&dir, &LoadOptions::default()).expect("load chain");
+        let mut ours = Vec::new();
+        let mut floor = Vec::new();
+        for _ in 0..RUNS {
+            let db = server.create_database().await.unwrap();
+            let mut conn = db.connect().await.unwrap();
+            let t = Instant::now();
+            for m in &chain.migrations {
+                let outcome = runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap();
+                assert!(outcome.succeeded(), "{} failed: {:?}", m.id, outcome.error);
+            }
+            ours.push(t.elapsed());
+            conn.close().await.ok();
+            server.drop_database(&db).await.unwrap();
+
+            let db = server.create_database().await.unwrap();
+            let mut script = String::from("\\set ON_ERROR_STOP 1\n");
+            for m in &chain.migrations {
+                let path = std::fs::canonicalize(&m.up.path).unwrap();
+                if m.up.transaction.is_wrapped() {
+                    script.push_str(&format!("BEGIN;\n\\i {}\nCOMMIT;\n", path.display()));
+                } else {
+                    script.push_str(&format!("\\i {}\n", path.display()));
+                }
+            }
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), script).unwrap();
+            let socket = server.admin_options().get_socket().unwrap().display().to_string();
+            let t = Instant::now();
+            let status = std::process::Command::new("psql")
+                .args(["-X", "-q", "-h", &socket, "-p", "5432", "-U", "postgres", "-d", &db.name, "-f"])
+                .arg(file.path())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .expect("run psql");
+            floor.push(t.elapsed());
+            assert!(status.success(), "psql failed on {name}");
+            server.drop_database(&db).await.unwrap();
+        }
+        let (ours, floor) = (median(ours), median(floor));
+        println!(
+            "{name}: apply {} migrations: migration-guard {:?}, psql floor {:?}, ratio {:.2} (target ≤ 1.5)",
+            chain.migrations.len(),
+            ours,
+            floor,
+            ours.as_secs_f64() / floor.as_secs_f64()
+        );
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,3 @@
+ALTER TABLE customers ADD COLUMN phone text;
+
+COMMENT ON COLUMN customers.phone IS 'E.164, optional';

@@ -1,0 +1,212 @@
+//! Flyway (and refinery, which shares its `V<n>__` names): versioned `V<version>__<desc>.sql`,
+//! undo `U<version>__<desc>.sql` (the down of the same version) and repeatable `R__<desc>.sql`
+//! (applied after every versioned one, by description; its id is the file name's stem). Versions are dot- or underscore-separated
+//! numbers (`1.2`, `1_12_3`, `001`). Other files are ignored, as Flyway does, and listed in the
+//! notes.
+//!
+//! `${name}` placeholders are substituted before splitting, from `--placeholder`, or for
+//! Flyway's built-ins `flyway:defaultSchema` (`public`), `flyway:filename` and `flyway:table`;
+//! a placeholder without a value is a load error, as it is for Flyway. Like Flyway, a script
+//! with a statement PostgreSQL refuses inside a transaction block (`CREATE INDEX CONCURRENTLY`
+//! ...) runs without one, and a `<file>.sql.conf` with `executeInTransaction=false` turns the
+//! transaction off.
+
+use super::{Loaded, file_name, list_dir};
+use crate::migrations::{LoadError, Migration, Script, Transaction, Version, read_sql_file};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What a Flyway file name declares.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Versioned(Version),
+    Undo(Version),
+    Repeatable,
+}
+
+pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Result<Loaded, LoadError> {
+    let (files, _) = list_dir(dir)?;
+    let mut loaded = Loaded::default();
+    let mut undos = Vec::new();
+    let mut ignored = Vec::new();
+    for path in files {
+        let name = file_name(&path);
+        let Some(stem) = name.strip_suffix(".sql") else { continue };
+        let Some((kind, description)) = parse_name(stem) else {
+            ignored.push(name);
+            continue;
+        };
+        let text = substitute(&path, &read_sql_file(&path)?, placeholders)?;
+        let mut script = Script::new(&path, 1, text)?;
+        if let Some(false) = execute_in_transaction(&path.with_file_name(format!("{name}.conf")))? {
+            script.transaction = Transaction::None(format!("`executeInTransaction=false` in {name}.conf"));
+        }
+        match kind {
+            Kind::Versioned(version) => loaded.migrations.push(Migration {
+                id: version.as_str().to_string(),
+                version: Some(version),
+                name: description,
+                parents: Vec::new(),
+                up: script,
+                down: None,
+            }),
+            Kind::Undo(version) => undos.push((version, script)),
+            Kind::Repeatable => loaded.migrations.push(Migration {
+                id: stem.to_string(),
+                version: None,
+                name: description,
+                parents: Vec::new(),
+                up: script,
+                down: None,
+            }),
+        }
+    }
+    for (version, script) in undos {
+        let Some(migration) = loaded.migrations.iter_mut().find(|m| m.version.as_ref() == Some(&version)) else {
+            return Err(LoadError::invalid(
+                &script.path,
+                1,
+                format!("undo migration for version {version}, but there is no V{version}__ migration"),
+            ));
+        };
+        if let Some(other) = &migration.down {
+            return Err(LoadError::invalid(
+                &script.path,
+                1,
+                format!("a second undo migration for version {version} (the first is {})", other.display_path()),
+            ));
+        }
+        migration.down = Some(script);
+    }
+    if !ignored.is_empty() {
+        loaded.notes.push(format!(
+            "flyway: ignored {} .sql file(s) not named V<version>__, U<version>__ or R__: {}",
+            ignored.len(),
+            ignored.join(", ")
+        ));
+    }
+    Ok(loaded)
+}
+
+/// `V1.2__desc`, `U001__desc`, `R__desc` → kind and description (`_` shown as spaces).
+fn parse_name(stem: &str) -> Option<(Kind, String)> {
+    let prefix = stem.chars().next()?;
+    let (version, description) = stem[1..].split_once("__")?;
+    let description = description.replace('_', " ").trim().to_string();
+    let kind = match prefix {
+        'R' if version.is_empty() => Kind::Repeatable,
+        'V' => Kind::Versioned(Version::parse(version)?),
+        'U' => Kind::Undo(Version::parse(version)?),
+        _ => return None,
+    };
+    Some((kind, description))
+}
+
+/// Replaces every `${name}` in `text` (the contents of `path`).
+fn substitute(path: &Path, text: &str, placeholders: &BTreeMap<String, String>) -> Result<String, LoadError> {
+    if !text.contains("${") {
+        return Ok(text.to_string());
+    }
+    let lookup = |name: &str| -> Option<String> {
+        // Flyway matches placeholder names case-insensitively.
+        if let Some((_, value)) = placeholders.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)) {
+            return Some(value.clone());
+        }
+        match name.to_ascii_lowercase().as_str() {
+            "flyway:defaultschema" => Some("public".to_string()),
+            "flyway:filename" => Some(file_name(path)),
+            "flyway:table" => Some("flyway_schema_history".to_string()),
+            _ => None,
+        }
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let name_len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(b)).count();
+        if name_len == 0 || !after[name_len..].starts_with('}') {
+            // Not a placeholder by Flyway's syntax: keep the text.
+            out.push_str("${");
+            rest = after;
+            continue;
+        }
+        let name = &after[..name_len];
+        let Some(value) = lookup(name) else {
+            let line = crate::sql::line_of(text, text.len() - rest.len() + at);
+            return Err(LoadError::invalid(
+                path,
+                line,
+                format!("placeholder ${{{name}}} has no value; pass --placeholder {name}=VALUE"),
+            ));
+        };
+        out.push_str(&value);
+        rest = &after[name_len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `executeInTransaction` from a script's `.sql.conf`, if the file exists and sets it.
+fn execute_in_transaction(path: &Path) -> Result<Option<bool>, LoadError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = read_sql_file(path)?;
+    for (index, line) in text.lines().enumerate() {
+        let Some((key, value)) = line.split_once('=') else { continue };
+        if key.trim() == "executeInTransaction" {
+            return match value.trim() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                other => Err(LoadError::invalid(
+                    path,
+                    index as u32 + 1,
+                    format!("executeInTransaction must be true or false, not {other}"),
+                )),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a file name follows Flyway's naming (for detection).
+pub(crate) fn looks_like_flyway(file: &str) -> bool {
+    file.strip_suffix(".sql").and_then(parse_name).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(parse_name("V1__init"), Some((Kind::Versioned(v("1")), "init".into())));
+        assert_eq!(parse_name("V1_12_3__a_b"), Some((Kind::Versioned(v("1.12.3")), "a b".into())));
+        assert_eq!(parse_name("V092___drop_x"), Some((Kind::Versioned(v("92")), "drop x".into())));
+        assert_eq!(parse_name("U1.2__undo"), Some((Kind::Undo(v("1.2")), "undo".into())));
+        assert_eq!(parse_name("R__views"), Some((Kind::Repeatable, "views".into())));
+        assert_eq!(parse_name("V1_init"), None);
+        assert_eq!(parse_name("Vx__init"), None);
+        assert_eq!(parse_name("R1__x"), None);
+        assert_eq!(parse_name("init"), None);
+    }
+
+    #[test]
+    fn placeholders() {
+        let path = Path::new("V1__x.sql");
+        let values = BTreeMap::from([("Owner".to_string(), "app".to_string())]);
+        assert_eq!(
+            substitute(path, "GRANT ALL ON ${flyway:defaultSchema}.t TO ${owner}; -- ${flyway:filename}", &values)
+                .unwrap(),
+            "GRANT ALL ON public.t TO app; -- V1__x.sql"
+        );
+        assert_eq!(substitute(path, "SELECT '${ not one }', '${'", &values).unwrap(), "SELECT '${ not one }', '${'");
+        let err = substitute(path, "SELECT 1;\nSELECT ${missing};", &values).unwrap_err().to_string();
+        assert_eq!(err, "V1__x.sql:2: placeholder ${missing} has no value; pass --placeholder missing=VALUE");
+    }
+}

@@ -1,0 +1,87 @@
+//! golang-migrate: `<version>_<name>.up.sql` and `<version>_<name>.down.sql`, version an
+//! unsigned integer; other files are ignored, as the tool does.
+//!
+//! golang-migrate opens no transaction of its own: it sends each file as one query string, which
+//! PostgreSQL runs as one implicit transaction unless the file controls its own. We mirror that
+//! with `Transaction::inferred`: a file with its own `BEGIN`/`COMMIT` runs as written, statement
+//! by statement; a file with a statement PostgreSQL refuses inside a transaction block (e.g.
+//! `CREATE INDEX CONCURRENTLY`, which golang-migrate users keep alone in a file) runs without
+//! one; every other file is wrapped in a transaction, which keeps it atomic like the tool does.
+
+use super::{file_name, list_dir};
+use crate::migrations::{LoadError, Migration, Script, Version, read_sql_file};
+use std::path::Path;
+
+pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
+    let (files, _) = list_dir(dir)?;
+    let mut migrations: Vec<Migration> = Vec::new();
+    let mut downs = Vec::new();
+    for path in files {
+        let Some((version_text, name, up)) = parse_name(&file_name(&path)) else { continue };
+        let Some(version) = Version::parse(&version_text) else { continue };
+        let script = Script::new(&path, 1, read_sql_file(&path)?)?;
+        if up {
+            migrations.push(Migration {
+                id: version_text,
+                version: Some(version),
+                name: name.replace('_', " ").trim().to_string(),
+                parents: Vec::new(),
+                up: script,
+                down: None,
+            });
+        } else {
+            downs.push((version, version_text, name, script));
+        }
+    }
+    // golang-migrate pairs an up and a down by version alone; their names may differ.
+    for (version, version_text, name, down) in downs {
+        match migrations.iter_mut().find(|m| m.version.as_ref() == Some(&version)) {
+            Some(m) if m.down.is_none() => m.down = Some(down),
+            Some(_) => {
+                return Err(LoadError::invalid(
+                    &down.path,
+                    1,
+                    format!("a second .down.sql for version {version_text}"),
+                ));
+            }
+            // Without an up file golang-migrate records the version and runs nothing.
+            None => migrations.push(Migration {
+                id: version_text,
+                version: Some(version),
+                name: name.replace('_', " ").trim().to_string(),
+                parents: Vec::new(),
+                up: Script::new(&down.path, 1, String::new())?,
+                down: Some(down),
+            }),
+        }
+    }
+    Ok(migrations)
+}
+
+/// `<digits>_<name>.(up|down).sql` → (version, name, is_up).
+pub(crate) fn parse_name(file: &str) -> Option<(String, String, bool)> {
+    let (stem, up) = match (file.strip_suffix(".up.sql"), file.strip_suffix(".down.sql")) {
+        (Some(stem), _) => (stem, true),
+        (None, Some(stem)) => (stem, false),
+        (None, None) => return None,
+    };
+    let (version, name) = stem.split_once('_')?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((version.to_string(), name.to_string(), up))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(parse_name("001_init.up.sql"), Some(("001".into(), "init".into(), true)));
+        assert_eq!(parse_name("10_a_b.down.sql"), Some(("10".into(), "a_b".into(), false)));
+        assert_eq!(parse_name("10.up.sql"), None);
+        assert_eq!(parse_name("v1_init.up.sql"), None);
+        assert_eq!(parse_name("1_init.sql"), None);
+    }
+}

@@ -1,0 +1,219 @@
+//! Every migration format end to end: fixtures under `tests/fixtures/<format>/` applied by the
+//! real binary. `ok/` mixes transactional and non-transactional migrations, needs numeric
+//! version order (`10` after `9`) and must be detected without `--format`; `failing/` must be
+//! located by file, line and SQLSTATE; `duplicate/` must report `duplicate-version`.
+
+use crate::support::*;
+use serde_json::Value;
+
+/// Migration ids in apply order.
+fn ids(report: &Value) -> Vec<String> {
+    report["migrations"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// The report line of migration `id`.
+fn migration<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["migrations"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no {id}"))
+}
+
+/// Transaction mode of migration `id`: "wrapped" or "none".
+fn mode(report: &Value, id: &str) -> String {
+    migration(report, id)["transaction"]["mode"].as_str().unwrap().to_string()
+}
+
+/// Runs the `ok` fixture of `format` with detection and checks it passes as that format.
+fn ok(format: &str, args: &[&str]) -> Value {
+    let (output, report) = check_json(&fixture(&format!("{format}/ok")), args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["status"], "pass");
+    assert_eq!(report["chain"]["format"], format, "detected the wrong format\n{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(&format!("format {format}: ")),
+        "--verbose explains the detection\n{}",
+        text(&output)
+    );
+    report
+}
+
+/// Runs the `failing` fixture of `format` and returns its single `migration-failed` finding's
+/// (file name, line) and the failed migration's SQLSTATE.
+fn failing(format: &str) -> ((String, u64), String) {
+    let (output, report) = check_json(&fixture(&format!("{format}/failing")), &["--format", format]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let found = findings(&report);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "migration-failed");
+    let failed: Vec<&Value> =
+        report["migrations"].as_array().unwrap().iter().filter(|m| m["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    let error = &failed[0]["error"];
+    assert_eq!(Some(found[0].2), error["line"].as_u64());
+    assert!(error["file"].as_str().unwrap().ends_with(&found[0].1));
+    ((found[0].1.clone(), found[0].2), error["sqlstate"].as_str().unwrap().to_string())
+}
+
+/// Runs the `duplicate` fixture of `format` and returns its findings.
+fn duplicate(format: &str) -> Vec<(String, String, u64)> {
+    let (output, report) = check_json(&fixture(&format!("{format}/duplicate")), &["--format", format]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    findings(&report)
+}
+
+fn dup(file: &str) -> Vec<(String, String, u64)> {
+    vec![("duplicate-version".to_string(), file.to_string(), 1)]
+}
+
+#[test]
+fn golang_migrate_ok() {
+    let report = ok("golang-migrate", &["--verbose"]);
+    assert_eq!(ids(&report), ["1", "2", "3", "9", "10"]);
+    assert_eq!(mode(&report, "1"), "wrapped");
+    assert_eq!(mode(&report, "2"), "none", "CONCURRENTLY alone in its file runs outside a transaction");
+    assert_eq!(mode(&report, "3"), "none", "a file with its own BEGIN/COMMIT runs as written");
+    // Up and down pair by version even when their names differ.
+    assert!(migration(&report, "3")["down_path"].as_str().unwrap().ends_with("3_drop_users_name.down.sql"));
+    assert!(migration(&report, "9").get("down_path").is_none());
+}
+
+#[test]
+fn golang_migrate_failing() {
+    assert_eq!(failing("golang-migrate"), (("2_backfill.up.sql".into(), 5), "42703".into()));
+}
+
+#[test]
+fn golang_migrate_duplicate() {
+    assert_eq!(duplicate("golang-migrate"), dup("2_teams.up.sql"));
+}
+
+#[test]
+fn goose_ok() {
+    let report = ok("goose", &["--verbose"]);
+    assert_eq!(ids(&report), ["00001", "00002", "00003", "9", "10"]);
+    assert_eq!(mode(&report, "00001"), "wrapped");
+    assert_eq!(mode(&report, "00002"), "none");
+    // The StatementBegin/End block is one statement: two INSERTs sent together.
+    assert_eq!(migration(&report, "00001")["statements"], 2);
+    assert!(migration(&report, "00003").get("down_path").is_none(), "an absent Down stays absent");
+    assert!(migration(&report, "10").get("down_path").is_some(), "an empty Down is still a Down");
+}
+
+#[test]
+fn goose_failing() {
+    assert_eq!(failing("goose"), (("00002_backfill.sql".into(), 6), "42703".into()));
+}
+
+#[test]
+fn goose_duplicate() {
+    assert_eq!(duplicate("goose"), dup("2_projects.sql"));
+}
+
+#[test]
+fn goose_go_migrations_are_reported_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("00001_users.sql"), "-- +goose Up\nCREATE TABLE users (id int);\n").unwrap();
+    std::fs::write(dir.path().join("00002_backfill.go"), "package migrations\n").unwrap();
+    std::fs::write(dir.path().join("main_test.go"), "package migrations\n").unwrap();
+    let output = check(dir.path(), &["--format", "goose"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("00002_backfill.go:1: goose Go migrations are not supported"), "{stderr}");
+}
+
+#[test]
+fn sql_migrate_ok() {
+    let report = ok("sql-migrate", &["--verbose"]);
+    assert_eq!(
+        ids(&report),
+        [
+            "1-users.sql",
+            "2-users-email.sql",
+            "9-teams.sql",
+            "10-a-team-members.sql",
+            "10-b-team-members-index.sql",
+            "seed-teams.sql"
+        ]
+    );
+    assert_eq!(mode(&report, "1-users.sql"), "wrapped");
+    assert_eq!(mode(&report, "2-users-email.sql"), "none");
+    assert_eq!(migration(&report, "1-users.sql")["statements"], 2);
+    // sql-migrate keys by file name: a shared leading number is not a duplicate.
+    assert_eq!(findings(&report), vec![]);
+}
+
+#[test]
+fn sql_migrate_failing() {
+    assert_eq!(failing("sql-migrate"), (("2-backfill.sql".into(), 6), "42703".into()));
+}
+
+#[test]
+fn dbmate_ok() {
+    let report = ok("dbmate", &["--verbose"]);
+    assert_eq!(ids(&report), ["1", "2", "3", "9", "10"]);
+    assert_eq!(mode(&report, "1"), "wrapped");
+    assert_eq!(mode(&report, "2"), "none");
+    assert!(migration(&report, "3").get("down_path").is_some(), "an empty down block is still a down");
+    assert!(migration(&report, "9").get("down_path").is_none());
+}
+
+#[test]
+fn dbmate_failing() {
+    assert_eq!(failing("dbmate"), (("2_backfill.sql".into(), 5), "42703".into()));
+}
+
+#[test]
+fn dbmate_duplicate() {
+    assert_eq!(duplicate("dbmate"), dup("20240101000000_users.sql"));
+}
+
+#[test]
+fn diesel_ok() {
+    let report = ok("diesel", &["--verbose"]);
+    assert_eq!(ids(&report), ["00000000000000", "9", "10", "20240101000001", "20240101000002"]);
+    assert_eq!(mode(&report, "20240101000001"), "wrapped");
+    assert_eq!(mode(&report, "20240101000002"), "none", "metadata.toml run_in_transaction = false");
+}
+
+#[test]
+fn diesel_failing() {
+    let ((file, line), sqlstate) = failing("diesel");
+    assert_eq!((file.as_str(), line, sqlstate.as_str()), ("up.sql", 4, "42703"));
+    let (_, report) = check_json(&fixture("diesel/failing"), &[]);
+    assert!(report["findings"][0]["file"].as_str().unwrap().ends_with("2024-01-01-000002_backfill/up.sql"));
+}
+
+#[test]
+fn diesel_duplicate() {
+    let (_, report) = check_json(&fixture("diesel/duplicate"), &[]);
+    assert_eq!(duplicate("diesel"), dup("up.sql"));
+    assert!(report["findings"][0]["file"].as_str().unwrap().ends_with("20240101000001_teams/up.sql"));
+}
+
+#[test]
+fn flyway_ok() {
+    let report = ok("flyway", &["--verbose", "--placeholder", "table=accounts"]);
+    assert_eq!(ids(&report), ["1", "1.1", "1_12_3", "9", "10", "R__team_view"]);
+    assert_eq!(mode(&report, "1"), "wrapped");
+    assert_eq!(mode(&report, "1.1"), "none", "CONCURRENTLY is detected as Flyway does");
+    assert!(migration(&report, "1")["down_path"].as_str().unwrap().ends_with("U1__users.sql"));
+}
+
+#[test]
+fn flyway_missing_placeholder_names_file_line_and_fix() {
+    let output = check(&fixture("flyway/ok"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("V1_12_3__accounts.sql:1: placeholder ${table} has no value; pass --placeholder table=VALUE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn flyway_failing() {
+    assert_eq!(failing("flyway"), (("V002__backfill.sql".into(), 4), "42703".into()));
+}
+
+#[test]
+fn flyway_duplicate() {
+    assert_eq!(duplicate("flyway"), dup("V1__users.sql"));
+}

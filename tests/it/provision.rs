@@ -1,0 +1,128 @@
+//! The three PostgreSQL providers: ephemeral cleanup on every exit path, `--database-url`
+//! (CREATEDB required, the given database untouched), and containers (skipped without Docker).
+
+use crate::support::*;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn slow_chain() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_slow.sql"), "SELECT pg_sleep(60);\n").unwrap();
+    dir
+}
+
+/// Starts a check on a migration that sleeps, waits until its cluster is up, sends `signal`, and
+/// checks the exit code and that the cluster directory and server are gone.
+fn interrupted_by(signal: nix::sys::signal::Signal, expected: i32) {
+    let dir = slow_chain();
+    let mut child = bin()
+        .args(["check", "--verbose"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut cluster = None;
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        // "PostgreSQL 15.x (Ephemeral, /tmp/migration-guard-XXXX:5432/postgres)"
+        if let Some(at) = line.find("migration-guard-") {
+            let start = line[..at].rfind([' ', '(']).map_or(0, |i| i + 1);
+            let end = line[at..].find(':').map_or(line.len(), |i| at + i);
+            cluster = Some(std::path::PathBuf::from(&line[start..end]));
+            break;
+        }
+        line.clear();
+    }
+    let cluster = cluster.expect("verbose output names the cluster directory");
+    assert!(cluster.is_dir());
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not exit after {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(expected));
+    assert!(!cluster.exists(), "{} left behind", cluster.display());
+}
+
+#[test]
+fn sigterm_stops_and_removes_the_cluster() {
+    interrupted_by(nix::sys::signal::Signal::SIGTERM, 143);
+}
+
+#[test]
+fn ctrl_c_stops_and_removes_the_cluster() {
+    interrupted_by(nix::sys::signal::Signal::SIGINT, 130);
+}
+
+/// A server of our own, reached by URL over its socket as a user would pass it.
+async fn url_server() -> (migration_guard::postgres::Server, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = migration_guard::postgres::Server::start(&Default::default()).await.unwrap();
+    let socket = server.admin_options().get_socket().unwrap().display().to_string();
+    let url = format!("postgres://postgres@localhost/postgres?host={socket}&port=5432");
+    (server, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_url_uses_scratch_databases_and_leaves_the_target_alone() {
+    use sqlx::{Connection, Row};
+    let (server, url) = url_server().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE precious (id int)").execute(&mut conn).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_t.sql"), "CREATE TABLE precious (id int);\nDROP TABLE precious;\n").unwrap();
+    let path = dir.path().to_path_buf();
+    let run_url = url.clone();
+    let (output, report) =
+        tokio::task::spawn_blocking(move || check_json(&path, &["--database-url", &run_url])).await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["database"]["provider"], "url");
+    let left: i64 = sqlx::query("SELECT count(*) FROM pg_database WHERE datname LIKE 'mg\\_%'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "scratch databases are dropped");
+    sqlx::query("SELECT * FROM precious").execute(&mut conn).await.expect("the given database is untouched");
+
+    sqlx::query("CREATE ROLE app_user LOGIN").execute(&mut conn).await.unwrap();
+    let limited = url.replace("postgres://postgres@", "postgres://app_user@");
+    let path = dir.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || check(&path, &["--database-url", &limited])).await.unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ALTER ROLE app_user CREATEDB"), "{stderr}");
+    conn.close().await.ok();
+    server.shutdown().await;
+}
+
+#[test]
+fn container_without_docker_engine_is_a_clear_error() {
+    if std::path::Path::new("/var/run/docker.sock").exists() || std::env::var_os("DOCKER_HOST").is_some() {
+        eprintln!("SKIPPED: a Docker engine is configured; see container_provider_applies_a_chain");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_t.sql"), "SELECT 1;\n").unwrap();
+    let output = check(dir.path(), &["--postgres-image", "postgres:16"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs a Docker engine"));
+}
+
+/// Needs a Docker engine; run with `cargo test -- --ignored` where one exists.
+#[test]
+#[ignore = "needs a Docker engine (none on the CI machines)"]
+fn container_provider_applies_a_chain() {
+    let (output, report) = check_json(&root().join("examples/shop/migrations"), &["--postgres-image", "postgres:16"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["database"]["provider"], "container");
+    assert!(report["database"]["server_version"].as_str().unwrap().starts_with("16"));
+}
