@@ -4,10 +4,7 @@
 mod support;
 
 mod check;
-<<<<<<< HEAD
-mod schema;
-=======
 mod corpora;
 mod formats;
 mod provision;
->>>>>>> main
+mod schema;
