@@ -58,9 +58,27 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,
 
+    /// Compare with this git ref (e.g. the PR's base branch) to find edited and out-of-order
+    /// migrations
+    #[arg(long, value_name = "REF")]
+    pub base_ref: Option<String>,
+
     /// Explain format detection and show each step
     #[arg(long, short)]
     pub verbose: bool,
+
+    /// Which migrations get the up → down → up round trip: all, new (not on --base-ref) or
+    /// none [default: all]
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub round_trip: Option<crate::roundtrip::RoundTrip>,
+
+    /// Test data (SQL) to load into the database, so that data-dependent failures show
+    #[arg(long, value_name = "FILE.sql")]
+    pub seed: Option<PathBuf>,
+
+    /// Load --seed right after this migration id [default: before the first migration]
+    #[arg(long, value_name = "REV", requires = "seed")]
+    pub seed_at: Option<String>,
 
     /// The schema the chain must produce: a .sql file (DDL or pg_dump --schema-only) or a
     /// .yaml/.yml model file; differences are `drift` findings

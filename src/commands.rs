@@ -3,16 +3,17 @@
 //! module that knows the order of the stages.
 
 use crate::cli::{CheckArgs, Cli, Command, DiffArgs};
-use crate::findings::{Finding, Severity, Status};
+use crate::data;
+use crate::findings::{Finding, Status};
 use crate::migrations::{self, Chain, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
-use crate::runner::{self, NoObserver};
+use crate::roundtrip;
+use crate::runner::NoObserver;
 use crate::schema::{self, declared, declared::Source};
 use crate::settings::{CheckSettings, Models};
 use anyhow::Context;
 use clap::Parser;
-use sqlx::Connection;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -115,11 +116,14 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         }
         eprintln!("{} migrations loaded from {}", chain.migrations.len(), migrations::display_path(&chain.dir));
     }
+    // Bad --seed / --round-trip settings fail before a server is started.
+    let seed = data::Seed::load(settings.seed.as_deref(), settings.seed_at.as_deref(), &chain)?;
+    let plan = roundtrip::Plan::new(&chain, settings.round_trip, settings.base_ref.as_deref(), seed)?;
     let server = Server::start(&settings.provision).await?;
     if settings.verbose {
         eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
     }
-    let applied = apply_chain(&server, &chain).await;
+    let applied = apply_chain(&server, &chain, &plan).await;
     let drift = match (&applied, &settings.models) {
         // Drift is only meaningful for a chain that applied completely.
         (Ok((db, migrations, _)), Some(models)) if migrations.iter().all(|m| m.status == MigrationStatus::Applied) => {
@@ -206,66 +210,14 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
     Ok(if changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Applies every migration in order on a new scratch database, stopping at the first failure.
+/// Applies the chain on a new scratch database through the stairway: snapshots, per-migration
+/// changes, round trips and the seed, as the settings ask.
 async fn apply_chain(
     server: &Server,
     chain: &Chain,
+    plan: &roundtrip::Plan,
 ) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>)> {
-    let database: ScratchDatabase = server.create_database().await?;
-    let mut conn = database.connect().await?;
-    let mut reports = Vec::with_capacity(chain.migrations.len());
-    let mut findings = Vec::new();
-    let mut failed = false;
-    for migration in &chain.migrations {
-        let mut report = MigrationReport {
-            id: migration.id.clone(),
-            name: migration.name.clone(),
-            path: migration.up.display_path(),
-            down_path: migration.down.as_ref().map(|d| d.display_path()),
-            status: MigrationStatus::Skipped,
-            duration_ms: 0.0,
-            transaction: migration.up.transaction.clone(),
-            statements: migration.up.split.statements.len(),
-            error: None,
-            partially_applied: false,
-        };
-        if !failed {
-            let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
-            report.duration_ms = report::millis(outcome.duration);
-            report.partially_applied = outcome.partially_applied;
-            if let Some(error) = &outcome.error {
-                failed = true;
-                report.status = MigrationStatus::Failed;
-                findings.push(failure_finding(&migration.id, error, outcome.partially_applied));
-            } else {
-                report.status = MigrationStatus::Applied;
-            }
-            report.error = outcome.error;
-        }
-        reports.push(report);
-    }
-    conn.close().await.ok();
-    Ok((database, reports, findings))
-}
-
-fn failure_finding(id: &str, error: &runner::StatementError, partial: bool) -> Finding {
-    let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
-    if let Some(detail) = &error.detail {
-        message.push_str(&format!("; {detail}"));
-    }
-    if partial {
-        message.push_str(&format!(
-            "; it runs without a transaction, so the {} statement(s) before the failing one stay applied",
-            error.statement
-        ));
-    } else {
-        message.push_str("; its transaction was rolled back");
-    }
-    let finding = Finding::new("migration-failed", Severity::Error, message)
-        .in_migration(id)
-        .at(error.file.clone(), Some(error.line));
-    match &error.hint {
-        Some(hint) => finding.with_help(hint.clone()),
-        None => finding,
-    }
+    let mut steps = roundtrip::SqlSteps::new(chain, NoObserver);
+    let applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
+    Ok((applied.database, applied.migrations, applied.findings))
 }

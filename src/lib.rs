@@ -6,10 +6,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod data;
+pub mod effects;
 pub mod findings;
 pub mod migrations;
 pub mod postgres;
 pub mod report;
+pub mod roundtrip;
 pub mod runner;
 pub mod schema;
 pub mod settings;

@@ -5,6 +5,7 @@ use crate::cli::CheckArgs;
 use crate::findings::FailOn;
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
+use crate::roundtrip::RoundTrip;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -23,6 +24,8 @@ pub enum SettingsError {
     TwoServers,
     #[error("models and models-command are both set; use one")]
     TwoModels,
+    #[error("{setting}: unknown value {value:?} (expected all, new or none)")]
+    RoundTrip { setting: &'static str, value: String },
 }
 
 /// Everything `check` needs, resolved.
@@ -38,6 +41,13 @@ pub struct CheckSettings {
     pub verbose: bool,
     /// The declared schema to check the migrated one against.
     pub models: Option<Models>,
+    /// The git ref the change is compared with.
+    pub base_ref: Option<String>,
+    /// Which migrations are round-tripped.
+    pub round_trip: RoundTrip,
+    /// Test data to load, and the migration id after which to load it.
+    pub seed: Option<PathBuf>,
+    pub seed_at: Option<String>,
 }
 
 /// Where the declared schema comes from.
@@ -115,6 +125,12 @@ impl CheckSettings {
             (None, Some(command)) => Some(Models::Command(command)),
             (None, None) => None,
         };
+        let round_trip = match (args.round_trip, input("round-trip")) {
+            (Some(mode), _) => mode,
+            (None, Some(value)) => <RoundTrip as clap::ValueEnum>::from_str(&value, true)
+                .map_err(|_| SettingsError::RoundTrip { setting: "input round-trip", value })?,
+            (None, None) => RoundTrip::default(),
+        };
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -128,6 +144,10 @@ impl CheckSettings {
             fail_on,
             verbose: args.verbose || input("verbose").as_deref() == Some("true"),
             models,
+            base_ref: args.base_ref.or_else(|| input("base-ref")),
+            round_trip,
+            seed: args.seed.or_else(|| input("seed").map(PathBuf::from)),
+            seed_at: args.seed_at.or_else(|| input("seed-at")),
         })
     }
 }
