@@ -252,7 +252,9 @@ struct Stair<'a> {
 
 impl Stair<'_> {
     async fn snapshot(&mut self) -> Result<Schema, StairwayError> {
-        Ok(introspect(&mut self.conn).await?)
+        let mut schema = introspect(&mut self.conn).await?;
+        mask_now(&mut schema, &recent_dates());
+        Ok(schema)
     }
 
     async fn read_contents(&mut self, schema: &Schema) -> Result<Contents, StairwayError> {
@@ -538,7 +540,155 @@ pub fn failure_finding(id: &str, error: &StatementError, partial: bool, seed: Op
     }
 }
 
+/// One line on what a failed migration left behind.
+pub fn describe_after_failure(after: &AfterFailure) -> String {
+    match after {
+        AfterFailure::RolledBack { verified: true, .. } => {
+            "rolled back: the schema was checked to be exactly as before it".to_string()
+        }
+        AfterFailure::RolledBack { verified: false, differences } => {
+            format!("rolled back, but the schema differs from before it: {}", differences.join("; "))
+        }
+        AfterFailure::PartiallyApplied { statements } if statements.is_empty() => {
+            "no statement ran; the database is as before it".to_string()
+        }
+        AfterFailure::PartiallyApplied { statements } => format!(
+            "partially applied (no transaction): {} statement(s) stay applied: {}",
+            statements.len(),
+            statements.iter().map(|s| format!("line {}: {}", s.line, s.text)).collect::<Vec<_>>().join("; ")
+        ),
+    }
+}
+
+/// `round trip: 10 reversible, 1 irreversible, ...`, or `None` when nothing was round-tripped.
+pub fn summary_line(migrations: &[MigrationReport]) -> Option<String> {
+    let count = |status: RoundTripStatus| {
+        migrations.iter().filter(|m| m.round_trip.as_ref().is_some_and(|r| r.status == status)).count()
+    };
+    let parts: Vec<String> = [
+        (RoundTripStatus::Passed, "reversible"),
+        (RoundTripStatus::Irreversible, "irreversible"),
+        (RoundTripStatus::ReapplyFailed, "failed to re-apply"),
+        (RoundTripStatus::NoDown, "without a down (not round-tripped)"),
+        (RoundTripStatus::NotSelected, "not selected"),
+    ]
+    .into_iter()
+    .map(|(status, label)| (count(status), label))
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, label)| format!("{n} {label}"))
+    .collect();
+    (!parts.is_empty()).then(|| format!("\nround trip (up → down → up): {}", parts.join(", ")))
+}
+
+/// The report's round-trip and per-migration changes section.
+pub fn markdown(migrations: &[MigrationReport]) -> String {
+    let mut out = String::new();
+    if let Some(line) = summary_line(migrations) {
+        out.push_str(&format!("{}\n", line.trim_start().replacen("round trip", "**Round trip**", 1)));
+    }
+    for m in migrations {
+        if let Some(after) = &m.after_failure {
+            out.push_str(&format!("\n`{}`: {}\n", m.id, describe_after_failure(after)));
+        }
+    }
+    let changed: Vec<&MigrationReport> = migrations.iter().filter(|m| !m.changes.is_empty()).collect();
+    if !changed.is_empty() {
+        out.push_str("\n<details><summary>What each migration changed</summary>\n\n");
+        for m in changed {
+            out.push_str(&format!("- `{}` {}\n", m.id, m.name));
+            for change in m.changes.iter().take(50) {
+                out.push_str(&format!("  - {}\n", schema::diff::one_line(&change.to_string()).replace('|', "\\|")));
+            }
+            if m.changes.len() > 50 {
+                out.push_str(&format!("  - … and {} more\n", m.changes.len() - 50));
+            }
+        }
+        out.push_str("\n</details>\n");
+    }
+    out
+}
+
+/// Replaces timestamps PostgreSQL froze when a view or default was created (`'now'::timestamp`
+/// is evaluated once, at creation) by `'now'`, so that re-creating the same object compares
+/// equal. A literal counts as frozen when it falls on one of `dates` (around today).
+fn mask_now(schema: &mut Schema, dates: &[String]) {
+    let mask = |text: &mut String| {
+        for date in dates {
+            let needle = format!("'{date} ");
+            while let Some(at) = text.find(&needle) {
+                let Some(len) = text[at + 1..].find('\'') else { break };
+                text.replace_range(at..at + len + 2, "'now'");
+            }
+        }
+    };
+    for view in schema.views.values_mut() {
+        mask(&mut view.definition);
+    }
+    for column in schema.columns.values_mut() {
+        if let Some(default) = column.default.as_mut() {
+            mask(default);
+        }
+    }
+    for constraint in schema.constraints.values_mut() {
+        mask(&mut constraint.definition);
+    }
+    for index in schema.indexes.values_mut() {
+        mask(&mut index.definition);
+        if let Some(predicate) = index.predicate.as_mut() {
+            mask(predicate);
+        }
+    }
+}
+
+/// Yesterday, today and tomorrow (UTC) as `YYYY-MM-DD`: the server may print local time.
+fn recent_dates() -> Vec<String> {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+    [days.saturating_sub(1), days, days + 1].into_iter().map(|d| civil_date(d as i64)).collect()
+}
+
+/// Days since 1970-01-01 → `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 fn first_line(text: &str) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
     if line.chars().count() > 120 { format!("{}…", line.chars().take(120).collect::<String>()) } else { line.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::model::View;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_723), "2024-01-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn frozen_now_is_masked() {
+        let mut schema = Schema::default();
+        let definition = "SELECT 1 WHERE p < ('2024-01-01 10:00:00.5'::timestamp - '1 mon'::interval) AND d > '2023-05-01 00:00:00'";
+        schema.views.insert(
+            "public.v".into(),
+            View { materialized: false, definition: definition.into(), options: vec![], comment: None },
+        );
+        mask_now(&mut schema, &["2024-01-01".to_string()]);
+        assert_eq!(
+            schema.views["public.v"].definition,
+            "SELECT 1 WHERE p < ('now'::timestamp - '1 mon'::interval) AND d > '2023-05-01 00:00:00'"
+        );
+    }
 }

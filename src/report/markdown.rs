@@ -53,6 +53,7 @@ pub fn render(report: &Report) -> String {
         };
         let _ = writeln!(out, "| {status} | `{}` {} | {:.1} ms |", m.id, escape(&m.name), m.duration_ms);
     }
+    out.push_str(&crate::roundtrip::markdown(&report.migrations));
     out
 }
 

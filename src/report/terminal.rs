@@ -14,6 +14,12 @@ pub fn render(report: &Report) -> String {
             MigrationStatus::Skipped => "skip",
         };
         let _ = writeln!(out, "{mark} {} {} ({:.1} ms)", m.id, m.name, m.duration_ms);
+        if let Some(after) = &m.after_failure {
+            let _ = writeln!(out, "     {}", crate::roundtrip::describe_after_failure(after));
+        }
+    }
+    if let Some(line) = crate::roundtrip::summary_line(&report.migrations) {
+        let _ = writeln!(out, "{line}");
     }
     if !report.findings.is_empty() {
         out.push('\n');

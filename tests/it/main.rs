@@ -7,4 +7,5 @@ mod check;
 mod corpora;
 mod formats;
 mod provision;
+mod roundtrip;
 mod schema;
