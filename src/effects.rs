@@ -129,7 +129,9 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
             (Kind::Column, Action::Altered) if renamed_columns.contains(name) => {}
             (Kind::Column, Action::Altered) if change.attribute.as_deref() == Some("data_type") => {
                 let (from, to) = (change.before.as_deref().unwrap_or(""), change.after.as_deref().unwrap_or(""));
-                if !narrows(from, to) {
+                if is_widening(from, to) && textual(from) && textual(to) {
+                    // A longer string limit breaks no reader.
+                } else if !narrows(from, to) {
                     push(
                         INCOMPATIBLE,
                         Severity::Warning,
@@ -200,6 +202,11 @@ pub fn narrows(from: &str, to: &str) -> bool {
         (x, "date") | (x, "time without time zone") | (x, "time with time zone") if moment(x) => true,
         _ => false,
     }
+}
+
+fn textual(t: &str) -> bool {
+    let base = t.split('(').next().unwrap_or(t).trim();
+    matches!(base, "character varying" | "text" | "character")
 }
 
 /// `public.users.email` → `users.email`.
@@ -377,7 +384,15 @@ mod tests {
     fn widening_and_nullable_additions_are_not_destructive() {
         let mut after = base();
         after.columns.get_mut("public.users.name").unwrap().data_type = "text".into();
-        assert_eq!(rules("ALTER TABLE users ALTER name TYPE text;", &after), [(INCOMPATIBLE.into(), 1)]);
+        assert_eq!(rules("ALTER TABLE users ALTER name TYPE text;", &after), [], "a longer limit breaks nothing");
+        let mut after = base();
+        after.columns.get_mut("public.users.id").unwrap().data_type = "integer".into();
+        assert_eq!(rules("ALTER TABLE users ALTER id TYPE int;", &after), [(DESTRUCTIVE.into(), 1)]);
+        let mut before_int = base();
+        before_int.columns.get_mut("public.users.id").unwrap().data_type = "integer".into();
+        let changes = crate::schema::diff(&before_int, &base());
+        let found = findings("2", &script("ALTER TABLE users ALTER id TYPE bigint;"), &changes, &before_int);
+        assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [INCOMPATIBLE], "clients decode the old type");
         let mut after = base();
         after.columns.insert("public.users.bio".into(), column("text", false, None));
         after.columns.insert("public.users.karma".into(), column("integer", true, Some("0")));

@@ -368,7 +368,8 @@ async fn round_trip<S: Steps>(
     if let Some(error) = &down.error {
         let mut message = format!("the down of {id} fails: {} (SQLSTATE {})", error.message, error.sqlstate);
         if let Some(detail) = &error.detail {
-            message.push_str(&format!("; {detail}"));
+            // PostgreSQL lists dependent objects one per line.
+            message.push_str(&format!("; {}", detail.lines().collect::<Vec<_>>().join(", ")));
         }
         message.push_str("; the migration cannot be rolled back");
         findings.push(

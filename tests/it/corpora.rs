@@ -9,7 +9,8 @@ use serde_json::Value;
 /// printed by `corpus`).
 fn apply(corpus_name: &str, path: &str, format: &str) -> Option<(Option<i32>, Value)> {
     let dir = corpus(corpus_name)?.join(path);
-    let (output, report) = check_json(&dir, &["--verbose"]);
+    // Round trips and their findings are `roundtrip.rs`'s; here only applying counts.
+    let (output, report) = check_json(&dir, &["--verbose", "--round-trip", "none"]);
     assert_eq!(report["chain"]["format"], format, "detected the wrong format\n{}", text(&output));
     let migrations = report["migrations"].as_array().unwrap();
     let apply_ms: f64 = migrations.iter().map(|m| m["duration_ms"].as_f64().unwrap()).sum();
@@ -22,11 +23,17 @@ fn apply(corpus_name: &str, path: &str, format: &str) -> Option<(Option<i32>, Va
     Some((output.status.code(), report))
 }
 
-/// Asserts a clean pass of `count` migrations.
+/// Findings about applying, without those on what each migration changes (`roundtrip.rs`
+/// asserts those).
+fn apply_findings(report: &Value) -> Vec<(String, String, u64)> {
+    let stairway = ["destructive-change", "backward-incompatible", "data-changed"];
+    findings(report).into_iter().filter(|f| !stairway.contains(&f.0.as_str())).collect()
+}
+
+/// Asserts that all `count` migrations apply.
 fn assert_pass(result: Option<(Option<i32>, Value)>, count: usize) {
-    let Some((code, report)) = result else { return };
-    assert_eq!(findings(&report), vec![], "{:#}", report["findings"]);
-    assert_eq!((code, &report["status"]), (Some(0), &Value::from("pass")));
+    let Some((_, report)) = result else { return };
+    assert_eq!(apply_findings(&report), vec![], "{:#}", report["findings"]);
     assert_eq!(report["summary"]["migrations"], count);
     assert_eq!(report["summary"]["applied"], count);
 }
@@ -57,7 +64,7 @@ fn lemmy_diesel() {
     assert!(file.ends_with("migrations/2025-08-01-000016_smoosh-tables-together/up.sql"), "{file}");
     assert_eq!((line, sqlstate.as_str(), message.as_str()), (13, "42601", "subquery in FROM must have an alias"));
     assert_eq!(report["summary"]["applied"], 247);
-    assert_eq!(findings(&report), vec![("migration-failed".into(), "up.sql".into(), 13)]);
+    assert_eq!(apply_findings(&report), vec![("migration-failed".into(), "up.sql".into(), 13)]);
 }
 
 #[test]
