@@ -88,7 +88,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
             (Kind::Table, Action::Removed) if !renamed_tables.contains(name) => push(
                 DESTRUCTIVE,
                 Severity::Error,
-                locate(up, &["drop"], short(name)),
+                locate(up, &["drop"], &[short(name)]),
                 format!("{id} drops table {} and every row in it", short(name)),
             ),
             (Kind::Column, Action::Removed)
@@ -99,14 +99,14 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                 push(
                     DESTRUCTIVE,
                     Severity::Error,
-                    locate(up, &["drop"], column),
+                    locate(up, &["drop"], &[table, column]),
                     format!("{id} drops column {} and the values in it", short(name)),
                 )
             }
             (Kind::View | Kind::MaterializedView, Action::Removed) => push(
                 DESTRUCTIVE,
                 Severity::Error,
-                locate(up, &["drop"], short(name)),
+                locate(up, &["drop"], &[short(name)]),
                 format!("{id} drops {} {}; queries using it fail", change.kind, short(name)),
             ),
             (Kind::Enum, Action::Altered) if change.attribute.as_deref() == Some("labels") => {
@@ -120,7 +120,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     push(
                         DESTRUCTIVE,
                         Severity::Error,
-                        locate(up, &[], short(name)),
+                        locate(up, &[], &[short(name)]),
                         format!("{id} removes {} from enum {}; rows holding them are lost or rewritten", lost.join(", "), short(name)),
                     );
                 }
@@ -135,14 +135,14 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     push(
                         INCOMPATIBLE,
                         Severity::Warning,
-                        locate(up, &["type"], column),
+                        locate(up, &["type"], &[table, column]),
                         format!("{id} changes the type of column {} from {from} to {to}; code written for {from} may not read it", short(name)),
                     );
                 } else {
                     push(
                         DESTRUCTIVE,
                         Severity::Error,
-                        locate(up, &["type"], column),
+                        locate(up, &["type"], &[table, column]),
                         format!("{id} changes the type of column {} from {from} to {to}, which does not hold every {from} value: values are cut, rounded or fail to convert", short(name)),
                     );
                 }
@@ -153,7 +153,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                 push(
                     INCOMPATIBLE,
                     Severity::Warning,
-                    locate(up, &["not", "null"], column),
+                    locate(up, &["not", "null"], &[table, column]),
                     format!("{id} makes column {} NOT NULL; the running application may still write NULL there", short(name)),
                 )
             }
@@ -169,7 +169,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     push(
                         INCOMPATIBLE,
                         Severity::Warning,
-                        locate(up, &["add"], column),
+                        locate(up, &["add"], &[table, column]),
                         format!("{id} adds column {} NOT NULL without a default; inserts from the running application, which does not know the column, fail", short(name)),
                     );
                 }
@@ -219,13 +219,14 @@ fn table_of(name: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(table, _)| table)
 }
 
-/// The file line of the first statement of `script` holding every word of `words` and `name`
-/// (case-insensitively, `name` as a whole word); else its first statement's line.
-pub fn locate(script: &Script, words: &[&str], name: &str) -> u32 {
-    let name = name.rsplit('.').next().unwrap_or(name).to_lowercase();
+/// The file line of the first statement of `script` holding every word of `words` and naming
+/// every one of `names` (case-insensitively, as whole identifiers; for a qualified name its last
+/// part); else its first statement's line.
+pub fn locate(script: &Script, words: &[&str], names: &[&str]) -> u32 {
+    let names: Vec<String> = names.iter().map(|n| n.rsplit('.').next().unwrap_or(n).to_lowercase()).collect();
     let found = script.split.statements.iter().find(|s| {
         let text = script.text(s).to_lowercase();
-        words.iter().all(|w| text.contains(w)) && mentions(&text, &name)
+        words.iter().all(|w| text.contains(w)) && names.iter().all(|n| mentions(&text, n))
     });
     match found.or(script.split.statements.first()) {
         Some(statement) => script.statement_line(statement),

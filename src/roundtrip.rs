@@ -440,10 +440,10 @@ fn reapply_finding(id: &str, message: String, file: String, line: u32) -> Findin
 
 /// The line of the first statement of `script` naming an object of `changes`.
 fn locate_changes(script: &crate::migrations::Script, changes: &[Change]) -> u32 {
-    let fallback = effects::locate(script, &[], "");
+    let fallback = effects::locate(script, &[], &[]);
     changes
         .iter()
-        .map(|c| effects::locate(script, &[], c.short_name()))
+        .map(|c| effects::locate(script, &[], &[c.short_name()]))
         .find(|line| *line != fallback)
         .unwrap_or(fallback)
 }
@@ -609,9 +609,10 @@ pub fn markdown(migrations: &[MigrationReport]) -> String {
     out
 }
 
-/// Replaces timestamps PostgreSQL froze when a view or default was created (`'now'::timestamp`
-/// is evaluated once, at creation) by `'now'`, so that re-creating the same object compares
-/// equal. A literal counts as frozen when it falls on one of `dates` (around today).
+/// Normalizes what differs between two creations of the same object: timestamps PostgreSQL
+/// froze when a view or default was created (`'now'::timestamp` is evaluated once, at
+/// creation) become `'now'` (a literal counts as frozen when it falls on one of `dates`, around
+/// today), and routine bodies are compared with whitespace collapsed.
 fn mask_now(schema: &mut Schema, dates: &[String]) {
     let mask = |text: &mut String| {
         for date in dates {
@@ -637,6 +638,13 @@ fn mask_now(schema: &mut Schema, dates: &[String]) {
         mask(&mut index.definition);
         if let Some(predicate) = index.predicate.as_mut() {
             mask(predicate);
+        }
+    }
+    // PostgreSQL keeps a routine's body as written: a down that re-creates it with other
+    // indentation restores the same function.
+    for function in schema.functions.values_mut() {
+        if let Some(definition) = function.definition.as_mut() {
+            *definition = definition.split_whitespace().collect::<Vec<_>>().join(" ");
         }
     }
 }

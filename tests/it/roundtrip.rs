@@ -211,3 +211,50 @@ fn round_trip_new_only_touches_migrations_missing_at_the_base_ref() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--base-ref no-such-ref: git does not know this ref"));
 }
+
+/// The full stairway over a corpus' chain; `None` when the corpus is absent.
+fn stairway(corpus_name: &str, path: &str) -> Option<Value> {
+    let dir = corpus(corpus_name)?.join(path);
+    let (output, report) = check_json(&dir, &[]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{}", text(&output));
+    eprintln!(
+        "{corpus_name}: {} migrations, {} applied, full round trip in {} ms",
+        report["summary"]["migrations"], report["summary"]["applied"], report["summary"]["duration_ms"]
+    );
+    Some(report)
+}
+
+/// Findings of `rules` as (rule, file, line), the file named by its last `parts` path components.
+fn corpus_findings(report: &Value, rules: &[&str], parts: usize) -> Vec<(String, String, u64)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| rules.contains(&f["rule"].as_str().unwrap()))
+        .map(|f| {
+            let file = f["file"].as_str().unwrap();
+            let tail: Vec<&str> = file.rsplit('/').take(parts).collect();
+            let name = tail.into_iter().rev().collect::<Vec<_>>().join("/");
+            (f["rule"].as_str().unwrap().to_string(), name, f["line"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// How many findings of `rule` a report has.
+fn count(report: &Value, rule: &str) -> usize {
+    report["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == rule).count()
+}
+
+/// The message of the finding of `rule` at `file` (path suffix) and `line`.
+fn message<'a>(report: &'a Value, rule: &str, file: &str, line: u64) -> &'a str {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule && f["file"].as_str().unwrap().ends_with(file) && f["line"] == line)
+        .unwrap_or_else(|| panic!("no {rule} at {file}:{line}"))["message"]
+        .as_str()
+        .unwrap()
+}
+
+const ROUND_TRIP: &[&str] = &["irreversible", "reapply-failed"];
