@@ -24,9 +24,10 @@ fn corpus_dir(name: &str) -> Option<PathBuf> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
     let root = base.join(name);
     // The migrations folder of each corpus, as its SOURCE.txt describes.
-    ["migrations", "db/migrations", "."].iter().map(|d| root.join(d)).find(|d| {
-        d.is_dir() && migrations::load(d, &LoadOptions::default()).is_ok_and(|c| !c.migrations.is_empty())
-    })
+    ["migrations", "db/migrations", "."]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.is_dir() && migrations::load(d, &LoadOptions::default()).is_ok_and(|c| !c.migrations.is_empty()))
 }
 
 #[tokio::main]

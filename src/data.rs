@@ -31,7 +31,9 @@ pub enum SeedError {
     UnknownRevision(String, String),
     #[error("--seed-at needs --seed FILE.sql")]
     NoSeed,
-    #[error("{file}:{line}: the seed data fails: {message} (SQLSTATE {sqlstate}); fix --seed or move it with --seed-at")]
+    #[error(
+        "{file}:{line}: the seed data fails: {message} (SQLSTATE {sqlstate}); fix --seed or move it with --seed-at"
+    )]
     Failed { file: String, line: u32, sqlstate: String, message: String },
 }
 
@@ -45,7 +47,10 @@ impl Seed {
         let after = match at {
             None => None,
             Some(id) => Some(chain.migrations.iter().position(|m| m.id == id).ok_or_else(|| {
-                SeedError::UnknownRevision(id.to_string(), chain.migrations.last().map(|m| m.id.clone()).unwrap_or_default())
+                SeedError::UnknownRevision(
+                    id.to_string(),
+                    chain.migrations.last().map(|m| m.id.clone()).unwrap_or_default(),
+                )
             })?),
         };
         Ok(Some(Seed { script, after }))

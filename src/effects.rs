@@ -38,16 +38,10 @@ struct Rename {
 /// count.
 pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> Vec<Finding> {
     let renames = renames(up);
-    let renamed_tables: BTreeSet<&str> = renames
-        .iter()
-        .filter(|r| r.kind == Kind::Table)
-        .flat_map(|r| [r.from.as_str(), r.to.as_str()])
-        .collect();
-    let renamed_columns: BTreeSet<&str> = renames
-        .iter()
-        .filter(|r| r.kind == Kind::Column)
-        .flat_map(|r| [r.from.as_str(), r.to.as_str()])
-        .collect();
+    let renamed_tables: BTreeSet<&str> =
+        renames.iter().filter(|r| r.kind == Kind::Table).flat_map(|r| [r.from.as_str(), r.to.as_str()]).collect();
+    let renamed_columns: BTreeSet<&str> =
+        renames.iter().filter(|r| r.kind == Kind::Column).flat_map(|r| [r.from.as_str(), r.to.as_str()]).collect();
     let dropped_tables: BTreeSet<&str> = changes
         .iter()
         .filter(|c| c.kind == Kind::Table && c.action == Action::Removed)
@@ -57,9 +51,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
     let mut out = Vec::new();
     let mut push = |rule: &str, severity, line: u32, message: String| {
         let help = if rule == DESTRUCTIVE { DESTRUCTIVE_HELP } else { INCOMPATIBLE_HELP };
-        out.push(
-            Finding::new(rule, severity, message).in_migration(id).at(file.clone(), Some(line)).with_help(help),
-        );
+        out.push(Finding::new(rule, severity, message).in_migration(id).at(file.clone(), Some(line)).with_help(help));
     };
     for rename in &renames {
         let what = if rename.kind == Kind::Table { "table" } else { "column" };
@@ -121,7 +113,11 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                         DESTRUCTIVE,
                         Severity::Error,
                         locate(up, &[], &[short(name)]),
-                        format!("{id} removes {} from enum {}; rows holding them are lost or rewritten", lost.join(", "), short(name)),
+                        format!(
+                            "{id} removes {} from enum {}; rows holding them are lost or rewritten",
+                            lost.join(", "),
+                            short(name)
+                        ),
                     );
                 }
             }
@@ -136,14 +132,20 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                         INCOMPATIBLE,
                         Severity::Warning,
                         locate(up, &["type"], &[table, column]),
-                        format!("{id} changes the type of column {} from {from} to {to}; code written for {from} may not read it", short(name)),
+                        format!(
+                            "{id} changes the type of column {} from {from} to {to}; code written for {from} may not read it",
+                            short(name)
+                        ),
                     );
                 } else {
                     push(
                         DESTRUCTIVE,
                         Severity::Error,
                         locate(up, &["type"], &[table, column]),
-                        format!("{id} changes the type of column {} from {from} to {to}, which does not hold every {from} value: values are cut, rounded or fail to convert", short(name)),
+                        format!(
+                            "{id} changes the type of column {} from {from} to {to}, which does not hold every {from} value: values are cut, rounded or fail to convert",
+                            short(name)
+                        ),
                     );
                 }
             }
@@ -154,23 +156,30 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     INCOMPATIBLE,
                     Severity::Warning,
                     locate(up, &["not", "null"], &[table, column]),
-                    format!("{id} makes column {} NOT NULL; the running application may still write NULL there", short(name)),
+                    format!(
+                        "{id} makes column {} NOT NULL; the running application may still write NULL there",
+                        short(name)
+                    ),
                 )
             }
             (Kind::Column, Action::Added)
-                if before.tables.contains_key(table) && !renamed_tables.contains(table) && !renamed_columns.contains(name) =>
+                if before.tables.contains_key(table)
+                    && !renamed_tables.contains(table)
+                    && !renamed_columns.contains(name) =>
             {
                 let summary = change.after.as_deref().unwrap_or("");
                 // `Column::summary` prints NOT NULL, DEFAULT, identity and generation clauses.
-                let required = summary.contains(" NOT NULL")
-                    && !summary.contains(" DEFAULT ")
-                    && !summary.contains(" GENERATED ");
+                let required =
+                    summary.contains(" NOT NULL") && !summary.contains(" DEFAULT ") && !summary.contains(" GENERATED ");
                 if required {
                     push(
                         INCOMPATIBLE,
                         Severity::Warning,
                         locate(up, &["add"], &[table, column]),
-                        format!("{id} adds column {} NOT NULL without a default; inserts from the running application, which does not know the column, fail", short(name)),
+                        format!(
+                            "{id} adds column {} NOT NULL without a default; inserts from the running application, which does not know the column, fail",
+                            short(name)
+                        ),
                     );
                 }
             }
@@ -190,9 +199,7 @@ pub fn narrows(from: &str, to: &str) -> bool {
     let base = |t: &str| t.split('(').next().unwrap_or(t).trim().to_string();
     let (a, b) = (base(from), base(to));
     let textual = |t: &str| matches!(t, "character varying" | "text" | "character");
-    let number = |t: &str| {
-        matches!(t, "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision")
-    };
+    let number = |t: &str| matches!(t, "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision");
     let moment = |t: &str| t.starts_with("timestamp");
     match (a.as_str(), b.as_str()) {
         // Every 32-bit integer is exact in a double.
@@ -307,8 +314,7 @@ fn flatten(text: &str) -> String {
 fn difference(a: &str, b: &str) -> (String, String, String) {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix =
-        a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
     let cut = |s: &[char]| {
         let text: String = s.iter().take(80).collect();
         if s.len() > 80 { format!("{text}…") } else { text }
@@ -393,7 +399,11 @@ mod tests {
         before_int.columns.get_mut("public.users.id").unwrap().data_type = "integer".into();
         let changes = crate::schema::diff(&before_int, &base());
         let found = findings("2", &script("ALTER TABLE users ALTER id TYPE bigint;"), &changes, &before_int);
-        assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [INCOMPATIBLE], "clients decode the old type");
+        assert_eq!(
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
+            [INCOMPATIBLE],
+            "clients decode the old type"
+        );
         let mut after = base();
         after.columns.insert("public.users.bio".into(), column("text", false, None));
         after.columns.insert("public.users.karma".into(), column("integer", true, Some("0")));

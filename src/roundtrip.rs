@@ -148,7 +148,12 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for `mode`; `new` needs the base ref.
-    pub fn new(chain: &Chain, mode: RoundTrip, base_ref: Option<&str>, seed: Option<Seed>) -> Result<Plan, BaseRefError> {
+    pub fn new(
+        chain: &Chain,
+        mode: RoundTrip,
+        base_ref: Option<&str>,
+        seed: Option<Seed>,
+    ) -> Result<Plan, BaseRefError> {
         let n = chain.migrations.len();
         let (round_trip, not_selected) = match mode {
             RoundTrip::All => (vec![true; n], String::new()),
@@ -202,7 +207,10 @@ pub fn new_migrations(chain: &Chain, reference: &str) -> Result<Vec<bool>, BaseR
         });
     }
     let relative_dir = dir.strip_prefix(&root).unwrap_or(Path::new("")).to_string_lossy().into_owned();
-    let listing = git(&root, &["ls-tree", "-r", "--name-only", reference, "--", if relative_dir.is_empty() { "." } else { &relative_dir }])?;
+    let listing = git(
+        &root,
+        &["ls-tree", "-r", "--name-only", reference, "--", if relative_dir.is_empty() { "." } else { &relative_dir }],
+    )?;
     let on_base: std::collections::HashSet<&str> = listing.lines().collect();
     Ok(chain
         .migrations
@@ -418,10 +426,8 @@ async fn round_trip<S: Steps>(
     if reapplied != stair.schema {
         let differences = schema::diff(&stair.schema, &reapplied);
         if result.status == RoundTripStatus::Passed {
-            let message = format!(
-                "{id} gives another schema when run again after its down: {}",
-                effects::describe(&differences)
-            );
+            let message =
+                format!("{id} gives another schema when run again after its down: {}", effects::describe(&differences));
             let line = locate_changes(&migration.up, &differences);
             findings.push(reapply_finding(id, message.clone(), migration.up.display_path(), line));
             result = RoundTripResult { status: RoundTripStatus::ReapplyFailed, note: Some(message) };
@@ -492,7 +498,9 @@ async fn load_seed(conn: &mut PgConnection, seed: &Seed) -> Result<(), StairwayE
     let outcome = runner::run_script(conn, &seed.script, &mut runner::NoObserver).await?;
     match outcome.error {
         None => Ok(()),
-        Some(e) => Err(SeedError::Failed { file: e.file, line: e.line, sqlstate: e.sqlstate, message: e.message }.into()),
+        Some(e) => {
+            Err(SeedError::Failed { file: e.file, line: e.line, sqlstate: e.sqlstate, message: e.message }.into())
+        }
     }
 }
 
@@ -534,7 +542,9 @@ pub fn failure_finding(id: &str, error: &StatementError, partial: bool, seed: Op
             display_path(&seed.script.path)
         ));
     }
-    let finding = Finding::new(MIGRATION_FAILED, Severity::Error, message).in_migration(id).at(error.file.clone(), Some(error.line));
+    let finding = Finding::new(MIGRATION_FAILED, Severity::Error, message)
+        .in_migration(id)
+        .at(error.file.clone(), Some(error.line));
     match &error.hint {
         Some(hint) => finding.with_help(hint.clone()),
         None => finding,
@@ -671,7 +681,11 @@ fn civil_date(days: i64) -> String {
 
 fn first_line(text: &str) -> String {
     let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
-    if line.chars().count() > 120 { format!("{}…", line.chars().take(120).collect::<String>()) } else { line.to_string() }
+    if line.chars().count() > 120 {
+        format!("{}…", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -689,7 +703,8 @@ mod tests {
     #[test]
     fn frozen_now_is_masked() {
         let mut schema = Schema::default();
-        let definition = "SELECT 1 WHERE p < ('2024-01-01 10:00:00.5'::timestamp - '1 mon'::interval) AND d > '2023-05-01 00:00:00'";
+        let definition =
+            "SELECT 1 WHERE p < ('2024-01-01 10:00:00.5'::timestamp - '1 mon'::interval) AND d > '2023-05-01 00:00:00'";
         schema.views.insert(
             "public.v".into(),
             View { materialized: false, definition: definition.into(), options: vec![], comment: None },

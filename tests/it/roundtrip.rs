@@ -99,7 +99,8 @@ fn backward_incompatible_changes_are_warnings() {
             f("backward-incompatible", file, 4),
         ]
     );
-    let messages: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    let messages: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
     assert!(messages[0].contains("renames column users.name to users.full_name"), "{messages:?}");
     assert!(messages[1].contains("adds column users.email NOT NULL without a default"), "{messages:?}");
     assert_eq!(round_trip_statuses(&report), ["passed", "passed"]);
@@ -139,7 +140,10 @@ fn seed_data_makes_a_not_null_migration_fail() {
     assert_eq!(code, Some(1));
     assert_eq!(findings, [f("migration-failed", "2_email_required.up.sql", 1)]);
     let message = report["findings"][0]["message"].as_str().unwrap();
-    assert!(message.contains("column \"email\" of relation \"users\" contains null values (SQLSTATE 23502)"), "{message}");
+    assert!(
+        message.contains("column \"email\" of relation \"users\" contains null values (SQLSTATE 23502)"),
+        "{message}"
+    );
     assert!(message.contains("seed data of"), "{message}");
     // Without the seed the same chain applies; making a column NOT NULL is only a warning.
     let (code, findings, _) = run(&roundtrip("seed"), &[]);
@@ -258,3 +262,120 @@ fn message<'a>(report: &'a Value, rule: &str, file: &str, line: u64) -> &'a str 
 }
 
 const ROUND_TRIP: &[&str] = &["irreversible", "reapply-failed"];
+
+#[test]
+fn svix_round_trip() {
+    let Some(report) = stairway("svix", "server/svix-server/migrations") else { return };
+    assert_eq!(report["summary"]["applied"], 16);
+    assert_eq!(
+        corpus_findings(&report, &["irreversible", "reapply-failed", "destructive-change", "backward-incompatible"], 1),
+        [
+            // The down drops column `expiration` first, which drops the index on it with it;
+            // its `DROP INDEX message_payload_not_null_pidx` then fails.
+            f("irreversible", "20220428190104_message_expiration.down.sql", 3),
+            // The down re-adds `updated_at` with `DEFAULT now()`, which the columns never had
+            // (its comment says the rollback is knowingly inexact).
+            f("irreversible", "20220506181355_remove_updated_at_from_static_entities.down.sql", 2),
+            // Drops message.updated_at and messageattempt.updated_at, created by the initial
+            // migration: their values are lost.
+            f("destructive-change", "20220506181355_remove_updated_at_from_static_entities.up.sql", 1),
+            f("destructive-change", "20220506181355_remove_updated_at_from_static_entities.up.sql", 2),
+        ]
+    );
+}
+
+#[test]
+fn quickwit_round_trip() {
+    let Some(report) = stairway("quickwit", "quickwit/quickwit-metastore/migrations/postgresql") else { return };
+    assert_eq!(report["summary"]["applied"], 28);
+    assert_eq!(
+        corpus_findings(&report, ROUND_TRIP, 1),
+        [
+            // `ALTER COLUMN shard_id TYPE BIGSERIAL`: serial types exist only in CREATE/ADD.
+            f("irreversible", "14_update-shard-id.down.sql", 1),
+            // The up only drops the index if it exists (it does not); the down creates it.
+            f("irreversible", "18_create-index-shard-index-uid.down.sql", 1),
+            // `DROP IF EXISTS COLUMN` is not PostgreSQL syntax (`DROP COLUMN IF EXISTS` is).
+            f("irreversible", "19_add-split-node-id-field.down.sql", 4),
+            // The up creates set_index_update_timestamp_for_split(); the down leaves it...
+            f("irreversible", "1_create-indexes.down.sql", 1),
+            f("irreversible", "20_add-shard-doc-mapping-uid-field.down.sql", 2),
+            // ...and the down of 2 drops it although 2 did not create it.
+            f("irreversible", "2_create-splits.down.sql", 3),
+            // The down adds splits.incarnation_id, which the up never removed, and re-creates
+            // the foreign keys with other names and actions.
+            f("irreversible", "9_add-split-incarnation-id.down.sql", 8),
+        ]
+    );
+    let rename = message(&report, "backward-incompatible", "9_add-split-incarnation-id.up.sql", 1);
+    assert!(rename.contains("renames column indexes.index_id to indexes.index_uid"), "{rename}");
+    let drop = message(&report, "destructive-change", "8_delete-update-timestamp-on-indexes-table.up.sql", 1);
+    assert!(drop.contains("drops column indexes.update_timestamp"), "{drop}");
+    assert_eq!((count(&report, "backward-incompatible"), count(&report, "destructive-change")), (6, 1));
+}
+
+#[test]
+fn ente_round_trip() {
+    let Some(report) = stairway("ente", "server/migrations") else { return };
+    assert_eq!(report["summary"]["applied"], 124);
+    assert_eq!(round_trip_statuses(&report).iter().filter(|s| *s == "no-down").count(), 13);
+    assert_eq!(
+        corpus_findings(&report, ROUND_TRIP, 1),
+        [
+            // Drops the table holding the index first, then the (gone) index.
+            f("irreversible", "19_add_encrypted_email_columns.down.sql", 6),
+            // Drops `files` before the tables whose foreign keys reference it.
+            f("irreversible", "1_create_tables.down.sql", 1),
+            // The downs of 22, 37, 52 and 62 leave the functions their ups create.
+            f("irreversible", "22_add_location_tag_table.down.sql", 1),
+            // Re-adds users.email but not the index users_email_index the up dropped with it.
+            f("irreversible", "29_drop_unencrypted_email.down.sql", 1),
+            // Drops `subscriptions` (and so its index), then the index.
+            f("irreversible", "2_create_subscriptions.down.sql", 5),
+            f("irreversible", "37_public_collection.down.sql", 1),
+            // `DROP COLUMN a DROP COLUMN b`: the commas are missing.
+            f("irreversible", "3_add_encypted_collection_name.down.sql", 3),
+            // `DROP INDEX IF NOT EXISTS` is not PostgreSQL syntax.
+            f("irreversible", "44_trash_add_index.down.sql", 1),
+            f("irreversible", "52_authenticator.down.sql", 1),
+            // The ups of 57, 81, 86, 89 and 94 add enum values (`ALTER TYPE ... ADD VALUE`);
+            // PostgreSQL cannot drop an enum value, and the downs leave them.
+            f("irreversible", "57_object_copies.down.sql", 1),
+            f("irreversible", "62_entity_store.down.sql", 1),
+            // Leaves the enum value `locker`, the column collections.app and the index change.
+            f("irreversible", "68_add_locker_changes.down.sql", 7),
+            // The index backs a constraint: DROP INDEX is refused (drop the constraint).
+            f("irreversible", "7_add_unique_usage_user_id.down.sql", 1),
+            f("irreversible", "81_embeddings_type_and_size.down.sql", 1),
+            f("irreversible", "86_add_dc_embedding.down.sql", 2),
+            f("irreversible", "89_file_data_table.down.sql", 2),
+            // Re-adds otts.user_id without its foreign key and index.
+            f("irreversible", "8_update_otts_schema_link_with_email.down.sql", 1),
+            // Drops a trigger function that other tables' triggers still use.
+            f("irreversible", "93_emergency_contact.down.sql", 12),
+            f("irreversible", "94_file_data_preview.down.sql", 1),
+            // Drops type s3region while columns still use it.
+            f("irreversible", "9_create_datacenter.down.sql", 1),
+        ]
+    );
+    // Each drops a column or table an earlier migration created.
+    assert_eq!(
+        corpus_findings(&report, &["destructive-change"], 1),
+        [
+            f("destructive-change", "29_drop_unencrypted_email.up.sql", 1),
+            f("destructive-change", "38_add_abuse_report_detail_json.up.sql", 1),
+            f("destructive-change", "39_drop_file_and_thumbnail_object_keys.up.sql", 1),
+            f("destructive-change", "39_drop_file_and_thumbnail_object_keys.up.sql", 3),
+            f("destructive-change", "73_remove_kex_user_id_fk.up.sql", 3),
+            f("destructive-change", "82_drop_location_tag_table.up.sql", 1),
+            f("destructive-change", "8_update_otts_schema_link_with_email.up.sql", 9),
+        ]
+    );
+    // 22 integer → bigint type changes (18, 23, 25, 99), 6 NOT NULL columns without a default
+    // added to existing tables (4, 8, 15, 84), 1 table and 1 column rename (10, 5).
+    assert_eq!(count(&report, "backward-incompatible"), 22 + 6 + 2);
+    let line = message(&report, "backward-incompatible", "25_alter_ids_to_bigint.up.sql", 32);
+    assert!(line.contains("users.user_id from integer to bigint"), "{line}");
+    let rename = message(&report, "backward-incompatible", "10_update_temp_object_keys.up.sql", 1);
+    assert!(rename.contains("renames table temp_object_keys to temp_objects"), "{rename}");
+}
