@@ -193,4 +193,21 @@ mod tests {
         let args = CheckArgs { placeholders: vec!["nope".into()], ..CheckArgs::default() };
         assert!(CheckSettings::resolve(args, &env).unwrap_err().to_string().contains("--placeholder"));
     }
+
+    #[test]
+    fn round_trip_and_seed_inputs() {
+        let env = env_of(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_ROUND_TRIP", "none"),
+            ("INPUT_SEED", "seed.sql"),
+            ("INPUT_SEED_AT", "0003"),
+        ]);
+        let s = CheckSettings::resolve(CheckArgs::default(), &env).unwrap();
+        assert_eq!(s.round_trip, RoundTrip::None);
+        assert_eq!((s.seed, s.seed_at.as_deref()), (Some(PathBuf::from("seed.sql")), Some("0003")));
+        assert_eq!(CheckSettings::resolve(CheckArgs::default(), &env_of(&[])).unwrap().round_trip, RoundTrip::All);
+        let bad = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_ROUND_TRIP", "some")]);
+        let err = CheckSettings::resolve(CheckArgs::default(), &bad).unwrap_err().to_string();
+        assert_eq!(err, "input round-trip: unknown value \"some\" (expected all, new or none)");
+    }
 }
