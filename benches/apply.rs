@@ -1,8 +1,10 @@
 //! Benchmarks for the walking skeleton: ephemeral PostgreSQL start-up, and applying a real
 //! migration chain against the floor of `psql` running the same files in one session.
 //!
-//! `cargo bench --bench apply [-- CORPUS...]` (default corpus: lemmy, from
+//! `cargo bench --bench apply [-- CORPUS/PATH...]` (default `lemmy/migrations`, under
 //! `MIGRATION_GUARD_CORPUS` or `../shared/corpus`). Targets: start-up ≤ 1 s; apply ≤ 1.5× psql.
+//! Both sides apply the prefix of the chain that this server accepts (lemmy's later migrations
+//! need PostgreSQL 16).
 
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
@@ -22,12 +24,7 @@ fn corpus_dir(name: &str) -> Option<PathBuf> {
     let base = std::env::var_os("MIGRATION_GUARD_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    let root = base.join(name);
-    // The migrations folder of each corpus, as its SOURCE.txt describes.
-    ["migrations", "db/migrations", "."]
-        .iter()
-        .map(|d| root.join(d))
-        .find(|d| d.is_dir() && migrations::load(d, &LoadOptions::default()).is_ok_and(|c| !c.migrations.is_empty()))
+    Some(base.join(name)).filter(|d| d.is_dir())
 }
 
 #[tokio::main]
@@ -44,14 +41,29 @@ async fn main() {
     println!("ephemeral start-up (initdb + postgres ready), median of {RUNS}: {:?} (target ≤ 1 s)", median(startup));
 
     let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let names = if names.is_empty() { vec!["lemmy".to_string()] } else { names };
+    let names = if names.is_empty() { vec!["lemmy/migrations".to_string()] } else { names };
     let server = Server::start(&ProvisionOptions::default()).await.expect("start ephemeral PostgreSQL");
     for name in names {
         let Some(dir) = corpus_dir(&name) else {
             println!("{name}: corpus not found or not loadable, skipped");
             continue;
         };
-        let chain = migrations::load(&dir, &LoadOptions::default()).expect("load chain");
+        let mut chain = migrations::load(&dir, &LoadOptions::default()).expect("load chain");
+        // The prefix this server accepts.
+        {
+            let db = server.create_database().await.unwrap();
+            let mut conn = db.connect().await.unwrap();
+            let mut applied = 0;
+            for m in &chain.migrations {
+                if !runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap().succeeded() {
+                    break;
+                }
+                applied += 1;
+            }
+            chain.migrations.truncate(applied);
+            conn.close().await.ok();
+            server.drop_database(&db).await.unwrap();
+        }
         let mut ours = Vec::new();
         let mut floor = Vec::new();
         for _ in 0..RUNS {

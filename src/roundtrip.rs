@@ -302,9 +302,9 @@ pub async fn apply_chain<S: Steps>(
             failed = true;
             report.status = MigrationStatus::Failed;
             let seeded = plan.seed.as_ref().filter(|s| s.after.is_none_or(|at| at < index));
-            findings.push(failure_finding(&migration.id, error, outcome.partially_applied, seeded));
+            findings.push(failure_finding(&migration.id, error, outcome.statements_kept, seeded));
             report.after_failure = Some(if outcome.partially_applied {
-                let statements = migration.up.split.statements[..outcome.statements_run]
+                let statements = migration.up.split.statements[..outcome.statements_kept]
                     .iter()
                     .map(|s| AppliedStatement {
                         line: migration.up.statement_line(s),
@@ -523,16 +523,13 @@ fn new_report(migration: &Migration) -> MigrationReport {
 }
 
 /// The `migration-failed` finding; `seed` names the test data loaded before it, if any.
-pub fn failure_finding(id: &str, error: &StatementError, partial: bool, seed: Option<&Seed>) -> Finding {
+pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Option<&Seed>) -> Finding {
     let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
     if let Some(detail) = &error.detail {
         message.push_str(&format!("; {detail}"));
     }
-    if partial {
-        message.push_str(&format!(
-            "; it runs without a transaction, so the {} statement(s) before the failing one stay applied",
-            error.statement
-        ));
+    if kept > 0 {
+        message.push_str(&format!("; it runs without a transaction, so {kept} statement(s) before it stay applied"));
     } else {
         message.push_str("; its transaction was rolled back");
     }

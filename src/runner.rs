@@ -54,9 +54,11 @@ pub struct ScriptOutcome {
     pub statement_times: Vec<Duration>,
     /// The error that stopped the script.
     pub error: Option<StatementError>,
-    /// A failed script without a wrapping transaction left the statements before the failure
-    /// applied.
+    /// A failed script without a wrapping transaction left statements before the failure
+    /// applied (those it did not run inside its own, now rolled back, transaction).
     pub partially_applied: bool,
+    /// How many statements of a failed script stay applied.
+    pub statements_kept: usize,
 }
 
 impl ScriptOutcome {
@@ -115,7 +117,10 @@ pub async fn run_script(
         statement_times: Vec::with_capacity(script.split.statements.len()),
         error: None,
         partially_applied: false,
+        statements_kept: 0,
     };
+    // Statements up to here are durable: autocommitted, or committed by the script itself.
+    let mut own_transaction = false;
     for (index, statement) in script.split.statements.iter().enumerate() {
         let result = async {
             observer.before(conn, script, index).await?;
@@ -128,6 +133,15 @@ pub async fn run_script(
         .await;
         match result {
             Ok(elapsed) => {
+                match statement.tx {
+                    crate::sql::TxEffect::Control("BEGIN") => own_transaction = true,
+                    crate::sql::TxEffect::Control(_) => {
+                        own_transaction = false;
+                        outcome.statements_kept = index + 1;
+                    }
+                    _ if !own_transaction => outcome.statements_kept = index + 1,
+                    _ => {}
+                }
                 outcome.statements_run += 1;
                 outcome.statement_times.push(elapsed);
             }
@@ -142,7 +156,10 @@ pub async fn run_script(
         // A script that opened its own transaction may have left it aborted; ROLLBACK outside
         // a transaction is only a warning.
         conn.execute("ROLLBACK").await.map_err(lost)?;
-        outcome.partially_applied = !wrapped && outcome.statements_run > 0;
+        if wrapped {
+            outcome.statements_kept = 0;
+        }
+        outcome.partially_applied = outcome.statements_kept > 0;
     } else if wrapped && let Err(e) = conn.execute("COMMIT").await {
         // Deferred constraints fail at COMMIT.
         match e {

@@ -110,3 +110,19 @@ fn the_readme_sample_passes() {
     assert_eq!(report["summary"]["applied"], 4);
     assert_eq!(report["migrations"][2]["transaction"]["mode"], "none");
 }
+
+#[test]
+fn a_script_with_its_own_transaction_is_rolled_back_not_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "1_a.up.sql",
+        "CREATE TABLE kept (id int);\nBEGIN;\nCREATE TABLE undone (id int);\nSELECT 1/0;\nCOMMIT;\n",
+    );
+    write(dir.path(), "1_a.down.sql", "DROP TABLE kept;\n");
+    let (output, report) = check_json(dir.path(), &["--format", "golang-migrate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("so 1 statement(s) before it stay applied"), "{message}");
+    assert_eq!(report["migrations"][0]["error"]["line"], 4);
+}

@@ -5,7 +5,9 @@ mod support;
 
 mod check;
 mod corpora;
+mod drift;
 mod formats;
 mod provision;
 mod roundtrip;
 mod schema;
+mod schema_oracle;

@@ -81,22 +81,6 @@ pub fn findings(report: &serde_json::Value) -> Vec<(String, String, u64)> {
         .collect()
 }
 
-/// Temp directories our ephemeral clusters use, to assert none is left behind.
-pub fn leftover_clusters(since: &[PathBuf]) -> Vec<PathBuf> {
-    clusters().into_iter().filter(|p| !since.contains(p)).collect()
-}
-
-/// The ephemeral cluster directories that exist now.
-pub fn clusters() -> Vec<PathBuf> {
-    std::fs::read_dir(std::env::temp_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("migration-guard-")))
-        .collect()
-}
-
 /// A PostgreSQL server shared by the tests running at the same time, started by the library's
 /// own ephemeral provider and stopped when the last of them drops its handle.
 pub struct SharedServer {
