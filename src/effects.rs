@@ -54,9 +54,14 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
         out.push(Finding::new(rule, severity, message).in_migration(id).at(file.clone(), Some(line)).with_help(help));
     };
     for rename in &renames {
-        let what = if rename.kind == Kind::Table { "table" } else { "column" };
+        let what = match rename.kind {
+            Kind::Table => "table",
+            Kind::Enum => "enum value",
+            _ => "column",
+        };
         let exists = match rename.kind {
             Kind::Table => before.tables.contains_key(&rename.from),
+            Kind::Enum => table_of(&rename.from) == table_of(&rename.to),
             _ => before.columns.contains_key(&rename.from),
         };
         if exists {
@@ -106,7 +111,15 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                 let lost: Vec<String> = change
                     .before
                     .as_deref()
-                    .map(|l| l.split(", ").filter(|v| !after.contains(v)).map(|v| format!("'{v}'")).collect())
+                    .map(|l| {
+                        l.split(", ")
+                            .filter(|v| !after.contains(v))
+                            .filter(|v| {
+                                !renames.iter().any(|r| r.kind == Kind::Enum && r.from == format!("{name}.{v}"))
+                            })
+                            .map(|v| format!("'{v}'"))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 if !lost.is_empty() {
                     push(
@@ -255,13 +268,38 @@ fn renames(script: &Script) -> Vec<Rename> {
     for statement in &script.split.statements {
         let Ok(parsed) = pg_query::parse(script.text(statement), 0) else { continue };
         for raw in &parsed.protobuf.stmts {
-            let Some(NodeEnum::RenameStmt(rename)) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
+            let line = script.statement_line(statement);
+            let node = raw.stmt.as_ref().and_then(|s| s.node.as_ref());
+            if let Some(NodeEnum::AlterEnumStmt(alter)) = node
+                && !alter.old_val.is_empty()
+            {
+                let names: Vec<&str> = alter
+                    .type_name
+                    .iter()
+                    .filter_map(|n| match &n.node {
+                        Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let name = match names.as_slice() {
+                    [name] => format!("public.{name}"),
+                    [schema, name] => format!("{schema}.{name}"),
+                    _ => continue,
+                };
+                out.push(Rename {
+                    kind: Kind::Enum,
+                    from: format!("{name}.{}", alter.old_val),
+                    to: format!("{name}.{}", alter.new_val),
+                    line,
+                });
+                continue;
+            }
+            let Some(NodeEnum::RenameStmt(rename)) = node else {
                 continue;
             };
             let Some(relation) = &rename.relation else { continue };
             let schema = if relation.schemaname.is_empty() { "public" } else { relation.schemaname.as_str() };
             let table = format!("{schema}.{}", relation.relname);
-            let line = script.statement_line(statement);
             if rename.rename_type == ObjectType::ObjectTable as i32 {
                 out.push(Rename { kind: Kind::Table, to: format!("{schema}.{}", rename.newname), from: table, line });
             } else if rename.rename_type == ObjectType::ObjectColumn as i32
@@ -428,6 +466,23 @@ mod tests {
         after.columns.insert("public.accounts.id".into(), column("bigint", true, None));
         after.columns.insert("public.accounts.name".into(), column("character varying(50)", false, None));
         assert_eq!(rules("ALTER TABLE users RENAME TO accounts;", &after), [(INCOMPATIBLE.into(), 1)]);
+    }
+
+    #[test]
+    fn renamed_enum_values_are_not_lost() {
+        let mut before = base();
+        before.enums.insert(
+            "public.mode".into(),
+            crate::schema::model::Enum { labels: vec!["open".into(), "closed".into()], comment: None },
+        );
+        let mut after = before.clone();
+        after.enums.get_mut("public.mode").unwrap().labels = vec!["Open".into(), "closed".into()];
+        let changes = crate::schema::diff(&before, &after);
+        let found = findings("2", &script("ALTER TYPE mode RENAME VALUE 'open' TO 'Open';"), &changes, &before);
+        assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [INCOMPATIBLE]);
+        assert!(found[0].message.contains("renames enum value mode.open to mode.Open"), "{}", found[0].message);
+        let found = findings("2", &script("SELECT 1;"), &changes, &before);
+        assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [DESTRUCTIVE]);
     }
 
     #[test]
