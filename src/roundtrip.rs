@@ -249,11 +249,13 @@ pub struct Applied {
     pub findings: Vec<Finding>,
 }
 
-/// The stairway's working state: the database, a connection to it, and the last snapshot.
+/// The stairway's working state: the database, a connection running the migrations, a second
+/// one reading table contents while the first reads the schema, and the last snapshot.
 struct Stair<'a> {
     server: &'a Server,
     database: ScratchDatabase,
     conn: PgConnection,
+    reader: PgConnection,
     schema: Schema,
     contents: Contents,
 }
@@ -265,8 +267,14 @@ impl Stair<'_> {
         Ok(schema)
     }
 
-    async fn read_contents(&mut self, schema: &Schema) -> Result<Contents, StairwayError> {
-        data::contents(&mut self.conn, schema).await.map_err(StairwayError::Contents)
+    /// The schema and the table contents, read side by side on the two connections.
+    async fn observe(&mut self) -> Result<(Schema, Contents), StairwayError> {
+        let dates = recent_dates();
+        let (schema, contents) =
+            tokio::join!(introspect(&mut self.conn), data::contents(&mut self.reader));
+        let mut schema = schema?;
+        mask_now(&mut schema, &dates);
+        Ok((schema, contents.map_err(StairwayError::Contents)?))
     }
 }
 
@@ -279,13 +287,13 @@ pub async fn apply_chain<S: Steps>(
 ) -> Result<Applied, StairwayError> {
     let database = server.create_database().await?;
     let conn = database.connect().await?;
-    let mut stair = Stair { server, database, conn, schema: Schema::default(), contents: Contents::default() };
+    let reader = database.connect().await?;
+    let mut stair =
+        Stair { server, database, conn, reader, schema: Schema::default(), contents: Contents::default() };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
     }
-    stair.schema = stair.snapshot().await?;
-    let schema = stair.schema.clone();
-    stair.contents = stair.read_contents(&schema).await?;
+    (stair.schema, stair.contents) = stair.observe().await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
     let mut findings = Vec::new();
     let mut failed = false;
@@ -323,10 +331,9 @@ pub async fn apply_chain<S: Steps>(
             continue;
         }
         report.status = MigrationStatus::Applied;
-        let after = stair.snapshot().await?;
+        let (after, contents) = stair.observe().await?;
         let changes = schema::diff(&stair.schema, &after);
         findings.extend(effects::findings(&migration.id, &migration.up, &changes, &stair.schema));
-        let contents = stair.read_contents(&after).await?;
         findings.extend(data::changed(&migration.id, &migration.up, &changes, &stair.contents, &contents, &after));
         report.changes = changes;
         let before = std::mem::replace(&mut stair.schema, after);
@@ -340,22 +347,17 @@ pub async fn apply_chain<S: Steps>(
             let (result, consistent) = round_trip(&mut stair, steps, migration, index, &before, &mut findings).await?;
             if !consistent {
                 rebuild(&mut stair, chain, steps, plan, index).await?;
-            } else {
-                // The round trip may rewrite rows (a down that deletes, an up that inserts).
-                let schema = stair.schema.clone();
-                stair.contents = stair.read_contents(&schema).await?;
             }
             result
         });
         if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
             load_seed(&mut stair.conn, seed).await?;
-            stair.schema = stair.snapshot().await?;
-            let schema = stair.schema.clone();
-            stair.contents = stair.read_contents(&schema).await?;
+            (stair.schema, stair.contents) = stair.observe().await?;
         }
         reports.push(report);
     }
     stair.conn.close().await.ok();
+    stair.reader.close().await.ok();
     Ok(Applied { database: stair.database, migrations: reports, findings })
 }
 
@@ -422,7 +424,10 @@ async fn round_trip<S: Steps>(
         }
         return Ok((result, false));
     }
-    let reapplied = stair.snapshot().await?;
+    // The round trip may rewrite rows (a down that deletes, an up that inserts): the next
+    // migration's data check starts from these contents.
+    let (reapplied, contents) = stair.observe().await?;
+    stair.contents = contents;
     if reapplied != stair.schema {
         let differences = schema::diff(&stair.schema, &reapplied);
         if result.status == RoundTripStatus::Passed {
@@ -484,13 +489,12 @@ async fn rebuild<S: Steps>(
             load_seed(&mut conn, seed).await?;
         }
     }
+    let reader = database.connect().await?;
     let old = std::mem::replace(&mut stair.database, database);
-    let old_conn = std::mem::replace(&mut stair.conn, conn);
-    old_conn.close().await.ok();
+    std::mem::replace(&mut stair.conn, conn).close().await.ok();
+    std::mem::replace(&mut stair.reader, reader).close().await.ok();
     stair.server.drop_database(&old).await?;
-    stair.schema = stair.snapshot().await?;
-    let schema = stair.schema.clone();
-    stair.contents = stair.read_contents(&schema).await?;
+    (stair.schema, stair.contents) = stair.observe().await?;
     Ok(())
 }
 
