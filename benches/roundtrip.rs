@@ -1,6 +1,6 @@
 //! Benchmark of the stairway: the full round trip (up, snapshot, down, snapshot, up, snapshot,
 //! data checks) of a real chain against the floor of `psql` running the same up, down, up files
-//! in one session.
+//! over one connection.
 //!
 //! `cargo bench --bench roundtrip [-- CORPUS...]` (default: lemmy, from `MIGRATION_GUARD_CORPUS`
 //! or `../shared/corpus`). Only the migrations that apply on this server are timed. Target: the

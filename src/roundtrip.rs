@@ -270,8 +270,7 @@ impl Stair<'_> {
     /// The schema and the table contents, read side by side on the two connections.
     async fn observe(&mut self) -> Result<(Schema, Contents), StairwayError> {
         let dates = recent_dates();
-        let (schema, contents) =
-            tokio::join!(introspect(&mut self.conn), data::contents(&mut self.reader));
+        let (schema, contents) = tokio::join!(introspect(&mut self.conn), data::contents(&mut self.reader));
         let mut schema = schema?;
         mask_now(&mut schema, &dates);
         Ok((schema, contents.map_err(StairwayError::Contents)?))
@@ -288,8 +287,7 @@ pub async fn apply_chain<S: Steps>(
     let database = server.create_database().await?;
     let conn = database.connect().await?;
     let reader = database.connect().await?;
-    let mut stair =
-        Stair { server, database, conn, reader, schema: Schema::default(), contents: Contents::default() };
+    let mut stair = Stair { server, database, conn, reader, schema: Schema::default(), contents: Contents::default() };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
     }
