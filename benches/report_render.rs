@@ -20,6 +20,9 @@ fn report(migrations: usize, findings: usize) -> Report {
             statements: 3,
             error: None,
             partially_applied: false,
+            changes: Vec::new(),
+            round_trip: None,
+            after_failure: None,
         })
         .collect();
     let found = (0..findings)

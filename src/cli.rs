@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply a migration chain to a throwaway PostgreSQL database and report problems.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Compare two schemas, each a postgres:// URL, a .sql/.yaml file or a migrations directory.
     Diff(DiffArgs),
     /// Show the revision history (like `alembic history --verbose`, for every format).
@@ -83,6 +83,7 @@ pub struct CheckArgs {
     /// Settings file [default: migration-guard.yml when it exists]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
     /// Compare with this git ref (e.g. the PR's base branch) to find edited and out-of-order
     /// migrations
     #[arg(long, value_name = "REF")]
@@ -95,6 +96,7 @@ pub struct CheckArgs {
     /// Python interpreter that runs the project's Alembic [default: python3]
     #[arg(long, env = "MIGRATION_GUARD_PYTHON", value_name = "PATH")]
     pub python: Option<PathBuf>,
+
     /// Skip the lock and rewrite lint traced while migrations apply
     #[arg(long)]
     pub no_lint: bool,
@@ -102,6 +104,19 @@ pub struct CheckArgs {
     /// Explain format detection and show each step
     #[arg(long, short)]
     pub verbose: bool,
+
+    /// Which migrations get the up → down → up round trip: all, new (not on --base-ref) or
+    /// none [default: all]
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub round_trip: Option<crate::roundtrip::RoundTrip>,
+
+    /// Test data (SQL) to load into the database, so that data-dependent failures show
+    #[arg(long, value_name = "FILE.sql")]
+    pub seed: Option<PathBuf>,
+
+    /// Load --seed right after this migration id [default: before the first migration]
+    #[arg(long, value_name = "REV", requires = "seed")]
+    pub seed_at: Option<String>,
 
     /// The schema the chain must produce: a .sql file (DDL or pg_dump --schema-only) or a
     /// .yaml/.yml model file; differences are `drift` findings

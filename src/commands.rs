@@ -4,18 +4,18 @@
 
 use crate::alembic;
 use crate::cli::{CheckArgs, Cli, Command, DiffArgs, GraphArgs};
-use crate::findings::{Finding, Severity, Status};
+use crate::data;
+use crate::findings::{Finding, Status};
 use crate::github;
 use crate::lint::Tracer;
 use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
-use crate::runner;
+use crate::roundtrip;
 use crate::schema::{self, declared, declared::Source};
 use crate::settings::{CheckSettings, Models};
 use anyhow::Context;
 use clap::Parser;
-use sqlx::Connection;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -39,7 +39,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Check(args) => interruptible(check_command(args)).await,
+        Command::Check(args) => interruptible(check_command(*args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
@@ -200,20 +200,28 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         (None, alembic::apply::skipped(&chain), None, Vec::new())
     } else {
         let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
+        // Bad --seed / --round-trip settings fail before a server is started.
+        let seed = data::Seed::load(settings.seed.as_deref(), settings.seed_at.as_deref(), &chain)?;
+        let plan = roundtrip::Plan::new(&chain, settings.round_trip, settings.base_ref.as_deref(), seed)?;
         let server = Server::start(&settings.provision).await?;
         if settings.verbose {
             eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
         }
-        let mut tracer = Tracer::new(settings.lint, server.version_num());
+        let tracer = Tracer::new(settings.lint, server.version_num());
         let applied = if alembic {
             let url = settings.provision.database_url.as_deref();
             alembic::apply::apply_chain(&server, &chain, &settings.python, &driver, url, settings.verbose)
                 .await
+                .map(|(db, reports, findings)| (db, reports, findings, tracer))
                 .map_err(anyhow::Error::from)
         } else {
-            apply_chain(&server, &chain, &mut tracer).await
+            apply_chain(&server, &chain, tracer, &plan).await
         };
-        let (lint_findings, suppressed) = tracer.take();
+        let (applied, tracer) = match applied {
+            Ok((db, reports, findings, tracer)) => (Ok((db, reports, findings)), Some(tracer)),
+            Err(e) => (Err(e), None),
+        };
+        let (lint_findings, suppressed) = tracer.map(|mut t| t.take()).unwrap_or_default();
         let drift = match (&applied, &settings.models) {
             // Drift is only meaningful for a chain that applied completely.
             (Ok((db, migrations, _)), Some(models))
@@ -306,65 +314,15 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
     Ok(if changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// Applies every migration in order on a new scratch database, stopping at the first failure.
+/// Applies the chain on a new scratch database through the stairway: snapshots, per-migration
+/// changes, round trips and the seed, as the settings ask.
 async fn apply_chain(
     server: &Server,
     chain: &Chain,
-    tracer: &mut Tracer,
-) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>)> {
-    let database: ScratchDatabase = server.create_database().await?;
-    let mut conn = database.connect().await?;
-    let mut reports = Vec::with_capacity(chain.migrations.len());
-    let mut findings = Vec::new();
-    let mut failed = false;
-    for migration in &chain.migrations {
-        let mut report = MigrationReport {
-            id: migration.id.clone(),
-            name: migration.name.clone(),
-            path: migration.up.display_path(),
-            down_path: migration.down.as_ref().map(|d| d.display_path()),
-            status: MigrationStatus::Skipped,
-            duration_ms: 0.0,
-            transaction: migration.up.transaction.clone(),
-            statements: migration.up.split.statements.len(),
-            error: None,
-            partially_applied: false,
-        };
-        if !failed {
-            let outcome = runner::run_script(&mut conn, &migration.up, tracer).await?;
-            tracer.finish(&migration.id, &migration.up, &outcome);
-            report.duration_ms = report::millis(outcome.duration);
-            report.partially_applied = outcome.partially_applied;
-            if let Some(error) = &outcome.error {
-                failed = true;
-                report.status = MigrationStatus::Failed;
-                findings.push(failure_finding(&migration.id, error, outcome.statements_kept));
-            } else {
-                report.status = MigrationStatus::Applied;
-            }
-            report.error = outcome.error;
-        }
-        reports.push(report);
-    }
-    conn.close().await.ok();
-    Ok((database, reports, findings))
-}
-
-fn failure_finding(id: &str, error: &runner::StatementError, kept: usize) -> Finding {
-    let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
-    if let Some(detail) = &error.detail {
-        message.push_str(&format!("; {detail}"));
-    }
-    if kept > 0 {
-        message.push_str(&format!("; it runs without a transaction, so {kept} statement(s) before it stay applied"));
-    } else {
-        message.push_str("; its transaction was rolled back");
-    }
-    let finding = Finding::new("migration-failed", Severity::Error, message)
-        .in_migration(id)
-        .at(error.file.clone(), Some(error.line));
-    match &error.hint {
-        Some(hint) => finding.with_help(hint.clone()),
-        None => finding,
-    }
+    tracer: Tracer,
+    plan: &roundtrip::Plan,
+) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>, Tracer)> {
+    let mut steps = roundtrip::SqlSteps::new(chain, tracer);
+    let applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
+    Ok((applied.database, applied.migrations, applied.findings, steps.into_observer()))
 }

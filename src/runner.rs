@@ -91,6 +91,9 @@ pub trait Observer {
     ) -> impl Future<Output = Result<(), sqlx::Error>> {
         async { Ok(()) }
     }
+
+    /// After the whole script of `migration` ran (successfully or not).
+    fn finished(&mut self, _migration: &str, _script: &Script, _outcome: &ScriptOutcome) {}
 }
 
 /// An observer that does nothing.

@@ -8,6 +8,7 @@ use crate::findings::{FailOn, RuleLevels};
 use crate::github::CommentMode;
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
+use crate::roundtrip::RoundTrip;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -32,6 +33,8 @@ pub enum SettingsError {
     TwoModels,
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("{setting}: unknown value {value:?} (expected all, new or none)")]
+    RoundTrip { setting: String, value: String },
 }
 
 /// Everything `check` needs, resolved.
@@ -57,6 +60,11 @@ pub struct CheckSettings {
     pub publish: Option<PublishSettings>,
     /// The declared schema to check the migrated one against.
     pub models: Option<Models>,
+    /// Which migrations are round-tripped.
+    pub round_trip: RoundTrip,
+    /// Test data to load, and the migration id after which to load it.
+    pub seed: Option<PathBuf>,
+    pub seed_at: Option<String>,
 }
 
 /// Where the declared schema comes from.
@@ -228,6 +236,12 @@ impl CheckSettings {
             .report_dir
             .or_else(|| input("report-dir").map(PathBuf::from))
             .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
+        let round_trip = match (args.round_trip, layers.get("round-trip")) {
+            (Some(mode), _) => mode,
+            (None, Some(l)) => <RoundTrip as clap::ValueEnum>::from_str(&l.value, true)
+                .map_err(|_| SettingsError::RoundTrip { setting: l.setting, value: l.value })?,
+            (None, None) => RoundTrip::default(),
+        };
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -251,6 +265,9 @@ impl CheckSettings {
                     .filter(|b| !b.is_empty())
                     .map(|b| format!("origin/{b}"))
             }),
+            round_trip,
+            seed: args.seed.or_else(|| input("seed").map(PathBuf::from)),
+            seed_at: args.seed_at.or_else(|| input("seed-at")),
             rules,
             python: args
                 .python
@@ -407,5 +424,22 @@ mod tests {
         let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_CHECK_RUN", "maybe")]);
         let err = CheckSettings::resolve(CheckArgs::default(), &env).unwrap_err().to_string();
         assert_eq!(err, "input check-run: \"maybe\" is not one of true or false");
+    }
+
+    #[test]
+    fn round_trip_and_seed_inputs() {
+        let env = env_of(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_ROUND_TRIP", "none"),
+            ("INPUT_SEED", "seed.sql"),
+            ("INPUT_SEED_AT", "0003"),
+        ]);
+        let s = CheckSettings::resolve(CheckArgs::default(), &env).unwrap();
+        assert_eq!(s.round_trip, RoundTrip::None);
+        assert_eq!((s.seed, s.seed_at.as_deref()), (Some(PathBuf::from("seed.sql")), Some("0003")));
+        assert_eq!(CheckSettings::resolve(CheckArgs::default(), &env_of(&[])).unwrap().round_trip, RoundTrip::All);
+        let bad = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_ROUND_TRIP", "some")]);
+        let err = CheckSettings::resolve(CheckArgs::default(), &bad).unwrap_err().to_string();
+        assert_eq!(err, "input round-trip: unknown value \"some\" (expected all, new or none)");
     }
 }

@@ -46,6 +46,9 @@ fn line(m: &Migration) -> MigrationReport {
         statements: 0,
         error: None,
         partially_applied: false,
+        changes: Vec::new(),
+        round_trip: None,
+        after_failure: None,
     }
 }
 

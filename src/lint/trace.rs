@@ -572,6 +572,10 @@ impl Tracer {
 }
 
 impl Observer for Tracer {
+    fn finished(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
+        self.finish(migration, script, outcome);
+    }
+
     async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
         if !self.enabled {
             return Ok(());

@@ -134,6 +134,7 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     if let Some(note) = note {
         out.push_str(note);
     }
+    out.push_str(&crate::roundtrip::markdown(&report.migrations));
     out
 }
 

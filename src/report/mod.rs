@@ -106,6 +106,15 @@ pub struct MigrationReport {
     /// A failed migration without a transaction left its earlier statements applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partially_applied: bool,
+    /// What the migration changed in the schema (snapshot before its up → after).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::schema::Change>,
+    /// How its up → down → up round trip went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round_trip: Option<crate::roundtrip::RoundTripResult>,
+    /// For a failed migration: the state it left the database in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_failure: Option<crate::roundtrip::AfterFailure>,
 }
 
 impl Report {

@@ -18,6 +18,9 @@ fn migration(id: &str, name: &str, status: MigrationStatus) -> MigrationReport {
         statements: 2,
         error: None,
         partially_applied: false,
+        changes: Vec::new(),
+        round_trip: None,
+        after_failure: None,
     }
 }
 

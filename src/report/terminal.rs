@@ -37,6 +37,12 @@ pub fn render_styled(report: &Report) -> String {
             MigrationStatus::Skipped => ("skip", DIM),
         };
         let _ = writeln!(out, "{style}{mark}{style:#} {} {} {DIM}({:.1} ms){DIM:#}", m.id, m.name, m.duration_ms);
+        if let Some(after) = &m.after_failure {
+            let _ = writeln!(out, "     {}", crate::roundtrip::describe_after_failure(after));
+        }
+    }
+    if let Some(line) = crate::roundtrip::summary_line(&report.migrations) {
+        let _ = writeln!(out, "{line}");
     }
     if !report.findings.is_empty() {
         out.push('\n');

@@ -9,7 +9,9 @@ use serde_json::Value;
 /// printed by `corpus`).
 fn apply(corpus_name: &str, path: &str, format: &str) -> Option<(Option<i32>, Value)> {
     let dir = corpus(corpus_name)?.join(path);
-    let (output, report) = check_json(&dir, &["--verbose"]);
+    // Round trips and their findings are `roundtrip.rs`'s, lint findings `lint.rs`'s; here only
+    // applying counts.
+    let (output, report) = check_json(&dir, &["--verbose", "--round-trip", "none", "--no-lint"]);
     assert_eq!(report["chain"]["format"], format, "detected the wrong format\n{}", text(&output));
     let migrations = report["migrations"].as_array().unwrap();
     let apply_ms: f64 = migrations.iter().map(|m| m["duration_ms"].as_f64().unwrap()).sum();
@@ -22,18 +24,29 @@ fn apply(corpus_name: &str, path: &str, format: &str) -> Option<(Option<i32>, Va
     Some((output.status.code(), report))
 }
 
-/// Asserts a pass of `count` migrations whose only findings are `warnings` (rule, count).
+/// Rules about what each migration changes; `roundtrip.rs` asserts those on the corpora.
+const STAIRWAY: [&str; 3] = ["destructive-change", "backward-incompatible", "data-changed"];
+
+/// Findings about applying, without those on what each migration changes.
+fn apply_findings(report: &Value) -> Vec<(String, String, u64)> {
+    findings(report).into_iter().filter(|f| !STAIRWAY.contains(&f.0.as_str())).collect()
+}
+
+/// Asserts that all `count` migrations apply and that the only other findings are `warnings`
+/// (rule, count).
 fn assert_pass(result: Option<(Option<i32>, Value)>, count: usize, warnings: &[(&str, usize)]) {
-    let Some((code, report)) = result else { return };
+    let Some((_, report)) = result else { return };
     let mut found = std::collections::BTreeMap::<String, usize>::new();
     for f in report["findings"].as_array().unwrap() {
+        if STAIRWAY.contains(&f["rule"].as_str().unwrap()) {
+            continue;
+        }
         assert_eq!(f["severity"], "warning", "{f:#}");
         *found.entry(f["rule"].as_str().unwrap().to_string()).or_default() += 1;
     }
     let expected: std::collections::BTreeMap<String, usize> =
         warnings.iter().map(|(r, n)| (r.to_string(), *n)).collect();
     assert_eq!(found, expected, "{:#}", report["findings"]);
-    assert_eq!((code, &report["status"]), (Some(0), &Value::from("pass")));
     assert_eq!(report["summary"]["migrations"], count);
     assert_eq!(report["summary"]["applied"], count);
 }
@@ -64,7 +77,7 @@ fn lemmy_diesel() {
     assert!(file.ends_with("migrations/2025-08-01-000016_smoosh-tables-together/up.sql"), "{file}");
     assert_eq!((line, sqlstate.as_str(), message.as_str()), (13, "42601", "subquery in FROM must have an alias"));
     assert_eq!(report["summary"]["applied"], 247);
-    assert_eq!(findings(&report), vec![("migration-failed".into(), "up.sql".into(), 13)]);
+    assert_eq!(apply_findings(&report), vec![("migration-failed".into(), "up.sql".into(), 13)]);
 }
 
 #[test]

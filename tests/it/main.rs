@@ -13,5 +13,6 @@ mod formats;
 mod graph;
 mod lint;
 mod provision;
+mod roundtrip;
 mod schema;
 mod schema_oracle;

@@ -1,0 +1,214 @@
+//! Rows, not schema: loading the test data given with `--seed` at a chosen point of the chain,
+//! and checking that a migration leaves the rows of tables it does not touch alone (row count
+//! and a checksum of the content per table, `data-changed`).
+
+use crate::effects;
+use crate::findings::{Finding, Severity};
+use crate::migrations::{Chain, LoadError, Script, read_sql_file};
+use crate::schema::{Change, Schema};
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Rule id: rows of a table the migration does not touch changed.
+pub const DATA_CHANGED: &str = "data-changed";
+
+/// Test data to load, and where in the chain.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub script: Script,
+    /// Load after the migration at this index; `None`: before the first migration.
+    pub after: Option<usize>,
+}
+
+/// Why the seed cannot be used; each message names the setting or the seed's file:line.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("--seed: {0}")]
+    Load(#[from] LoadError),
+    #[error("--seed-at {0}: no migration has this id (use an id from the report, e.g. {1})")]
+    UnknownRevision(String, String),
+    #[error("--seed-at needs --seed FILE.sql")]
+    NoSeed,
+    #[error(
+        "{file}:{line}: the seed data fails: {message} (SQLSTATE {sqlstate}); fix --seed or move it with --seed-at"
+    )]
+    Failed { file: String, line: u32, sqlstate: String, message: String },
+}
+
+impl Seed {
+    /// Reads the seed file and resolves `--seed-at` against the chain's ids.
+    pub fn load(path: Option<&Path>, at: Option<&str>, chain: &Chain) -> Result<Option<Seed>, SeedError> {
+        let Some(path) = path else {
+            return if at.is_some() { Err(SeedError::NoSeed) } else { Ok(None) };
+        };
+        let script = Script::new(path, 1, read_sql_file(path)?)?;
+        let after = match at {
+            None => None,
+            Some(id) => Some(chain.migrations.iter().position(|m| m.id == id).ok_or_else(|| {
+                SeedError::UnknownRevision(
+                    id.to_string(),
+                    chain.migrations.last().map(|m| m.id.clone()).unwrap_or_default(),
+                )
+            })?),
+        };
+        Ok(Some(Seed { script, after }))
+    }
+}
+
+/// Row count and content checksum of every table holding rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    /// `schema.table` → (rows, md5 of the rows as text in sorted order).
+    pub tables: BTreeMap<String, (i64, String)>,
+}
+
+/// Reads the contents of every permanent table holding rows. Tables never written to have no
+/// file pages (`pg_relation_size` is 0) and are skipped without being scanned, which keeps
+/// this cheap on the mostly empty databases migrations run on.
+pub async fn contents(conn: &mut PgConnection) -> Result<Contents, sqlx::Error> {
+    let written: Vec<(String, String)> = sqlx::query_as(
+        "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND n.nspname <> 'information_schema' \
+         AND n.nspname NOT LIKE 'pg\\_%' AND pg_relation_size(c.oid) > 0",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Contents::default();
+    if written.is_empty() {
+        return Ok(out);
+    }
+    let parts: Vec<String> = written
+        .iter()
+        .map(|(schema, table)| {
+            format!(
+                "SELECT {} AS name, count(*) AS n, md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) AS sum FROM {}.{} t",
+                literal(&format!("{schema}.{table}")),
+                ident(schema),
+                ident(table)
+            )
+        })
+        .collect();
+    let sql = format!("SELECT name, n, sum FROM ({}) c WHERE n > 0", parts.join(" UNION ALL "));
+    for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(conn).await? {
+        out.tables.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
+    }
+    Ok(out)
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Tables a migration touches: named in its SQL, changed in its diff, or linked by a foreign
+/// key to one of those (cascades).
+pub fn touched(sql: &str, changes: &[Change], after: &Schema) -> BTreeSet<String> {
+    let text = sql.to_lowercase();
+    let mut set: BTreeSet<String> = after
+        .tables
+        .keys()
+        .filter(|name| {
+            let bare = name.rsplit('.').next().unwrap_or(name).to_lowercase();
+            effects::mentions(&text, &bare)
+        })
+        .cloned()
+        .collect();
+    for change in changes {
+        for table in after.tables.keys() {
+            if change.name == *table || change.name.starts_with(&format!("{table}.")) {
+                set.insert(table.clone());
+            }
+        }
+    }
+    for change in changes {
+        if let Some(index) = after.indexes.get(&change.name) {
+            set.insert(index.table.clone());
+        }
+    }
+    // Foreign keys: `schema.table.constraint` → `REFERENCES other(...)`.
+    let links: Vec<(String, String)> = after
+        .constraints
+        .iter()
+        .filter(|(_, c)| c.constraint_type == "foreign key")
+        .filter_map(|(key, c)| {
+            let table = key.rsplit_once('.')?.0.to_string();
+            let target = c.definition.split("REFERENCES ").nth(1)?.split('(').next()?.trim();
+            let target = if target.contains('.') { target.to_string() } else { format!("public.{target}") };
+            Some((table, target.replace('"', "")))
+        })
+        .collect();
+    loop {
+        let before = set.len();
+        for (from, to) in &links {
+            if set.contains(from) || set.contains(to) {
+                set.insert(from.clone());
+                set.insert(to.clone());
+            }
+        }
+        if set.len() == before {
+            break;
+        }
+    }
+    set
+}
+
+/// `data-changed` findings: tables holding rows before or after the up of `id` whose rows
+/// changed although the migration does not touch them.
+pub fn changed(
+    id: &str,
+    up: &Script,
+    changes: &[Change],
+    before: &Contents,
+    after: &Contents,
+    schema: &Schema,
+) -> Vec<Finding> {
+    if before == after {
+        return Vec::new();
+    }
+    let touched = touched(&up.sql, changes, schema);
+    let names: BTreeSet<&String> = before.tables.keys().chain(after.tables.keys()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let (a, b) = (before.tables.get(name), after.tables.get(name));
+        // A table that no longer exists was dropped, which the schema diff reports.
+        if a == b || touched.contains(name) || !schema.tables.contains_key(name) {
+            continue;
+        }
+        let rows = |c: Option<&(i64, String)>| c.map_or(0, |(n, _)| *n);
+        let what = if rows(a) == rows(b) {
+            format!("its {} rows changed content", rows(a))
+        } else {
+            format!("it went from {} to {} rows", rows(a), rows(b))
+        };
+        out.push(
+            Finding::new(
+                DATA_CHANGED,
+                Severity::Warning,
+                format!(
+                    "{id} does not name table {} but {what} (a trigger, rule or cascade did this)",
+                    name.strip_prefix("public.").unwrap_or(name)
+                ),
+            )
+            .in_migration(id)
+            .at(up.display_path(), Some(up.split.statements.first().map_or(up.first_line, |s| up.statement_line(s))))
+            .with_help("make the data change explicit in the migration, or fix the side effect"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("o'k"), "'o''k'");
+    }
+}

@@ -1,0 +1,531 @@
+//! What one migration did to the schema, judged for deploys: from the diff of the snapshots
+//! taken before and after its up, the changes that can lose data (`destructive-change`) and the
+//! ones that break the application version still running during a rolling deploy
+//! (`backward-incompatible`). Pure code over the diff and the up script; runs nothing.
+
+use crate::findings::{Finding, Severity};
+use crate::migrations::Script;
+use crate::schema::diff::{is_widening, one_line};
+use crate::schema::{Action, Change, Kind, Schema};
+use pg_query::NodeEnum;
+use pg_query::protobuf::ObjectType;
+use std::collections::BTreeSet;
+
+/// Rule id: the migration drops or narrows something that held data before it.
+pub const DESTRUCTIVE: &str = "destructive-change";
+/// Rule id: the migration breaks code written for the schema before it.
+pub const INCOMPATIBLE: &str = "backward-incompatible";
+
+const DESTRUCTIVE_HELP: &str = "if the data is really no longer needed, keep this but say so in review; otherwise copy it \
+     elsewhere first, or stop using it in one release and drop it in a later one";
+const INCOMPATIBLE_HELP: &str = "expand and contract: add the new shape next to the old one, deploy code that works with \
+     both, and remove the old shape in a later migration";
+
+/// A table or column rename found in the up script, keyed like the schema model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rename {
+    kind: Kind,
+    /// `schema.table` or `schema.table.column` before.
+    from: String,
+    /// The same after.
+    to: String,
+    /// Line of the statement in the file.
+    line: u32,
+}
+
+/// The findings for migration `id` whose up is `up`, from `changes` (its diff from `before`).
+/// Objects created and changed within the migration never appear in `changes`, so they never
+/// count.
+pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> Vec<Finding> {
+    let renames = renames(up);
+    let renamed_tables: BTreeSet<&str> =
+        renames.iter().filter(|r| r.kind == Kind::Table).flat_map(|r| [r.from.as_str(), r.to.as_str()]).collect();
+    let renamed_columns: BTreeSet<&str> =
+        renames.iter().filter(|r| r.kind == Kind::Column).flat_map(|r| [r.from.as_str(), r.to.as_str()]).collect();
+    let dropped_tables: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::Table && c.action == Action::Removed)
+        .map(|c| c.name.as_str())
+        .collect();
+    let file = up.display_path();
+    let mut out = Vec::new();
+    let mut push = |rule: &str, severity, line: u32, message: String| {
+        let help = if rule == DESTRUCTIVE { DESTRUCTIVE_HELP } else { INCOMPATIBLE_HELP };
+        out.push(Finding::new(rule, severity, message).in_migration(id).at(file.clone(), Some(line)).with_help(help));
+    };
+    for rename in &renames {
+        let what = match rename.kind {
+            Kind::Table => "table",
+            Kind::Enum => "enum value",
+            _ => "column",
+        };
+        let exists = match rename.kind {
+            Kind::Table => before.tables.contains_key(&rename.from),
+            Kind::Enum => table_of(&rename.from) == table_of(&rename.to),
+            _ => before.columns.contains_key(&rename.from),
+        };
+        if exists {
+            push(
+                INCOMPATIBLE,
+                Severity::Warning,
+                rename.line,
+                format!(
+                    "{id} renames {what} {} to {}; the application version still running during the deploy uses the old name",
+                    short(&rename.from),
+                    short(&rename.to)
+                ),
+            );
+        }
+    }
+    for change in changes {
+        let name = change.name.as_str();
+        let table = table_of(name);
+        let column = name.rsplit('.').next().unwrap_or(name);
+        match (change.kind, change.action) {
+            (Kind::Table, Action::Removed) if !renamed_tables.contains(name) => push(
+                DESTRUCTIVE,
+                Severity::Error,
+                locate(up, &["drop"], &[short(name)]),
+                format!("{id} drops table {} and every row in it", short(name)),
+            ),
+            (Kind::Column, Action::Removed)
+                if !dropped_tables.contains(table)
+                    && !renamed_tables.contains(table)
+                    && !renamed_columns.contains(name) =>
+            {
+                push(
+                    DESTRUCTIVE,
+                    Severity::Error,
+                    locate(up, &["drop"], &[table, column]),
+                    format!("{id} drops column {} and the values in it", short(name)),
+                )
+            }
+            (Kind::View | Kind::MaterializedView, Action::Removed) => push(
+                DESTRUCTIVE,
+                Severity::Error,
+                locate(up, &["drop"], &[short(name)]),
+                format!("{id} drops {} {}; queries using it fail", change.kind, short(name)),
+            ),
+            (Kind::Enum, Action::Altered) if change.attribute.as_deref() == Some("labels") => {
+                let after: Vec<&str> = change.after.as_deref().map(|l| l.split(", ").collect()).unwrap_or_default();
+                let lost: Vec<String> = change
+                    .before
+                    .as_deref()
+                    .map(|l| {
+                        l.split(", ")
+                            .filter(|v| !after.contains(v))
+                            .filter(|v| {
+                                !renames.iter().any(|r| r.kind == Kind::Enum && r.from == format!("{name}.{v}"))
+                            })
+                            .map(|v| format!("'{v}'"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !lost.is_empty() {
+                    push(
+                        DESTRUCTIVE,
+                        Severity::Error,
+                        locate(up, &[], &[short(name)]),
+                        format!(
+                            "{id} removes {} from enum {}; rows holding them are lost or rewritten",
+                            lost.join(", "),
+                            short(name)
+                        ),
+                    );
+                }
+            }
+            // A column renamed away and re-created under its old name is reported as the rename.
+            (Kind::Column, Action::Altered) if renamed_columns.contains(name) => {}
+            (Kind::Column, Action::Altered) if change.attribute.as_deref() == Some("data_type") => {
+                let (from, to) = (change.before.as_deref().unwrap_or(""), change.after.as_deref().unwrap_or(""));
+                if is_widening(from, to) && textual(from) && textual(to) {
+                    // A longer string limit breaks no reader.
+                } else if !narrows(from, to) {
+                    push(
+                        INCOMPATIBLE,
+                        Severity::Warning,
+                        locate(up, &["type"], &[table, column]),
+                        format!(
+                            "{id} changes the type of column {} from {from} to {to}; code written for {from} may not read it",
+                            short(name)
+                        ),
+                    );
+                } else {
+                    push(
+                        DESTRUCTIVE,
+                        Severity::Error,
+                        locate(up, &["type"], &[table, column]),
+                        format!(
+                            "{id} changes the type of column {} from {from} to {to}, which does not hold every {from} value: values are cut, rounded or fail to convert",
+                            short(name)
+                        ),
+                    );
+                }
+            }
+            (Kind::Column, Action::Altered)
+                if change.attribute.as_deref() == Some("not_null") && change.after.as_deref() == Some("true") =>
+            {
+                push(
+                    INCOMPATIBLE,
+                    Severity::Warning,
+                    locate(up, &["not", "null"], &[table, column]),
+                    format!(
+                        "{id} makes column {} NOT NULL; the running application may still write NULL there",
+                        short(name)
+                    ),
+                )
+            }
+            (Kind::Column, Action::Added)
+                if before.tables.contains_key(table)
+                    && !renamed_tables.contains(table)
+                    && !renamed_columns.contains(name) =>
+            {
+                let summary = change.after.as_deref().unwrap_or("");
+                // `Column::summary` prints NOT NULL, DEFAULT, identity and generation clauses.
+                let required =
+                    summary.contains(" NOT NULL") && !summary.contains(" DEFAULT ") && !summary.contains(" GENERATED ");
+                if required {
+                    push(
+                        INCOMPATIBLE,
+                        Severity::Warning,
+                        locate(up, &["add"], &[table, column]),
+                        format!(
+                            "{id} adds column {} NOT NULL without a default; inserts from the running application, which does not know the column, fail",
+                            short(name)
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// True when converting `from` to `to` can silently cut or round values: a shorter string, a
+/// smaller or less precise number, a timestamp to a date or time. A conversion that fails
+/// instead (text to an enum) or keeps every value is a type change, not a narrowing.
+pub fn narrows(from: &str, to: &str) -> bool {
+    if is_widening(from, to) {
+        return false;
+    }
+    let base = |t: &str| t.split('(').next().unwrap_or(t).trim().to_string();
+    let (a, b) = (base(from), base(to));
+    let textual = |t: &str| matches!(t, "character varying" | "text" | "character");
+    let number = |t: &str| matches!(t, "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision");
+    let moment = |t: &str| t.starts_with("timestamp");
+    match (a.as_str(), b.as_str()) {
+        // Every 32-bit integer is exact in a double.
+        ("smallint" | "integer", "double precision") => false,
+        (x, y) if textual(x) && textual(y) => true,
+        (x, y) if number(x) && number(y) => true,
+        (x, "date") | (x, "time without time zone") | (x, "time with time zone") if moment(x) => true,
+        _ => false,
+    }
+}
+
+fn textual(t: &str) -> bool {
+    let base = t.split('(').next().unwrap_or(t).trim();
+    matches!(base, "character varying" | "text" | "character")
+}
+
+/// `public.users.email` → `users.email`.
+fn short(name: &str) -> &str {
+    name.strip_prefix("public.").unwrap_or(name)
+}
+
+/// The `schema.table` part of a `schema.table.column` key.
+fn table_of(name: &str) -> &str {
+    name.rsplit_once('.').map_or(name, |(table, _)| table)
+}
+
+/// The file line of the first statement of `script` holding every word of `words` and naming
+/// every one of `names` (case-insensitively, as whole identifiers; for a qualified name its last
+/// part); else its first statement's line.
+pub fn locate(script: &Script, words: &[&str], names: &[&str]) -> u32 {
+    let names: Vec<String> = names.iter().map(|n| n.rsplit('.').next().unwrap_or(n).to_lowercase()).collect();
+    let found = script.split.statements.iter().find(|s| {
+        let text = script.text(s).to_lowercase();
+        words.iter().all(|w| text.contains(w)) && names.iter().all(|n| mentions(&text, n))
+    });
+    match found.or(script.split.statements.first()) {
+        Some(statement) => script.statement_line(statement),
+        None => script.first_line,
+    }
+}
+
+/// True when `word` occurs in `text` as an identifier (not inside a longer one).
+pub fn mentions(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        !text[..at].chars().next_back().is_some_and(ident) && !text[at + word.len()..].chars().next().is_some_and(ident)
+    })
+}
+
+/// Table and column renames in `script`, with unqualified names taken to be in `public`.
+fn renames(script: &Script) -> Vec<Rename> {
+    let mut out = Vec::new();
+    for statement in &script.split.statements {
+        let Ok(parsed) = pg_query::parse(script.text(statement), 0) else { continue };
+        for raw in &parsed.protobuf.stmts {
+            let line = script.statement_line(statement);
+            let node = raw.stmt.as_ref().and_then(|s| s.node.as_ref());
+            if let Some(NodeEnum::AlterEnumStmt(alter)) = node
+                && !alter.old_val.is_empty()
+            {
+                let names: Vec<&str> = alter
+                    .type_name
+                    .iter()
+                    .filter_map(|n| match &n.node {
+                        Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let name = match names.as_slice() {
+                    [name] => format!("public.{name}"),
+                    [schema, name] => format!("{schema}.{name}"),
+                    _ => continue,
+                };
+                out.push(Rename {
+                    kind: Kind::Enum,
+                    from: format!("{name}.{}", alter.old_val),
+                    to: format!("{name}.{}", alter.new_val),
+                    line,
+                });
+                continue;
+            }
+            let Some(NodeEnum::RenameStmt(rename)) = node else {
+                continue;
+            };
+            let Some(relation) = &rename.relation else { continue };
+            let schema = if relation.schemaname.is_empty() { "public" } else { relation.schemaname.as_str() };
+            let table = format!("{schema}.{}", relation.relname);
+            if rename.rename_type == ObjectType::ObjectTable as i32 {
+                out.push(Rename { kind: Kind::Table, to: format!("{schema}.{}", rename.newname), from: table, line });
+            } else if rename.rename_type == ObjectType::ObjectColumn as i32
+                && rename.relation_type == ObjectType::ObjectTable as i32
+            {
+                out.push(Rename {
+                    kind: Kind::Column,
+                    from: format!("{table}.{}", rename.subname),
+                    to: format!("{table}.{}", rename.newname),
+                    line,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The changes on one line, as findings show them; long definitions are cut down to where they
+/// differ.
+pub fn describe(changes: &[Change]) -> String {
+    const MAX: usize = 12;
+    let mut parts: Vec<String> = changes.iter().take(MAX).map(describe_one).collect();
+    if changes.len() > MAX {
+        parts.push(format!("and {} more", changes.len() - MAX));
+    }
+    parts.join("; ")
+}
+
+fn describe_one(change: &Change) -> String {
+    match (change.action, change.before.as_deref(), change.after.as_deref()) {
+        (Action::Altered, Some(before), Some(after)) if before.len() + after.len() > 120 => {
+            let (context, a, b) = difference(&flatten(before), &flatten(after));
+            format!(
+                "changes {} {} {} at `…{context}`: `{a}` → `{b}`",
+                change.kind,
+                change.short_name(),
+                change.attribute.as_deref().unwrap_or("?").replace('_', " ")
+            )
+        }
+        _ => one_line(&change.to_string()),
+    }
+}
+
+fn flatten(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where two texts part: up to 40 characters of common context, then each one's differing
+/// middle (at most 80 characters).
+fn difference(a: &str, b: &str) -> (String, String, String) {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
+    let cut = |s: &[char]| {
+        let text: String = s.iter().take(80).collect();
+        if s.len() > 80 { format!("{text}…") } else { text }
+    };
+    let context: String = a[prefix.saturating_sub(40)..prefix].iter().collect();
+    (context, cut(&a[prefix..a.len() - suffix]), cut(&b[prefix..b.len() - suffix]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::model::{Column, Table};
+    use std::path::Path;
+
+    fn script(sql: &str) -> Script {
+        Script::new(Path::new("2_up.sql"), 1, sql.to_string()).unwrap()
+    }
+
+    fn table() -> Table {
+        Table {
+            persistence: "permanent".into(),
+            partition_by: None,
+            partition_bound: None,
+            inherits: vec![],
+            row_security: false,
+            force_row_security: false,
+            options: vec![],
+            replica_identity: "default".into(),
+            comment: None,
+        }
+    }
+
+    fn column(data_type: &str, not_null: bool, default: Option<&str>) -> Column {
+        Column {
+            data_type: data_type.into(),
+            not_null,
+            default: default.map(str::to_string),
+            identity: None,
+            generated: None,
+            collation: None,
+            comment: None,
+        }
+    }
+
+    fn base() -> Schema {
+        let mut s = Schema::default();
+        s.tables.insert("public.users".into(), table());
+        s.columns.insert("public.users.id".into(), column("bigint", true, None));
+        s.columns.insert("public.users.name".into(), column("character varying(50)", false, None));
+        s
+    }
+
+    fn rules(sql: &str, after: &Schema) -> Vec<(String, u32)> {
+        let before = base();
+        let changes = crate::schema::diff(&before, after);
+        findings("2", &script(sql), &changes, &before).into_iter().map(|f| (f.rule, f.line.unwrap())).collect()
+    }
+
+    #[test]
+    fn drops_and_narrowing_are_destructive() {
+        let mut after = base();
+        after.columns.remove("public.users.name");
+        assert_eq!(rules("SELECT 1;\nALTER TABLE users DROP COLUMN name;", &after), [(DESTRUCTIVE.into(), 2)]);
+        let mut after = base();
+        after.columns.get_mut("public.users.name").unwrap().data_type = "character varying(10)".into();
+        assert_eq!(rules("ALTER TABLE users ALTER name TYPE varchar(10);", &after), [(DESTRUCTIVE.into(), 1)]);
+        let mut after = Schema::default();
+        after.tables.clear();
+        // One finding for the table, none for each of its columns.
+        assert_eq!(rules("DROP TABLE users;", &after), [(DESTRUCTIVE.into(), 1)]);
+    }
+
+    #[test]
+    fn widening_and_nullable_additions_are_not_destructive() {
+        let mut after = base();
+        after.columns.get_mut("public.users.name").unwrap().data_type = "text".into();
+        assert_eq!(rules("ALTER TABLE users ALTER name TYPE text;", &after), [], "a longer limit breaks nothing");
+        let mut after = base();
+        after.columns.get_mut("public.users.id").unwrap().data_type = "integer".into();
+        assert_eq!(rules("ALTER TABLE users ALTER id TYPE int;", &after), [(DESTRUCTIVE.into(), 1)]);
+        let mut before_int = base();
+        before_int.columns.get_mut("public.users.id").unwrap().data_type = "integer".into();
+        let changes = crate::schema::diff(&before_int, &base());
+        let found = findings("2", &script("ALTER TABLE users ALTER id TYPE bigint;"), &changes, &before_int);
+        assert_eq!(
+            found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
+            [INCOMPATIBLE],
+            "clients decode the old type"
+        );
+        let mut after = base();
+        after.columns.insert("public.users.bio".into(), column("text", false, None));
+        after.columns.insert("public.users.karma".into(), column("integer", true, Some("0")));
+        assert_eq!(rules("ALTER TABLE users ADD bio text, ADD karma int NOT NULL DEFAULT 0;", &after), []);
+    }
+
+    #[test]
+    fn required_columns_and_renames_are_incompatible() {
+        let mut after = base();
+        after.columns.insert("public.users.email".into(), column("text", true, None));
+        assert_eq!(rules("ALTER TABLE users ADD email text NOT NULL;", &after), [(INCOMPATIBLE.into(), 1)]);
+        let mut after = base();
+        let name = after.columns.remove("public.users.name").unwrap();
+        after.columns.insert("public.users.full_name".into(), name);
+        assert_eq!(
+            rules("\n\nALTER TABLE users RENAME COLUMN name TO full_name;", &after),
+            [(INCOMPATIBLE.into(), 3)],
+            "a rename is not a drop"
+        );
+        let mut after = Schema::default();
+        after.tables.insert("public.accounts".into(), table());
+        after.columns.insert("public.accounts.id".into(), column("bigint", true, None));
+        after.columns.insert("public.accounts.name".into(), column("character varying(50)", false, None));
+        assert_eq!(rules("ALTER TABLE users RENAME TO accounts;", &after), [(INCOMPATIBLE.into(), 1)]);
+    }
+
+    #[test]
+    fn renamed_enum_values_are_not_lost() {
+        let mut before = base();
+        before.enums.insert(
+            "public.mode".into(),
+            crate::schema::model::Enum { labels: vec!["open".into(), "closed".into()], comment: None },
+        );
+        let mut after = before.clone();
+        after.enums.get_mut("public.mode").unwrap().labels = vec!["Open".into(), "closed".into()];
+        let changes = crate::schema::diff(&before, &after);
+        let found = findings("2", &script("ALTER TYPE mode RENAME VALUE 'open' TO 'Open';"), &changes, &before);
+        assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [INCOMPATIBLE]);
+        assert!(found[0].message.contains("renames enum value mode.open to mode.Open"), "{}", found[0].message);
+        let found = findings("2", &script("SELECT 1;"), &changes, &before);
+        assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [DESTRUCTIVE]);
+    }
+
+    #[test]
+    fn new_tables_never_count() {
+        let mut after = base();
+        after.tables.insert("public.posts".into(), table());
+        after.columns.insert("public.posts.title".into(), column("text", true, None));
+        assert_eq!(rules("CREATE TABLE posts (title text NOT NULL);", &after), []);
+    }
+
+    #[test]
+    fn narrowing() {
+        for (a, b) in [
+            ("character varying(50)", "character varying(10)"),
+            ("text", "character varying(150)"),
+            ("bigint", "integer"),
+            ("double precision", "integer"),
+            ("numeric(10,2)", "numeric(10,1)"),
+            ("timestamp with time zone", "date"),
+        ] {
+            assert!(narrows(a, b), "{a} → {b}");
+        }
+        for (a, b) in [
+            ("timestamp without time zone", "timestamp with time zone"),
+            ("integer", "double precision"),
+            ("integer", "bigint"),
+            ("text", "mood"),
+            ("smallint", "sort_type_enum"),
+        ] {
+            assert!(!narrows(a, b), "{a} → {b}");
+        }
+    }
+
+    #[test]
+    fn long_definitions_are_cut_to_the_difference() {
+        let (context, a, b) = difference("SELECT a, b, c FROM t WHERE x", "SELECT a, b, d FROM t WHERE x");
+        assert_eq!((context.as_str(), a.as_str(), b.as_str()), ("SELECT a, b, ", "c", "d"));
+    }
+
+    #[test]
+    fn mentions_whole_identifiers_only() {
+        assert!(mentions("drop index users_email_idx", "users_email_idx"));
+        assert!(!mentions("drop index users_email_idx", "users"));
+        assert!(mentions("alter table users drop name;", "users"));
+    }
+}

@@ -1,0 +1,725 @@
+//! The stairway: applies a chain one migration at a time on a scratch database, snapshotting the
+//! schema around every step. Each applied migration's changes are recorded (and judged by
+//! `effects` and `data`); selected migrations are round-tripped (up → down must restore the
+//! schema from before the up → up again must succeed and give the same schema); a failed
+//! migration is checked to have left the database as it was. Migrations run through [`Steps`],
+//! so a format run by its own tool plugs in beside our SQL runner.
+
+use crate::data::{self, Contents, Seed, SeedError};
+use crate::effects;
+use crate::findings::{Finding, Severity};
+use crate::migrations::{Chain, Migration, display_path};
+use crate::postgres::{ProvisionError, ScratchDatabase, Server};
+use crate::report::{self, MigrationReport, MigrationStatus};
+use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
+use crate::schema::{self, Change, IntrospectError, Schema, introspect};
+use serde::Serialize;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use std::path::Path;
+use std::process::Command;
+
+/// Rule id: the down fails or does not restore the schema from before the up.
+pub const IRREVERSIBLE: &str = "irreversible";
+/// Rule id: the up fails, or gives another schema, when run again after its down.
+pub const REAPPLY_FAILED: &str = "reapply-failed";
+/// Rule id: a migration failed.
+pub const MIGRATION_FAILED: &str = "migration-failed";
+
+/// Which migrations get the up → down → up round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RoundTrip {
+    /// Every migration that has a down.
+    #[default]
+    All,
+    /// Only migrations whose files do not exist at `--base-ref`.
+    New,
+    /// None: apply only.
+    None,
+}
+
+/// How one migration's round trip went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoundTripStatus {
+    /// Down restored the schema, up again gave the same schema.
+    Passed,
+    /// Down failed or left a different schema.
+    Irreversible,
+    /// Up failed or differed when run again.
+    ReapplyFailed,
+    /// The migration has no down (or an empty one), so it cannot be reversed by the tool.
+    NoDown,
+    /// Not selected by `--round-trip`.
+    NotSelected,
+}
+
+/// The round trip's outcome in a migration's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoundTripResult {
+    pub status: RoundTripStatus,
+    /// What went wrong, or why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The state a failed migration left the database in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum AfterFailure {
+    /// Its transaction was rolled back; `verified` when a snapshot showed the schema equal to
+    /// the one before it (else `differences` lists what is left).
+    RolledBack {
+        verified: bool,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        differences: Vec<String>,
+    },
+    /// It ran without a transaction: these statements stay applied.
+    PartiallyApplied { statements: Vec<AppliedStatement> },
+}
+
+/// A statement that ran before a non-transactional migration failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedStatement {
+    pub line: u32,
+    pub text: String,
+}
+
+/// Runs one direction of one migration of the chain on a connection.
+pub trait Steps {
+    /// Applies migration `index`; `again` is true for the re-run after its down (and replays).
+    fn up(
+        &mut self,
+        conn: &mut PgConnection,
+        index: usize,
+        again: bool,
+    ) -> impl Future<Output = Result<ScriptOutcome, RunError>>;
+
+    /// Reverts migration `index`; only called when [`Steps::has_down`] is true.
+    fn down(&mut self, conn: &mut PgConnection, index: usize) -> impl Future<Output = Result<ScriptOutcome, RunError>>;
+
+    /// True when migration `index` has a down with something in it.
+    fn has_down(&self, index: usize) -> bool;
+}
+
+/// SQL migrations run by our [`runner`]; the observer sees the first up of each migration.
+pub struct SqlSteps<'a, O> {
+    chain: &'a Chain,
+    observer: O,
+}
+
+impl<'a, O: Observer> SqlSteps<'a, O> {
+    /// Steps over `chain`'s scripts; `observer` sees the first up of each migration.
+    pub fn new(chain: &'a Chain, observer: O) -> Self {
+        SqlSteps { chain, observer }
+    }
+
+    /// Gives the observer back.
+    pub fn into_observer(self) -> O {
+        self.observer
+    }
+}
+
+impl<O: Observer> Steps for SqlSteps<'_, O> {
+    async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, RunError> {
+        let migration = &self.chain.migrations[index];
+        let script = &migration.up;
+        if again {
+            runner::run_script(conn, script, &mut runner::NoObserver).await
+        } else {
+            let outcome = runner::run_script(conn, script, &mut self.observer).await?;
+            self.observer.finished(&migration.id, script, &outcome);
+            Ok(outcome)
+        }
+    }
+
+    async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, RunError> {
+        let script = self.chain.migrations[index].down.as_ref().expect("has_down checked");
+        runner::run_script(conn, script, &mut runner::NoObserver).await
+    }
+
+    fn has_down(&self, index: usize) -> bool {
+        self.chain.migrations[index].down.as_ref().is_some_and(|d| !d.is_empty())
+    }
+}
+
+/// What to do besides applying.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Per migration, in chain order: round-trip it.
+    pub round_trip: Vec<bool>,
+    /// Why migrations are not round-tripped, for the report.
+    pub not_selected: String,
+    pub seed: Option<Seed>,
+}
+
+impl Plan {
+    /// The plan for `mode`; `new` needs the base ref.
+    pub fn new(
+        chain: &Chain,
+        mode: RoundTrip,
+        base_ref: Option<&str>,
+        seed: Option<Seed>,
+    ) -> Result<Plan, BaseRefError> {
+        let n = chain.migrations.len();
+        let (round_trip, not_selected) = match mode {
+            RoundTrip::All => (vec![true; n], String::new()),
+            RoundTrip::None => (vec![false; n], "--round-trip none".to_string()),
+            RoundTrip::New => {
+                let reference = base_ref.ok_or(BaseRefError::Missing)?;
+                (new_migrations(chain, reference)?, format!("already on {reference}"))
+            }
+        };
+        Ok(Plan { round_trip, not_selected, seed })
+    }
+}
+
+/// Why `--round-trip new` cannot tell which migrations are new.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseRefError {
+    #[error("--round-trip new needs --base-ref REF (the branch the change is merged into)")]
+    Missing,
+    #[error("--base-ref {reference}: cannot run git (install git, or use --round-trip all)")]
+    NoGit {
+        reference: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--base-ref {reference}: {message}")]
+    Git { reference: String, message: String },
+}
+
+/// Per migration: true when its up file does not exist at `reference` (so the change adds it).
+pub fn new_migrations(chain: &Chain, reference: &str) -> Result<Vec<bool>, BaseRefError> {
+    let git = |dir: &Path, args: &[&str]| -> Result<String, BaseRefError> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .map_err(|source| BaseRefError::NoGit { reference: reference.to_string(), source })?;
+        if !output.status.success() {
+            let message = String::from_utf8_lossy(&output.stderr).lines().next().unwrap_or("git failed").to_string();
+            return Err(BaseRefError::Git { reference: reference.to_string(), message });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let dir = std::fs::canonicalize(&chain.dir).unwrap_or_else(|_| chain.dir.clone());
+    let root = std::path::PathBuf::from(git(&dir, &["rev-parse", "--show-toplevel"])?.trim());
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    if git(&dir, &["rev-parse", "--verify", "--quiet", &format!("{reference}^{{commit}}")]).is_err() {
+        return Err(BaseRefError::Git {
+            reference: reference.to_string(),
+            message: format!("git does not know this ref; fetch it first (e.g. `git fetch origin {reference}`)"),
+        });
+    }
+    let relative_dir = dir.strip_prefix(&root).unwrap_or(Path::new("")).to_string_lossy().into_owned();
+    let listing = git(
+        &root,
+        &["ls-tree", "-r", "--name-only", reference, "--", if relative_dir.is_empty() { "." } else { &relative_dir }],
+    )?;
+    let on_base: std::collections::HashSet<&str> = listing.lines().collect();
+    Ok(chain
+        .migrations
+        .iter()
+        .map(|m| {
+            let path = std::fs::canonicalize(&m.up.path).unwrap_or_else(|_| m.up.path.clone());
+            let relative = path.strip_prefix(&root).map(|p| p.to_string_lossy().replace('\\', "/"));
+            relative.is_ok_and(|r| !on_base.contains(r.as_str()))
+        })
+        .collect())
+}
+
+/// Why the stairway stopped: the environment, not the migrations.
+#[derive(Debug, thiserror::Error)]
+pub enum StairwayError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("cannot snapshot the schema")]
+    Introspect(#[from] IntrospectError),
+    #[error("cannot read the table contents for the data checks")]
+    Contents(#[source] sqlx::Error),
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    #[error(
+        "{id}: after its round trip left the database in another state, applying the chain again up to it failed at {file}:{line}: {message}"
+    )]
+    Replay { id: String, file: String, line: u32, message: String },
+}
+
+/// The applied database, one report per migration, and the findings.
+pub struct Applied {
+    pub database: ScratchDatabase,
+    pub migrations: Vec<MigrationReport>,
+    pub findings: Vec<Finding>,
+}
+
+/// The stairway's working state: the database, a connection running the migrations, a second
+/// one reading table contents while the first reads the schema, and the last snapshot.
+struct Stair<'a> {
+    server: &'a Server,
+    database: ScratchDatabase,
+    conn: PgConnection,
+    reader: PgConnection,
+    schema: Schema,
+    contents: Contents,
+}
+
+impl Stair<'_> {
+    async fn snapshot(&mut self) -> Result<Schema, StairwayError> {
+        let mut schema = introspect(&mut self.conn).await?;
+        mask_now(&mut schema, &recent_dates());
+        Ok(schema)
+    }
+
+    /// The schema and the table contents, read side by side on the two connections.
+    async fn observe(&mut self) -> Result<(Schema, Contents), StairwayError> {
+        let dates = recent_dates();
+        let (schema, contents) = tokio::join!(introspect(&mut self.conn), data::contents(&mut self.reader));
+        let mut schema = schema?;
+        mask_now(&mut schema, &dates);
+        Ok((schema, contents.map_err(StairwayError::Contents)?))
+    }
+}
+
+/// Applies `chain` on a new scratch database of `server` as `plan` says.
+pub async fn apply_chain<S: Steps>(
+    server: &Server,
+    chain: &Chain,
+    steps: &mut S,
+    plan: &Plan,
+) -> Result<Applied, StairwayError> {
+    let database = server.create_database().await?;
+    let conn = database.connect().await?;
+    let reader = database.connect().await?;
+    let mut stair = Stair { server, database, conn, reader, schema: Schema::default(), contents: Contents::default() };
+    if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
+        load_seed(&mut stair.conn, seed).await?;
+    }
+    (stair.schema, stair.contents) = stair.observe().await?;
+    let mut reports = Vec::with_capacity(chain.migrations.len());
+    let mut findings = Vec::new();
+    let mut failed = false;
+    for (index, migration) in chain.migrations.iter().enumerate() {
+        let mut report = new_report(migration);
+        if failed {
+            reports.push(report);
+            continue;
+        }
+        let outcome = steps.up(&mut stair.conn, index, false).await?;
+        report.duration_ms = report::millis(outcome.duration);
+        report.partially_applied = outcome.partially_applied;
+        if let Some(error) = &outcome.error {
+            failed = true;
+            report.status = MigrationStatus::Failed;
+            let seeded = plan.seed.as_ref().filter(|s| s.after.is_none_or(|at| at < index));
+            findings.push(failure_finding(&migration.id, error, outcome.statements_kept, seeded));
+            report.after_failure = Some(if outcome.partially_applied {
+                let statements = migration.up.split.statements[..outcome.statements_kept]
+                    .iter()
+                    .map(|s| AppliedStatement {
+                        line: migration.up.statement_line(s),
+                        text: first_line(migration.up.text(s)),
+                    })
+                    .collect();
+                AfterFailure::PartiallyApplied { statements }
+            } else {
+                let now = stair.snapshot().await?;
+                let differences: Vec<String> =
+                    schema::diff(&stair.schema, &now).iter().map(ToString::to_string).collect();
+                AfterFailure::RolledBack { verified: differences.is_empty(), differences }
+            });
+            report.error = outcome.error;
+            reports.push(report);
+            continue;
+        }
+        report.status = MigrationStatus::Applied;
+        let (after, contents) = stair.observe().await?;
+        let changes = schema::diff(&stair.schema, &after);
+        findings.extend(effects::findings(&migration.id, &migration.up, &changes, &stair.schema));
+        findings.extend(data::changed(&migration.id, &migration.up, &changes, &stair.contents, &contents, &after));
+        report.changes = changes;
+        let before = std::mem::replace(&mut stair.schema, after);
+        stair.contents = contents;
+
+        report.round_trip = Some(if !plan.round_trip.get(index).copied().unwrap_or(false) {
+            RoundTripResult { status: RoundTripStatus::NotSelected, note: Some(plan.not_selected.clone()) }
+        } else if !steps.has_down(index) {
+            RoundTripResult { status: RoundTripStatus::NoDown, note: Some("no down script to run".into()) }
+        } else {
+            let (result, consistent) = round_trip(&mut stair, steps, migration, index, &before, &mut findings).await?;
+            if !consistent {
+                rebuild(&mut stair, chain, steps, plan, index).await?;
+            }
+            result
+        });
+        if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
+            load_seed(&mut stair.conn, seed).await?;
+            (stair.schema, stair.contents) = stair.observe().await?;
+        }
+        reports.push(report);
+    }
+    stair.conn.close().await.ok();
+    stair.reader.close().await.ok();
+    Ok(Applied { database: stair.database, migrations: reports, findings })
+}
+
+/// Down, snapshot, up, snapshot. Returns the result and whether the database is back at the
+/// snapshot after the first up (else the caller rebuilds it).
+async fn round_trip<S: Steps>(
+    stair: &mut Stair<'_>,
+    steps: &mut S,
+    migration: &Migration,
+    index: usize,
+    before: &Schema,
+    findings: &mut Vec<Finding>,
+) -> Result<(RoundTripResult, bool), StairwayError> {
+    let id = &migration.id;
+    let down_script = migration.down.as_ref();
+    let down_file = down_script.map_or_else(|| migration.up.display_path(), |d| d.display_path());
+    let down = steps.down(&mut stair.conn, index).await?;
+    if let Some(error) = &down.error {
+        let mut message = format!("the down of {id} fails: {} (SQLSTATE {})", error.message, error.sqlstate);
+        if let Some(detail) = &error.detail {
+            // PostgreSQL lists dependent objects one per line.
+            message.push_str(&format!("; {}", detail.lines().collect::<Vec<_>>().join(", ")));
+        }
+        message.push_str("; the migration cannot be rolled back");
+        findings.push(
+            Finding::new(IRREVERSIBLE, Severity::Error, message.clone())
+                .in_migration(id)
+                .at(error.file.clone(), Some(error.line))
+                .with_help("fix the down so that it undoes exactly what the up does"),
+        );
+        // A wrapped down rolled back to the state after the up.
+        let consistent = !down.partially_applied;
+        return Ok((RoundTripResult { status: RoundTripStatus::Irreversible, note: Some(message) }, consistent));
+    }
+    let reverted = stair.snapshot().await?;
+    let left = schema::diff(before, &reverted);
+    let mut result = RoundTripResult { status: RoundTripStatus::Passed, note: None };
+    if !left.is_empty() {
+        let message = format!(
+            "the down of {id} does not restore the schema from before its up; compared with before the up, after the down: {}",
+            effects::describe(&left)
+        );
+        let line = down_script.map_or(1, |d| locate_changes(d, &left));
+        findings.push(
+            Finding::new(IRREVERSIBLE, Severity::Error, message.clone())
+                .in_migration(id)
+                .at(down_file.clone(), Some(line))
+                .with_help("make the down undo everything the up does (and nothing more)"),
+        );
+        result = RoundTripResult { status: RoundTripStatus::Irreversible, note: Some(message) };
+    }
+    let again = steps.up(&mut stair.conn, index, true).await?;
+    if let Some(error) = &again.error {
+        let message = format!(
+            "{id} applies once but fails when run again after its down: {} (SQLSTATE {})",
+            error.message, error.sqlstate
+        );
+        if result.status == RoundTripStatus::Passed {
+            findings.push(reapply_finding(id, message.clone(), error.file.clone(), error.line));
+            result = RoundTripResult { status: RoundTripStatus::ReapplyFailed, note: Some(message) };
+        } else if let Some(note) = result.note.as_mut() {
+            // The broken down explains it; one finding is enough.
+            note.push_str(&format!("; running the up again then fails: {}", error.message));
+        }
+        return Ok((result, false));
+    }
+    // The round trip may rewrite rows (a down that deletes, an up that inserts): the next
+    // migration's data check starts from these contents.
+    let (reapplied, contents) = stair.observe().await?;
+    stair.contents = contents;
+    if reapplied != stair.schema {
+        let differences = schema::diff(&stair.schema, &reapplied);
+        if result.status == RoundTripStatus::Passed {
+            let message =
+                format!("{id} gives another schema when run again after its down: {}", effects::describe(&differences));
+            let line = locate_changes(&migration.up, &differences);
+            findings.push(reapply_finding(id, message.clone(), migration.up.display_path(), line));
+            result = RoundTripResult { status: RoundTripStatus::ReapplyFailed, note: Some(message) };
+        }
+        return Ok((result, false));
+    }
+    Ok((result, true))
+}
+
+fn reapply_finding(id: &str, message: String, file: String, line: u32) -> Finding {
+    Finding::new(REAPPLY_FAILED, Severity::Error, message)
+        .in_migration(id)
+        .at(file, Some(line))
+        .with_help("the up must work on the schema its own down leaves; make the down undo all of it")
+}
+
+/// The line of the first statement of `script` naming an object of `changes`.
+fn locate_changes(script: &crate::migrations::Script, changes: &[Change]) -> u32 {
+    let fallback = effects::locate(script, &[], &[]);
+    changes
+        .iter()
+        .map(|c| effects::locate(script, &[], &[c.short_name()]))
+        .find(|line| *line != fallback)
+        .unwrap_or(fallback)
+}
+
+/// Replaces the database by a fresh one with migrations `0..=upto` applied (and the seed where
+/// it belongs), after a round trip left it in an unknown state.
+async fn rebuild<S: Steps>(
+    stair: &mut Stair<'_>,
+    chain: &Chain,
+    steps: &mut S,
+    plan: &Plan,
+    upto: usize,
+) -> Result<(), StairwayError> {
+    let database = stair.server.create_database().await?;
+    let mut conn = database.connect().await?;
+    if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
+        load_seed(&mut conn, seed).await?;
+    }
+    for (index, migration) in chain.migrations.iter().enumerate().take(upto + 1) {
+        let outcome = steps.up(&mut conn, index, true).await?;
+        if let Some(e) = outcome.error {
+            return Err(StairwayError::Replay {
+                id: chain.migrations[upto].id.clone(),
+                file: e.file,
+                line: e.line,
+                message: format!("{} ({})", e.message, migration.id),
+            });
+        }
+        if index < upto
+            && let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index))
+        {
+            load_seed(&mut conn, seed).await?;
+        }
+    }
+    let reader = database.connect().await?;
+    let old = std::mem::replace(&mut stair.database, database);
+    std::mem::replace(&mut stair.conn, conn).close().await.ok();
+    std::mem::replace(&mut stair.reader, reader).close().await.ok();
+    stair.server.drop_database(&old).await?;
+    (stair.schema, stair.contents) = stair.observe().await?;
+    Ok(())
+}
+
+async fn load_seed(conn: &mut PgConnection, seed: &Seed) -> Result<(), StairwayError> {
+    let outcome = runner::run_script(conn, &seed.script, &mut runner::NoObserver).await?;
+    match outcome.error {
+        None => Ok(()),
+        Some(e) => {
+            Err(SeedError::Failed { file: e.file, line: e.line, sqlstate: e.sqlstate, message: e.message }.into())
+        }
+    }
+}
+
+fn new_report(migration: &Migration) -> MigrationReport {
+    MigrationReport {
+        id: migration.id.clone(),
+        name: migration.name.clone(),
+        path: migration.up.display_path(),
+        down_path: migration.down.as_ref().map(|d| d.display_path()),
+        status: MigrationStatus::Skipped,
+        duration_ms: 0.0,
+        transaction: migration.up.transaction.clone(),
+        statements: migration.up.split.statements.len(),
+        error: None,
+        partially_applied: false,
+        changes: Vec::new(),
+        round_trip: None,
+        after_failure: None,
+    }
+}
+
+/// The `migration-failed` finding; `seed` names the test data loaded before it, if any.
+pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Option<&Seed>) -> Finding {
+    let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
+    if let Some(detail) = &error.detail {
+        message.push_str(&format!("; {detail}"));
+    }
+    if kept > 0 {
+        message.push_str(&format!("; it runs without a transaction, so {kept} statement(s) before it stay applied"));
+    } else {
+        message.push_str("; its transaction was rolled back");
+    }
+    if let Some(seed) = seed {
+        message.push_str(&format!(
+            " (with the seed data of {} loaded; rows like these in production fail it too)",
+            display_path(&seed.script.path)
+        ));
+    }
+    let finding = Finding::new(MIGRATION_FAILED, Severity::Error, message)
+        .in_migration(id)
+        .at(error.file.clone(), Some(error.line));
+    match &error.hint {
+        Some(hint) => finding.with_help(hint.clone()),
+        None => finding,
+    }
+}
+
+/// One line on what a failed migration left behind.
+pub fn describe_after_failure(after: &AfterFailure) -> String {
+    match after {
+        AfterFailure::RolledBack { verified: true, .. } => {
+            "rolled back: the schema was checked to be exactly as before it".to_string()
+        }
+        AfterFailure::RolledBack { verified: false, differences } => {
+            format!("rolled back, but the schema differs from before it: {}", differences.join("; "))
+        }
+        AfterFailure::PartiallyApplied { statements } if statements.is_empty() => {
+            "no statement ran; the database is as before it".to_string()
+        }
+        AfterFailure::PartiallyApplied { statements } => format!(
+            "partially applied (no transaction): {} statement(s) stay applied: {}",
+            statements.len(),
+            statements.iter().map(|s| format!("line {}: {}", s.line, s.text)).collect::<Vec<_>>().join("; ")
+        ),
+    }
+}
+
+/// `round trip: 10 reversible, 1 irreversible, ...`, or `None` when nothing was round-tripped.
+pub fn summary_line(migrations: &[MigrationReport]) -> Option<String> {
+    let count = |status: RoundTripStatus| {
+        migrations.iter().filter(|m| m.round_trip.as_ref().is_some_and(|r| r.status == status)).count()
+    };
+    let parts: Vec<String> = [
+        (RoundTripStatus::Passed, "reversible"),
+        (RoundTripStatus::Irreversible, "irreversible"),
+        (RoundTripStatus::ReapplyFailed, "failed to re-apply"),
+        (RoundTripStatus::NoDown, "without a down (not round-tripped)"),
+        (RoundTripStatus::NotSelected, "not selected"),
+    ]
+    .into_iter()
+    .map(|(status, label)| (count(status), label))
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, label)| format!("{n} {label}"))
+    .collect();
+    (!parts.is_empty()).then(|| format!("\nround trip (up → down → up): {}", parts.join(", ")))
+}
+
+/// The report's round-trip and per-migration changes section.
+pub fn markdown(migrations: &[MigrationReport]) -> String {
+    let mut out = String::new();
+    if let Some(line) = summary_line(migrations) {
+        out.push_str(&format!("{}\n", line.trim_start().replacen("round trip", "**Round trip**", 1)));
+    }
+    for m in migrations {
+        if let Some(after) = &m.after_failure {
+            out.push_str(&format!("\n`{}`: {}\n", m.id, describe_after_failure(after)));
+        }
+    }
+    let changed: Vec<&MigrationReport> = migrations.iter().filter(|m| !m.changes.is_empty()).collect();
+    if !changed.is_empty() {
+        out.push_str("\n<details><summary>What each migration changed</summary>\n\n");
+        for m in changed {
+            out.push_str(&format!("- `{}` {}\n", m.id, m.name));
+            for change in m.changes.iter().take(50) {
+                out.push_str(&format!("  - {}\n", schema::diff::one_line(&change.to_string()).replace('|', "\\|")));
+            }
+            if m.changes.len() > 50 {
+                out.push_str(&format!("  - … and {} more\n", m.changes.len() - 50));
+            }
+        }
+        out.push_str("\n</details>\n");
+    }
+    out
+}
+
+/// Normalizes what differs between two creations of the same object: timestamps PostgreSQL
+/// froze when a view or default was created (`'now'::timestamp` is evaluated once, at
+/// creation) become `'now'` (a literal counts as frozen when it falls on one of `dates`, around
+/// today), and routine bodies are compared with whitespace collapsed.
+fn mask_now(schema: &mut Schema, dates: &[String]) {
+    let mask = |text: &mut String| {
+        for date in dates {
+            let needle = format!("'{date} ");
+            while let Some(at) = text.find(&needle) {
+                let Some(len) = text[at + 1..].find('\'') else { break };
+                text.replace_range(at..at + len + 2, "'now'");
+            }
+        }
+    };
+    for view in schema.views.values_mut() {
+        mask(&mut view.definition);
+    }
+    for column in schema.columns.values_mut() {
+        if let Some(default) = column.default.as_mut() {
+            mask(default);
+        }
+    }
+    for constraint in schema.constraints.values_mut() {
+        mask(&mut constraint.definition);
+    }
+    for index in schema.indexes.values_mut() {
+        mask(&mut index.definition);
+        if let Some(predicate) = index.predicate.as_mut() {
+            mask(predicate);
+        }
+    }
+    // PostgreSQL keeps a routine's body as written: a down that re-creates it with other
+    // indentation restores the same function.
+    for function in schema.functions.values_mut() {
+        if let Some(definition) = function.definition.as_mut() {
+            *definition = definition.split_whitespace().collect::<Vec<_>>().join(" ");
+        }
+    }
+}
+
+/// Yesterday, today and tomorrow (UTC) as `YYYY-MM-DD`: the server may print local time.
+fn recent_dates() -> Vec<String> {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+    [days.saturating_sub(1), days, days + 1].into_iter().map(|d| civil_date(d as i64)).collect()
+}
+
+/// Days since 1970-01-01 → `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
+    if line.chars().count() > 120 {
+        format!("{}…", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::model::View;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_723), "2024-01-01");
+        assert_eq!(civil_date(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn frozen_now_is_masked() {
+        let mut schema = Schema::default();
+        let definition =
+            "SELECT 1 WHERE p < ('2024-01-01 10:00:00.5'::timestamp - '1 mon'::interval) AND d > '2023-05-01 00:00:00'";
+        schema.views.insert(
+            "public.v".into(),
+            View { materialized: false, definition: definition.into(), options: vec![], comment: None },
+        );
+        mask_now(&mut schema, &["2024-01-01".to_string()]);
+        assert_eq!(
+            schema.views["public.v"].definition,
+            "SELECT 1 WHERE p < ('now'::timestamp - '1 mon'::interval) AND d > '2023-05-01 00:00:00'"
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! The stairway end to end: round trips (`irreversible`, `reapply-failed`), per-migration
+//! changes (`destructive-change`, `backward-incompatible`), seed data and `data-changed`,
+//! failure safety, `--round-trip new`, and the shared corpora's real findings.
+
+use crate::support::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn roundtrip(name: &str) -> std::path::PathBuf {
+    fixture("roundtrip").join(name)
+}
+
+/// Findings as (rule, file name, line), with the report, for a fixture.
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, Vec<(String, String, u64)>, Value) {
+    let (output, report) = check_json(dir, args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{}", text(&output));
+    (output.status.code(), findings(&report), report)
+}
+
+fn f(rule: &str, file: &str, line: u64) -> (String, String, u64) {
+    (rule.to_string(), file.to_string(), line)
+}
+
+fn round_trip_statuses(report: &Value) -> Vec<String> {
+    report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["round_trip"]["status"].as_str().unwrap_or("-").to_string())
+        .collect()
+}
+
+#[test]
+fn reversible_chain_passes_and_records_changes() {
+    let (code, findings, report) = run(&roundtrip("ok"), &[]);
+    assert_eq!((code, findings), (Some(0), vec![]));
+    assert_eq!(round_trip_statuses(&report), ["passed", "passed"]);
+    let changes = report["migrations"][1]["changes"].as_array().unwrap();
+    let text: Vec<String> = changes.iter().map(|c| format!("{} {} {}", c["action"], c["kind"], c["name"])).collect();
+    assert_eq!(text, [r#""added" "column" "public.users.email""#, r#""added" "index" "public.users_email_idx""#]);
+}
+
+#[test]
+fn broken_down_points_at_its_failing_line() {
+    let (code, findings, report) = run(&roundtrip("broken_down"), &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(findings, [f("irreversible", "2_users_email.down.sql", 2)]);
+    assert_eq!(round_trip_statuses(&report), ["passed", "irreversible"]);
+    assert!(report["findings"][0]["message"].as_str().unwrap().contains("column \"emial\""));
+}
+
+#[test]
+fn down_that_forgets_an_index_is_irreversible_once() {
+    let (code, findings, report) = run(&roundtrip("forgotten_index"), &[]);
+    assert_eq!(code, Some(1));
+    // The up then fails again (the index exists): the same cause, so no second finding.
+    assert_eq!(findings, [f("irreversible", "2_users_email.down.sql", 2)]);
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("adds index users_name_idx"), "{message}");
+    let note = report["migrations"][1]["round_trip"]["note"].as_str().unwrap();
+    assert!(note.contains("running the up again then fails: relation \"users_name_idx\" already exists"), "{note}");
+}
+
+#[test]
+fn up_that_fails_after_its_own_down_is_reapply_failed() {
+    let (code, findings, report) = run(&roundtrip("reapply"), &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(findings, [f("reapply-failed", "2_default_setting.up.sql", 1)]);
+    assert!(report["findings"][0]["message"].as_str().unwrap().contains("SQLSTATE 23505"));
+}
+
+#[test]
+fn destructive_changes_to_existing_objects_only() {
+    let (code, findings, _) = run(&roundtrip("destructive"), &["--round-trip", "none"]);
+    assert_eq!(code, Some(1));
+    // 4_scratch drops a column and narrows a type of a table it creates itself: not counted.
+    assert_eq!(
+        findings,
+        [
+            f("destructive-change", "2_drop_bio.up.sql", 1),
+            f("destructive-change", "3_short_names.up.sql", 1),
+            f("destructive-change", "3_short_names.up.sql", 2),
+        ]
+    );
+}
+
+#[test]
+fn backward_incompatible_changes_are_warnings() {
+    let (code, findings, report) = run(&roundtrip("incompatible"), &[]);
+    assert_eq!(code, Some(0), "warnings only");
+    let file = "2_expand.up.sql";
+    assert_eq!(
+        findings,
+        [
+            f("backward-incompatible", file, 1),
+            f("backward-incompatible", file, 2),
+            f("backward-incompatible", file, 3),
+            f("backward-incompatible", file, 4),
+        ]
+    );
+    let messages: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert!(messages[0].contains("renames column users.name to users.full_name"), "{messages:?}");
+    assert!(messages[1].contains("adds column users.email NOT NULL without a default"), "{messages:?}");
+    assert_eq!(round_trip_statuses(&report), ["passed", "passed"]);
+    let (code, _, _) = run(&roundtrip("incompatible"), &["--fail-on", "warning"]);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn failed_transactional_migration_is_verified_rolled_back() {
+    let (code, findings, report) = run(&roundtrip("rolled_back"), &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(findings, [f("migration-failed", "1_tables.sql", 4)]);
+    assert_eq!(report["migrations"][0]["after_failure"], serde_json::json!({"state": "rolled-back", "verified": true}));
+}
+
+#[test]
+fn failed_migration_without_transaction_is_partially_applied() {
+    let (code, findings, report) = run(&roundtrip("partial"), &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(findings, [f("migration-failed", "1_tables.sql", 4)]);
+    let after = &report["migrations"][0]["after_failure"];
+    assert_eq!(after["state"], "partially-applied");
+    let statements: Vec<(u64, &str)> = after["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["line"].as_u64().unwrap(), s["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statements, [(2, "CREATE TABLE a (id integer)"), (3, "CREATE TABLE b (id integer)")]);
+}
+
+#[test]
+fn seed_data_makes_a_not_null_migration_fail() {
+    let seed = roundtrip("seeds/users.sql");
+    let seed = seed.to_str().unwrap();
+    let (code, findings, report) = run(&roundtrip("seed"), &["--seed", seed, "--seed-at", "1"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(findings, [f("migration-failed", "2_email_required.up.sql", 1)]);
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("column \"email\" of relation \"users\" contains null values (SQLSTATE 23502)"),
+        "{message}"
+    );
+    assert!(message.contains("seed data of"), "{message}");
+    // Without the seed the same chain applies; making a column NOT NULL is only a warning.
+    let (code, findings, _) = run(&roundtrip("seed"), &[]);
+    assert_eq!((code, findings), (Some(0), vec![f("backward-incompatible", "2_email_required.up.sql", 1)]));
+}
+
+#[test]
+fn bad_seed_settings_exit_2_naming_them() {
+    let broken = roundtrip("seeds/broken.sql");
+    let output = check(&roundtrip("seed"), &["--seed", broken.to_str().unwrap(), "--seed-at", "1"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.sql:2: the seed data fails: relation \"nope\" does not exist"), "{stderr}");
+
+    let users = roundtrip("seeds/users.sql");
+    let output = check(&roundtrip("seed"), &["--seed", users.to_str().unwrap(), "--seed-at", "7"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--seed-at 7: no migration has this id"));
+
+    let output = check(&roundtrip("seed"), &["--round-trip", "new"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--round-trip new needs --base-ref"));
+}
+
+#[test]
+fn rows_changed_in_a_table_the_migration_does_not_name() {
+    let (code, findings, report) = run(&roundtrip("data_changed"), &[]);
+    assert_eq!(code, Some(0), "a warning");
+    assert_eq!(findings, [f("data-changed", "2_admin.up.sql", 1)]);
+    assert!(report["findings"][0]["message"].as_str().unwrap().contains("table audit but it went from 0 to 1 rows"));
+}
+
+#[test]
+fn migrations_without_a_down_are_not_round_tripped() {
+    let (code, findings, report) = run(&roundtrip("no_down"), &[]);
+    assert_eq!((code, findings), (Some(0), vec![]));
+    assert_eq!(round_trip_statuses(&report), ["passed", "no-down"]);
+    let (_, _, report) = run(&roundtrip("no_down"), &["--round-trip", "none"]);
+    assert_eq!(round_trip_statuses(&report), ["not-selected", "not-selected"]);
+}
+
+#[test]
+fn round_trip_new_only_touches_migrations_missing_at_the_base_ref() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path().join("migrations");
+    std::fs::create_dir(&dir).unwrap();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    };
+    git(&["init", "-q"]);
+    for name in ["1_users.up.sql", "1_users.down.sql"] {
+        std::fs::copy(roundtrip("broken_down").join(name), dir.join(name)).unwrap();
+    }
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    for name in ["2_users_email.up.sql", "2_users_email.down.sql"] {
+        std::fs::copy(roundtrip("broken_down").join(name), dir.join(name)).unwrap();
+    }
+    let (code, findings, report) = run(&dir, &["--round-trip", "new", "--base-ref", "HEAD"]);
+    assert_eq!(round_trip_statuses(&report), ["not-selected", "irreversible"]);
+    assert_eq!((code, findings), (Some(1), vec![f("irreversible", "2_users_email.down.sql", 2)]));
+    let output = check(&dir, &["--round-trip", "new", "--base-ref", "no-such-ref"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--base-ref no-such-ref: git does not know this ref"));
+}
+
+/// The full stairway over a corpus' chain; `None` when the corpus is absent.
+fn stairway(corpus_name: &str, path: &str) -> Option<Value> {
+    let dir = corpus(corpus_name)?.join(path);
+    let (output, report) = check_json(&dir, &[]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"), "{}", text(&output));
+    eprintln!(
+        "{corpus_name}: {} migrations, {} applied, full round trip in {} ms",
+        report["summary"]["migrations"], report["summary"]["applied"], report["summary"]["duration_ms"]
+    );
+    Some(report)
+}
+
+/// Findings of `rules` as (rule, file, line), the file named by its last `parts` path components.
+fn corpus_findings(report: &Value, rules: &[&str], parts: usize) -> Vec<(String, String, u64)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| rules.contains(&f["rule"].as_str().unwrap()))
+        .map(|f| {
+            let file = f["file"].as_str().unwrap();
+            let tail: Vec<&str> = file.rsplit('/').take(parts).collect();
+            let name = tail.into_iter().rev().collect::<Vec<_>>().join("/");
+            (f["rule"].as_str().unwrap().to_string(), name, f["line"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+/// How many findings of `rule` a report has.
+fn count(report: &Value, rule: &str) -> usize {
+    report["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == rule).count()
+}
+
+/// The message of the finding of `rule` at `file` (path suffix) and `line`.
+fn message<'a>(report: &'a Value, rule: &str, file: &str, line: u64) -> &'a str {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule && f["file"].as_str().unwrap().ends_with(file) && f["line"] == line)
+        .unwrap_or_else(|| panic!("no {rule} at {file}:{line}"))["message"]
+        .as_str()
+        .unwrap()
+}
+
+const ROUND_TRIP: &[&str] = &["irreversible", "reapply-failed"];
+
+#[test]
+fn svix_round_trip() {
+    let Some(report) = stairway("svix", "server/svix-server/migrations") else { return };
+    assert_eq!(report["summary"]["applied"], 16);
+    assert_eq!(
+        corpus_findings(&report, &["irreversible", "reapply-failed", "destructive-change", "backward-incompatible"], 1),
+        [
+            // The down drops column `expiration` first, which drops the index on it with it;
+            // its `DROP INDEX message_payload_not_null_pidx` then fails.
+            f("irreversible", "20220428190104_message_expiration.down.sql", 3),
+            // The down re-adds `updated_at` with `DEFAULT now()`, which the columns never had
+            // (its comment says the rollback is knowingly inexact).
+            f("irreversible", "20220506181355_remove_updated_at_from_static_entities.down.sql", 2),
+            // Drops message.updated_at and messageattempt.updated_at, created by the initial
+            // migration: their values are lost.
+            f("destructive-change", "20220506181355_remove_updated_at_from_static_entities.up.sql", 1),
+            f("destructive-change", "20220506181355_remove_updated_at_from_static_entities.up.sql", 2),
+        ]
+    );
+}
+
+#[test]
+fn quickwit_round_trip() {
+    let Some(report) = stairway("quickwit", "quickwit/quickwit-metastore/migrations/postgresql") else { return };
+    assert_eq!(report["summary"]["applied"], 28);
+    assert_eq!(
+        corpus_findings(&report, ROUND_TRIP, 1),
+        [
+            // `ALTER COLUMN shard_id TYPE BIGSERIAL`: serial types exist only in CREATE/ADD.
+            f("irreversible", "14_update-shard-id.down.sql", 1),
+            // The up only drops the index if it exists (it does not); the down creates it.
+            f("irreversible", "18_create-index-shard-index-uid.down.sql", 1),
+            // `DROP IF EXISTS COLUMN` is not PostgreSQL syntax (`DROP COLUMN IF EXISTS` is).
+            f("irreversible", "19_add-split-node-id-field.down.sql", 4),
+            // The up creates set_index_update_timestamp_for_split(); the down leaves it...
+            f("irreversible", "1_create-indexes.down.sql", 1),
+            f("irreversible", "20_add-shard-doc-mapping-uid-field.down.sql", 2),
+            // ...and the down of 2 drops it although 2 did not create it.
+            f("irreversible", "2_create-splits.down.sql", 3),
+            // The down adds splits.incarnation_id, which the up never removed, and re-creates
+            // the foreign keys with other names and actions.
+            f("irreversible", "9_add-split-incarnation-id.down.sql", 8),
+        ]
+    );
+    let rename = message(&report, "backward-incompatible", "9_add-split-incarnation-id.up.sql", 1);
+    assert!(rename.contains("renames column indexes.index_id to indexes.index_uid"), "{rename}");
+    let drop = message(&report, "destructive-change", "8_delete-update-timestamp-on-indexes-table.up.sql", 1);
+    assert!(drop.contains("drops column indexes.update_timestamp"), "{drop}");
+    assert_eq!((count(&report, "backward-incompatible"), count(&report, "destructive-change")), (6, 1));
+}
+
+#[test]
+fn ente_round_trip() {
+    let Some(report) = stairway("ente", "server/migrations") else { return };
+    assert_eq!(report["summary"]["applied"], 124);
+    assert_eq!(round_trip_statuses(&report).iter().filter(|s| *s == "no-down").count(), 13);
+    assert_eq!(
+        corpus_findings(&report, ROUND_TRIP, 1),
+        [
+            // Drops the table holding the index first, then the (gone) index.
+            f("irreversible", "19_add_encrypted_email_columns.down.sql", 6),
+            // Drops `files` before the tables whose foreign keys reference it.
+            f("irreversible", "1_create_tables.down.sql", 1),
+            // The downs of 22, 37, 52 and 62 leave the functions their ups create.
+            f("irreversible", "22_add_location_tag_table.down.sql", 1),
+            // Re-adds users.email but not the index users_email_index the up dropped with it.
+            f("irreversible", "29_drop_unencrypted_email.down.sql", 1),
+            // Drops `subscriptions` (and so its index), then the index.
+            f("irreversible", "2_create_subscriptions.down.sql", 5),
+            f("irreversible", "37_public_collection.down.sql", 1),
+            // `DROP COLUMN a DROP COLUMN b`: the commas are missing.
+            f("irreversible", "3_add_encypted_collection_name.down.sql", 3),
+            // `DROP INDEX IF NOT EXISTS` is not PostgreSQL syntax.
+            f("irreversible", "44_trash_add_index.down.sql", 1),
+            f("irreversible", "52_authenticator.down.sql", 1),
+            // The ups of 57, 81, 86, 89 and 94 add enum values (`ALTER TYPE ... ADD VALUE`);
+            // PostgreSQL cannot drop an enum value, and the downs leave them.
+            f("irreversible", "57_object_copies.down.sql", 1),
+            f("irreversible", "62_entity_store.down.sql", 1),
+            // Leaves the enum value `locker`, the column collections.app and the index change.
+            f("irreversible", "68_add_locker_changes.down.sql", 7),
+            // The index backs a constraint: DROP INDEX is refused (drop the constraint).
+            f("irreversible", "7_add_unique_usage_user_id.down.sql", 1),
+            f("irreversible", "81_embeddings_type_and_size.down.sql", 1),
+            f("irreversible", "86_add_dc_embedding.down.sql", 2),
+            f("irreversible", "89_file_data_table.down.sql", 2),
+            // Re-adds otts.user_id without its foreign key and index.
+            f("irreversible", "8_update_otts_schema_link_with_email.down.sql", 1),
+            // Drops a trigger function that other tables' triggers still use.
+            f("irreversible", "93_emergency_contact.down.sql", 12),
+            f("irreversible", "94_file_data_preview.down.sql", 1),
+            // Drops type s3region while columns still use it.
+            f("irreversible", "9_create_datacenter.down.sql", 1),
+        ]
+    );
+    // Each drops a column or table an earlier migration created.
+    assert_eq!(
+        corpus_findings(&report, &["destructive-change"], 1),
+        [
+            f("destructive-change", "29_drop_unencrypted_email.up.sql", 1),
+            f("destructive-change", "38_add_abuse_report_detail_json.up.sql", 1),
+            f("destructive-change", "39_drop_file_and_thumbnail_object_keys.up.sql", 1),
+            f("destructive-change", "39_drop_file_and_thumbnail_object_keys.up.sql", 3),
+            f("destructive-change", "73_remove_kex_user_id_fk.up.sql", 3),
+            f("destructive-change", "82_drop_location_tag_table.up.sql", 1),
+            f("destructive-change", "8_update_otts_schema_link_with_email.up.sql", 9),
+        ]
+    );
+    // 22 integer → bigint type changes (18, 23, 25, 99), 6 NOT NULL columns without a default
+    // added to existing tables (4, 8, 15, 84), 1 table and 1 column rename (10, 5).
+    assert_eq!(count(&report, "backward-incompatible"), 22 + 6 + 2);
+    let line = message(&report, "backward-incompatible", "25_alter_ids_to_bigint.up.sql", 32);
+    assert!(line.contains("users.user_id from integer to bigint"), "{line}");
+    let rename = message(&report, "backward-incompatible", "10_update_temp_object_keys.up.sql", 1);
+    assert!(rename.contains("renames table temp_object_keys to temp_objects"), "{rename}");
+}
+
+#[test]
+fn lemmy_round_trip() {
+    let Some(report) = stairway("lemmy", "migrations") else { return };
+    // 2025-08-01-000016 needs PostgreSQL 16 (`corpora.rs`); the 247 before it round-trip.
+    assert_eq!(report["summary"]["applied"], 247);
+    assert_eq!(
+        corpus_findings(&report, ROUND_TRIP, 2),
+        [
+            // The down re-creates comment_aggregates_view (and the views built on it) with
+            // `ap_id` and `local`, which the views did not have before the up.
+            f("irreversible", "2020-04-14-163701_update_views_for_activitypub/down.sql", 507),
+            // The down re-creates the user and community views with joins where the views
+            // before the up used sub-selects: another definition.
+            f("irreversible", "2020-06-30-135809_remove_mat_views/down.sql", 2),
+            // The down restores older bodies of refresh_comment() and refresh_post().
+            f("irreversible", "2020-10-07-234221_fix_fast_triggers/down.sql", 1),
+            // "There is no restore for this": the down only selects from user_.
+            f("irreversible", "2020-12-17-031053_remove_fast_tables_and_views/down.sql", 3),
+            // user_alias_1/2 come back with other columns than before the up.
+            f("irreversible", "2021-03-09-171136_split_user_table_2/down.sql", 269),
+            // comment_alias_1 comes back with other columns than before the up.
+            f("irreversible", "2022-07-07-182650_comment_ltrees/down.sql", 38),
+            // `ADD CONSTRAINT name NOT NULL column` is PostgreSQL 18 syntax.
+            f("irreversible", "2024-03-06-104706_local_image_user_opt/down.sql", 2),
+            // Renames constraint person_shared_inbox_url_not_null, which only PostgreSQL 18
+            // creates (named NOT NULL constraints).
+            f("irreversible", "2025-08-01-000012_no-individual-inboxes/down.sql", 4),
+        ]
+    );
+    let narrowed = message(&report, "destructive-change", "2023-06-06-104440_index_post_url/up.sql", 13);
+    assert!(narrowed.contains("post.url from text to character varying(512)"), "{narrowed}");
+    let renamed =
+        message(&report, "backward-incompatible", "2023-04-14-175955_add_listingtype_sorttype_enums/up.sql", 48);
+    assert!(renamed.contains("renames enum value registration_mode_enum.closed"), "{renamed}");
+    // Counted by kind and checked by sampling: lemmy drops many columns and views over its
+    // history, moved every timestamp to timestamptz and renamed columns freely.
+    assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (128, 160));
+    assert_eq!(count(&report, "data-changed"), 0);
+}
+
+#[test]
+fn goalert_round_trip() {
+    let Some(report) = stairway("goalert", "migrate/migrations") else { return };
+    assert_eq!(report["summary"]["applied"], 280);
+    assert_eq!(round_trip_statuses(&report).iter().filter(|s| *s == "no-down").count(), 31);
+    assert_eq!(
+        corpus_findings(&report, ROUND_TRIP, 1),
+        [
+            // The down re-creates goalert_user with defaults and a NOT NULL email it did not have.
+            f("irreversible", "20170428154209-users-table.sql", 58),
+            // The up creates extension pgcrypto; the down leaves it.
+            f("irreversible", "20170502172843-user-settings.sql", 52),
+            // The down drops view alert_steps, which does not exist at that point.
+            f("irreversible", "20170509154250-alerts.sql", 124),
+            // Drops view active_contact_methods while needs_notification_sent depends on it.
+            f("irreversible", "20170515162554-user-notifications.sql", 143),
+            // `shift_length_unit,`: a column without a type in the down.
+            f("irreversible", "20170530135027-schedule-rotation.sql", 317),
+            // Drops a function a trigger still uses.
+            f("irreversible", "20170612101232-escalation-tweaks.sql", 51),
+            // `DROP CONSTRAINT ... UNIQUE (...)`: not PostgreSQL syntax.
+            f("irreversible", "20170619123628-add-constraints.sql", 8),
+            // The down does not re-create the tables the up drops.
+            f("irreversible", "20170619164449-bobby-tables.sql", 7),
+            f("irreversible", "20170620104459-contact-constraints.sql", 10),
+            // The downs of these re-create views with other definitions than before the up.
+            f("irreversible", "20170621141923-notification-query-fixes.sql", 99),
+            f("irreversible", "20170623151348-on-call-alert-distinct.sql", 31),
+            // The up creates enum_integration_keys_type... which the down leaves.
+            f("irreversible", "20170630095448-integration-to-integration-keys.sql", 26),
+            // Re-creates on_call with date_part() where it had EXTRACT() (numeric vs double).
+            f("irreversible", "20170725105905-fix-shift-calculation.sql", 83),
+            // These ups add enum values (`ALTER TYPE ... ADD VALUE`), which no down can remove.
+            f("irreversible", "20190129110250-add-cleanup-module.sql", 6),
+            f("irreversible", "20190201104727-alert-logs-channel.sql", 11),
+            f("irreversible", "20230227095449-slack-cm-compat.sql", 9),
+            f("irreversible", "20240709134305-signal-module.sql", 11),
+            f("irreversible", "20241108160105-import-river-migration-4.sql", 45),
+        ]
+    );
+    assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (69, 36));
+}
