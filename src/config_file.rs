@@ -19,6 +19,7 @@ pub const KEYS: &[&str] = &[
     "models",
     "models-command",
     "seed",
+    "seed-at",
     "base-ref",
     "rules",
     "python",
