@@ -6,6 +6,31 @@
 use crate::support::*;
 use serde_json::Value;
 
+/// This module checks its own feature alone: the lint and round trip findings, and what each migration
+/// changes, are asserted in their own modules.
+const ISOLATE: &[&str] = &[
+    "--no-lint",
+    "--round-trip",
+    "none",
+    "--rule",
+    "destructive-change=off",
+    "--rule",
+    "backward-incompatible=off",
+    "--rule",
+    "data-changed=off",
+];
+
+/// `support::check_json` with the other features off.
+fn check_json(dir: &std::path::Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
+    crate::support::check_json(dir, &[ISOLATE, args].concat())
+}
+
+/// `support::check` with the other features off.
+#[allow(dead_code)]
+fn check(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    crate::support::check(dir, &[ISOLATE, args].concat())
+}
+
 /// Migration ids in apply order.
 fn ids(report: &Value) -> Vec<String> {
     report["migrations"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
