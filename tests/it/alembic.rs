@@ -5,30 +5,7 @@
 use crate::support::*;
 use std::path::{Path, PathBuf};
 
-/// This module checks its own feature alone: the lint and round trip findings, and what each migration
-/// changes, are asserted in their own modules.
-const ISOLATE: &[&str] = &[
-    "--no-lint",
-    "--round-trip",
-    "none",
-    "--rule",
-    "destructive-change=off",
-    "--rule",
-    "backward-incompatible=off",
-    "--rule",
-    "data-changed=off",
-];
-
-/// `support::check_json` with the other features off.
-fn check_json(dir: &std::path::Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
-    crate::support::check_json(dir, &[ISOLATE, args].concat())
-}
-
-/// `support::check` with the other features off.
-#[allow(dead_code)]
-fn check(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    crate::support::check(dir, &[ISOLATE, args].concat())
-}
+crate::isolate!(NO_LINT, NO_STAIRWAY);
 
 fn project(case: &str) -> PathBuf {
     fixture("alembic").join(case)

@@ -4,23 +4,7 @@
 
 use crate::support::*;
 
-/// This module checks its own feature alone: the round trip findings, and what each migration
-/// changes, are asserted in their own modules.
-const ISOLATE: &[&str] = &[
-    "--round-trip",
-    "none",
-    "--rule",
-    "destructive-change=off",
-    "--rule",
-    "backward-incompatible=off",
-    "--rule",
-    "data-changed=off",
-];
-
-/// `support::check_json` with the other features off.
-fn check_json(dir: &std::path::Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
-    crate::support::check_json(dir, &[ISOLATE, args].concat())
-}
+crate::isolate!(NO_STAIRWAY);
 
 /// Rule ids reported for the chain in `dir`, with the exit code.
 fn rules_of(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, Vec<String>, serde_json::Value) {

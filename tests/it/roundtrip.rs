@@ -6,20 +6,7 @@ use crate::support::*;
 use serde_json::Value;
 use std::path::Path;
 
-/// This module checks its own feature alone: the lint findings are asserted in their own
-/// modules.
-const ISOLATE: &[&str] = &["--no-lint", "--rule", "missing-downgrade=off"];
-
-/// `support::check_json` with the other features off.
-fn check_json(dir: &std::path::Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
-    crate::support::check_json(dir, &[ISOLATE, args].concat())
-}
-
-/// `support::check` with the other features off.
-#[allow(dead_code)]
-fn check(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    crate::support::check(dir, &[ISOLATE, args].concat())
-}
+crate::isolate!(NO_LINT, &["--rule", "missing-downgrade=off"]);
 
 fn roundtrip(name: &str) -> std::path::PathBuf {
     fixture("roundtrip").join(name)

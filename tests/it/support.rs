@@ -169,3 +169,37 @@ pub fn up_files(dir: &Path) -> Vec<PathBuf> {
     files.sort();
     files.into_iter().map(|(_, _, f)| f).collect()
 }
+
+/// Flags that turn off the lint trace.
+pub const NO_LINT: &[&str] = &["--no-lint"];
+
+/// Flags that leave out the round trip and the rules on what each migration changes.
+pub const NO_STAIRWAY: &[&str] = &[
+    "--round-trip",
+    "none",
+    "--rule",
+    "destructive-change=off",
+    "--rule",
+    "backward-incompatible=off",
+    "--rule",
+    "data-changed=off",
+];
+
+/// Defines `check` and `check_json` for a test module that checks its own feature alone: the
+/// given flag sets turn the other features off (their findings are asserted in their modules).
+#[macro_export]
+macro_rules! isolate {
+    ($($flags:expr),+) => {
+        /// `support::check_json` with the other features off.
+        #[allow(dead_code)]
+        fn check_json(dir: &std::path::Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
+            $crate::support::check_json(dir, &[$($flags,)+ args].concat())
+        }
+
+        /// `support::check` with the other features off.
+        #[allow(dead_code)]
+        fn check(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+            $crate::support::check(dir, &[$($flags,)+ args].concat())
+        }
+    };
+}
