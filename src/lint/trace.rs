@@ -220,6 +220,11 @@ impl StatementTrace<'_> {
             .collect()
     }
 
+    /// The columns named by the statement's ALTER TABLE subcommands of type `kind`.
+    pub fn altered_columns(&self, kind: pg_query::protobuf::AlterTableType) -> Vec<&str> {
+        self.alter_table_commands().into_iter().filter(|(t, _)| *t == kind).map(|(_, c)| c.name.as_str()).collect()
+    }
+
     /// The relation an ALTER TABLE names.
     pub fn alter_table_relation(&self) -> Option<&RangeVar> {
         match self.node {

@@ -20,12 +20,7 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(trace: &StatementTrace) -> Vec<String> {
-    let columns: Vec<&str> = trace
-        .alter_table_commands()
-        .into_iter()
-        .filter(|(t, _)| *t == AlterTableType::AtAlterColumnType)
-        .map(|(_, c)| c.name.as_str())
-        .collect();
+    let columns = trace.altered_columns(AlterTableType::AtAlterColumnType);
     if columns.is_empty() || trace.rewritten.is_empty() {
         return Vec::new();
     }
