@@ -6,26 +6,16 @@
 //! Both sides apply the prefix of the chain that this server accepts (lemmy's later migrations
 //! need PostgreSQL 16).
 
+mod support;
+
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::runner::{self, NoObserver};
 use sqlx::Connection;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use support::{corpus_dir, median};
 
 const RUNS: usize = 5;
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn corpus_dir(name: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("MIGRATION_GUARD_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    Some(base.join(name)).filter(|d| d.is_dir())
-}
 
 #[tokio::main]
 async fn main() {

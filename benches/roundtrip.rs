@@ -6,26 +6,21 @@
 //! or `../shared/corpus`). Only the migrations that apply on this server are timed. Target: the
 //! round trip ≤ 3× the psql floor.
 
+mod support;
+
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::report::MigrationStatus;
 use migration_guard::roundtrip::{self, Plan, RoundTrip, SqlSteps};
 use migration_guard::runner::NoObserver;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use support::median;
 
 const RUNS: usize = 3;
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
 fn corpus_dir(name: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("MIGRATION_GUARD_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    let root = base.join(name);
+    let root = support::corpus_dir(name)?;
     ["migrations", "server/migrations", "migrate/migrations", "server/svix-server/migrations", "."]
         .iter()
         .map(|d| root.join(d))

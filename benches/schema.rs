@@ -6,6 +6,8 @@
 //! pg_dump; diff ≤ 5 ms. The chain is applied up to the first migration this server rejects
 //! (lemmy's later migrations need PostgreSQL 16).
 
+mod support;
+
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::runner::{self, NoObserver};
@@ -13,14 +15,10 @@ use migration_guard::schema;
 use sqlx::Connection;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use support::median;
 
 const RUNS: usize = 15;
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
 
 #[tokio::main]
 async fn main() {
