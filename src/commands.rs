@@ -5,7 +5,7 @@
 use crate::alembic;
 use crate::cli::{CheckArgs, Cli, Command, DiffArgs, GraphArgs};
 use crate::data;
-use crate::findings::{Finding, Status};
+use crate::findings::{self, Finding, Status};
 use crate::github;
 use crate::lint::Tracer;
 use crate::migrations::{self, Chain, Format, LoadOptions};
@@ -251,7 +251,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         database,
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
         reports,
-        settings.rules.apply(findings),
+        findings::without_overlaps(settings.rules.apply(findings)),
         report::millis(started.elapsed()),
     )
     .with_graph(migrations::graph::summary(&chain.migrations));

@@ -163,9 +163,43 @@ impl RuleLevels {
     }
 }
 
+/// Lint rules whose finding says the same as a rule judging the schema change, on the same
+/// statement: (lint rule, the rule that covers it).
+const COVERED: &[(&str, &str)] =
+    &[("drop-table", "destructive-change"), ("drop-column", "destructive-change"), ("rename", "backward-incompatible")];
+
+/// Reports one problem once: drops a lint finding when the schema-change rule that covers it
+/// fired on the same migration, file and line (a rule turned off covers nothing).
+pub fn without_overlaps(findings: Vec<Finding>) -> Vec<Finding> {
+    let key = |f: &Finding| (f.migration.clone(), f.file.clone(), f.line);
+    let covering: std::collections::HashSet<_> = findings
+        .iter()
+        .filter(|f| COVERED.iter().any(|(_, by)| *by == f.rule))
+        .map(|f| (f.rule.clone(), key(f)))
+        .collect();
+    findings
+        .into_iter()
+        .filter(|f| !COVERED.iter().any(|(lint, by)| *lint == f.rule && covering.contains(&(by.to_string(), key(f)))))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn covered_lint_findings_are_dropped_only_where_covered() {
+        let at =
+            |rule: &str, line| Finding::new(rule, Severity::Warning, "m").in_migration("2").at("2.sql", Some(line));
+        let kept = without_overlaps(vec![
+            at("destructive-change", 1),
+            at("drop-table", 1),
+            at("drop-table", 5),
+            at("rename", 1),
+        ]);
+        let rules: Vec<(&str, Option<u32>)> = kept.iter().map(|f| (f.rule.as_str(), f.line)).collect();
+        assert_eq!(rules, [("destructive-change", Some(1)), ("drop-table", Some(5)), ("rename", Some(1))]);
+    }
 
     #[test]
     fn rule_levels_regrade_and_drop() {

@@ -126,3 +126,15 @@ fn a_script_with_its_own_transaction_is_rolled_back_not_partial() {
     assert!(message.contains("so 1 statement(s) before it stay applied"), "{message}");
     assert_eq!(report["migrations"][0]["error"]["line"], 4);
 }
+
+#[test]
+fn a_dropped_table_is_reported_once() {
+    // The lint's drop-table and the schema change's destructive-change describe one statement.
+    let (_, report) = check_json(&fixture("lint/drop-table/fires"), &["--round-trip", "none"]);
+    let rules: Vec<_> = findings(&report).into_iter().map(|f| f.0).collect();
+    assert!(rules.contains(&"destructive-change".to_string()), "{rules:?}");
+    assert!(!rules.contains(&"drop-table".to_string()), "{rules:?}");
+    let (_, report) =
+        check_json(&fixture("lint/drop-table/fires"), &["--round-trip", "none", "--rule", "destructive-change=off"]);
+    assert!(findings(&report).iter().any(|f| f.0 == "drop-table"), "the lint speaks when the other rule is off");
+}
