@@ -1,5 +1,5 @@
 //! Benchmarks for the walking skeleton: ephemeral PostgreSQL start-up, and applying a real
-//! migration chain against the floor of `psql` running the same files in one session.
+//! migration chain against the floor of `psql` running the same files over one connection.
 //!
 //! `cargo bench --bench apply [-- CORPUS/PATH...]` (default `lemmy/migrations`, under
 //! `MIGRATION_GUARD_CORPUS` or `../shared/corpus`). Targets: start-up ≤ 1 s; apply ≤ 1.5× psql.
