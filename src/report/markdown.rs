@@ -1,12 +1,13 @@
 //! `report.md`: the report as GitHub-flavoured Markdown, for PR comments and job summaries.
 //!
 //! Sections other stages add to the report (`graph` with a Mermaid diagram, `drift`, per-migration
-//! `changes`) are read from the serialized report, so they render as soon as they are present
-//! without this module depending on their types.
+//! `changes`) render when those stages filled them in.
 
 use super::{MigrationStatus, Report};
 use crate::findings::{Finding, Severity, Status};
-use serde_json::Value;
+use crate::migrations::graph::Summary as GraphSummary;
+use crate::schema::Change;
+use crate::schema::drift::Drift;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -30,8 +31,6 @@ struct Detail {
 /// What every rendering of one report needs, computed once.
 struct Prepared<'a> {
     report: &'a Report,
-    /// The serialized report, for sections other stages add.
-    value: Value,
     /// Findings per migration id: errors, warnings, infos.
     counts: HashMap<&'a str, [usize; 3]>,
     /// The findings, worst first (stable within a severity).
@@ -48,7 +47,7 @@ impl<'a> Prepared<'a> {
         }
         let mut ordered: Vec<&Finding> = report.findings.iter().collect();
         ordered.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        Prepared { report, value: serde_json::to_value(report).unwrap_or(Value::Null), counts, ordered }
+        Prepared { report, counts, ordered }
     }
 }
 
@@ -123,12 +122,8 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     migrations_table(&mut out, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut out, report);
-        graph_section(
-            &mut out,
-            &prepared.value["graph"],
-            prepared.value["chain"]["format"].as_str() == Some("alembic"),
-        );
-        drift_section(&mut out, &prepared.value["drift"]);
+        graph_section(&mut out, report.graph.as_ref(), report.chain.format == "alembic");
+        drift_section(&mut out, report.drift.as_deref());
         suppressed_section(&mut out, &report.suppressed);
     }
     if let Some(note) = note {
@@ -205,7 +200,7 @@ fn migrations_table(out: &mut String, prepared: &Prepared, all: bool) {
     let _ =
         writeln!(out, "### Migrations\n\n| Status | Migration | Time | Changes | Findings |\n|---|---|---|---|---|");
     let mut hidden = 0;
-    for (i, m) in report.migrations.iter().enumerate() {
+    for m in &report.migrations {
         let counts = prepared.counts.get(m.id.as_str()).copied().unwrap_or_default();
         if !all && m.status == MigrationStatus::Applied && counts == [0, 0, 0] {
             hidden += 1;
@@ -220,7 +215,7 @@ fn migrations_table(out: &mut String, prepared: &Prepared, all: bool) {
             MigrationStatus::Skipped => "–".to_string(),
             _ => format!("{:.1} ms", m.duration_ms),
         };
-        let changes = changes_cell(&prepared.value["migrations"][i]["changes"]);
+        let changes = changes_cell(&m.changes);
         let findings = findings_cell(counts);
         let _ = writeln!(out, "| {status} | `{}` {} | {time} | {changes} | {findings} |", code(&m.id), escape(&m.name));
     }
@@ -244,30 +239,16 @@ fn findings_cell(counts: [usize; 3]) -> String {
 
 /// What a migration changed, as provided by the stage that records it: a list of strings or of
 /// objects with a `summary`/`message`/`description`.
-fn changes_cell(changes: &Value) -> String {
-    let Some(items) = changes.as_array() else { return "–".to_string() };
-    if items.is_empty() {
+fn changes_cell(changes: &[Change]) -> String {
+    if changes.is_empty() {
         return "–".to_string();
     }
-    let texts: Vec<String> = items.iter().map(describe).collect();
+    let texts: Vec<String> = changes.iter().map(|c| c.name.clone()).collect();
     if texts.len() <= 3 {
         return texts.iter().map(|t| escape(t)).collect::<Vec<_>>().join("<br>");
     }
     let list: String = texts.iter().map(|t| format!("<li>{}</li>", escape(t))).collect();
     format!("<details><summary>{} changes</summary><ul>{list}</ul></details>", texts.len())
-}
-
-/// One line of text for a value another stage put in the report.
-fn describe(item: &Value) -> String {
-    match item {
-        Value::String(s) => s.clone(),
-        Value::Object(map) => ["summary", "message", "description", "name"]
-            .iter()
-            .find_map(|k| map.get(*k).and_then(Value::as_str))
-            .map(str::to_string)
-            .unwrap_or_else(|| item.to_string()),
-        other => other.to_string(),
-    }
 }
 
 fn failures(out: &mut String, report: &Report) {
@@ -301,10 +282,8 @@ fn failures(out: &mut String, report: &Report) {
 /// The revision graph, when the graph stage provided a Mermaid diagram.
 /// Shown for Alembic histories and for any chain that is not a straight line: a diagram of a
 /// straight run of files tells the reader nothing.
-fn graph_section(out: &mut String, graph: &Value, alembic: bool) {
-    let Some(mermaid) = graph["mermaid"].as_str() else { return };
-    let ids = |key: &str| graph[key].as_array().map(|a| a.iter().map(describe).collect::<Vec<_>>()).unwrap_or_default();
-    let (heads, branch_points, merges) = (ids("heads"), ids("branch_points"), ids("merges"));
+fn graph_section(out: &mut String, graph: Option<&GraphSummary>, alembic: bool) {
+    let Some(GraphSummary { heads, branch_points, merges, mermaid, .. }) = graph else { return };
     if !alembic && heads.len() <= 1 && branch_points.is_empty() && merges.is_empty() {
         return;
     }
@@ -322,9 +301,9 @@ fn graph_section(out: &mut String, graph: &Value, alembic: bool) {
     let _ = writeln!(
         out,
         "Heads: {} · branch points: {} · merges: {}\n",
-        list(&heads),
-        list(&branch_points),
-        list(&merges)
+        list(heads),
+        list(branch_points),
+        list(merges)
     );
     let lines = mermaid.lines().count();
     let block = format!("```mermaid\n{}\n```\n", mermaid.trim_end());
@@ -336,16 +315,8 @@ fn graph_section(out: &mut String, graph: &Value, alembic: bool) {
 }
 
 /// Schema drift against the declared models, when the drift stage provided it.
-fn drift_section(out: &mut String, drift: &Value) {
-    let items: Vec<Value> = match drift {
-        Value::Null => return,
-        Value::Array(items) => items.clone(),
-        Value::Object(map) => match ["differences", "changes", "items"].iter().find_map(|k| map.get(*k)) {
-            Some(Value::Array(items)) => items.clone(),
-            _ => vec![drift.clone()],
-        },
-        other => vec![other.clone()],
-    };
+fn drift_section(out: &mut String, drift: Option<&[Drift]>) {
+    let Some(items) = drift else { return };
     out.push_str("### Schema drift\n\n");
     if items.is_empty() {
         out.push_str("The migrated schema matches the models.\n\n");
@@ -354,12 +325,12 @@ fn drift_section(out: &mut String, drift: &Value) {
     let _ = writeln!(out, "{} between the migrated schema and the models:\n", plural(items.len(), "difference"));
     let shown = items.len().min(FOLD_LINES);
     for item in &items[..shown] {
-        let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
+        let _ = writeln!(out, "- {}", item.message.replace('\n', " "));
     }
     if items.len() > shown {
         out.push_str("\n<details><summary>All differences</summary>\n\n");
         for item in &items[shown..] {
-            let _ = writeln!(out, "- {}", describe(item).replace('\n', " "));
+            let _ = writeln!(out, "- {}", item.message.replace('\n', " "));
         }
         out.push_str("\n</details>\n");
     }
@@ -431,13 +402,23 @@ mod tests {
 
     #[test]
     fn sections_from_other_stages_render_when_present() {
-        let report = sample::passing();
-        let mut value = serde_json::to_value(&report).unwrap();
-        value["graph"] = serde_json::json!({"mermaid": "graph TD\n  a --> b\n  a --> c", "heads": ["b", "c"]});
-        value["drift"] = serde_json::json!([{"message": "column users.email: models say NOT NULL"}]);
+        let graph = GraphSummary {
+            heads: vec!["b".into(), "c".into()],
+            mermaid: "graph TD\n  a --> b\n  a --> c".into(),
+            ..GraphSummary::default()
+        };
+        let change = Change {
+            kind: crate::schema::model::Kind::Column,
+            name: "public.users.email".into(),
+            action: crate::schema::diff::Action::Altered,
+            attribute: Some("not null".into()),
+            before: Some("true".into()),
+            after: Some("false".into()),
+        };
+        let drift = vec![Drift { change, message: "column users.email: models say NOT NULL".into() }];
         let mut out = String::new();
-        graph_section(&mut out, &value["graph"], false);
-        drift_section(&mut out, &value["drift"]);
+        graph_section(&mut out, Some(&graph), false);
+        drift_section(&mut out, Some(&drift));
         insta::assert_snapshot!(out);
     }
 
