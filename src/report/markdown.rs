@@ -243,7 +243,7 @@ fn changes_cell(changes: &[Change]) -> String {
     if changes.is_empty() {
         return "–".to_string();
     }
-    let texts: Vec<String> = changes.iter().map(|c| c.name.clone()).collect();
+    let texts: Vec<String> = changes.iter().map(Change::to_string).collect();
     if texts.len() <= 3 {
         return texts.iter().map(|t| escape(t)).collect::<Vec<_>>().join("<br>");
     }
