@@ -13,7 +13,7 @@ use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::runner::{self, NoObserver};
 use sqlx::Connection;
 use std::time::Instant;
-use support::{corpus_dir, median};
+use support::{corpus_dir, include, median, psql};
 
 const RUNS: usize = 5;
 
@@ -70,25 +70,9 @@ async fn main() {
 
             let db = server.create_database().await.unwrap();
             let mut script = String::from("\\set ON_ERROR_STOP 1\n");
-            for m in &chain.migrations {
-                let path = std::fs::canonicalize(&m.up.path).unwrap();
-                if m.up.transaction.is_wrapped() {
-                    script.push_str(&format!("BEGIN;\n\\i {}\nCOMMIT;\n", path.display()));
-                } else {
-                    script.push_str(&format!("\\i {}\n", path.display()));
-                }
-            }
-            let file = tempfile::NamedTempFile::new().unwrap();
-            std::fs::write(file.path(), script).unwrap();
-            let socket = server.admin_options().get_socket().unwrap().display().to_string();
-            let t = Instant::now();
-            let status = std::process::Command::new("psql")
-                .args(["-X", "-q", "-h", &socket, "-p", "5432", "-U", "postgres", "-d", &db.name, "-f"])
-                .arg(file.path())
-                .stdout(std::process::Stdio::null())
-                .status()
-                .expect("run psql");
-            floor.push(t.elapsed());
+            script.extend(chain.migrations.iter().map(|m| include(&m.up)));
+            let (elapsed, status) = psql(&server, &db, &script);
+            floor.push(elapsed);
             assert!(status.success(), "psql failed on {name}");
             server.drop_database(&db).await.unwrap();
         }

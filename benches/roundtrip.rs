@@ -15,7 +15,7 @@ use migration_guard::roundtrip::{self, Plan, RoundTrip, SqlSteps};
 use migration_guard::runner::NoObserver;
 use std::path::PathBuf;
 use std::time::Instant;
-use support::median;
+use support::{include, median, psql};
 
 const RUNS: usize = 3;
 
@@ -25,16 +25,6 @@ fn corpus_dir(name: &str) -> Option<PathBuf> {
         .iter()
         .map(|d| root.join(d))
         .find(|d| d.is_dir() && migrations::load(d, &LoadOptions::default()).is_ok_and(|c| !c.migrations.is_empty()))
-}
-
-/// `\i` lines running `script` as our runner does (inside BEGIN/COMMIT when wrapped).
-fn include(script: &migrations::Script) -> String {
-    let path = std::fs::canonicalize(&script.path).unwrap();
-    if script.transaction.is_wrapped() {
-        format!("BEGIN;\n\\i {}\nCOMMIT;\n", path.display())
-    } else {
-        format!("\\i {}\n", path.display())
-    }
 }
 
 #[tokio::main]
@@ -84,19 +74,8 @@ async fn main() {
                     script.push_str(&include(&m.up));
                 }
             }
-            let file = tempfile::NamedTempFile::new().unwrap();
-            std::fs::write(file.path(), script).unwrap();
-            let socket = server.admin_options().get_socket().unwrap().display().to_string();
-            let t = Instant::now();
             // No ON_ERROR_STOP: the chain's broken downs fail here too, and psql goes on.
-            std::process::Command::new("psql")
-                .args(["-X", "-q", "-h", &socket, "-p", "5432", "-U", "postgres", "-d", &db.name, "-f"])
-                .arg(file.path())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .expect("run psql");
-            floor.push(t.elapsed());
+            floor.push(psql(&server, &db, &script).0);
             server.drop_database(&db).await.unwrap();
         }
         let (ours, floor) = (median(ours), median(floor));

@@ -298,13 +298,8 @@ fn graph_section(out: &mut String, graph: Option<&GraphSummary>, alembic: bool) 
             items.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
         }
     };
-    let _ = writeln!(
-        out,
-        "Heads: {} · branch points: {} · merges: {}\n",
-        list(heads),
-        list(branch_points),
-        list(merges)
-    );
+    let _ =
+        writeln!(out, "Heads: {} · branch points: {} · merges: {}\n", list(heads), list(branch_points), list(merges));
     let lines = mermaid.lines().count();
     let block = format!("```mermaid\n{}\n```\n", mermaid.trim_end());
     if lines > FOLD_LINES * 4 {
