@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench schema [-- CORPUS/PATH]` (default `lemmy/migrations`, under
 //! `MIGRATION_GUARD_CORPUS` or `../shared/corpus`). Targets: introspection ≤ 30 ms and ≤ 0.5×
-//! pg_dump; diff ≤ 5 ms. The chain is applied up to the first migration this server rejects
+//! pg_dump; diff ≤ 5 ms. Also times the stairway's incremental snapshot (nothing changed, one table
+//! changed). The chain is applied up to the first migration this server rejects
 //! (lemmy's later migrations need PostgreSQL 16).
 
 mod support;
@@ -11,8 +12,9 @@ mod support;
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::runner::{self, NoObserver};
-use migration_guard::schema;
+use migration_guard::schema::{self, introspect::Snapshots};
 use sqlx::Connection;
+use sqlx::Executor;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
@@ -59,6 +61,28 @@ async fn main() {
         samples.push(t.elapsed());
     }
     let introspection = median(samples);
+
+    // The stairway's incremental snapshots: nothing changed, and one table changed (a column
+    // added, then dropped again, between snapshots).
+    let mut snapshots = Snapshots::new();
+    snapshots.take(&mut conn).await.unwrap();
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        snapshots.take(&mut conn).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    let unchanged = median(samples);
+    let table = first.tables.keys().next().cloned().unwrap_or_default();
+    let mut samples = Vec::new();
+    for i in 0..RUNS {
+        let ddl = if i % 2 == 0 { "ADD COLUMN bench_probe int" } else { "DROP COLUMN bench_probe" };
+        conn.execute(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} {ddl}"))).await.unwrap();
+        let t = Instant::now();
+        snapshots.take(&mut conn).await.unwrap();
+        samples.push(t.elapsed());
+    }
+    let one_table = median(samples);
     conn.close().await.ok();
 
     let mut samples = Vec::new();
@@ -101,6 +125,8 @@ async fn main() {
         introspection.as_secs_f64() / dump.as_secs_f64()
     );
     println!("pg_dump --schema-only, median of 5: {dump:?}");
+    println!("incremental snapshot, nothing changed, median of {RUNS}: {unchanged:?}");
+    println!("incremental snapshot, one table changed, median of {RUNS}: {one_table:?}");
     println!("diff of two equal schemas, median of {RUNS}: {diff_equal:?} (target ≤ 5 ms)");
     println!("diff against an empty schema ({changes} changes), median of {RUNS}: {diff_all:?}");
     server.shutdown().await;

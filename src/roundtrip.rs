@@ -12,7 +12,8 @@ use crate::migrations::{Chain, Migration, display_path};
 use crate::postgres::{ProvisionError, ScratchDatabase, Server};
 use crate::report::{self, MigrationReport, MigrationStatus};
 use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
-use crate::schema::{self, Change, IntrospectError, Schema, introspect};
+use crate::schema::introspect::Snapshots;
+use crate::schema::{self, Change, IntrospectError, Schema};
 use serde::Serialize;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -264,13 +265,15 @@ struct Stair<'a> {
     database: ScratchDatabase,
     conn: PgConnection,
     reader: PgConnection,
+    /// Reads the database's schema again after each step, re-reading only what changed.
+    snapshots: Snapshots,
     schema: Schema,
     contents: Contents,
 }
 
 impl Stair<'_> {
     async fn snapshot(&mut self) -> Result<Schema, StairwayError> {
-        let mut schema = introspect(&mut self.conn).await?;
+        let mut schema = self.snapshots.take(&mut self.conn).await?;
         mask_now(&mut schema, &recent_dates());
         Ok(schema)
     }
@@ -278,7 +281,7 @@ impl Stair<'_> {
     /// The schema and the table contents, read side by side on the two connections.
     async fn observe(&mut self) -> Result<(Schema, Contents), StairwayError> {
         let dates = recent_dates();
-        let (schema, contents) = tokio::join!(introspect(&mut self.conn), data::contents(&mut self.reader));
+        let (schema, contents) = tokio::join!(self.snapshots.take(&mut self.conn), data::contents(&mut self.reader));
         let mut schema = schema?;
         mask_now(&mut schema, &dates);
         Ok((schema, contents.map_err(StairwayError::Contents)?))
@@ -295,7 +298,15 @@ pub async fn apply_chain<S: Steps>(
     let database = server.create_database().await?;
     let conn = database.connect().await?;
     let reader = database.connect().await?;
-    let mut stair = Stair { server, database, conn, reader, schema: Schema::default(), contents: Contents::default() };
+    let mut stair = Stair {
+        server,
+        database,
+        conn,
+        reader,
+        snapshots: Snapshots::new(),
+        schema: Schema::default(),
+        contents: Contents::default(),
+    };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
     }
@@ -500,6 +511,7 @@ async fn rebuild<S: Steps>(
     std::mem::replace(&mut stair.conn, conn).close().await.ok();
     std::mem::replace(&mut stair.reader, reader).close().await.ok();
     stair.server.drop_database(&old).await?;
+    stair.snapshots = Snapshots::new();
     (stair.schema, stair.contents) = stair.observe().await?;
     Ok(())
 }

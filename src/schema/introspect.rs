@@ -2,10 +2,13 @@
 //! query per object kind (SQL in `sql/*.sql`), inside one read-only snapshot with a fixed
 //! `search_path` so that type names and expressions print the same on every connection.
 //! Skips system schemas, objects owned by extensions and migration tools' bookkeeping tables.
+//! [`Snapshots`] reads the same schema repeatedly, re-reading only the objects that changed.
 
 use super::model::*;
+use sqlx::Row;
+use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Executor, Row};
+use std::collections::HashMap;
 
 /// Tables migration tools keep their history in; they are not part of the application schema.
 pub const BOOKKEEPING_TABLES: &[&str] = &[
@@ -31,16 +34,117 @@ pub enum IntrospectError {
 
 /// Reads the schema of the database `conn` is connected to.
 pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
+    read(conn, None).await
+}
+
+/// Reads the schema of one database again and again (the stairway snapshots it around every
+/// migration), re-reading the columns, constraints, indexes, functions and sequences only of
+/// the objects whose catalog rows changed since the previous read, or that depend on one that
+/// did. Printing those is most of the cost of a read; a migration usually touches few tables.
+#[derive(Debug, Default)]
+pub struct Snapshots {
+    last: Option<(Versions, Owned)>,
+}
+
+impl Snapshots {
+    /// Nothing read yet: the first [`Snapshots::take`] reads everything.
+    pub fn new() -> Snapshots {
+        Snapshots::default()
+    }
+
+    /// The schema now; equal to what [`introspect`] would return.
+    pub async fn take(&mut self, conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
+        read(conn, Some(self)).await
+    }
+
+    async fn read(&mut self, conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
+        let versions = versions(conn).await?;
+        let owned = match self.last.take() {
+            // Schemas, comments, extensions, collations or operators changed: anything may
+            // print differently.
+            Some((previous, mut owned)) if previous.get(&0) == versions.get(&0) => {
+                let changed_versions: Vec<(&u32, &(i64, i64, String))> = versions
+                    .iter()
+                    .filter(|(owner, version)| previous.get(owner) != Some(version))
+                    .chain(previous.iter().filter(|(owner, _)| !versions.contains_key(owner)))
+                    .collect();
+                let kinds = Kinds::of(changed_versions.iter().map(|(_, (_, _, kind))| kind.as_str()));
+                let mut changed: Vec<Oid> = changed_versions.iter().map(|(owner, _)| Oid(**owner)).collect();
+                if !changed.is_empty() {
+                    changed.sort_unstable_by_key(|oid| oid.0);
+                    let fresh = Owned::read(conn, Some(&changed), kinds).await?;
+                    let renamed = owned.renamed(&changed, &fresh);
+                    owned.replace(&changed, fresh);
+                    if !renamed.is_empty() {
+                        let mut dependents: Vec<Oid> = dependents(conn, &renamed)
+                            .await?
+                            .into_iter()
+                            .filter(|d| changed.binary_search_by_key(&d.0, |o| o.0).is_err())
+                            .collect();
+                        dependents.sort_unstable_by_key(|oid| oid.0);
+                        dependents.dedup_by_key(|oid| oid.0);
+                        if !dependents.is_empty() {
+                            let fresh = Owned::read(conn, Some(&dependents), Kinds::ALL).await?;
+                            owned.replace(&dependents, fresh);
+                        }
+                    }
+                }
+                owned
+            }
+            _ => Owned::read(conn, None, Kinds::ALL).await?,
+        };
+        let mut schema = read_fixed(conn).await?;
+        owned.fill(&mut schema);
+        self.last = Some((versions, owned));
+        Ok(schema)
+    }
+}
+
+/// Per owner (see `sql/versions.sql`): how many catalog rows describe it, their xmin sum, and
+/// its kind.
+type Versions = HashMap<u32, (i64, i64, String)>;
+
+async fn versions(conn: &mut PgConnection) -> Result<Versions, IntrospectError> {
+    const VERSIONS: &str = "object versions";
+    let mut out = Versions::new();
+    for row in fetch(conn, VERSIONS, include_str!("sql/versions.sql")).await? {
+        let version = (get(&row, 1, VERSIONS)?, get(&row, 2, VERSIONS)?, get(&row, 3, VERSIONS)?);
+        out.insert(get::<Oid>(&row, 0, VERSIONS)?.0, version);
+    }
+    Ok(out)
+}
+
+/// Owners of the objects that reference any of `changed` (a rename changes how they print).
+async fn dependents(conn: &mut PgConnection, changed: &[Oid]) -> Result<Vec<Oid>, IntrospectError> {
+    sqlx::query_scalar(include_str!("sql/dependents.sql"))
+        .bind(changed)
+        .fetch_all(conn)
+        .await
+        .map_err(|source| IntrospectError::Query { what: "dependencies", source })
+}
+
+/// Sets a fixed `search_path` around a full read, or a read through `snapshots`.
+async fn read(conn: &mut PgConnection, snapshots: Option<&mut Snapshots>) -> Result<Schema, IntrospectError> {
     let setting = |source| IntrospectError::Query { what: "search_path", source };
     // `public` only, so that objects there print unqualified and everything else qualified,
     // whatever the connection had set; restored afterwards. No transaction of our own: the caller
-    // may be inside one.
-    let previous: String =
-        sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut *conn).await.map_err(setting)?;
-    conn.execute("SET search_path = public").await.map_err(setting)?;
-    let result = read_all(conn).await;
-    sqlx::query("SELECT set_config('search_path', $1, false)")
-        .bind(&previous)
+    // may be inside one. Generic plans: the per-owner queries take a parameter, and planning
+    // them anew for each call would cost more than running them.
+    // (PostgreSQL computes the select list left to right: the old values are read first.)
+    let (path, plans, _, _): (String, String, String, String) = sqlx::query_as(
+        "SELECT current_setting('search_path'), current_setting('plan_cache_mode'), \
+         set_config('search_path', 'public', false), set_config('plan_cache_mode', 'force_generic_plan', false)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(setting)?;
+    let result = match snapshots {
+        Some(snapshots) => snapshots.read(conn).await,
+        None => read_all(conn).await,
+    };
+    sqlx::query("SELECT set_config('search_path', $1, false), set_config('plan_cache_mode', $2, false)")
+        .bind(&path)
+        .bind(&plans)
         .execute(&mut *conn)
         .await
         .map_err(setting)?;
@@ -51,6 +155,23 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectErr
 
 async fn fetch(conn: &mut PgConnection, what: &'static str, sql: &'static str) -> Result<Vec<PgRow>, IntrospectError> {
     sqlx::query(sql).fetch_all(conn).await.map_err(|source| IntrospectError::Query { what, source })
+}
+
+/// Runs a per-owner query (its last column is the owner's oid) for every owner, or with
+/// `only`, for those owners alone (`owner` is the SQL expression of the owner's oid).
+async fn fetch_owned(
+    conn: &mut PgConnection,
+    what: &'static str,
+    sql: &'static str,
+    owner: &str,
+    only: Option<&[Oid]>,
+) -> Result<Vec<PgRow>, IntrospectError> {
+    let Some(only) = only else { return fetch(conn, what, sql).await };
+    sqlx::query(sqlx::AssertSqlSafe(format!("{sql}\n  AND {owner} = ANY($1)")))
+        .bind(only)
+        .fetch_all(conn)
+        .await
+        .map_err(|source| IntrospectError::Query { what, source })
 }
 
 /// Typed column access that reports which catalog query broke.
@@ -80,6 +201,13 @@ fn persistence(code: &str) -> String {
 }
 
 async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
+    let mut s = read_fixed(conn).await?;
+    Owned::read(conn, None, Kinds::ALL).await?.fill(&mut s);
+    Ok(s)
+}
+
+/// The kinds that are cheap to read whole every time.
+async fn read_fixed(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
     let mut s = Schema::default();
 
     const SCHEMAS: &str = "schemas";
@@ -126,26 +254,6 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
         }
     }
 
-    const SEQUENCES: &str = "sequences";
-    for row in fetch(conn, SEQUENCES, include_str!("sql/sequences.sql")).await? {
-        let name = key2(&get::<String>(&row, 0, SEQUENCES)?, &get::<String>(&row, 1, SEQUENCES)?);
-        s.sequences.insert(
-            name,
-            Sequence {
-                data_type: get(&row, 2, SEQUENCES)?,
-                start: get(&row, 3, SEQUENCES)?,
-                increment: get(&row, 4, SEQUENCES)?,
-                min_value: get(&row, 5, SEQUENCES)?,
-                max_value: get(&row, 6, SEQUENCES)?,
-                cache: get(&row, 7, SEQUENCES)?,
-                cycle: get(&row, 8, SEQUENCES)?,
-                persistence: persistence(&get::<String>(&row, 9, SEQUENCES)?),
-                owned_by: get(&row, 10, SEQUENCES)?,
-                comment: get(&row, 11, SEQUENCES)?,
-            },
-        );
-    }
-
     const TABLES: &str = "tables";
     for row in fetch(conn, TABLES, include_str!("sql/tables.sql")).await? {
         let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
@@ -171,80 +279,6 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
         );
     }
 
-    const COLUMNS: &str = "columns";
-    for row in fetch(conn, COLUMNS, include_str!("sql/columns.sql")).await? {
-        let name = key3(
-            &get::<String>(&row, 0, COLUMNS)?,
-            &get::<String>(&row, 1, COLUMNS)?,
-            &get::<String>(&row, 2, COLUMNS)?,
-        );
-        let identity = match get::<String>(&row, 6, COLUMNS)?.as_str() {
-            "a" => Some("always".to_string()),
-            "d" => Some("by default".to_string()),
-            _ => None,
-        };
-        s.columns.insert(
-            name,
-            Column {
-                data_type: get(&row, 3, COLUMNS)?,
-                not_null: get(&row, 4, COLUMNS)?,
-                default: get(&row, 5, COLUMNS)?,
-                identity,
-                generated: get(&row, 7, COLUMNS)?,
-                collation: get(&row, 8, COLUMNS)?,
-                comment: get(&row, 9, COLUMNS)?,
-            },
-        );
-    }
-
-    const CONSTRAINTS: &str = "constraints";
-    for row in fetch(conn, CONSTRAINTS, include_str!("sql/constraints.sql")).await? {
-        let name = key3(
-            &get::<String>(&row, 0, CONSTRAINTS)?,
-            &get::<String>(&row, 1, CONSTRAINTS)?,
-            &get::<String>(&row, 2, CONSTRAINTS)?,
-        );
-        let constraint_type = match get::<String>(&row, 3, CONSTRAINTS)?.as_str() {
-            "p" => "primary key",
-            "u" => "unique",
-            "f" => "foreign key",
-            "c" => "check",
-            "x" => "exclusion",
-            "t" => "trigger",
-            _ => "other",
-        };
-        s.constraints.insert(
-            name,
-            Constraint {
-                constraint_type: constraint_type.to_string(),
-                definition: get(&row, 4, CONSTRAINTS)?,
-                comment: get(&row, 5, CONSTRAINTS)?,
-            },
-        );
-    }
-
-    const INDEXES: &str = "indexes";
-    for row in fetch(conn, INDEXES, include_str!("sql/indexes.sql")).await? {
-        let schema: String = get(&row, 0, INDEXES)?;
-        let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
-        let definition: String = get(&row, 7, INDEXES)?;
-        let (columns, include) = index_columns(&definition);
-        s.indexes.insert(
-            name,
-            Index {
-                table: key2(&schema, &get::<String>(&row, 2, INDEXES)?),
-                method: get(&row, 3, INDEXES)?,
-                unique: get(&row, 4, INDEXES)?,
-                nulls_not_distinct: get(&row, 5, INDEXES)?,
-                columns,
-                include,
-                predicate: get(&row, 6, INDEXES)?,
-                definition,
-                comment: get(&row, 8, INDEXES)?,
-            },
-        );
-    }
-
     const VIEWS: &str = "views";
     for row in fetch(conn, VIEWS, include_str!("sql/views.sql")).await? {
         let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
@@ -255,40 +289,6 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
                 definition: get::<Option<String>>(&row, 3, VIEWS)?.unwrap_or_default(),
                 options: get(&row, 4, VIEWS)?,
                 comment: get(&row, 5, VIEWS)?,
-            },
-        );
-    }
-
-    const FUNCTIONS: &str = "functions";
-    for row in fetch(conn, FUNCTIONS, include_str!("sql/functions.sql")).await? {
-        let name = format!(
-            "{}.{}({})",
-            get::<String>(&row, 0, FUNCTIONS)?,
-            get::<String>(&row, 1, FUNCTIONS)?,
-            get::<Option<String>>(&row, 2, FUNCTIONS)?.unwrap_or_default()
-        );
-        let routine_kind = match get::<String>(&row, 3, FUNCTIONS)?.as_str() {
-            "p" => "procedure",
-            "a" => "aggregate",
-            "w" => "window",
-            _ => "function",
-        };
-        let volatility = match get::<String>(&row, 6, FUNCTIONS)?.as_str() {
-            "i" => "immutable",
-            "s" => "stable",
-            _ => "volatile",
-        };
-        s.functions.insert(
-            name,
-            Function {
-                routine_kind: routine_kind.to_string(),
-                returns: get(&row, 4, FUNCTIONS)?,
-                language: get(&row, 5, FUNCTIONS)?,
-                volatility: volatility.to_string(),
-                strict: get(&row, 7, FUNCTIONS)?,
-                security_definer: get(&row, 8, FUNCTIONS)?,
-                definition: get(&row, 9, FUNCTIONS)?,
-                comment: get(&row, 10, FUNCTIONS)?,
             },
         );
     }
@@ -342,6 +342,252 @@ async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
         );
     }
     Ok(s)
+}
+
+/// Which per-owner queries to run: those of the kinds of owners that changed.
+#[derive(Debug, Clone, Copy)]
+struct Kinds {
+    /// Columns, constraints and indexes.
+    tables: bool,
+    sequences: bool,
+    functions: bool,
+}
+
+impl Kinds {
+    const ALL: Kinds = Kinds { tables: true, sequences: true, functions: true };
+
+    /// The queries owners of these kinds (`relkind`, or `F` for a routine) need.
+    fn of<'a>(kinds: impl Iterator<Item = &'a str>) -> Kinds {
+        let mut needed = Kinds { tables: false, sequences: false, functions: false };
+        for kind in kinds {
+            match kind {
+                // Materialized views have indexes.
+                "r" | "p" | "m" => needed.tables = true,
+                "S" => needed.sequences = true,
+                "F" => needed.functions = true,
+                _ => {}
+            }
+        }
+        needed
+    }
+}
+
+/// The kinds read per owner, keyed by the owner's oid.
+#[derive(Debug, Default)]
+struct Owned {
+    sequences: HashMap<u32, Vec<(String, Sequence)>>,
+    columns: HashMap<u32, Vec<(String, Column)>>,
+    constraints: HashMap<u32, Vec<(String, Constraint)>>,
+    indexes: HashMap<u32, Vec<(String, Index)>>,
+    functions: HashMap<u32, Vec<(String, Function)>>,
+    /// (table, attnum) → column key, to tell a renamed column from a changed one.
+    column_names: HashMap<(u32, i16), String>,
+}
+
+impl Owned {
+    /// Reads the objects of every owner, or of `only` those.
+    async fn read(conn: &mut PgConnection, only: Option<&[Oid]>, kinds: Kinds) -> Result<Owned, IntrospectError> {
+        let mut o = Owned::default();
+        let skip = |needed: bool| only.is_some() && !needed;
+
+        const SEQUENCES: &str = "sequences";
+        if !skip(kinds.sequences) {
+            for row in fetch_owned(conn, SEQUENCES, include_str!("sql/sequences.sql"), "c.oid", only).await? {
+                let name = key2(&get::<String>(&row, 0, SEQUENCES)?, &get::<String>(&row, 1, SEQUENCES)?);
+                o.sequences.entry(get::<Oid>(&row, 12, SEQUENCES)?.0).or_default().push((
+                    name,
+                    Sequence {
+                        data_type: get(&row, 2, SEQUENCES)?,
+                        start: get(&row, 3, SEQUENCES)?,
+                        increment: get(&row, 4, SEQUENCES)?,
+                        min_value: get(&row, 5, SEQUENCES)?,
+                        max_value: get(&row, 6, SEQUENCES)?,
+                        cache: get(&row, 7, SEQUENCES)?,
+                        cycle: get(&row, 8, SEQUENCES)?,
+                        persistence: persistence(&get::<String>(&row, 9, SEQUENCES)?),
+                        owned_by: get(&row, 10, SEQUENCES)?,
+                        comment: get(&row, 11, SEQUENCES)?,
+                    },
+                ));
+            }
+        }
+
+        const COLUMNS: &str = "columns";
+        if !skip(kinds.tables) {
+            for row in fetch_owned(conn, COLUMNS, include_str!("sql/columns.sql"), "c.oid", only).await? {
+                let name = key3(
+                    &get::<String>(&row, 0, COLUMNS)?,
+                    &get::<String>(&row, 1, COLUMNS)?,
+                    &get::<String>(&row, 2, COLUMNS)?,
+                );
+                let identity = match get::<String>(&row, 6, COLUMNS)?.as_str() {
+                    "a" => Some("always".to_string()),
+                    "d" => Some("by default".to_string()),
+                    _ => None,
+                };
+                let owner = get::<Oid>(&row, 11, COLUMNS)?.0;
+                o.column_names.insert((owner, get(&row, 10, COLUMNS)?), name.clone());
+                o.columns.entry(owner).or_default().push((
+                    name,
+                    Column {
+                        data_type: get(&row, 3, COLUMNS)?,
+                        not_null: get(&row, 4, COLUMNS)?,
+                        default: get(&row, 5, COLUMNS)?,
+                        identity,
+                        generated: get(&row, 7, COLUMNS)?,
+                        collation: get(&row, 8, COLUMNS)?,
+                        comment: get(&row, 9, COLUMNS)?,
+                    },
+                ));
+            }
+        }
+
+        const CONSTRAINTS: &str = "constraints";
+        if !skip(kinds.tables) {
+            for row in fetch_owned(conn, CONSTRAINTS, include_str!("sql/constraints.sql"), "c.oid", only).await? {
+                let name = key3(
+                    &get::<String>(&row, 0, CONSTRAINTS)?,
+                    &get::<String>(&row, 1, CONSTRAINTS)?,
+                    &get::<String>(&row, 2, CONSTRAINTS)?,
+                );
+                let constraint_type = match get::<String>(&row, 3, CONSTRAINTS)?.as_str() {
+                    "p" => "primary key",
+                    "u" => "unique",
+                    "f" => "foreign key",
+                    "c" => "check",
+                    "x" => "exclusion",
+                    "t" => "trigger",
+                    _ => "other",
+                };
+                o.constraints.entry(get::<Oid>(&row, 6, CONSTRAINTS)?.0).or_default().push((
+                    name,
+                    Constraint {
+                        constraint_type: constraint_type.to_string(),
+                        definition: get(&row, 4, CONSTRAINTS)?,
+                        comment: get(&row, 5, CONSTRAINTS)?,
+                    },
+                ));
+            }
+        }
+
+        const INDEXES: &str = "indexes";
+        if !skip(kinds.tables) {
+            for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "c.oid", only).await? {
+                let schema: String = get(&row, 0, INDEXES)?;
+                let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
+                let definition: String = get(&row, 7, INDEXES)?;
+                let (columns, include) = index_columns(&definition);
+                o.indexes.entry(get::<Oid>(&row, 9, INDEXES)?.0).or_default().push((
+                    name,
+                    Index {
+                        table: key2(&schema, &get::<String>(&row, 2, INDEXES)?),
+                        method: get(&row, 3, INDEXES)?,
+                        unique: get(&row, 4, INDEXES)?,
+                        nulls_not_distinct: get(&row, 5, INDEXES)?,
+                        columns,
+                        include,
+                        predicate: get(&row, 6, INDEXES)?,
+                        definition,
+                        comment: get(&row, 8, INDEXES)?,
+                    },
+                ));
+            }
+        }
+
+        const FUNCTIONS: &str = "functions";
+        if !skip(kinds.functions) {
+            for row in fetch_owned(conn, FUNCTIONS, include_str!("sql/functions.sql"), "p.oid", only).await? {
+                let name = format!(
+                    "{}.{}({})",
+                    get::<String>(&row, 0, FUNCTIONS)?,
+                    get::<String>(&row, 1, FUNCTIONS)?,
+                    get::<Option<String>>(&row, 2, FUNCTIONS)?.unwrap_or_default()
+                );
+                let routine_kind = match get::<String>(&row, 3, FUNCTIONS)?.as_str() {
+                    "p" => "procedure",
+                    "a" => "aggregate",
+                    "w" => "window",
+                    _ => "function",
+                };
+                let volatility = match get::<String>(&row, 6, FUNCTIONS)?.as_str() {
+                    "i" => "immutable",
+                    "s" => "stable",
+                    _ => "volatile",
+                };
+                o.functions.entry(get::<Oid>(&row, 11, FUNCTIONS)?.0).or_default().push((
+                    name,
+                    Function {
+                        routine_kind: routine_kind.to_string(),
+                        returns: get(&row, 4, FUNCTIONS)?,
+                        language: get(&row, 5, FUNCTIONS)?,
+                        volatility: volatility.to_string(),
+                        strict: get(&row, 7, FUNCTIONS)?,
+                        security_definer: get(&row, 8, FUNCTIONS)?,
+                        definition: get(&row, 9, FUNCTIONS)?,
+                        comment: get(&row, 10, FUNCTIONS)?,
+                    },
+                ));
+            }
+        }
+
+        Ok(o)
+    }
+
+    /// Drops what `owners` had and takes what `fresh` read for them.
+    fn replace(&mut self, owners: &[Oid], fresh: Owned) {
+        for owner in owners {
+            self.sequences.remove(&owner.0);
+            self.columns.remove(&owner.0);
+            self.constraints.remove(&owner.0);
+            self.indexes.remove(&owner.0);
+            self.functions.remove(&owner.0);
+        }
+        self.column_names.retain(|(table, _), _| owners.binary_search_by_key(table, |o| o.0).is_err());
+        self.sequences.extend(fresh.sequences);
+        self.columns.extend(fresh.columns);
+        self.constraints.extend(fresh.constraints);
+        self.indexes.extend(fresh.indexes);
+        self.functions.extend(fresh.functions);
+        self.column_names.extend(fresh.column_names);
+    }
+
+    /// Of the `changed` owners, those whose name (or a column's name) differs in `fresh`, and
+    /// those whose names this cache does not know (views, types, indexes): objects that
+    /// reference them may print differently. Dropped objects are not among them: what
+    /// referenced them was dropped or changed too.
+    fn renamed(&self, changed: &[Oid], fresh: &Owned) -> Vec<Oid> {
+        fn keys<T>(map: &HashMap<u32, Vec<(String, T)>>, owner: u32) -> Option<Vec<&str>> {
+            map.get(&owner).map(|entries| entries.iter().map(|(key, _)| key.as_str()).collect())
+        }
+        let renamed = |owner: &&Oid| {
+            let o = owner.0;
+            if self.columns.contains_key(&o) {
+                // A renamed table renames all its column keys; a renamed column keeps its number.
+                self.column_names.iter().any(|((table, number), key)| {
+                    *table == o && fresh.column_names.get(&(o, *number)).is_some_and(|now| now != key)
+                })
+            } else if self.sequences.contains_key(&o) {
+                fresh.sequences.contains_key(&o) && keys(&self.sequences, o) != keys(&fresh.sequences, o)
+            } else if self.functions.contains_key(&o) {
+                fresh.functions.contains_key(&o) && keys(&self.functions, o) != keys(&fresh.functions, o)
+            } else {
+                true
+            }
+        };
+        changed.iter().filter(renamed).copied().collect()
+    }
+
+    /// Copies everything into `s`.
+    fn fill(&self, s: &mut Schema) {
+        fn copy<T: Clone>(from: &HashMap<u32, Vec<(String, T)>>, to: &mut std::collections::BTreeMap<String, T>) {
+            to.extend(from.values().flatten().cloned());
+        }
+        copy(&self.sequences, &mut s.sequences);
+        copy(&self.columns, &mut s.columns);
+        copy(&self.constraints, &mut s.constraints);
+        copy(&self.indexes, &mut s.indexes);
+        copy(&self.functions, &mut s.functions);
+    }
 }
 
 /// Key columns (with operator class and ordering, as written) and INCLUDE columns of a

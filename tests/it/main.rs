@@ -16,3 +16,4 @@ mod provision;
 mod roundtrip;
 mod schema;
 mod schema_oracle;
+mod snapshots;

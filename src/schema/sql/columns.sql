@@ -9,7 +9,9 @@ SELECT n.nspname::text, c.relname::text, a.attname::text,
          CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
               ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
        END,
-       d.description
+       d.description,
+       a.attnum,
+       c.oid
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -2,7 +2,8 @@
 -- attribute and domain constraints belong to their domain.
 SELECT n.nspname::text, c.relname::text, con.conname::text, con.contype::text,
        pg_get_constraintdef(con.oid, true),
-       d.description
+       d.description,
+       c.oid
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -3,7 +3,8 @@
 SELECT n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), p.prokind::text,
        pg_get_function_result(p.oid), l.lanname::text, p.provolatile::text, p.proisstrict, p.prosecdef,
        CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,
-       d.description
+       d.description,
+       p.oid
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang

@@ -6,7 +6,8 @@ SELECT n.nspname::text, ic.relname::text, c.relname::text, am.amname::text, i.in
        coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false),
        pg_get_expr(i.indpred, i.indrelid, true),
        pg_get_indexdef(i.indexrelid, 0, true),
-       d.description
+       d.description,
+       c.oid
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_class c ON c.oid = i.indrelid

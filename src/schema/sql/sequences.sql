@@ -10,7 +10,8 @@ SELECT n.nspname::text, c.relname::text, format_type(s.seqtypid, NULL),
         WHERE o.classid = 'pg_class'::regclass AND o.objid = c.oid
           AND o.refclassid = 'pg_class'::regclass AND o.deptype IN ('a', 'i')
         LIMIT 1),
-       d.description
+       d.description,
+       c.oid
 FROM pg_sequence s
 JOIN pg_class c ON c.oid = s.seqrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

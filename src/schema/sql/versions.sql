@@ -1,0 +1,32 @@
+-- A version of every object that owns rows of the per-object queries (columns, constraints and
+-- indexes belong to their table; functions and sequences to themselves): how many catalog rows
+-- describe it and the sum of their creating transaction ids. Any insert, update or delete of
+-- those rows changes the pair, because a newer row's xmin is larger than every older one's.
+-- (xmin is read through age(), which is cheaper than casting it; subtracting from the age of
+-- the first normal xid gives back xmin - 3.)
+-- The last column is the owner's kind: its relkind, or 'F' for a routine.
+-- Owner 0 stands for what can change the printed form of any object: schemas, comments,
+-- extensions and their members, collations, operators, operator classes, text search configs.
+WITH now AS (SELECT age('3'::xid)::bigint AS a)
+SELECT owner, count(*), (count(*) * (SELECT a FROM now) - sum(x))::bigint, max(k) FROM (
+  SELECT c.oid AS owner, age(c.xmin) AS x, c.relkind::text AS k FROM pg_class c WHERE c.oid >= 16384
+  UNION ALL SELECT i.indrelid, age(i.xmin)::bigint + age(ic.xmin) - (SELECT a FROM now), ''
+    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid >= 16384
+  UNION ALL SELECT a.attrelid, age(a.xmin), '' FROM pg_attribute a WHERE a.attrelid >= 16384 AND a.attnum > 0
+  UNION ALL SELECT ad.adrelid, age(ad.xmin), '' FROM pg_attrdef ad
+  UNION ALL SELECT con.conrelid, age(con.xmin), '' FROM pg_constraint con WHERE con.conrelid <> 0
+  UNION ALL SELECT s.seqrelid, age(s.xmin), '' FROM pg_sequence s
+  UNION ALL SELECT d.objid, age(d.xmin), '' FROM pg_depend d
+    WHERE d.classid = 'pg_class'::regclass AND d.objid >= 16384 AND d.deptype IN ('a', 'i')
+  UNION ALL SELECT p.oid, age(p.xmin), 'F' FROM pg_proc p WHERE p.oid >= 16384
+  UNION ALL SELECT t.oid, age(t.xmin), '' FROM pg_type t WHERE t.oid >= 16384
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_namespace WHERE oid >= 16384
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_description WHERE objoid >= 16384
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_extension
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_depend WHERE refclassid = 'pg_extension'::regclass
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_collation WHERE oid >= 16384
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_operator WHERE oid >= 16384
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_opclass WHERE oid >= 16384
+  UNION ALL SELECT 0, age(xmin), '' FROM pg_ts_config WHERE oid >= 16384
+) v
+GROUP BY owner

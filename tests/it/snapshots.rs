@@ -1,0 +1,135 @@
+//! Incremental snapshots (`schema::introspect::Snapshots`) against full reads: after every
+//! step of real migration histories, and of DDL chosen to change how untouched objects print
+//! (renames of what they reference, comments, schemas), the two must be equal.
+
+use crate::support::*;
+use migration_guard::migrations::{self, LoadOptions};
+use migration_guard::runner::{self, NoObserver};
+use migration_guard::schema::{self, introspect::Snapshots};
+use sqlx::Executor;
+use sqlx::postgres::PgConnection;
+
+/// Takes a snapshot and a full read; panics with the difference when they disagree.
+async fn agree(snapshots: &mut Snapshots, conn: &mut PgConnection, step: &str) {
+    let incremental = snapshots.take(conn).await.unwrap();
+    let full = schema::introspect(conn).await.unwrap();
+    let differences: Vec<String> = schema::diff(&full, &incremental).iter().map(ToString::to_string).collect();
+    assert!(differences.is_empty(), "after {step}, the snapshot differs from a full read: {differences:#?}");
+}
+
+#[tokio::test]
+async fn renames_comments_and_drops_reach_the_objects_that_reference_them() {
+    let shared = shared_server();
+    let db = shared.create_database().await.unwrap();
+    let mut conn = db.connect().await.unwrap();
+    let mut snapshots = Snapshots::new();
+    agree(&mut snapshots, &mut conn, "nothing").await;
+    let steps = [
+        "CREATE TYPE mood AS ENUM ('ok', 'sad')",
+        "CREATE FUNCTION positive(i int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT i > 0'",
+        "CREATE SEQUENCE counter",
+        "CREATE TABLE parent (id int PRIMARY KEY, code text UNIQUE, m mood DEFAULT 'ok', \
+         n int DEFAULT nextval('counter') CHECK (positive(n)))",
+        "CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent (id), \
+         code text REFERENCES parent (code))",
+        "CREATE INDEX child_parent ON child (parent_id) WHERE parent_id > 0",
+        "CREATE VIEW v AS SELECT p.code, c.id FROM parent p JOIN child c ON c.parent_id = p.id",
+        "CREATE FUNCTION coded() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT count(*) FROM v; END",
+        "ALTER VIEW v RENAME TO w",
+        "ALTER VIEW w RENAME TO v",
+        "ALTER TABLE parent RENAME TO mother",
+        "ALTER TABLE mother RENAME COLUMN code TO label",
+        "ALTER TABLE mother RENAME COLUMN id TO key",
+        "ALTER SEQUENCE counter RENAME TO ticker",
+        "ALTER TYPE mood RENAME TO feeling",
+        "ALTER FUNCTION positive(int) RENAME TO above_zero",
+        "ALTER INDEX child_parent RENAME TO child_mother",
+        "ALTER TABLE child RENAME CONSTRAINT child_parent_id_fkey TO child_mother_fk",
+        "COMMENT ON COLUMN child.parent_id IS 'the mother'",
+        "COMMENT ON CONSTRAINT child_mother_fk ON child IS 'fk'",
+        "ALTER SEQUENCE child_id_seq OWNED BY NONE",
+        "CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS n FROM child",
+        "CREATE UNIQUE INDEX totals_n ON totals (n)",
+        "DROP MATERIALIZED VIEW totals",
+        "CREATE SCHEMA app",
+        "ALTER TABLE child SET SCHEMA app",
+        "ALTER SCHEMA app RENAME TO application",
+        "CREATE EXTENSION citext",
+        "ALTER TABLE mother ADD COLUMN email citext",
+        "DROP FUNCTION coded()",
+        "DROP VIEW v",
+        "ALTER TABLE application.child ALTER COLUMN parent_id TYPE bigint",
+        "DROP TABLE application.child",
+        "ALTER TABLE mother DROP COLUMN email",
+        "DROP EXTENSION citext",
+        "CREATE OR REPLACE FUNCTION above_zero(i int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT i >= 1'",
+        "DROP TABLE mother",
+        "DROP FUNCTION above_zero(int)",
+    ];
+    for step in steps {
+        conn.execute(step).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+        agree(&mut snapshots, &mut conn, step).await;
+    }
+    drop(conn);
+    shared.drop_database(&db).await.unwrap();
+}
+
+/// Applies each migration of a corpus up, down and up again, comparing after every step; a
+/// broken down is followed by a rebuild (a new database with the ups so far), as the stairway
+/// does. Returns how many migrations were walked.
+async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
+    let dir = corpus(corpus_name)?.join(path);
+    let chain = migrations::load(&dir, &LoadOptions::default()).unwrap();
+    let shared = shared_server();
+    let mut db = shared.create_database().await.unwrap();
+    let mut conn = db.connect().await.unwrap();
+    let mut snapshots = Snapshots::new();
+    let mut walked = 0;
+    for (index, m) in chain.migrations.iter().enumerate() {
+        let outcome = runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap();
+        if let Some(e) = outcome.error {
+            eprintln!("{corpus_name}: stops at {}:{}: {}", e.file, e.line, e.message);
+            break;
+        }
+        agree(&mut snapshots, &mut conn, &format!("{} up", m.id)).await;
+        if let Some(down) = m.down.as_ref().filter(|d| !d.is_empty()) {
+            runner::run_script(&mut conn, down, &mut NoObserver).await.unwrap();
+            agree(&mut snapshots, &mut conn, &format!("{} down", m.id)).await;
+            if runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap().succeeded() {
+                agree(&mut snapshots, &mut conn, &format!("{} up again", m.id)).await;
+            } else {
+                drop(conn);
+                shared.drop_database(&db).await.unwrap();
+                db = shared.create_database().await.unwrap();
+                conn = db.connect().await.unwrap();
+                for earlier in &chain.migrations[..=index] {
+                    runner::run_script(&mut conn, &earlier.up, &mut NoObserver).await.unwrap();
+                }
+                snapshots = Snapshots::new();
+                agree(&mut snapshots, &mut conn, &format!("rebuild after {}", m.id)).await;
+            }
+        }
+        walked += 1;
+    }
+    drop(conn);
+    shared.drop_database(&db).await.unwrap();
+    Some(walked)
+}
+
+#[tokio::test]
+async fn lemmy_up_down_up() {
+    let Some(applied) = walk("lemmy", "migrations").await else { return };
+    assert!(applied >= 200, "{applied}");
+}
+
+#[tokio::test]
+async fn ente_up_down_up() {
+    let Some(applied) = walk("ente", "server/migrations").await else { return };
+    assert!(applied >= 100, "{applied}");
+}
+
+#[tokio::test]
+async fn goalert_up_down_up() {
+    let Some(applied) = walk("goalert", "migrate/migrations").await else { return };
+    assert!(applied >= 200, "{applied}");
+}
