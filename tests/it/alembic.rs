@@ -218,16 +218,17 @@ fn python_without_alembic_is_a_usage_error() {
     assert!(stderr.contains("No module named 'alembic'") && stderr.contains("pip install alembic"), "{stderr}");
 }
 
-/// The single-revision steps the round-trip check builds on: upgrade to each revision, then
-/// downgrade to a parent and to base, on a real database.
+/// The single-revision steps the round trip builds on, on a real database: upgrade to each
+/// revision, and revert exactly one revision, also beside another branch and at a merge, where
+/// `alembic downgrade <parent>` or `<rev>-1` would undo more (or refuse).
 #[test]
-fn upgrade_and_downgrade_one_revision_at_a_time() {
+fn upgrade_and_revert_one_revision_at_a_time() {
     use migration_guard::alembic::run::{Alembic, preflight, sqlalchemy_url};
     use migration_guard::migrations::{self, LoadOptions};
     use migration_guard::postgres::{ProvisionOptions, Server};
     use sqlx::Connection;
 
-    let dir = project("linear");
+    let dir = project("merge");
     let chain = migrations::load(&dir, &LoadOptions::default()).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -238,24 +239,30 @@ fn upgrade_and_downgrade_one_revision_at_a_time() {
             let url = sqlalchemy_url(&database.options, &database.name, None, &driver);
             let project = migration_guard::alembic::config::locate(&dir).unwrap();
             let mut alembic = Alembic::start(&project, Path::new("python3"), url).await.unwrap();
-            let file = |i: usize| chain.migrations[i].up.path.clone();
-            for (i, m) in chain.migrations.iter().enumerate() {
-                let step = alembic.upgrade(&m.id, &file(i)).await.unwrap();
+            let file = |id: &str| chain.migrations.iter().find(|m| m.id == id).unwrap().up.path.clone();
+            let mut conn = database.connect().await.unwrap();
+            let mut heads = async || -> Vec<String> {
+                sqlx::query_scalar("SELECT version_num FROM alembic_version ORDER BY 1")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+            };
+            for id in ["a1", "b1", "c1"] {
+                let step = alembic.upgrade(id, &file(id)).await.unwrap();
                 assert!(step.error.is_none(), "{}", step.output);
             }
-            let mut conn = database.connect().await.unwrap();
-            let version = || "SELECT version_num FROM alembic_version";
-            let at: String = sqlx::query_scalar(version()).fetch_one(&mut conn).await.unwrap();
-            assert_eq!(at, "c3");
-            let step = alembic.downgrade("b2", &file(2)).await.unwrap();
+            assert_eq!(heads().await, ["b1", "c1"]);
+            let step = alembic.revert("c1", &file("c1")).await.unwrap();
             assert!(step.error.is_none(), "{}", step.output);
-            let at: String = sqlx::query_scalar(version()).fetch_one(&mut conn).await.unwrap();
-            assert_eq!(at, "b2");
-            let step = alembic.downgrade("base", &file(0)).await.unwrap();
+            assert_eq!(heads().await, ["b1"]);
+            for id in ["c1", "d1"] {
+                let step = alembic.upgrade(id, &file(id)).await.unwrap();
+                assert!(step.error.is_none(), "{}", step.output);
+            }
+            assert_eq!(heads().await, ["d1"]);
+            let step = alembic.revert("d1", &file("d1")).await.unwrap();
             assert!(step.error.is_none(), "{}", step.output);
-            let left: Option<String> =
-                sqlx::query_scalar("SELECT to_regclass('users')::text").fetch_one(&mut conn).await.unwrap();
-            assert_eq!(left, None);
+            assert_eq!(heads().await, ["b1", "c1"]);
             conn.close().await.ok();
         };
         result.await;
