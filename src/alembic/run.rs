@@ -3,7 +3,8 @@
 //! from the Python traceback.
 //!
 //! One Python process (`driver.py`) builds the config exactly as `alembic -c <ini> -x url=<url>`
-//! would and then runs `alembic.command.upgrade` / `downgrade` per request, so Python,
+//! would and then, per request, runs `alembic.command.upgrade`, reverts exactly one revision,
+//! or renders one revision's `upgrade()` as SQL offline (for the lint trace), so Python,
 //! SQLAlchemy and the project are imported once rather than once per revision. The database
 //! URL reaches the project in every way Alembic projects read it: the `DATABASE_URL`
 //! environment variable, `-x url=<url>` (`context.get_x_argument()`), and the `sqlalchemy.url`
@@ -181,7 +182,7 @@ impl Alembic {
         Ok(match outcome.error {
             None => Ok(statements),
             Some(error) => Err(match error.location {
-                Some((_, line)) => format!("{} (line {line})", error.message),
+                Some((_, line)) => format!("line {line}: {}", error.message),
                 None => error.message,
             }),
         })

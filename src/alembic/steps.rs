@@ -271,7 +271,11 @@ impl Steps for AlembicSteps<'_> {
 
     fn has_down(&self, index: usize) -> bool {
         match &self.chain.migrations[index].apply {
-            Apply::Alembic(rev) => rev.downgrade.as_ref().is_some_and(|f| !f.empty),
+            // A revision whose upgrade does nothing (a merge) has nothing to undo: its empty
+            // downgrade is right, and Alembic still moves the version table back.
+            Apply::Alembic(rev) => {
+                rev.downgrade.as_ref().is_some_and(|down| !down.empty || rev.upgrade.as_ref().is_none_or(|up| up.empty))
+            }
             Apply::Sql => false,
         }
     }

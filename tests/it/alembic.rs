@@ -288,3 +288,125 @@ fn environment_failure_points_at_env_py() {
     assert!(finding["message"].as_str().unwrap().contains("No module named 'app_that_is_not_installed'"));
     assert!(finding["help"].as_str().unwrap().contains("env.py failed"));
 }
+
+/// Round trip statuses of each migration line, in apply order.
+fn round_trips(report: &serde_json::Value) -> Vec<String> {
+    let migrations = report["migrations"].as_array().unwrap();
+    migrations.iter().map(|m| m["round_trip"]["status"].as_str().unwrap_or("").to_string()).collect()
+}
+
+/// The stairway on Alembic: a downgrade that forgets an index and one that raises are
+/// irreversible, at the downgrade's line and at the raising line; dropping a column is
+/// destructive, at the `op.drop_column` line.
+#[test]
+fn stairway_round_trips_alembic_revisions() {
+    let (output, report) = crate::support::check_json(&project("roundtrip"), NO_LINT);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(
+        findings(&report),
+        [
+            triple("irreversible", "b1_forgets_index.py", 19),
+            triple("irreversible", "c1_one_way.py", 19),
+            triple("destructive-change", "d1_drop_name.py", 15),
+        ]
+    );
+    let messages: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert!(messages[0].contains("adds index users_email"), "{}", messages[0]);
+    assert!(messages[1].contains("NotImplementedError: age cannot be removed again"), "{}", messages[1]);
+    assert_eq!(statuses(&report), all(&["a1", "b1", "c1", "d1"], "applied"));
+    assert_eq!(round_trips(&report), ["passed", "irreversible", "irreversible", "passed"]);
+    // Per-migration changes come from the snapshots around Alembic's upgrade.
+    let changes: Vec<&str> =
+        report["migrations"][1]["changes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["public.users.nick", "public.users_email"]);
+    assert_eq!(report["migrations"][1]["path"], report["migrations"][1]["down_path"]);
+}
+
+#[test]
+fn alembic_round_trip_none_skips_it() {
+    let (output, report) = crate::support::check_json(&project("roundtrip"), &["--no-lint", "--round-trip", "none"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), [triple("destructive-change", "d1_drop_name.py", 15)]);
+    assert_eq!(round_trips(&report), vec!["not-selected"; 4]);
+}
+
+#[test]
+fn alembic_seed_is_loaded_at_a_revision() {
+    let dir = project("roundtrip");
+    let seed = dir.join("seed.sql");
+    let args = ["--no-lint", "--seed", seed.to_str().unwrap(), "--seed-at", "a1"];
+    let (output, report) = crate::support::check_json(&dir, &args);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    // The same findings as without data: the rows do not stop any step, and nothing else moves them.
+    let rules: Vec<String> = findings(&report).into_iter().map(|(rule, _, _)| rule).collect();
+    assert_eq!(rules, ["irreversible", "irreversible", "destructive-change"]);
+    let (output, _) =
+        crate::support::check_json(&dir, &["--no-lint", "--seed", seed.to_str().unwrap(), "--seed-at", "zz"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}
+
+#[test]
+fn clean_chain_with_a_merge_round_trips_fully() {
+    let (output, report) = crate::support::check_json(&project("merge"), NO_LINT);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(findings(&report).is_empty(), "{}", text(&output));
+    assert_eq!(round_trips(&report), vec!["passed"; 5]);
+}
+
+/// One check of the `lint` project, shared by the tests on its revisions.
+fn lint_report() -> &'static serde_json::Value {
+    static REPORT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    REPORT.get_or_init(|| {
+        let (output, report) = crate::support::check_json(&project("lint"), &[]);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        report
+    })
+}
+
+/// Findings of the lint report in one revision file.
+fn lint_findings_in(file: &str) -> Vec<(String, String, u64)> {
+    findings(lint_report()).into_iter().filter(|(_, f, _)| f == file).collect()
+}
+
+#[test]
+fn index_on_an_existing_table_is_flagged_at_the_op_line() {
+    let hits: Vec<_> =
+        lint_findings_in("b1_index_existing.py").into_iter().filter(|(r, _, _)| r == "index-not-concurrent").collect();
+    assert_eq!(hits, [triple("index-not-concurrent", "b1_index_existing.py", 15)]);
+}
+
+#[test]
+fn index_on_a_table_of_the_same_revision_is_not_flagged() {
+    assert!(lint_findings_in("c1_new_table.py").is_empty(), "{:?}", lint_report()["findings"]);
+}
+
+#[test]
+fn concurrent_index_in_an_autocommit_block_is_not_flagged() {
+    assert!(lint_findings_in("d1_concurrently.py").is_empty(), "{:?}", lint_report()["findings"]);
+    let note = lint_report()["migrations"][3]["trace_note"].as_str().unwrap();
+    assert!(note.contains("autocommit_block()") && note.contains("line 15"), "{note}");
+}
+
+#[test]
+fn python_suppression_comment_silences_the_rule() {
+    let rules: Vec<_> = lint_findings_in("e1_suppressed.py").into_iter().map(|(r, _, _)| r).collect();
+    assert!(!rules.contains(&"index-not-concurrent".to_string()), "{rules:?}");
+    let suppressed = findings(&serde_json::json!({ "findings": lint_report()["suppressed"] }));
+    assert_eq!(suppressed, [triple("index-not-concurrent", "e1_suppressed.py", 16)]);
+}
+
+#[test]
+fn revision_reading_data_applies_and_round_trips_without_a_trace() {
+    let report = lint_report();
+    assert!(lint_findings_in("f1_reads_data.py").is_empty(), "{:?}", report["findings"]);
+    let f1 = &report["migrations"][5];
+    assert_eq!((f1["id"].as_str(), f1["status"].as_str()), (Some("f1"), Some("applied")));
+    assert_eq!(f1["round_trip"]["status"], "passed");
+    let note = f1["trace_note"].as_str().unwrap();
+    assert!(
+        note.starts_with("not traced: Alembic cannot render its upgrade() as SQL offline (line 15: AttributeError"),
+        "{note}"
+    );
+    assert_eq!(round_trips(report), vec!["passed"; 6]);
+}
