@@ -341,9 +341,9 @@ fn alembic_seed_is_loaded_at_a_revision() {
     // The same findings as without data: the rows do not stop any step, and nothing else moves them.
     let rules: Vec<String> = findings(&report).into_iter().map(|(rule, _, _)| rule).collect();
     assert_eq!(rules, ["irreversible", "irreversible", "destructive-change"]);
-    let (output, _) =
-        crate::support::check_json(&dir, &["--no-lint", "--seed", seed.to_str().unwrap(), "--seed-at", "zz"]);
+    let output = crate::support::check(&dir, &["--no-lint", "--seed", seed.to_str().unwrap(), "--seed-at", "zz"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--seed-at zz"), "{}", text(&output));
 }
 
 #[test]
