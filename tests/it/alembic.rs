@@ -341,6 +341,11 @@ fn alembic_seed_is_loaded_at_a_revision() {
     // The same findings as without data: the rows do not stop any step, and nothing else moves them.
     let rules: Vec<String> = findings(&report).into_iter().map(|(rule, _, _)| rule).collect();
     assert_eq!(rules, ["irreversible", "irreversible", "destructive-change"]);
+    // Loaded before the first revision, the rows have no table yet: proof that the seed runs.
+    let output = crate::support::check(&dir, &["--no-lint", "--seed", seed.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("seed.sql:1: the seed data fails: relation \"users\" does not exist"), "{stderr}");
     let output = crate::support::check(&dir, &["--no-lint", "--seed", seed.to_str().unwrap(), "--seed-at", "zz"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--seed-at zz"), "{}", text(&output));
