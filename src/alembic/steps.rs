@@ -69,6 +69,11 @@ impl<'a> AlembicSteps<'a> {
         })
     }
 
+    /// Time spent so far rendering revisions and tracing their SQL.
+    pub fn trace_time(&self) -> Duration {
+        self.traced
+    }
+
     /// Puts the trace notes into the reports and gives the tracer back.
     pub fn finish(self, reports: &mut [MigrationReport]) -> Tracer {
         if self.verbose {
