@@ -90,8 +90,13 @@ impl<'a> AlembicSteps<'a> {
     }
 
     /// Renders revision `index` and, with the lint on, traces the SQL up to where Alembic would
-    /// leave the transaction, rolling everything back.
-    async fn trace(&mut self, conn: &mut PgConnection, index: usize) -> Result<(), StairwayError> {
+    /// leave the transaction, rolling everything back. Returns what was traced, for
+    /// [`Tracer::finish`] once the real upgrade succeeded.
+    async fn trace(
+        &mut self,
+        conn: &mut PgConnection,
+        index: usize,
+    ) -> Result<Option<(Script, ScriptOutcome)>, StairwayError> {
         let started = Instant::now();
         let migration = &self.chain.migrations[index];
         let file = migration.up.path.clone();
@@ -101,14 +106,14 @@ impl<'a> AlembicSteps<'a> {
             Err(reason) => {
                 self.notes[index] =
                     Some(format!("not traced: Alembic cannot render its upgrade() as SQL offline ({reason})"));
-                return Ok(());
+                return Ok(None);
             }
         };
         let (script, cut) = match render_script(&migration.up, &items) {
             Ok(parts) => parts,
             Err(error) => {
                 self.notes[index] = Some(format!("not traced: its rendered SQL cannot be read ({error})"));
-                return Ok(());
+                return Ok(None);
             }
         };
         let mut traced = match cut {
@@ -126,22 +131,24 @@ impl<'a> AlembicSteps<'a> {
         };
         traced.transaction = Transaction::Wrapped;
         self.scripts[index] = Some(script);
+        let mut pending = None;
         if self.tracer.is_enabled() && !traced.is_empty() {
             let outcome = runner::run_rolled_back(conn, &traced, &mut self.tracer).await?;
             match &outcome.error {
-                None => self.tracer.finish(&migration.id, &traced, &outcome),
+                None => pending = Some((traced, outcome)),
                 Some(error) => {
-                    // The rendered SQL is not what Alembic runs online here: no trace beats a wrong one.
+                    // The rendered SQL does not run as Alembic's online upgrade would: no trace
+                    // beats a wrong one.
                     self.tracer.discard();
                     self.notes[index] = Some(format!(
-                        "not traced: its rendered SQL fails at line {} when run on its own ({})",
+                        "not traced: its rendered SQL fails at line {} when traced before the upgrade ({})",
                         error.line, error.message
                     ));
                 }
             }
         }
         self.traced += started.elapsed();
-        Ok(())
+        Ok(pending)
     }
 }
 
@@ -249,15 +256,21 @@ impl Steps for AlembicSteps<'_> {
     }
 
     async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, StairwayError> {
-        if !again {
-            self.trace(conn, index).await?;
-        }
+        let traced = if again { None } else { self.trace(conn, index).await? };
         let migration = &self.chain.migrations[index];
         let file = revision_file(migration);
         let step = self.driver().upgrade(&migration.id, &file).await.map_err(tool)?;
         if self.verbose {
             let ms = step.duration.as_secs_f64() * 1000.0;
             eprintln!("alembic upgrade {} ({ms:.1} ms)\n{}", migration.id, step.output.trim_end());
+        }
+        if let Some((script, traced)) = traced {
+            // As for SQL migrations, a failed one reports its failure; its lint waits until it applies.
+            if step.error.is_none() {
+                self.tracer.finish(&migration.id, &script, &traced);
+            } else {
+                self.tracer.discard();
+            }
         }
         Ok(outcome(step, &file, &migration.up, "upgrade()"))
     }
