@@ -23,6 +23,7 @@ fn report(migrations: usize, findings: usize) -> Report {
             changes: Vec::new(),
             round_trip: None,
             after_failure: None,
+            trace_note: None,
         })
         .collect();
     let found = (0..findings)

@@ -210,10 +210,10 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         let tracer = Tracer::new(settings.lint, server.version_num());
         let applied = if alembic {
             let url = settings.provision.database_url.as_deref();
-            alembic::apply::apply_chain(&server, &chain, &settings.python, &driver, url, settings.verbose)
-                .await
-                .map(|(db, reports, findings)| (db, reports, findings, tracer))
-                .map_err(anyhow::Error::from)
+            match alembic::steps::AlembicSteps::new(&chain, &settings.python, &driver, url, tracer, settings.verbose) {
+                Ok(steps) => apply_alembic(&server, &chain, steps, &plan).await,
+                Err(e) => Err(e.into()),
+            }
         } else {
             apply_chain(&server, &chain, tracer, &plan).await
         };
@@ -325,4 +325,16 @@ async fn apply_chain(
     let mut steps = roundtrip::SqlSteps::new(chain, tracer);
     let applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
     Ok((applied.database, applied.migrations, applied.findings, steps.into_observer()))
+}
+
+/// Applies an Alembic chain through the stairway, the project's own Alembic running each step.
+async fn apply_alembic(
+    server: &Server,
+    chain: &Chain,
+    mut steps: alembic::steps::AlembicSteps<'_>,
+    plan: &roundtrip::Plan,
+) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>, Tracer)> {
+    let mut applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
+    let tracer = steps.finish(&mut applied.migrations);
+    Ok((applied.database, applied.migrations, applied.findings, tracer))
 }

@@ -8,7 +8,7 @@
 use crate::data::{self, Contents, Seed, SeedError};
 use crate::effects;
 use crate::findings::{Finding, Severity};
-use crate::migrations::{Chain, Migration, display_path};
+use crate::migrations::{Chain, Migration, Script, display_path};
 use crate::postgres::{ProvisionError, ScratchDatabase, Server};
 use crate::report::{self, MigrationReport, MigrationStatus};
 use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
@@ -89,19 +89,35 @@ pub struct AppliedStatement {
 
 /// Runs one direction of one migration of the chain on a connection.
 pub trait Steps {
+    /// Called whenever the stairway creates the database it applies the chain to (at the start
+    /// and when it rebuilds one), before anything runs there: a tool that opens its own
+    /// connection connects to it here.
+    fn database(&mut self, _database: &ScratchDatabase) -> impl Future<Output = Result<(), StairwayError>> {
+        async { Ok(()) }
+    }
+
     /// Applies migration `index`; `again` is true for the re-run after its down (and replays).
     fn up(
         &mut self,
         conn: &mut PgConnection,
         index: usize,
         again: bool,
-    ) -> impl Future<Output = Result<ScriptOutcome, RunError>>;
+    ) -> impl Future<Output = Result<ScriptOutcome, StairwayError>>;
 
     /// Reverts migration `index`; only called when [`Steps::has_down`] is true.
-    fn down(&mut self, conn: &mut PgConnection, index: usize) -> impl Future<Output = Result<ScriptOutcome, RunError>>;
+    fn down(
+        &mut self,
+        conn: &mut PgConnection,
+        index: usize,
+    ) -> impl Future<Output = Result<ScriptOutcome, StairwayError>>;
 
     /// True when migration `index` has a down with something in it.
     fn has_down(&self, index: usize) -> bool;
+
+    /// The SQL the up of migration `index` runs, known once its first up ran: findings are
+    /// located in it and the data check reads which tables it names. `None` when unknown (the
+    /// data check then skips the migration rather than guess).
+    fn script(&self, index: usize) -> Option<&Script>;
 }
 
 /// SQL migrations run by our [`runner`]; the observer sees the first up of each migration.
@@ -123,11 +139,11 @@ impl<'a, O: Observer> SqlSteps<'a, O> {
 }
 
 impl<O: Observer> Steps for SqlSteps<'_, O> {
-    async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, RunError> {
+    async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, StairwayError> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
         if again {
-            runner::run_script(conn, script, &mut runner::NoObserver).await
+            Ok(runner::run_script(conn, script, &mut runner::NoObserver).await?)
         } else {
             let outcome = runner::run_script(conn, script, &mut self.observer).await?;
             self.observer.finished(&migration.id, script, &outcome);
@@ -135,13 +151,17 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
         }
     }
 
-    async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, RunError> {
+    async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, StairwayError> {
         let script = self.chain.migrations[index].down.as_ref().expect("has_down checked");
-        runner::run_script(conn, script, &mut runner::NoObserver).await
+        Ok(runner::run_script(conn, script, &mut runner::NoObserver).await?)
     }
 
     fn has_down(&self, index: usize) -> bool {
         self.chain.migrations[index].down.as_ref().is_some_and(|d| !d.is_empty())
+    }
+
+    fn script(&self, index: usize) -> Option<&Script> {
+        Some(&self.chain.migrations[index].up)
     }
 }
 
@@ -245,6 +265,9 @@ pub enum StairwayError {
     Contents(#[source] sqlx::Error),
     #[error(transparent)]
     Seed(#[from] SeedError),
+    /// The tool a format's steps run failed to start or died (a failing migration is not this).
+    #[error(transparent)]
+    Tool(Box<dyn std::error::Error + Send + Sync>),
     #[error(
         "{id}: after its round trip left the database in another state, applying the chain again up to it failed at {file}:{line}: {message}"
     )]
@@ -296,6 +319,7 @@ pub async fn apply_chain<S: Steps>(
     plan: &Plan,
 ) -> Result<Applied, StairwayError> {
     let database = server.create_database().await?;
+    steps.database(&database).await?;
     let conn = database.connect().await?;
     let reader = database.connect().await?;
     let mut stair = Stair {
@@ -350,8 +374,11 @@ pub async fn apply_chain<S: Steps>(
         report.status = MigrationStatus::Applied;
         let (after, contents) = stair.observe().await?;
         let changes = schema::diff(&stair.schema, &after);
-        findings.extend(effects::findings(&migration.id, &migration.up, &changes, &stair.schema));
-        findings.extend(data::changed(&migration.id, &migration.up, &changes, &stair.contents, &contents, &after));
+        let up = steps.script(index);
+        findings.extend(effects::findings(&migration.id, up.unwrap_or(&migration.up), &changes, &stair.schema));
+        if let Some(up) = up {
+            findings.extend(data::changed(&migration.id, up, &changes, &stair.contents, &contents, &after));
+        }
         report.changes = changes;
         let before = std::mem::replace(&mut stair.schema, after);
         stair.contents = contents;
@@ -393,7 +420,7 @@ async fn round_trip<S: Steps>(
     let down_file = down_script.map_or_else(|| migration.up.display_path(), |d| d.display_path());
     let down = steps.down(&mut stair.conn, index).await?;
     if let Some(error) = &down.error {
-        let mut message = format!("the down of {id} fails: {} (SQLSTATE {})", error.message, error.sqlstate);
+        let mut message = format!("the down of {id} fails: {}{}", error.message, sqlstate(error));
         if let Some(detail) = &error.detail {
             // PostgreSQL lists dependent objects one per line.
             message.push_str(&format!("; {}", detail.lines().collect::<Vec<_>>().join(", ")));
@@ -428,10 +455,8 @@ async fn round_trip<S: Steps>(
     }
     let again = steps.up(&mut stair.conn, index, true).await?;
     if let Some(error) = &again.error {
-        let message = format!(
-            "{id} applies once but fails when run again after its down: {} (SQLSTATE {})",
-            error.message, error.sqlstate
-        );
+        let message =
+            format!("{id} applies once but fails when run again after its down: {}{}", error.message, sqlstate(error));
         if result.status == RoundTripStatus::Passed {
             findings.push(reapply_finding(id, message.clone(), error.file.clone(), error.line));
             result = RoundTripResult { status: RoundTripStatus::ReapplyFailed, note: Some(message) };
@@ -450,8 +475,9 @@ async fn round_trip<S: Steps>(
         if result.status == RoundTripStatus::Passed {
             let message =
                 format!("{id} gives another schema when run again after its down: {}", effects::describe(&differences));
-            let line = locate_changes(&migration.up, &differences);
-            findings.push(reapply_finding(id, message.clone(), migration.up.display_path(), line));
+            let up = steps.script(index).unwrap_or(&migration.up);
+            let line = locate_changes(up, &differences);
+            findings.push(reapply_finding(id, message.clone(), up.display_path(), line));
             result = RoundTripResult { status: RoundTripStatus::ReapplyFailed, note: Some(message) };
         }
         return Ok((result, false));
@@ -486,6 +512,7 @@ async fn rebuild<S: Steps>(
     upto: usize,
 ) -> Result<(), StairwayError> {
     let database = stair.server.create_database().await?;
+    steps.database(&database).await?;
     let mut conn = database.connect().await?;
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut conn, seed).await?;
@@ -541,12 +568,13 @@ fn new_report(migration: &Migration) -> MigrationReport {
         changes: Vec::new(),
         round_trip: None,
         after_failure: None,
+        trace_note: None,
     }
 }
 
 /// The `migration-failed` finding; `seed` names the test data loaded before it, if any.
 pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Option<&Seed>) -> Finding {
-    let mut message = format!("migration {id} failed: {} (SQLSTATE {})", error.message, error.sqlstate);
+    let mut message = format!("migration {id} failed: {}{}", error.message, sqlstate(error));
     if let Some(detail) = &error.detail {
         message.push_str(&format!("; {detail}"));
     }
@@ -568,6 +596,11 @@ pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Opti
         Some(hint) => finding.with_help(hint.clone()),
         None => finding,
     }
+}
+
+/// ` (SQLSTATE 42P01)`, or nothing for an error that did not come from PostgreSQL (a tool's).
+fn sqlstate(error: &StatementError) -> String {
+    if error.sqlstate.is_empty() { String::new() } else { format!(" (SQLSTATE {})", error.sqlstate) }
 }
 
 /// One line on what a failed migration left behind.

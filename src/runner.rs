@@ -108,8 +108,28 @@ pub async fn run_script(
     script: &Script,
     observer: &mut impl Observer,
 ) -> Result<ScriptOutcome, RunError> {
+    run(conn, script, observer, false).await
+}
+
+/// Runs `script` inside a transaction that is always rolled back: the observer sees every
+/// statement run and the database keeps none of it. For tracing SQL that another tool applies;
+/// statements that end the transaction or refuse to run inside one must be left out.
+pub async fn run_rolled_back(
+    conn: &mut PgConnection,
+    script: &Script,
+    observer: &mut impl Observer,
+) -> Result<ScriptOutcome, RunError> {
+    run(conn, script, observer, true).await
+}
+
+async fn run(
+    conn: &mut PgConnection,
+    script: &Script,
+    observer: &mut impl Observer,
+    rollback: bool,
+) -> Result<ScriptOutcome, RunError> {
     let started = Instant::now();
-    let wrapped = matches!(script.transaction, Transaction::Wrapped);
+    let wrapped = rollback || matches!(script.transaction, Transaction::Wrapped);
     let lost = |source| RunError::Connection { path: script.display_path(), source };
     if wrapped {
         conn.execute("BEGIN").await.map_err(lost)?;
@@ -155,7 +175,10 @@ pub async fn run_script(
             Err(other) => return Err(lost(other)),
         }
     }
-    if outcome.error.is_some() {
+    if rollback {
+        conn.execute("ROLLBACK").await.map_err(lost)?;
+        outcome.statements_kept = 0;
+    } else if outcome.error.is_some() {
         // A script that opened its own transaction may have left it aborted; ROLLBACK outside
         // a transaction is only a warning.
         conn.execute("ROLLBACK").await.map_err(lost)?;

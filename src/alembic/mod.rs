@@ -6,6 +6,7 @@ pub mod apply;
 pub mod config;
 pub mod run;
 pub mod script;
+pub mod steps;
 
 pub use config::Project;
 pub use script::Function;

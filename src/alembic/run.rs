@@ -3,7 +3,8 @@
 //! from the Python traceback.
 //!
 //! One Python process (`driver.py`) builds the config exactly as `alembic -c <ini> -x url=<url>`
-//! would and then runs `alembic.command.upgrade` / `downgrade` per request, so Python,
+//! would and then, per request, runs `alembic.command.upgrade`, reverts exactly one revision,
+//! or renders one revision's `upgrade()` as SQL offline (for the lint trace), so Python,
 //! SQLAlchemy and the project are imported once rather than once per revision. The database
 //! URL reaches the project in every way Alembic projects read it: the `DATABASE_URL`
 //! environment variable, `-x url=<url>` (`context.get_x_argument()`), and the `sqlalchemy.url`
@@ -86,6 +87,18 @@ struct Reply {
     seconds: f64,
     output: String,
     traceback: Option<String>,
+    #[serde(default)]
+    statements: Vec<Rendered>,
+}
+
+/// One thing a revision's `upgrade()` emitted when rendered as SQL offline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Rendered {
+    /// A statement and the revision file's line that emitted it.
+    Statement { sql: String, line: Option<u32> },
+    /// `autocommit_block()` starts here: what follows runs outside the migration's transaction.
+    Autocommit { autocommit: bool, line: Option<u32> },
 }
 
 /// A running Alembic for one project and one database.
@@ -151,15 +164,36 @@ impl Alembic {
     /// `alembic upgrade <revision>`: applies `revision` and whatever it needs first. `file` is
     /// the revision's file, to locate a failure in.
     pub async fn upgrade(&mut self, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
-        self.step("upgrade", revision, file).await
+        Ok(self.step("upgrade", revision, file).await?.0)
     }
 
-    /// `alembic downgrade <target>`: reverts to `target` (a parent revision, or `base`).
-    pub async fn downgrade(&mut self, target: &str, file: &Path) -> Result<StepOutcome, RunError> {
-        self.step("downgrade", target, file).await
+    /// Downgrades exactly `revision` (which must be a current head): Alembic's own downgrade
+    /// step for it, through the project's env.py. Unlike `alembic downgrade <parent>` or
+    /// `<revision>-1`, this leaves other branches alone and undoes a merge into its parents.
+    pub async fn revert(&mut self, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
+        Ok(self.step("revert", revision, file).await?.0)
     }
 
-    async fn step(&mut self, command: &str, revision: &str, file: &Path) -> Result<StepOutcome, RunError> {
+    /// `revision`'s `upgrade()` rendered as SQL in offline mode (no env.py, no database, no
+    /// version table). `Err(reason)` inside when Alembic cannot render it, e.g. a revision that
+    /// reads the database through `op.get_bind()`.
+    pub async fn render(&mut self, revision: &str, file: &Path) -> Result<Result<Vec<Rendered>, String>, RunError> {
+        let (outcome, statements) = self.step("render", revision, file).await?;
+        Ok(match outcome.error {
+            None => Ok(statements),
+            Some(error) => Err(match error.location {
+                Some((_, line)) => format!("line {line}: {}", error.message),
+                None => error.message,
+            }),
+        })
+    }
+
+    async fn step(
+        &mut self,
+        command: &str,
+        revision: &str,
+        file: &Path,
+    ) -> Result<(StepOutcome, Vec<Rendered>), RunError> {
         let request = serde_json::json!({ "cmd": command, "rev": revision }).to_string() + "\n";
         let mut line = String::new();
         let sent = self.stdin.write_all(request.as_bytes()).await.is_ok() && self.stdin.flush().await.is_ok();
@@ -170,11 +204,12 @@ impl Alembic {
             .map_err(|e| RunError::Start { reason: format!("unexpected reply from the driver: {e}") })?;
         let traceback = reply.traceback.unwrap_or_default();
         let error = (!reply.ok).then(|| failure(&traceback, file, None));
-        Ok(StepOutcome {
+        let outcome = StepOutcome {
             duration: Duration::from_secs_f64(reply.seconds.max(0.0)),
             output: format!("{}{traceback}", reply.output),
             error,
-        })
+        };
+        Ok((outcome, reply.statements))
     }
 
     /// The error of a driver that exited: its last line of standard error.

@@ -356,6 +356,17 @@ impl Tracer {
         }
     }
 
+    /// Whether the tracer looks at anything (`--no-lint` turns it off).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Forgets what was seen of the script being traced, for a trace that cannot be trusted
+    /// (its SQL failed where the real migration may not).
+    pub fn discard(&mut self) {
+        self.state = ScriptState::default();
+    }
+
     /// The findings so far, and those silenced by suppression comments.
     pub fn take(&mut self) -> (Vec<Finding>, Vec<Finding>) {
         (std::mem::take(&mut self.findings), std::mem::take(&mut self.suppressed))

@@ -109,6 +109,10 @@ pub struct Script {
     pub split: Split,
     /// How the script must run.
     pub transaction: Transaction,
+    /// For SQL a tool rendered rather than read from the file: `(byte offset in sql, file
+    /// line)` pairs, sorted; the SQL from each offset on came from that line. Empty for SQL
+    /// read from the file, whose lines count from `first_line`.
+    pub origins: Vec<(usize, u32)>,
 }
 
 impl Script {
@@ -134,7 +138,7 @@ impl Script {
             error,
         })?;
         let transaction = Transaction::inferred(&split);
-        Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction })
+        Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction, origins: Vec::new() })
     }
 
     /// The text of one of this script's statements.
@@ -144,12 +148,24 @@ impl Script {
 
     /// The 1-based line in the file of byte offset `byte` of `sql`.
     pub fn file_line(&self, byte: usize) -> u32 {
+        if !self.origins.is_empty() {
+            let at = self.origins.partition_point(|(start, _)| *start <= byte);
+            return self.origins.get(at.saturating_sub(1)).map_or(self.first_line, |(_, line)| *line);
+        }
         self.first_line + sql::line_of(&self.sql, byte) - 1
     }
 
     /// The 1-based line in the file of a statement's first token.
     pub fn statement_line(&self, statement: &Statement) -> u32 {
+        if !self.origins.is_empty() {
+            return self.file_line(statement.start);
+        }
         self.first_line + statement.line - 1
+    }
+
+    /// True when the SQL was rendered by a tool from another language's source (see `origins`).
+    pub fn is_rendered(&self) -> bool {
+        !self.origins.is_empty()
     }
 
     /// True when the script contains no statement (only comments or blank text).
@@ -366,5 +382,15 @@ mod tests {
         let m = &chain.migrations[0];
         assert_eq!(m.up.statement_line(&m.up.split.statements[0]), 3);
         assert!(m.down.as_ref().unwrap().is_empty());
+    }
+
+    #[test]
+    fn rendered_statements_carry_their_own_lines() {
+        let mut script =
+            Script::new(Path::new("a1.py"), 9, "CREATE TABLE t (id int);\nSELECT 1; SELECT 2;\n".into()).unwrap();
+        script.origins = vec![(0, 12), (25, 20)];
+        let lines: Vec<u32> = script.split.statements.iter().map(|s| script.statement_line(s)).collect();
+        assert_eq!(lines, [12, 20, 20]);
+        assert_eq!(script.file_line(3), 12);
     }
 }

@@ -115,6 +115,10 @@ pub struct MigrationReport {
     /// For a failed migration: the state it left the database in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_failure: Option<crate::roundtrip::AfterFailure>,
+    /// Why the lint trace did not see all of the migration (e.g. an Alembic revision that
+    /// cannot be rendered as SQL offline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_note: Option<String>,
 }
 
 impl Report {

@@ -21,6 +21,7 @@ fn migration(id: &str, name: &str, status: MigrationStatus) -> MigrationReport {
         changes: Vec::new(),
         round_trip: None,
         after_failure: None,
+        trace_note: None,
     }
 }
 

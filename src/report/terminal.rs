@@ -40,6 +40,9 @@ pub fn render_styled(report: &Report) -> String {
         if let Some(after) = &m.after_failure {
             let _ = writeln!(out, "     {}", crate::roundtrip::describe_after_failure(after));
         }
+        if let Some(note) = &m.trace_note {
+            let _ = writeln!(out, "     {DIM}lint: {note}{DIM:#}");
+        }
     }
     if let Some(line) = crate::roundtrip::summary_line(&report.migrations) {
         let _ = writeln!(out, "{line}");

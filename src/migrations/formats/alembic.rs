@@ -82,6 +82,7 @@ fn revision(path: &Path) -> Result<Migration, LoadError> {
         sql: String::new(),
         split: Split::default(),
         transaction: Transaction::None("applied by Alembic, which manages the transaction".to_string()),
+        origins: Vec::new(),
     };
     let up = located(file.upgrade.as_ref().map_or(rev.line, |f| f.line));
     let down_script = file.downgrade.as_ref().map(|f| located(f.line));

@@ -1,0 +1,342 @@
+//! The stairway's steps for Alembic: the project's own Alembic upgrades and reverts one revision
+//! at a time on the stairway's database (one driver process per database), and before a
+//! revision's first upgrade its `upgrade()`, rendered as SQL offline, is traced for the lint in a
+//! transaction that is rolled back. The real application stays Alembic's online upgrade; the
+//! rendered SQL only feeds the lint, the location of findings and the data check.
+
+use super::run::{Alembic, Rendered, RunError, StepOutcome, sqlalchemy_url};
+use super::{Project, config};
+use crate::lint::Tracer;
+use crate::migrations::{Apply, Chain, LoadError, Migration, Script, Transaction, display_path};
+use crate::postgres::ScratchDatabase;
+use crate::report::MigrationReport;
+use crate::roundtrip::{StairwayError, Steps};
+use crate::runner::{self, ScriptOutcome, StatementError};
+use crate::sql::TxEffect;
+use sqlx::postgres::PgConnection;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Help for a revision that failed inside the project's env.py rather than in its own code.
+const ENV_HELP: &str = "the project's env.py failed, not the revision: run from the project root with the Python \
+                        that has its packages (--python), and see --verbose for Alembic's output";
+/// Help for a failing revision.
+const STEP_HELP: &str = "run with --verbose to see Alembic's full output";
+
+/// Alembic revisions as [`Steps`]; the tracer sees the rendered SQL of each first upgrade.
+pub struct AlembicSteps<'a> {
+    chain: &'a Chain,
+    project: Project,
+    python: PathBuf,
+    /// SQLAlchemy URL scheme of the installed driver (from `run::preflight`).
+    scheme: String,
+    /// The user's server URL, whose credentials the driver reuses.
+    given_url: Option<String>,
+    verbose: bool,
+    alembic: Option<Alembic>,
+    tracer: Tracer,
+    /// Per revision: its `upgrade()` rendered as SQL, once rendered.
+    scripts: Vec<Option<Script>>,
+    /// Per revision: why the trace did not see all of it.
+    notes: Vec<Option<String>>,
+    /// Time spent rendering and tracing, for `--verbose`.
+    traced: Duration,
+}
+
+impl<'a> AlembicSteps<'a> {
+    /// Steps over `chain` (an Alembic chain) run by `python` with the SQLAlchemy `scheme`.
+    pub fn new(
+        chain: &'a Chain,
+        python: &Path,
+        scheme: &str,
+        given_url: Option<&str>,
+        tracer: Tracer,
+        verbose: bool,
+    ) -> Result<Self, LoadError> {
+        let n = chain.migrations.len();
+        Ok(AlembicSteps {
+            chain,
+            project: config::locate(&chain.dir)?,
+            python: python.to_path_buf(),
+            scheme: scheme.to_string(),
+            given_url: given_url.map(str::to_string),
+            verbose,
+            alembic: None,
+            tracer,
+            scripts: vec![None; n],
+            notes: vec![None; n],
+            traced: Duration::ZERO,
+        })
+    }
+
+    /// Time spent so far rendering revisions and tracing their SQL.
+    pub fn trace_time(&self) -> Duration {
+        self.traced
+    }
+
+    /// Puts the trace notes into the reports and gives the tracer back.
+    pub fn finish(self, reports: &mut [MigrationReport]) -> Tracer {
+        if self.verbose {
+            eprintln!("alembic: rendering and tracing took {:.1} ms", self.traced.as_secs_f64() * 1000.0);
+        }
+        for (report, note) in reports.iter_mut().zip(self.notes) {
+            report.trace_note = note;
+        }
+        self.tracer
+    }
+
+    fn driver(&mut self) -> &mut Alembic {
+        self.alembic.as_mut().expect("the stairway announces its database before running steps")
+    }
+
+    /// Renders revision `index` and, with the lint on, traces the SQL up to where Alembic would
+    /// leave the transaction, rolling everything back. Returns what was traced, for
+    /// [`Tracer::finish`] once the real upgrade succeeded.
+    async fn trace(
+        &mut self,
+        conn: &mut PgConnection,
+        index: usize,
+    ) -> Result<Option<(Script, ScriptOutcome)>, StairwayError> {
+        let started = Instant::now();
+        let migration = &self.chain.migrations[index];
+        let file = migration.up.path.clone();
+        let rendered = self.driver().render(&migration.id, &file).await.map_err(tool)?;
+        let items = match rendered {
+            Ok(items) => items,
+            Err(reason) => {
+                self.notes[index] =
+                    Some(format!("not traced: Alembic cannot render its upgrade() as SQL offline ({reason})"));
+                return Ok(None);
+            }
+        };
+        let (script, cut) = match render_script(&migration.up, &items) {
+            Ok(parts) => parts,
+            Err(error) => {
+                self.notes[index] = Some(format!("not traced: its rendered SQL cannot be read ({error})"));
+                return Ok(None);
+            }
+        };
+        let mut traced = match cut {
+            None => script.clone(),
+            Some(cut) => {
+                let mut prefix = Script::new(&script.path, script.first_line, script.sql[..cut.byte].to_string())
+                    .expect("a prefix ending at a statement boundary splits");
+                prefix.origins = script.origins.iter().copied().filter(|(at, _)| *at < cut.byte).collect();
+                self.notes[index] = Some(format!(
+                    "traced up to line {} only: {} runs outside the migration's transaction, so it and what follows were not traced",
+                    cut.line, cut.what
+                ));
+                prefix
+            }
+        };
+        traced.transaction = Transaction::Wrapped;
+        self.scripts[index] = Some(script);
+        let mut pending = None;
+        if self.tracer.is_enabled() && !traced.is_empty() {
+            let outcome = runner::run_rolled_back(conn, &traced, &mut self.tracer).await?;
+            match &outcome.error {
+                None => pending = Some((traced, outcome)),
+                Some(error) => {
+                    // The rendered SQL does not run as Alembic's online upgrade would: no trace
+                    // beats a wrong one.
+                    self.tracer.discard();
+                    self.notes[index] = Some(format!(
+                        "not traced: its rendered SQL fails at line {} when traced before the upgrade ({})",
+                        error.line, error.message
+                    ));
+                }
+            }
+        }
+        self.traced += started.elapsed();
+        Ok(pending)
+    }
+}
+
+/// Where the traced part of a rendered revision ends.
+struct Cut {
+    /// Byte offset in the rendered SQL.
+    byte: usize,
+    /// Revision file line of what stops the trace.
+    line: u32,
+    what: String,
+}
+
+/// The rendered statements as one script of the revision file (each statement at the Python
+/// line that emitted it), and where tracing must stop: at an `autocommit_block()`, or at a
+/// statement that ends the transaction or cannot run inside one.
+fn render_script(up: &Script, items: &[Rendered]) -> Result<(Script, Option<Cut>), LoadError> {
+    let mut sql = String::new();
+    let mut origins = Vec::new();
+    let mut cut = None;
+    for item in items {
+        match item {
+            Rendered::Statement { sql: text, line } => {
+                if text.trim().is_empty() {
+                    continue;
+                }
+                origins.push((sql.len(), line.unwrap_or(up.first_line)));
+                sql.push_str(text.trim_end());
+                if !text.trim_end().ends_with(';') {
+                    sql.push(';');
+                }
+                sql.push('\n');
+            }
+            Rendered::Autocommit { line, .. } => {
+                if cut.is_none() {
+                    let line = line.unwrap_or(up.first_line);
+                    cut = Some(Cut { byte: sql.len(), line, what: "its autocommit_block()".to_string() });
+                }
+            }
+        }
+    }
+    let mut script = Script::new(&up.path, up.first_line, sql)?;
+    script.origins = origins;
+    let boundary = script.split.statements.iter().find(|s| s.tx != TxEffect::Plain);
+    if let Some(statement) = boundary
+        && cut.as_ref().is_none_or(|c| statement.start < c.byte)
+    {
+        let what = match statement.tx {
+            TxEffect::Control(kw) => kw.to_string(),
+            TxEffect::NotInTransaction(what) => what.to_string(),
+            TxEffect::Plain => unreachable!("found by its effect"),
+        };
+        cut = Some(Cut { byte: statement.start, line: script.statement_line(statement), what });
+    }
+    Ok((script, cut))
+}
+
+fn tool(error: RunError) -> StairwayError {
+    StairwayError::Tool(Box::new(error))
+}
+
+/// A driver step as the runner's outcome: a failure located at the traceback's line in the
+/// revision file (or env.py), else at `function`'s `def`.
+fn outcome(step: StepOutcome, file: &Path, function: &Script, name: &str) -> ScriptOutcome {
+    let error = step.error.map(|error| {
+        let in_env = error.location.as_ref().is_some_and(|(path, _)| path.ends_with("env.py"));
+        let (file, line) = match &error.location {
+            Some((path, line)) => (display_path(path), *line),
+            None => (display_path(file), function.first_line),
+        };
+        StatementError {
+            file,
+            line,
+            sqlstate: String::new(),
+            message: error.message,
+            detail: None,
+            hint: Some(if in_env { ENV_HELP } else { STEP_HELP }.to_string()),
+            statement: 0,
+            statement_text: name.to_string(),
+        }
+    });
+    ScriptOutcome {
+        duration: step.duration,
+        statements_run: 0,
+        statement_times: Vec::new(),
+        error,
+        partially_applied: false,
+        statements_kept: 0,
+    }
+}
+
+fn revision_file(migration: &Migration) -> PathBuf {
+    match &migration.apply {
+        Apply::Alembic(rev) => rev.file.clone(),
+        Apply::Sql => migration.up.path.clone(),
+    }
+}
+
+impl Steps for AlembicSteps<'_> {
+    async fn database(&mut self, database: &ScratchDatabase) -> Result<(), StairwayError> {
+        let url = sqlalchemy_url(&database.options, &database.name, self.given_url.as_deref(), &self.scheme);
+        // Stop the driver of the previous database before starting the next.
+        self.alembic = None;
+        self.alembic = Some(Alembic::start(&self.project, &self.python, url).await.map_err(tool)?);
+        Ok(())
+    }
+
+    async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, StairwayError> {
+        let traced = if again { None } else { self.trace(conn, index).await? };
+        let migration = &self.chain.migrations[index];
+        let file = revision_file(migration);
+        let step = self.driver().upgrade(&migration.id, &file).await.map_err(tool)?;
+        if self.verbose {
+            let ms = step.duration.as_secs_f64() * 1000.0;
+            eprintln!("alembic upgrade {} ({ms:.1} ms)\n{}", migration.id, step.output.trim_end());
+        }
+        if let Some((script, traced)) = traced {
+            // As for SQL migrations, a failed one reports its failure; its lint waits until it applies.
+            if step.error.is_none() {
+                self.tracer.finish(&migration.id, &script, &traced);
+            } else {
+                self.tracer.discard();
+            }
+        }
+        Ok(outcome(step, &file, &migration.up, "upgrade()"))
+    }
+
+    async fn down(&mut self, _conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, StairwayError> {
+        let migration = &self.chain.migrations[index];
+        let file = revision_file(migration);
+        let step = self.driver().revert(&migration.id, &file).await.map_err(tool)?;
+        if self.verbose {
+            let ms = step.duration.as_secs_f64() * 1000.0;
+            eprintln!("alembic downgrade {} ({ms:.1} ms)\n{}", migration.id, step.output.trim_end());
+        }
+        let function = migration.down.as_ref().unwrap_or(&migration.up);
+        Ok(outcome(step, &file, function, "downgrade()"))
+    }
+
+    fn has_down(&self, index: usize) -> bool {
+        match &self.chain.migrations[index].apply {
+            // A revision whose upgrade does nothing (a merge) has nothing to undo: its empty
+            // downgrade is right, and Alembic still moves the version table back.
+            Apply::Alembic(rev) => {
+                rev.downgrade.as_ref().is_some_and(|down| !down.empty || rev.upgrade.as_ref().is_none_or(|up| up.empty))
+            }
+            Apply::Sql => false,
+        }
+    }
+
+    fn script(&self, index: usize) -> Option<&Script> {
+        self.scripts[index].as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up() -> Script {
+        Script::new(Path::new("a1.py"), 9, String::new()).unwrap()
+    }
+
+    fn statement(sql: &str, line: u32) -> Rendered {
+        Rendered::Statement { sql: sql.to_string(), line: Some(line) }
+    }
+
+    #[test]
+    fn statements_keep_their_python_lines() {
+        let items =
+            [statement("CREATE TABLE t (id int);\n\n", 10), statement("UPDATE t SET id = 1; SELECT 1;\n\n", 14)];
+        let (script, cut) = render_script(&up(), &items).unwrap();
+        assert!(cut.is_none());
+        let lines: Vec<u32> = script.split.statements.iter().map(|s| script.statement_line(s)).collect();
+        assert_eq!(lines, [10, 14, 14]);
+    }
+
+    #[test]
+    fn trace_stops_at_an_autocommit_block_or_a_transaction_boundary() {
+        let items = [
+            statement("CREATE TABLE t (id int);\n\n", 10),
+            Rendered::Autocommit { autocommit: true, line: Some(12) },
+            statement("CREATE INDEX CONCURRENTLY i ON t (id);\n\n", 13),
+        ];
+        let (script, cut) = render_script(&up(), &items).unwrap();
+        let cut = cut.unwrap();
+        assert_eq!((cut.line, &script.sql[..cut.byte]), (12, "CREATE TABLE t (id int);\n"));
+        let items = [statement("SELECT 1", 10), statement("COMMIT", 11), statement("SELECT 2", 12)];
+        let (_, cut) = render_script(&up(), &items).unwrap();
+        assert_eq!(cut.map(|c| (c.line, c.what)), Some((11, "COMMIT".to_string())));
+    }
+}
