@@ -43,7 +43,16 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectErr
 /// did. Printing those is most of the cost of a read; a migration usually touches few tables.
 #[derive(Debug, Default)]
 pub struct Snapshots {
-    last: Option<(Versions, Owned)>,
+    last: Option<Last>,
+}
+
+/// What the previous read saw.
+#[derive(Debug)]
+struct Last {
+    versions: Versions,
+    owned: Owned,
+    /// The schema it returned (before bookkeeping tables were dropped).
+    schema: Schema,
 }
 
 impl Snapshots {
@@ -59,43 +68,53 @@ impl Snapshots {
 
     async fn read(&mut self, conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
         let versions = versions(conn).await?;
-        let owned = match self.last.take() {
+        let (owned, fixed, previous_schema) = match self.last.take() {
             // Schemas, comments, extensions, collations or operators changed: anything may
             // print differently.
-            Some((previous, mut owned)) if previous.get(&0) == versions.get(&0) => {
+            Some(Last { versions: previous, mut owned, schema }) if previous.get(&0) == versions.get(&0) => {
                 let changed_versions: Vec<(&u32, &(i64, i64, String))> = versions
                     .iter()
                     .filter(|(owner, version)| previous.get(owner) != Some(version))
                     .chain(previous.iter().filter(|(owner, _)| !versions.contains_key(owner)))
                     .collect();
-                let kinds = Kinds::of(changed_versions.iter().map(|(_, (_, _, kind))| kind.as_str()));
+                let kinds = || changed_versions.iter().map(|(_, (_, _, kind))| kind.as_str());
                 let mut changed: Vec<Oid> = changed_versions.iter().map(|(owner, _)| Oid(**owner)).collect();
+                changed.sort_unstable_by_key(|oid| oid.0);
+                let mut renamed = Vec::new();
                 if !changed.is_empty() {
-                    changed.sort_unstable_by_key(|oid| oid.0);
-                    let fresh = Owned::read(conn, Some(&changed), kinds).await?;
-                    let renamed = owned.renamed(&changed, &fresh);
+                    let fresh = Owned::read(conn, Some(&changed), Kinds::of(kinds())).await?;
+                    // New and dropped objects rename nothing: what references them changed too.
+                    let kept: Vec<Oid> = changed
+                        .iter()
+                        .filter(|o| previous.contains_key(&o.0) && versions.contains_key(&o.0))
+                        .copied()
+                        .collect();
+                    renamed = owned.renamed(&kept, &fresh);
                     owned.replace(&changed, fresh);
-                    if !renamed.is_empty() {
-                        let mut dependents: Vec<Oid> = dependents(conn, &renamed)
-                            .await?
-                            .into_iter()
-                            .filter(|d| changed.binary_search_by_key(&d.0, |o| o.0).is_err())
-                            .collect();
-                        dependents.sort_unstable_by_key(|oid| oid.0);
-                        dependents.dedup_by_key(|oid| oid.0);
-                        if !dependents.is_empty() {
-                            let fresh = Owned::read(conn, Some(&dependents), Kinds::ALL).await?;
-                            owned.replace(&dependents, fresh);
-                        }
+                }
+                if !renamed.is_empty() {
+                    let mut dependents: Vec<Oid> = dependents(conn, &renamed)
+                        .await?
+                        .into_iter()
+                        .filter(|d| changed.binary_search_by_key(&d.0, |o| o.0).is_err())
+                        .collect();
+                    dependents.sort_unstable_by_key(|oid| oid.0);
+                    dependents.dedup_by_key(|oid| oid.0);
+                    if !dependents.is_empty() {
+                        let fresh = Owned::read(conn, Some(&dependents), Kinds::ALL).await?;
+                        owned.replace(&dependents, fresh);
                     }
                 }
-                owned
+                (owned, Fixed::of(kinds(), !renamed.is_empty()), Some(schema))
             }
-            _ => Owned::read(conn, None, Kinds::ALL).await?,
+            _ => (Owned::read(conn, None, Kinds::ALL).await?, Fixed::ALL, None),
         };
-        let mut schema = read_fixed(conn).await?;
+        let mut schema = read_fixed(conn, fixed).await?;
+        if let Some(previous) = &previous_schema {
+            fixed.keep(&mut schema, previous);
+        }
         owned.fill(&mut schema);
-        self.last = Some((versions, owned));
+        self.last = Some(Last { versions, owned, schema: schema.clone() });
         Ok(schema)
     }
 }
@@ -201,147 +220,218 @@ fn persistence(code: &str) -> String {
 }
 
 async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
-    let mut s = read_fixed(conn).await?;
+    let mut s = read_fixed(conn, Fixed::ALL).await?;
     Owned::read(conn, None, Kinds::ALL).await?.fill(&mut s);
     Ok(s)
 }
 
-/// The kinds that are cheap to read whole every time.
-async fn read_fixed(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
+/// The kinds read whole (they are cheap), those of them that `read` asks for.
+async fn read_fixed(conn: &mut PgConnection, read: Fixed) -> Result<Schema, IntrospectError> {
     let mut s = Schema::default();
 
     const SCHEMAS: &str = "schemas";
-    for row in fetch(conn, SCHEMAS, include_str!("sql/schemas.sql")).await? {
-        s.schemas.insert(get(&row, 0, SCHEMAS)?, Namespace { comment: get(&row, 1, SCHEMAS)? });
+    if read.namespaces {
+        for row in fetch(conn, SCHEMAS, include_str!("sql/schemas.sql")).await? {
+            s.schemas.insert(get(&row, 0, SCHEMAS)?, Namespace { comment: get(&row, 1, SCHEMAS)? });
+        }
     }
 
     const EXTENSIONS: &str = "extensions";
-    for row in fetch(conn, EXTENSIONS, include_str!("sql/extensions.sql")).await? {
-        s.extensions.insert(
-            get(&row, 0, EXTENSIONS)?,
-            Extension { schema: get(&row, 1, EXTENSIONS)?, version: get(&row, 2, EXTENSIONS)? },
-        );
+    if read.namespaces {
+        for row in fetch(conn, EXTENSIONS, include_str!("sql/extensions.sql")).await? {
+            s.extensions.insert(
+                get(&row, 0, EXTENSIONS)?,
+                Extension { schema: get(&row, 1, EXTENSIONS)?, version: get(&row, 2, EXTENSIONS)? },
+            );
+        }
     }
 
     const TYPES: &str = "types";
-    for row in fetch(conn, TYPES, include_str!("sql/types.sql")).await? {
-        let name = key2(&get::<String>(&row, 0, TYPES)?, &get::<String>(&row, 1, TYPES)?);
-        let comment: Option<String> = get(&row, 11, TYPES)?;
-        match get::<String>(&row, 2, TYPES)?.as_str() {
-            "e" => {
-                let labels: Option<Vec<String>> = get(&row, 3, TYPES)?;
-                s.enums.insert(name, Enum { labels: labels.unwrap_or_default(), comment });
-            }
-            "d" => {
-                s.domains.insert(
-                    name,
-                    Domain {
-                        base_type: get::<Option<String>>(&row, 4, TYPES)?.unwrap_or_default(),
-                        not_null: get(&row, 5, TYPES)?,
-                        default: get(&row, 6, TYPES)?,
-                        constraints: get(&row, 7, TYPES)?,
-                        collation: get(&row, 10, TYPES)?,
-                        comment,
-                    },
-                );
-            }
-            "c" => {
-                s.composites.insert(name, Composite { attributes: get(&row, 8, TYPES)?, comment });
-            }
-            _ => {
-                s.ranges.insert(name, Range { subtype: get(&row, 9, TYPES)?, comment });
+    if read.types {
+        for row in fetch(conn, TYPES, include_str!("sql/types.sql")).await? {
+            let name = key2(&get::<String>(&row, 0, TYPES)?, &get::<String>(&row, 1, TYPES)?);
+            let comment: Option<String> = get(&row, 11, TYPES)?;
+            match get::<String>(&row, 2, TYPES)?.as_str() {
+                "e" => {
+                    let labels: Option<Vec<String>> = get(&row, 3, TYPES)?;
+                    s.enums.insert(name, Enum { labels: labels.unwrap_or_default(), comment });
+                }
+                "d" => {
+                    s.domains.insert(
+                        name,
+                        Domain {
+                            base_type: get::<Option<String>>(&row, 4, TYPES)?.unwrap_or_default(),
+                            not_null: get(&row, 5, TYPES)?,
+                            default: get(&row, 6, TYPES)?,
+                            constraints: get(&row, 7, TYPES)?,
+                            collation: get(&row, 10, TYPES)?,
+                            comment,
+                        },
+                    );
+                }
+                "c" => {
+                    s.composites.insert(name, Composite { attributes: get(&row, 8, TYPES)?, comment });
+                }
+                _ => {
+                    s.ranges.insert(name, Range { subtype: get(&row, 9, TYPES)?, comment });
+                }
             }
         }
     }
 
     const TABLES: &str = "tables";
-    for row in fetch(conn, TABLES, include_str!("sql/tables.sql")).await? {
-        let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
-        let replica_identity = match get::<String>(&row, 10, TABLES)?.as_str() {
-            "n" => "nothing",
-            "f" => "full",
-            "i" => "index",
-            _ => "default",
-        };
-        s.tables.insert(
-            name,
-            Table {
-                persistence: persistence(&get::<String>(&row, 3, TABLES)?),
-                row_security: get(&row, 4, TABLES)?,
-                force_row_security: get(&row, 5, TABLES)?,
-                partition_by: get(&row, 6, TABLES)?,
-                partition_bound: get(&row, 7, TABLES)?,
-                inherits: get(&row, 8, TABLES)?,
-                options: get(&row, 9, TABLES)?,
-                replica_identity: replica_identity.to_string(),
-                comment: get(&row, 11, TABLES)?,
-            },
-        );
+    if read.tables {
+        for row in fetch(conn, TABLES, include_str!("sql/tables.sql")).await? {
+            let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
+            let replica_identity = match get::<String>(&row, 10, TABLES)?.as_str() {
+                "n" => "nothing",
+                "f" => "full",
+                "i" => "index",
+                _ => "default",
+            };
+            s.tables.insert(
+                name,
+                Table {
+                    persistence: persistence(&get::<String>(&row, 3, TABLES)?),
+                    row_security: get(&row, 4, TABLES)?,
+                    force_row_security: get(&row, 5, TABLES)?,
+                    partition_by: get(&row, 6, TABLES)?,
+                    partition_bound: get(&row, 7, TABLES)?,
+                    inherits: get(&row, 8, TABLES)?,
+                    options: get(&row, 9, TABLES)?,
+                    replica_identity: replica_identity.to_string(),
+                    comment: get(&row, 11, TABLES)?,
+                },
+            );
+        }
     }
 
     const VIEWS: &str = "views";
-    for row in fetch(conn, VIEWS, include_str!("sql/views.sql")).await? {
-        let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
-        s.views.insert(
-            name,
-            View {
-                materialized: get::<String>(&row, 2, VIEWS)? == "m",
-                definition: get::<Option<String>>(&row, 3, VIEWS)?.unwrap_or_default(),
-                options: get(&row, 4, VIEWS)?,
-                comment: get(&row, 5, VIEWS)?,
-            },
-        );
+    if read.views {
+        for row in fetch(conn, VIEWS, include_str!("sql/views.sql")).await? {
+            let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
+            s.views.insert(
+                name,
+                View {
+                    materialized: get::<String>(&row, 2, VIEWS)? == "m",
+                    definition: get::<Option<String>>(&row, 3, VIEWS)?.unwrap_or_default(),
+                    options: get(&row, 4, VIEWS)?,
+                    comment: get(&row, 5, VIEWS)?,
+                },
+            );
+        }
     }
 
     const TRIGGERS: &str = "triggers";
-    for row in fetch(conn, TRIGGERS, include_str!("sql/triggers.sql")).await? {
-        let name = key3(
-            &get::<String>(&row, 0, TRIGGERS)?,
-            &get::<String>(&row, 1, TRIGGERS)?,
-            &get::<String>(&row, 2, TRIGGERS)?,
-        );
-        let enabled = match get::<String>(&row, 4, TRIGGERS)?.as_str() {
-            "D" => "disabled",
-            "R" => "replica",
-            "A" => "always",
-            _ => "origin",
-        };
-        s.triggers.insert(
-            name,
-            Trigger {
-                definition: get(&row, 3, TRIGGERS)?,
-                enabled: enabled.to_string(),
-                comment: get(&row, 5, TRIGGERS)?,
-            },
-        );
+    if read.attached {
+        for row in fetch(conn, TRIGGERS, include_str!("sql/triggers.sql")).await? {
+            let name = key3(
+                &get::<String>(&row, 0, TRIGGERS)?,
+                &get::<String>(&row, 1, TRIGGERS)?,
+                &get::<String>(&row, 2, TRIGGERS)?,
+            );
+            let enabled = match get::<String>(&row, 4, TRIGGERS)?.as_str() {
+                "D" => "disabled",
+                "R" => "replica",
+                "A" => "always",
+                _ => "origin",
+            };
+            s.triggers.insert(
+                name,
+                Trigger {
+                    definition: get(&row, 3, TRIGGERS)?,
+                    enabled: enabled.to_string(),
+                    comment: get(&row, 5, TRIGGERS)?,
+                },
+            );
+        }
     }
 
     const POLICIES: &str = "policies";
-    for row in fetch(conn, POLICIES, include_str!("sql/policies.sql")).await? {
-        let name = key3(
-            &get::<String>(&row, 0, POLICIES)?,
-            &get::<String>(&row, 1, POLICIES)?,
-            &get::<String>(&row, 2, POLICIES)?,
-        );
-        let command = match get::<String>(&row, 3, POLICIES)?.as_str() {
-            "r" => "select",
-            "a" => "insert",
-            "w" => "update",
-            "d" => "delete",
-            _ => "all",
-        };
-        s.policies.insert(
-            name,
-            Policy {
-                command: command.to_string(),
-                permissive: get(&row, 4, POLICIES)?,
-                roles: get(&row, 5, POLICIES)?,
-                using: get(&row, 6, POLICIES)?,
-                with_check: get(&row, 7, POLICIES)?,
-            },
-        );
+    if read.attached {
+        for row in fetch(conn, POLICIES, include_str!("sql/policies.sql")).await? {
+            let name = key3(
+                &get::<String>(&row, 0, POLICIES)?,
+                &get::<String>(&row, 1, POLICIES)?,
+                &get::<String>(&row, 2, POLICIES)?,
+            );
+            let command = match get::<String>(&row, 3, POLICIES)?.as_str() {
+                "r" => "select",
+                "a" => "insert",
+                "w" => "update",
+                "d" => "delete",
+                _ => "all",
+            };
+            s.policies.insert(
+                name,
+                Policy {
+                    command: command.to_string(),
+                    permissive: get(&row, 4, POLICIES)?,
+                    roles: get(&row, 5, POLICIES)?,
+                    using: get(&row, 6, POLICIES)?,
+                    with_check: get(&row, 7, POLICIES)?,
+                },
+            );
+        }
     }
     Ok(s)
+}
+
+/// Which of the kinds read whole to read again.
+#[derive(Debug, Clone, Copy)]
+struct Fixed {
+    /// Schemas and extensions.
+    namespaces: bool,
+    /// Enums, domains, composite and range types.
+    types: bool,
+    tables: bool,
+    views: bool,
+    /// Triggers and policies.
+    attached: bool,
+}
+
+impl Fixed {
+    const ALL: Fixed = Fixed { namespaces: true, types: true, tables: true, views: true, attached: true };
+
+    /// What owners of these kinds (see `sql/versions.sql`) changing asks for; `renamed` when
+    /// something was renamed, which may change how any of them prints.
+    fn of<'a>(kinds: impl Iterator<Item = &'a str>, renamed: bool) -> Fixed {
+        let mut read = Fixed { namespaces: false, types: renamed, tables: renamed, views: renamed, attached: renamed };
+        for kind in kinds {
+            match kind {
+                "y" | "c" => read.types = true,
+                "r" | "p" => (read.tables, read.attached) = (true, true),
+                "v" | "m" => (read.views, read.attached) = (true, true),
+                "f" => read.attached = true,
+                _ => {}
+            }
+        }
+        read
+    }
+
+    /// Takes the kinds not read again from `previous`.
+    fn keep(self, schema: &mut Schema, previous: &Schema) {
+        if !self.namespaces {
+            schema.schemas.clone_from(&previous.schemas);
+            schema.extensions.clone_from(&previous.extensions);
+        }
+        if !self.types {
+            schema.enums.clone_from(&previous.enums);
+            schema.domains.clone_from(&previous.domains);
+            schema.composites.clone_from(&previous.composites);
+            schema.ranges.clone_from(&previous.ranges);
+        }
+        if !self.tables {
+            schema.tables.clone_from(&previous.tables);
+        }
+        if !self.views {
+            schema.views.clone_from(&previous.views);
+        }
+        if !self.attached {
+            schema.triggers.clone_from(&previous.triggers);
+            schema.policies.clone_from(&previous.policies);
+        }
+    }
 }
 
 /// Which per-owner queries to run: those of the kinds of owners that changed.
@@ -553,8 +643,7 @@ impl Owned {
 
     /// Of the `changed` owners, those whose name (or a column's name) differs in `fresh`, and
     /// those whose names this cache does not know (views, types, indexes): objects that
-    /// reference them may print differently. Dropped objects are not among them: what
-    /// referenced them was dropped or changed too.
+    /// reference them may print differently.
     fn renamed(&self, changed: &[Oid], fresh: &Owned) -> Vec<Oid> {
         fn keys<T>(map: &HashMap<u32, Vec<(String, T)>>, owner: u32) -> Option<Vec<&str>> {
             map.get(&owner).map(|entries| entries.iter().map(|(key, _)| key.as_str()).collect())

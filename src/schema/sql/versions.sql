@@ -1,10 +1,11 @@
--- A version of every object that owns rows of the per-object queries (columns, constraints and
--- indexes belong to their table; functions and sequences to themselves): how many catalog rows
+-- A version of every object that owns rows of the per-object queries (columns, constraints,
+-- indexes, triggers, policies and rules belong to their table or view; functions, sequences and
+-- types, with their labels and domain constraints, to themselves): how many catalog rows
 -- describe it and the sum of their creating transaction ids. Any insert, update or delete of
 -- those rows changes the pair, because a newer row's xmin is larger than every older one's.
 -- (xmin is read through age(), which is cheaper than casting it; subtracting from the age of
 -- the first normal xid gives back xmin - 3.)
--- The last column is the owner's kind: its relkind, or 'F' for a routine.
+-- The last column is the owner's kind: its relkind, 'F' for a routine, 'y' for a type.
 -- Owner 0 stands for what can change the printed form of any object: schemas, comments,
 -- extensions and their members, collations, operators, operator classes, text search configs.
 WITH now AS (SELECT age('3'::xid)::bigint AS a)
@@ -19,7 +20,15 @@ SELECT owner, count(*), (count(*) * (SELECT a FROM now) - sum(x))::bigint, max(k
   UNION ALL SELECT d.objid, age(d.xmin), '' FROM pg_depend d
     WHERE d.classid = 'pg_class'::regclass AND d.objid >= 16384 AND d.deptype IN ('a', 'i')
   UNION ALL SELECT p.oid, age(p.xmin), 'F' FROM pg_proc p WHERE p.oid >= 16384
-  UNION ALL SELECT t.oid, age(t.xmin), '' FROM pg_type t WHERE t.oid >= 16384
+  UNION ALL SELECT t.oid, age(t.xmin), 'y' FROM pg_type t WHERE t.oid >= 16384
+  UNION ALL SELECT e.enumtypid, age(e.xmin), 'y' FROM pg_enum e WHERE e.enumtypid >= 16384
+  UNION ALL SELECT r.rngtypid, age(r.xmin), 'y' FROM pg_range r WHERE r.rngtypid >= 16384
+  UNION ALL SELECT con.contypid, age(con.xmin), 'y' FROM pg_constraint con WHERE con.contypid <> 0
+  UNION ALL SELECT tg.tgrelid, age(tg.xmin), '' FROM pg_trigger tg
+  UNION ALL SELECT pol.polrelid, age(pol.xmin), '' FROM pg_policy pol
+  UNION ALL SELECT rw.ev_class, age(rw.xmin), '' FROM pg_rewrite rw WHERE rw.ev_class >= 16384
+  UNION ALL SELECT inh.inhrelid, age(inh.xmin), '' FROM pg_inherits inh
+  UNION ALL SELECT pt.partrelid, age(pt.xmin), '' FROM pg_partitioned_table pt
   UNION ALL SELECT 0, age(xmin), '' FROM pg_namespace WHERE oid >= 16384
   UNION ALL SELECT 0, age(xmin), '' FROM pg_description WHERE objoid >= 16384
   UNION ALL SELECT 0, age(xmin), '' FROM pg_extension
