@@ -20,6 +20,7 @@ use std::time::Duration;
 const SNAPSHOT_SQL: &str = include_str!("catalog/snapshot.sql");
 const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
 const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
+const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
 
 /// PostgreSQL's table-level lock modes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -155,6 +156,19 @@ pub struct ConstraintChange {
     pub table_lock: Option<LockMode>,
 }
 
+/// A foreign key this migration added that, at the end of the migration, no index on the
+/// referencing table covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnindexedForeignKey {
+    pub name: String,
+    /// The referencing table, `schema.name` or `name` in `public`.
+    pub table: String,
+    /// The referencing columns, in key order.
+    pub columns: Vec<String>,
+    /// The referenced table, qualified like `table`.
+    pub referenced: String,
+}
+
 /// Everything the trace saw of one statement; the rules' only input.
 #[derive(Debug)]
 pub struct StatementTrace<'a> {
@@ -190,6 +204,9 @@ pub struct StatementTrace<'a> {
     pub enum_values_added: &'a [(u32, String)],
     /// Columns this migration added to pre-existing tables before this statement: (table OID, name).
     pub added_columns: &'a HashSet<(u32, String)>,
+    /// Foreign keys this statement added that no index covers once the whole migration ran (known
+    /// only then: filled in the trace the tracer builds for them at the end of the migration).
+    pub unindexed_foreign_keys: Vec<UnindexedForeignKey>,
     /// The error, when the statement failed.
     pub error: Option<&'a StatementError>,
     /// Wall time of the statement.
@@ -275,6 +292,8 @@ struct ScriptState {
     exclusive_before: Option<Relation>,
     enum_added: Vec<(u32, String)>,
     added_columns: HashSet<(u32, String)>,
+    /// Foreign keys this migration created that involve a pre-existing table: (statement, OID).
+    new_foreign_keys: Vec<(usize, u32)>,
     node: Option<NodeEnum>,
     queried: bool,
     hits: Vec<Hit>,
@@ -335,13 +354,16 @@ impl Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
                 added_columns: &self.state.added_columns,
+                unindexed_foreign_keys: Vec::new(),
                 error: Some(error),
                 elapsed: Duration::ZERO,
             };
             let hits = check(&trace, error.statement, &mut self.state.fired);
             self.state.hits.extend(hits);
         }
-        let state = std::mem::take(&mut self.state);
+        let mut state = std::mem::take(&mut self.state);
+        // Findings decided at the end of the migration join the others in statement order.
+        state.hits.sort_by_key(|hit| hit.statement);
         for hit in state.hits {
             let statement = &script.split.statements[hit.statement];
             let finding = Finding::new(hit.rule.id, hit.rule.severity, hit.message)
@@ -501,6 +523,18 @@ impl Tracer {
         let mut constraints = Vec::new();
         for (oid, row) in constraint_rows {
             let table_oid = row.try_get::<i64, _>("parent")? as u32;
+            let kind: String = row.try_get("kind")?;
+            if kind == "f" && !snapshot.constraints.contains_key(&oid) {
+                let referenced = row.try_get::<i64, _>("referenced")? as u32;
+                let name: String = row.try_get("name")?;
+                // ALTER COLUMN TYPE re-creates the table's foreign keys under their old names.
+                let rebuilt = retypes && snapshot.constraint_names.contains_key(&(table_oid, name));
+                let involves_existing =
+                    snapshot.relations.contains_key(&table_oid) || snapshot.relations.contains_key(&referenced);
+                if !rebuilt && involves_existing && !state.new_foreign_keys.iter().any(|(_, o)| *o == oid) {
+                    state.new_foreign_keys.push((index, oid));
+                }
+            }
             let Some(lock) = locks.iter().find(|l| l.relation.oid == table_oid && l.relation.is_table()) else {
                 continue;
             };
@@ -510,7 +544,6 @@ impl Tracer {
             let previous = state.validated.insert(oid, validated).or(by_name);
             let created = previous.is_none();
             if created || (previous == Some(false) && validated) {
-                let kind: String = row.try_get("kind")?;
                 constraints.push(ConstraintChange {
                     name,
                     kind: kind.chars().next().unwrap_or('?'),
@@ -546,6 +579,7 @@ impl Tracer {
             constraints,
             enum_values_added: &state.enum_added,
             added_columns: &state.added_columns,
+            unindexed_foreign_keys: Vec::new(),
             error: None,
             elapsed,
         };
@@ -564,6 +598,64 @@ impl Tracer {
         };
         state.hits.extend(hits);
         state.added_columns.extend(added);
+        Ok(())
+    }
+
+    /// After the last statement of a migration that added foreign keys: reports those that no index
+    /// covers now (an index created later in the same migration counts), each at the statement
+    /// that added it. One query per such migration.
+    async fn foreign_keys(&mut self, conn: &mut PgConnection, script: &Script) -> Result<(), sqlx::Error> {
+        let oids: Vec<i64> = self.state.new_foreign_keys.iter().map(|(_, oid)| i64::from(*oid)).collect();
+        let rows = sqlx::query(FOREIGN_KEYS_SQL).bind(oids).fetch_all(&mut *conn).await?;
+        let qualified = |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
+        let mut by_statement: Vec<(usize, UnindexedForeignKey)> = Vec::new();
+        for row in &rows {
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            let Some(&(statement, _)) = self.state.new_foreign_keys.iter().find(|(_, o)| *o == oid) else { continue };
+            by_statement.push((
+                statement,
+                UnindexedForeignKey {
+                    name: row.try_get("name")?,
+                    table: qualified(row.try_get("schema")?, row.try_get("table")?),
+                    columns: row.try_get("columns")?,
+                    referenced: qualified(row.try_get("referenced_schema")?, row.try_get("referenced")?),
+                },
+            ));
+        }
+        by_statement.sort_by_key(|(statement, _)| *statement);
+        let mut fks = by_statement.into_iter().peekable();
+        while let Some((statement, first)) = fks.next() {
+            let mut unindexed = vec![first];
+            while let Some((_, fk)) = fks.next_if(|(s, _)| *s == statement) {
+                unindexed.push(fk);
+            }
+            let node = parse(script.text(&script.split.statements[statement]));
+            let trace = StatementTrace {
+                node: node.as_ref(),
+                tx: &script.split.statements[statement].tx,
+                in_transaction: self.state.in_tx,
+                server_version_num: self.server_version_num,
+                locks: Vec::new(),
+                exclusive_before: None,
+                lock_timeout: true,
+                rewritten: Vec::new(),
+                scanned: Vec::new(),
+                columns_dropped: Vec::new(),
+                dropped: Vec::new(),
+                new_indexes: Vec::new(),
+                constraints: Vec::new(),
+                enum_values_added: &[],
+                added_columns: &self.state.added_columns,
+                unindexed_foreign_keys: unindexed,
+                error: None,
+                elapsed: Duration::ZERO,
+            };
+            for rule in rules::AT_END.iter().copied() {
+                for message in (rule.check)(&trace) {
+                    self.state.hits.push(Hit { statement, rule, message });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -590,8 +682,12 @@ impl Observer for Tracer {
         }
         let statement = &script.split.statements[index];
         let node = parse(script.text(statement));
-        self.state.exclusive_before =
-            if self.state.in_tx && !is_trivial(node.as_ref()) { self.state.exclusive.clone() } else { None };
+        self.state.exclusive_before = if self.state.in_tx && !is_trivial(node.as_ref()) && !is_metadata_only(node.as_ref())
+        {
+            self.state.exclusive.clone()
+        } else {
+            None
+        };
         let interesting = may_lock(node.as_ref());
         self.state.queried = false;
         if interesting {
@@ -645,6 +741,7 @@ impl Observer for Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
                 added_columns: &self.state.added_columns,
+                unindexed_foreign_keys: Vec::new(),
                 error: None,
                 elapsed,
             };
@@ -681,6 +778,9 @@ impl Observer for Tracer {
         if !self.state.in_tx {
             self.state.held.clear();
             self.state.exclusive = None;
+        }
+        if index + 1 == script.split.statements.len() && !self.state.new_foreign_keys.is_empty() {
+            self.foreign_keys(conn, script).await?;
         }
         Ok(())
     }
@@ -780,4 +880,20 @@ fn alter_column_type(node: Option<&NodeEnum>) -> bool {
 /// Statements that do no work of their own (settings, transaction control).
 pub fn is_trivial(node: Option<&NodeEnum>) -> bool {
     matches!(node, Some(NodeEnum::VariableSetStmt(_) | NodeEnum::VariableShowStmt(_) | NodeEnum::TransactionStmt(_)))
+}
+
+/// Statements that only write a catalog row about an object (comments, privileges, security
+/// labels): they read no table data and finish at once, so running one under an earlier ACCESS
+/// EXCLUSIVE lock does not lengthen the outage.
+pub fn is_metadata_only(node: Option<&NodeEnum>) -> bool {
+    matches!(
+        node,
+        Some(
+            NodeEnum::CommentStmt(_)
+                | NodeEnum::GrantStmt(_)
+                | NodeEnum::GrantRoleStmt(_)
+                | NodeEnum::SecLabelStmt(_)
+                | NodeEnum::AlterDefaultPrivilegesStmt(_)
+        )
+    )
 }

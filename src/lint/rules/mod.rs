@@ -9,7 +9,9 @@ mod drop_index_not_concurrent;
 mod drop_table;
 mod enum_add_value_in_transaction;
 mod exclusion_constraint;
+mod foreign_key_not_indexed;
 mod index_not_concurrent;
+mod json_column;
 mod lock_timeout_missing;
 mod rename;
 mod set_not_null_scan;
@@ -64,7 +66,12 @@ pub static ALL: &[&Rule] = &[
     &rename::RULE,
     &volatile_default_rewrite::RULE,
     &concurrently_in_transaction::RULE,
+    &foreign_key_not_indexed::RULE,
+    &json_column::RULE,
 ];
+
+/// Rules decided once the whole migration ran, on traces the tracer builds then.
+pub static AT_END: &[&Rule] = &[&foreign_key_not_indexed::RULE];
 
 /// The rule with `id`.
 pub fn by_id(id: &str) -> Option<&'static Rule> {
