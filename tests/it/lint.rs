@@ -54,6 +54,7 @@ rule_tests! {
     concurrently_in_transaction => "concurrently-in-transaction",
     foreign_key_not_indexed => "foreign-key-not-indexed",
     json_column => "json-column",
+    not_null_column_without_default => "not-null-column-without-default",
 }
 
 /// A chain of two migrations written to a temporary directory: `setup`, then `change`.
@@ -177,4 +178,14 @@ fn river_corpus_only_reports_changes_to_existing_tables() {
     assert!(!found.iter().any(|(_, file, _)| file.starts_with("001_") || file.starts_with("002_")), "{found:?}");
     assert!(found.contains(&("set-not-null-scan".into(), "003_river_job_tags_non_null.up.sql".into(), 3)), "{found:?}");
     assert!(found.contains(&("constraint-validation".into(), "004_pending_and_more.up.sql".into(), 18)), "{found:?}");
+}
+
+/// A required column is only a hazard on a table that may have rows: one that existed before.
+#[test]
+fn not_null_column_on_a_new_table_is_not_reported() {
+    let rule = "not-null-column-without-default";
+    let change = "CREATE TABLE events (id bigint);\nALTER TABLE events ADD COLUMN kind text NOT NULL;\n";
+    assert_eq!(lines_of(rule, TABLES, change), Vec::<u64>::new());
+    let change = "ALTER TABLE orders ADD COLUMN kind text,\n  ADD COLUMN code int UNIQUE NOT NULL;\n";
+    assert_eq!(lines_of(rule, TABLES, change), vec![1]);
 }

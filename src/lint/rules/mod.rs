@@ -13,6 +13,7 @@ mod foreign_key_not_indexed;
 mod index_not_concurrent;
 mod json_column;
 mod lock_timeout_missing;
+mod not_null_column_without_default;
 mod rename;
 mod set_not_null_scan;
 mod statements_after_access_exclusive;
@@ -68,6 +69,7 @@ pub static ALL: &[&Rule] = &[
     &concurrently_in_transaction::RULE,
     &foreign_key_not_indexed::RULE,
     &json_column::RULE,
+    &not_null_column_without_default::RULE,
 ];
 
 /// Rules decided once the whole migration ran, on traces the tracer builds then.
