@@ -40,6 +40,9 @@ CONCEPTS = {
     "rename": (set(), {"renaming-column", "renaming-table"}),
     "volatile-default-rewrite": ({"E11"}, {"adding-field-with-default"}),
     "concurrently-in-transaction": (set(), {"ban-concurrent-index-creation-in-transaction"}),
+    "foreign-key-not-indexed": ({"E15"}, set()),
+    "json-column": ({"E3"}, set()),
+    "not-null-column-without-default": (set(), {"adding-required-field"}),
 }
 
 # eugene files one rewrite under several hints (E5, E10, E11; E6/E7 for rebuilt indexes), so the

@@ -607,7 +607,8 @@ impl Tracer {
     async fn foreign_keys(&mut self, conn: &mut PgConnection, script: &Script) -> Result<(), sqlx::Error> {
         let oids: Vec<i64> = self.state.new_foreign_keys.iter().map(|(_, oid)| i64::from(*oid)).collect();
         let rows = sqlx::query(FOREIGN_KEYS_SQL).bind(oids).fetch_all(&mut *conn).await?;
-        let qualified = |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
+        let qualified =
+            |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
         let mut by_statement: Vec<(usize, UnindexedForeignKey)> = Vec::new();
         for row in &rows {
             let oid = row.try_get::<i64, _>("oid")? as u32;
@@ -682,12 +683,12 @@ impl Observer for Tracer {
         }
         let statement = &script.split.statements[index];
         let node = parse(script.text(statement));
-        self.state.exclusive_before = if self.state.in_tx && !is_trivial(node.as_ref()) && !is_metadata_only(node.as_ref())
-        {
-            self.state.exclusive.clone()
-        } else {
-            None
-        };
+        self.state.exclusive_before =
+            if self.state.in_tx && !is_trivial(node.as_ref()) && !is_metadata_only(node.as_ref()) {
+                self.state.exclusive.clone()
+            } else {
+                None
+            };
         let interesting = may_lock(node.as_ref());
         self.state.queried = false;
         if interesting {

@@ -55,9 +55,12 @@ fn required_without_default(def: &ColumnDef) -> bool {
             _ => None,
         })
         .collect();
-    let required = def.is_not_null || kinds.iter().any(|k| matches!(k, ConstrType::ConstrNotnull | ConstrType::ConstrPrimary));
+    let required =
+        def.is_not_null || kinds.iter().any(|k| matches!(k, ConstrType::ConstrNotnull | ConstrType::ConstrPrimary));
     let filled = def.raw_default.is_some()
-        || kinds.iter().any(|k| matches!(k, ConstrType::ConstrDefault | ConstrType::ConstrIdentity | ConstrType::ConstrGenerated));
+        || kinds
+            .iter()
+            .any(|k| matches!(k, ConstrType::ConstrDefault | ConstrType::ConstrIdentity | ConstrType::ConstrGenerated));
     let serial = def.type_name.as_ref().is_some_and(|t| {
         t.names.iter().any(|n| {
             matches!(&n.node, Some(NodeEnum::String(s))
