@@ -204,6 +204,9 @@ pub struct StatementTrace<'a> {
     pub enum_values_added: &'a [(u32, String)],
     /// Columns this migration added to pre-existing tables before this statement: (table OID, name).
     pub added_columns: &'a HashSet<(u32, String)>,
+    /// Tables emptied earlier in the same transaction (`TRUNCATE`, or `DELETE` without `WHERE`),
+    /// as (schema as written, name); a table named without a schema has an empty one.
+    pub emptied: &'a [(String, String)],
     /// Foreign keys this statement added that no index covers once the whole migration ran (known
     /// only then: filled in the trace the tracer builds for them at the end of the migration).
     pub unindexed_foreign_keys: Vec<UnindexedForeignKey>,
@@ -292,6 +295,8 @@ struct ScriptState {
     exclusive_before: Option<Relation>,
     enum_added: Vec<(u32, String)>,
     added_columns: HashSet<(u32, String)>,
+    /// Tables emptied in the current transaction: (schema as written, name).
+    emptied: Vec<(String, String)>,
     /// Foreign keys this migration created that involve a pre-existing table: (statement, OID).
     new_foreign_keys: Vec<(usize, u32)>,
     node: Option<NodeEnum>,
@@ -354,6 +359,7 @@ impl Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
                 added_columns: &self.state.added_columns,
+                emptied: &self.state.emptied,
                 unindexed_foreign_keys: Vec::new(),
                 error: Some(error),
                 elapsed: Duration::ZERO,
@@ -579,6 +585,7 @@ impl Tracer {
             constraints,
             enum_values_added: &state.enum_added,
             added_columns: &state.added_columns,
+            emptied: &state.emptied,
             unindexed_foreign_keys: Vec::new(),
             error: None,
             elapsed,
@@ -647,6 +654,7 @@ impl Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &[],
                 added_columns: &self.state.added_columns,
+                emptied: &[],
                 unindexed_foreign_keys: unindexed,
                 error: None,
                 elapsed: Duration::ZERO,
@@ -666,6 +674,7 @@ impl Tracer {
         self.state.held.clear();
         self.state.exclusive = None;
         self.state.enum_added.clear();
+        self.state.emptied.clear();
     }
 }
 
@@ -742,6 +751,7 @@ impl Observer for Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
                 added_columns: &self.state.added_columns,
+                emptied: &self.state.emptied,
                 unindexed_foreign_keys: Vec::new(),
                 error: None,
                 elapsed,
@@ -775,6 +785,10 @@ impl Observer for Tracer {
                 .join(".");
             let line = script.statement_line(statement);
             self.state.enum_added.push((line, format!("{name}.{}", stmt.new_val)));
+        }
+        if self.state.in_tx {
+            let emptied = emptied_tables(self.state.node.as_ref());
+            self.state.emptied.extend(emptied);
         }
         if !self.state.in_tx {
             self.state.held.clear();
@@ -876,6 +890,23 @@ fn alter_column_type(node: Option<&NodeEnum>) -> bool {
         matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd))
             if cmd.subtype == pg_query::protobuf::AlterTableType::AtAlterColumnType as i32)
     })
+}
+
+/// The tables a `TRUNCATE`, or a `DELETE` without `WHERE`, leaves empty: (schema as written, name).
+fn emptied_tables(node: Option<&NodeEnum>) -> Vec<(String, String)> {
+    let name = |r: &RangeVar| (r.schemaname.clone(), r.relname.clone());
+    match node {
+        Some(NodeEnum::DeleteStmt(stmt)) if stmt.where_clause.is_none() => stmt.relation.iter().map(name).collect(),
+        Some(NodeEnum::TruncateStmt(stmt)) => stmt
+            .relations
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::RangeVar(r)) => Some(name(r)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Statements that do no work of their own (settings, transaction control).

@@ -180,7 +180,8 @@ fn river_corpus_only_reports_changes_to_existing_tables() {
     assert!(found.contains(&("constraint-validation".into(), "004_pending_and_more.up.sql".into(), 18)), "{found:?}");
 }
 
-/// A required column is only a hazard on a table that may have rows: one that existed before.
+/// A required column is only a hazard on a table that may have rows: one that existed before and
+/// that the migration did not empty first.
 #[test]
 fn not_null_column_on_a_new_table_is_not_reported() {
     let rule = "not-null-column-without-default";
@@ -188,4 +189,10 @@ fn not_null_column_on_a_new_table_is_not_reported() {
     assert_eq!(lines_of(rule, TABLES, change), Vec::<u64>::new());
     let change = "ALTER TABLE orders ADD COLUMN kind text,\n  ADD COLUMN code int UNIQUE NOT NULL;\n";
     assert_eq!(lines_of(rule, TABLES, change), vec![1]);
+    // Emptied first in the same transaction: no row to fill.
+    let add = "ALTER TABLE orders ADD COLUMN kind text NOT NULL;\n";
+    assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM orders;\n{add}")), Vec::<u64>::new());
+    assert_eq!(lines_of(rule, TABLES, &format!("TRUNCATE accounts, public.orders;\n{add}")), Vec::<u64>::new());
+    assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM orders WHERE total > 0;\n{add}")), vec![2]);
+    assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM accounts;\n{add}")), vec![2]);
 }

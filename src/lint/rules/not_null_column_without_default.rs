@@ -12,7 +12,7 @@ pub const RULE: Rule = Rule {
     id: "not-null-column-without-default",
     severity: Severity::Warning,
     summary: "A NOT NULL column without a default is added to an existing table: the migration fails wherever the table has rows.",
-    detects: "An `ALTER TABLE ... ADD COLUMN` declared `NOT NULL` or `PRIMARY KEY`, with no `DEFAULT`, identity, generated expression or serial type, on a table that existed before the migration (the trace finds the table among the relations it locks). The check run applies it to a scratch database whose tables have only the rows earlier migrations inserted, so it passes there; production tables have rows. A column added to a table created by the same migration is not reported.",
+    detects: "An `ALTER TABLE ... ADD COLUMN` declared `NOT NULL` or `PRIMARY KEY`, with no `DEFAULT`, identity, generated expression or serial type, on a table that existed before the migration (the trace finds the table among the relations it locks). The check run applies it to a scratch database whose tables have only the rows earlier migrations inserted, so it passes there; production tables have rows. A column added to a table created by the same migration is not reported, nor one added to a table that the same transaction emptied first (`TRUNCATE`, or `DELETE` without `WHERE`; after a `DELETE`, rows that other sessions insert before the `ALTER TABLE` gets its lock would still make it fail).",
     production: "PostgreSQL fills the new column with NULL for every existing row, so on a table with rows the statement fails with `column ... contains null values` and the deploy stops; a migration tool that does not run it in a transaction leaves the earlier statements applied.",
     instead: "Add the column nullable (or with a constant default, which is instant since PostgreSQL 11), backfill it in batches, then add the NOT NULL constraint safely (see `set-not-null-scan`):\n\n```sql\nALTER TABLE orders ADD COLUMN currency text NOT NULL DEFAULT 'EUR';\n```",
     help: "give the column a DEFAULT, or add it nullable, backfill, then set NOT NULL",
@@ -34,6 +34,15 @@ fn check(trace: &StatementTrace) -> Vec<String> {
         return Vec::new();
     }
     let Some(table) = trace.existing_table(trace.alter_table_relation()) else { return Vec::new() };
+    let relation = &table.relation;
+    if trace
+        .emptied
+        .iter()
+        .any(|(schema, name)| *name == relation.name && (schema.is_empty() || *schema == relation.schema))
+    {
+        // Emptied in the same transaction first: there are no rows to fill.
+        return Vec::new();
+    }
     columns
         .iter()
         .map(|c| {
