@@ -2,7 +2,8 @@
 //! connection and transaction, records which relations that existed before the migration were
 //! locked (and how strongly), rewritten, scanned, dropped or given validated constraints, then
 //! asks the rules about it. One catalog query per statement at most, and none for statements
-//! that cannot lock or rewrite anything.
+//! that cannot lock or rewrite anything; plus one after the last statement of a migration that
+//! added a foreign key.
 
 use super::rules::{self, Rule};
 use super::suppress;
@@ -789,6 +790,14 @@ impl Observer for Tracer {
         if self.state.in_tx {
             let emptied = emptied_tables(self.state.node.as_ref());
             self.state.emptied.extend(emptied);
+            // Rows inserted after the table was emptied need filling again.
+            if let Some(NodeEnum::InsertStmt(stmt)) = &self.state.node
+                && let Some(r) = &stmt.relation
+            {
+                self.state.emptied.retain(|(schema, name)| {
+                    !(*name == r.relname && (schema.is_empty() || r.schemaname.is_empty() || *schema == r.schemaname))
+                });
+            }
         }
         if !self.state.in_tx {
             self.state.held.clear();
@@ -896,7 +905,9 @@ fn alter_column_type(node: Option<&NodeEnum>) -> bool {
 fn emptied_tables(node: Option<&NodeEnum>) -> Vec<(String, String)> {
     let name = |r: &RangeVar| (r.schemaname.clone(), r.relname.clone());
     match node {
-        Some(NodeEnum::DeleteStmt(stmt)) if stmt.where_clause.is_none() => stmt.relation.iter().map(name).collect(),
+        Some(NodeEnum::DeleteStmt(stmt)) if stmt.where_clause.is_none() && stmt.using_clause.is_empty() => {
+            stmt.relation.iter().map(name).collect()
+        }
         Some(NodeEnum::TruncateStmt(stmt)) => stmt
             .relations
             .iter()
@@ -928,4 +939,32 @@ pub fn is_metadata_only(node: Option<&NodeEnum>) -> bool {
                 | NodeEnum::AlterDefaultPrivilegesStmt(_)
         )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(sql: &str) -> Option<NodeEnum> {
+        parse(sql)
+    }
+
+    #[test]
+    fn truncate_and_unfiltered_delete_empty_tables() {
+        let pair = |s: &str, n: &str| (s.to_string(), n.to_string());
+        assert_eq!(emptied_tables(node("DELETE FROM orders").as_ref()), vec![pair("", "orders")]);
+        assert_eq!(emptied_tables(node("TRUNCATE a, shop.b").as_ref()), vec![pair("", "a"), pair("shop", "b")]);
+        assert!(emptied_tables(node("DELETE FROM orders WHERE id > 1").as_ref()).is_empty());
+        assert!(emptied_tables(node("DELETE FROM orders USING customers").as_ref()).is_empty());
+        assert!(emptied_tables(node("UPDATE orders SET id = 1").as_ref()).is_empty());
+    }
+
+    #[test]
+    fn comments_and_grants_are_metadata_only() {
+        assert!(is_metadata_only(node("COMMENT ON COLUMN t.c IS 'x'").as_ref()));
+        assert!(is_metadata_only(node("GRANT SELECT ON t TO PUBLIC").as_ref()));
+        assert!(is_metadata_only(node("REVOKE ALL ON t FROM PUBLIC").as_ref()));
+        assert!(!is_metadata_only(node("UPDATE t SET c = 1").as_ref()));
+        assert!(!is_metadata_only(node("CREATE INDEX ON t (c)").as_ref()));
+    }
 }

@@ -195,4 +195,7 @@ fn not_null_column_on_a_new_table_is_not_reported() {
     assert_eq!(lines_of(rule, TABLES, &format!("TRUNCATE accounts, public.orders;\n{add}")), Vec::<u64>::new());
     assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM orders WHERE total > 0;\n{add}")), vec![2]);
     assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM accounts;\n{add}")), vec![2]);
+    // Refilled from a table that is empty here but not in production.
+    let refilled = format!("DELETE FROM orders;\nINSERT INTO orders (id) SELECT id FROM accounts;\n{add}");
+    assert_eq!(lines_of(rule, TABLES, &refilled), vec![3]);
 }
