@@ -4,13 +4,14 @@
 # `eugene` is on PATH. All three run against one throwaway cluster started here.
 #
 #   bench/lint.sh [corpus-name]        (default: lemmy; diesel layout dir/up.sql)
+#   MIGRATION_GUARD_BIN=path bench/lint.sh   times another build (e.g. the one before a change)
 #
 # Needs initdb/pg_ctl/psql on PATH and a release build (`cargo build --release`). Corpora are read
 # from $MIGRATION_GUARD_CORPUS (default ../shared/corpus next to the repository).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 corpus="${MIGRATION_GUARD_CORPUS:-$root/../shared/corpus}/${1:-lemmy}"
-bin="$root/target/release/migration-guard"
+bin="${MIGRATION_GUARD_BIN:-$root/target/release/migration-guard}"
 runs="${RUNS:-3}"
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 [ -d "$corpus/migrations" ] || { echo "no migrations under $corpus" >&2; exit 2; }

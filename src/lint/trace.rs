@@ -2,7 +2,8 @@
 //! connection and transaction, records which relations that existed before the migration were
 //! locked (and how strongly), rewritten, scanned, dropped or given validated constraints, then
 //! asks the rules about it. One catalog query per statement at most, and none for statements
-//! that cannot lock or rewrite anything.
+//! that cannot lock or rewrite anything; plus one after the last statement of a migration that
+//! added a foreign key.
 
 use super::rules::{self, Rule};
 use super::suppress;
@@ -20,6 +21,7 @@ use std::time::Duration;
 const SNAPSHOT_SQL: &str = include_str!("catalog/snapshot.sql");
 const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
 const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
+const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
 
 /// PostgreSQL's table-level lock modes, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -155,6 +157,19 @@ pub struct ConstraintChange {
     pub table_lock: Option<LockMode>,
 }
 
+/// A foreign key this migration added that, at the end of the migration, no index on the
+/// referencing table covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnindexedForeignKey {
+    pub name: String,
+    /// The referencing table, `schema.name` or `name` in `public`.
+    pub table: String,
+    /// The referencing columns, in key order.
+    pub columns: Vec<String>,
+    /// The referenced table, qualified like `table`.
+    pub referenced: String,
+}
+
 /// Everything the trace saw of one statement; the rules' only input.
 #[derive(Debug)]
 pub struct StatementTrace<'a> {
@@ -190,6 +205,12 @@ pub struct StatementTrace<'a> {
     pub enum_values_added: &'a [(u32, String)],
     /// Columns this migration added to pre-existing tables before this statement: (table OID, name).
     pub added_columns: &'a HashSet<(u32, String)>,
+    /// Tables emptied earlier in the same transaction (`TRUNCATE`, or `DELETE` without `WHERE`),
+    /// as (schema as written, name); a table named without a schema has an empty one.
+    pub emptied: &'a [(String, String)],
+    /// Foreign keys this statement added that no index covers once the whole migration ran (known
+    /// only then: filled in the trace the tracer builds for them at the end of the migration).
+    pub unindexed_foreign_keys: Vec<UnindexedForeignKey>,
     /// The error, when the statement failed.
     pub error: Option<&'a StatementError>,
     /// Wall time of the statement.
@@ -275,6 +296,10 @@ struct ScriptState {
     exclusive_before: Option<Relation>,
     enum_added: Vec<(u32, String)>,
     added_columns: HashSet<(u32, String)>,
+    /// Tables emptied in the current transaction: (schema as written, name).
+    emptied: Vec<(String, String)>,
+    /// Foreign keys this migration created that involve a pre-existing table: (statement, OID).
+    new_foreign_keys: Vec<(usize, u32)>,
     node: Option<NodeEnum>,
     queried: bool,
     hits: Vec<Hit>,
@@ -335,13 +360,17 @@ impl Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
                 added_columns: &self.state.added_columns,
+                emptied: &self.state.emptied,
+                unindexed_foreign_keys: Vec::new(),
                 error: Some(error),
                 elapsed: Duration::ZERO,
             };
             let hits = check(&trace, error.statement, &mut self.state.fired);
             self.state.hits.extend(hits);
         }
-        let state = std::mem::take(&mut self.state);
+        let mut state = std::mem::take(&mut self.state);
+        // Findings decided at the end of the migration join the others in statement order.
+        state.hits.sort_by_key(|hit| hit.statement);
         for hit in state.hits {
             let statement = &script.split.statements[hit.statement];
             let finding = Finding::new(hit.rule.id, hit.rule.severity, hit.message)
@@ -512,6 +541,18 @@ impl Tracer {
         let mut constraints = Vec::new();
         for (oid, row) in constraint_rows {
             let table_oid = row.try_get::<i64, _>("parent")? as u32;
+            let kind: String = row.try_get("kind")?;
+            if kind == "f" && !snapshot.constraints.contains_key(&oid) {
+                let referenced = row.try_get::<i64, _>("referenced")? as u32;
+                let name: String = row.try_get("name")?;
+                // ALTER COLUMN TYPE re-creates the table's foreign keys under their old names.
+                let rebuilt = retypes && snapshot.constraint_names.contains_key(&(table_oid, name));
+                let involves_existing =
+                    snapshot.relations.contains_key(&table_oid) || snapshot.relations.contains_key(&referenced);
+                if !rebuilt && involves_existing && !state.new_foreign_keys.iter().any(|(_, o)| *o == oid) {
+                    state.new_foreign_keys.push((index, oid));
+                }
+            }
             let Some(lock) = locks.iter().find(|l| l.relation.oid == table_oid && l.relation.is_table()) else {
                 continue;
             };
@@ -521,7 +562,6 @@ impl Tracer {
             let previous = state.validated.insert(oid, validated).or(by_name);
             let created = previous.is_none();
             if created || (previous == Some(false) && validated) {
-                let kind: String = row.try_get("kind")?;
                 constraints.push(ConstraintChange {
                     name,
                     kind: kind.chars().next().unwrap_or('?'),
@@ -557,6 +597,8 @@ impl Tracer {
             constraints,
             enum_values_added: &state.enum_added,
             added_columns: &state.added_columns,
+            emptied: &state.emptied,
+            unindexed_foreign_keys: Vec::new(),
             error: None,
             elapsed,
         };
@@ -578,12 +620,73 @@ impl Tracer {
         Ok(())
     }
 
+    /// After the last statement of a migration that added foreign keys: reports those that no index
+    /// covers now (an index created later in the same migration counts), each at the statement
+    /// that added it. One query per such migration.
+    async fn foreign_keys(&mut self, conn: &mut PgConnection, script: &Script) -> Result<(), sqlx::Error> {
+        let oids: Vec<i64> = self.state.new_foreign_keys.iter().map(|(_, oid)| i64::from(*oid)).collect();
+        let rows = sqlx::query(FOREIGN_KEYS_SQL).bind(oids).fetch_all(&mut *conn).await?;
+        let qualified =
+            |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
+        let mut by_statement: Vec<(usize, UnindexedForeignKey)> = Vec::new();
+        for row in &rows {
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            let Some(&(statement, _)) = self.state.new_foreign_keys.iter().find(|(_, o)| *o == oid) else { continue };
+            by_statement.push((
+                statement,
+                UnindexedForeignKey {
+                    name: row.try_get("name")?,
+                    table: qualified(row.try_get("schema")?, row.try_get("table")?),
+                    columns: row.try_get("columns")?,
+                    referenced: qualified(row.try_get("referenced_schema")?, row.try_get("referenced")?),
+                },
+            ));
+        }
+        by_statement.sort_by_key(|(statement, _)| *statement);
+        let mut fks = by_statement.into_iter().peekable();
+        while let Some((statement, first)) = fks.next() {
+            let mut unindexed = vec![first];
+            while let Some((_, fk)) = fks.next_if(|(s, _)| *s == statement) {
+                unindexed.push(fk);
+            }
+            let node = parse(script.text(&script.split.statements[statement]));
+            let trace = StatementTrace {
+                node: node.as_ref(),
+                tx: &script.split.statements[statement].tx,
+                in_transaction: self.state.in_tx,
+                server_version_num: self.server_version_num,
+                locks: Vec::new(),
+                exclusive_before: None,
+                lock_timeout: true,
+                rewritten: Vec::new(),
+                scanned: Vec::new(),
+                columns_dropped: Vec::new(),
+                dropped: Vec::new(),
+                new_indexes: Vec::new(),
+                constraints: Vec::new(),
+                enum_values_added: &[],
+                added_columns: &self.state.added_columns,
+                emptied: &[],
+                unindexed_foreign_keys: unindexed,
+                error: None,
+                elapsed: Duration::ZERO,
+            };
+            for rule in rules::AT_END.iter().copied() {
+                for message in (rule.check)(&trace) {
+                    self.state.hits.push(Hit { statement, rule, message });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets the locks of a transaction that ended.
     fn end_transaction(&mut self) {
         self.state.in_tx = false;
         self.state.held.clear();
         self.state.exclusive = None;
         self.state.enum_added.clear();
+        self.state.emptied.clear();
     }
 }
 
@@ -602,7 +705,11 @@ impl Observer for Tracer {
         let statement = &script.split.statements[index];
         let node = parse(script.text(statement));
         self.state.exclusive_before =
-            if self.state.in_tx && !is_trivial(node.as_ref()) { self.state.exclusive.clone() } else { None };
+            if self.state.in_tx && !is_trivial(node.as_ref()) && !is_metadata_only(node.as_ref()) {
+                self.state.exclusive.clone()
+            } else {
+                None
+            };
         let interesting = may_lock(node.as_ref());
         self.state.queried = false;
         if interesting {
@@ -656,6 +763,8 @@ impl Observer for Tracer {
                 constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
                 added_columns: &self.state.added_columns,
+                emptied: &self.state.emptied,
+                unindexed_foreign_keys: Vec::new(),
                 error: None,
                 elapsed,
             };
@@ -689,9 +798,24 @@ impl Observer for Tracer {
             let line = script.statement_line(statement);
             self.state.enum_added.push((line, format!("{name}.{}", stmt.new_val)));
         }
+        if self.state.in_tx {
+            let emptied = emptied_tables(self.state.node.as_ref());
+            self.state.emptied.extend(emptied);
+            // Rows inserted after the table was emptied need filling again.
+            if let Some(NodeEnum::InsertStmt(stmt)) = &self.state.node
+                && let Some(r) = &stmt.relation
+            {
+                self.state.emptied.retain(|(schema, name)| {
+                    !(*name == r.relname && (schema.is_empty() || r.schemaname.is_empty() || *schema == r.schemaname))
+                });
+            }
+        }
         if !self.state.in_tx {
             self.state.held.clear();
             self.state.exclusive = None;
+        }
+        if index + 1 == script.split.statements.len() && !self.state.new_foreign_keys.is_empty() {
+            self.foreign_keys(conn, script).await?;
         }
         Ok(())
     }
@@ -788,7 +912,70 @@ fn alter_column_type(node: Option<&NodeEnum>) -> bool {
     })
 }
 
+/// The tables a `TRUNCATE`, or a `DELETE` without `WHERE`, leaves empty: (schema as written, name).
+fn emptied_tables(node: Option<&NodeEnum>) -> Vec<(String, String)> {
+    let name = |r: &RangeVar| (r.schemaname.clone(), r.relname.clone());
+    match node {
+        Some(NodeEnum::DeleteStmt(stmt)) if stmt.where_clause.is_none() && stmt.using_clause.is_empty() => {
+            stmt.relation.iter().map(name).collect()
+        }
+        Some(NodeEnum::TruncateStmt(stmt)) => stmt
+            .relations
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::RangeVar(r)) => Some(name(r)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Statements that do no work of their own (settings, transaction control).
 pub fn is_trivial(node: Option<&NodeEnum>) -> bool {
     matches!(node, Some(NodeEnum::VariableSetStmt(_) | NodeEnum::VariableShowStmt(_) | NodeEnum::TransactionStmt(_)))
+}
+
+/// Statements that only write a catalog row about an object (comments, privileges, security
+/// labels): they read no table data and finish at once, so running one under an earlier ACCESS
+/// EXCLUSIVE lock does not lengthen the outage.
+pub fn is_metadata_only(node: Option<&NodeEnum>) -> bool {
+    matches!(
+        node,
+        Some(
+            NodeEnum::CommentStmt(_)
+                | NodeEnum::GrantStmt(_)
+                | NodeEnum::GrantRoleStmt(_)
+                | NodeEnum::SecLabelStmt(_)
+                | NodeEnum::AlterDefaultPrivilegesStmt(_)
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(sql: &str) -> Option<NodeEnum> {
+        parse(sql)
+    }
+
+    #[test]
+    fn truncate_and_unfiltered_delete_empty_tables() {
+        let pair = |s: &str, n: &str| (s.to_string(), n.to_string());
+        assert_eq!(emptied_tables(node("DELETE FROM orders").as_ref()), vec![pair("", "orders")]);
+        assert_eq!(emptied_tables(node("TRUNCATE a, shop.b").as_ref()), vec![pair("", "a"), pair("shop", "b")]);
+        assert!(emptied_tables(node("DELETE FROM orders WHERE id > 1").as_ref()).is_empty());
+        assert!(emptied_tables(node("DELETE FROM orders USING customers").as_ref()).is_empty());
+        assert!(emptied_tables(node("UPDATE orders SET id = 1").as_ref()).is_empty());
+    }
+
+    #[test]
+    fn comments_and_grants_are_metadata_only() {
+        assert!(is_metadata_only(node("COMMENT ON COLUMN t.c IS 'x'").as_ref()));
+        assert!(is_metadata_only(node("GRANT SELECT ON t TO PUBLIC").as_ref()));
+        assert!(is_metadata_only(node("REVOKE ALL ON t FROM PUBLIC").as_ref()));
+        assert!(!is_metadata_only(node("UPDATE t SET c = 1").as_ref()));
+        assert!(!is_metadata_only(node("CREATE INDEX ON t (c)").as_ref()));
+    }
 }

@@ -52,6 +52,81 @@ rule_tests! {
     rename => "rename",
     volatile_default_rewrite => "volatile-default-rewrite",
     concurrently_in_transaction => "concurrently-in-transaction",
+    foreign_key_not_indexed => "foreign-key-not-indexed",
+    json_column => "json-column",
+    not_null_column_without_default => "not-null-column-without-default",
+}
+
+/// A chain of two migrations written to a temporary directory: `setup`, then `change`.
+fn two_migrations(setup: &str, change: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_setup.sql"), setup).unwrap();
+    std::fs::write(dir.path().join("2_change.sql"), change).unwrap();
+    dir
+}
+
+/// Lines of `2_change.sql` where `rule` fired.
+fn lines_of(rule: &str, setup: &str, change: &str) -> Vec<u64> {
+    let dir = two_migrations(setup, change);
+    let (_, _, report) = rules_of(dir.path(), &[]);
+    findings(&report).into_iter().filter(|(r, file, _)| r == rule && file == "2_change.sql").map(|f| f.2).collect()
+}
+
+const TABLES: &str = "CREATE TABLE accounts (id bigint PRIMARY KEY, region int);\n\
+    CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint, region int, total int);\n";
+
+/// eugene's E15 semantics: keys touching an existing table, decided at the end of the migration.
+#[test]
+fn foreign_key_not_indexed_follows_the_tables_and_indexes_at_the_end_of_the_migration() {
+    let rule = "foreign-key-not-indexed";
+    // A new table referencing an existing one: reported at the CREATE TABLE.
+    let new_table = "CREATE TABLE payments (id bigint PRIMARY KEY,\n  account_id bigint REFERENCES accounts (id));\n";
+    assert_eq!(lines_of(rule, TABLES, new_table), vec![1]);
+    // Indexed right after: quiet.
+    let indexed = format!("{new_table}CREATE INDEX ON payments (account_id);\n");
+    assert_eq!(lines_of(rule, TABLES, &indexed), Vec::<u64>::new());
+    // Both tables new: not reported (eugene agrees).
+    let both_new = "CREATE TABLE a (id int PRIMARY KEY);\nCREATE TABLE b (a_id int REFERENCES a (id));\n";
+    assert_eq!(lines_of(rule, TABLES, both_new), Vec::<u64>::new());
+    // A column added with REFERENCES to an existing table.
+    let column = "SELECT 1;\nALTER TABLE orders ADD COLUMN parent_id bigint REFERENCES orders (id);\n";
+    assert_eq!(lines_of(rule, TABLES, column), vec![2]);
+    // A partial index does not serve the referential-integrity query.
+    let partial = "ALTER TABLE orders ADD FOREIGN KEY (account_id) REFERENCES accounts (id);\n\
+        CREATE INDEX ON orders (account_id) WHERE total > 0;\n";
+    assert_eq!(lines_of(rule, TABLES, partial), vec![1]);
+    // A composite key is covered by an index starting with its columns in another order, not by
+    // one where they come second.
+    let setup = format!("{TABLES}ALTER TABLE accounts ADD UNIQUE (id, region);\n");
+    let composite = "ALTER TABLE orders ADD FOREIGN KEY (account_id, region) REFERENCES accounts (id, region);\n";
+    let leading = format!("{composite}CREATE INDEX ON orders (region, account_id, total);\n");
+    assert_eq!(lines_of(rule, &setup, &leading), Vec::<u64>::new());
+    let trailing = format!("{composite}CREATE INDEX ON orders (total, account_id, region);\n");
+    assert_eq!(lines_of(rule, &setup, &trailing), vec![1]);
+    // A key that existed before the migration is not this migration's doing.
+    let old_key = format!("{TABLES}ALTER TABLE orders ADD FOREIGN KEY (account_id) REFERENCES accounts (id);\n");
+    assert_eq!(lines_of(rule, &old_key, "ALTER TABLE orders ADD COLUMN note text;\n"), Vec::<u64>::new());
+}
+
+/// eugene's E3 semantics: only a column added to an existing table.
+#[test]
+fn json_column_in_a_new_table_is_not_reported() {
+    let change = "CREATE TABLE events (id bigint, payload json);\nALTER TABLE events ADD COLUMN extra json;\n";
+    assert_eq!(lines_of("json-column", TABLES, change), Vec::<u64>::new());
+    let change = "ALTER TABLE orders ADD COLUMN a jsonb, ADD COLUMN b pg_catalog.json;\n";
+    assert_eq!(lines_of("json-column", TABLES, change), vec![1]);
+}
+
+/// A comment or grant after the locking statement writes one catalog row and adds no outage.
+#[test]
+fn comments_and_grants_do_not_count_as_statements_after_access_exclusive() {
+    let rule = "statements-after-access-exclusive";
+    let quiet = "ALTER TABLE orders ADD COLUMN shipped boolean;\n\
+        COMMENT ON COLUMN orders.shipped IS 'set by the warehouse';\n\
+        GRANT SELECT ON orders TO PUBLIC;\n";
+    assert_eq!(lines_of(rule, TABLES, quiet), Vec::<u64>::new());
+    let fires = format!("{quiet}UPDATE accounts SET region = 1;\n");
+    assert_eq!(lines_of(rule, TABLES, &fires), vec![4]);
 }
 
 #[test]
@@ -103,4 +178,24 @@ fn river_corpus_only_reports_changes_to_existing_tables() {
     assert!(!found.iter().any(|(_, file, _)| file.starts_with("001_") || file.starts_with("002_")), "{found:?}");
     assert!(found.contains(&("set-not-null-scan".into(), "003_river_job_tags_non_null.up.sql".into(), 3)), "{found:?}");
     assert!(found.contains(&("constraint-validation".into(), "004_pending_and_more.up.sql".into(), 18)), "{found:?}");
+}
+
+/// A required column is only a hazard on a table that may have rows: one that existed before and
+/// that the migration did not empty first.
+#[test]
+fn not_null_column_on_a_new_table_is_not_reported() {
+    let rule = "not-null-column-without-default";
+    let change = "CREATE TABLE events (id bigint);\nALTER TABLE events ADD COLUMN kind text NOT NULL;\n";
+    assert_eq!(lines_of(rule, TABLES, change), Vec::<u64>::new());
+    let change = "ALTER TABLE orders ADD COLUMN kind text,\n  ADD COLUMN code int UNIQUE NOT NULL;\n";
+    assert_eq!(lines_of(rule, TABLES, change), vec![1]);
+    // Emptied first in the same transaction: no row to fill.
+    let add = "ALTER TABLE orders ADD COLUMN kind text NOT NULL;\n";
+    assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM orders;\n{add}")), Vec::<u64>::new());
+    assert_eq!(lines_of(rule, TABLES, &format!("TRUNCATE accounts, public.orders;\n{add}")), Vec::<u64>::new());
+    assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM orders WHERE total > 0;\n{add}")), vec![2]);
+    assert_eq!(lines_of(rule, TABLES, &format!("DELETE FROM accounts;\n{add}")), vec![2]);
+    // Refilled from a table that is empty here but not in production.
+    let refilled = format!("DELETE FROM orders;\nINSERT INTO orders (id) SELECT id FROM accounts;\n{add}");
+    assert_eq!(lines_of(rule, TABLES, &refilled), vec![3]);
 }

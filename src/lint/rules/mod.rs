@@ -9,8 +9,11 @@ mod drop_index_not_concurrent;
 mod drop_table;
 mod enum_add_value_in_transaction;
 mod exclusion_constraint;
+mod foreign_key_not_indexed;
 mod index_not_concurrent;
+mod json_column;
 mod lock_timeout_missing;
+mod not_null_column_without_default;
 mod rename;
 mod set_not_null_scan;
 mod statements_after_access_exclusive;
@@ -64,7 +67,13 @@ pub static ALL: &[&Rule] = &[
     &rename::RULE,
     &volatile_default_rewrite::RULE,
     &concurrently_in_transaction::RULE,
+    &foreign_key_not_indexed::RULE,
+    &json_column::RULE,
+    &not_null_column_without_default::RULE,
 ];
+
+/// Rules decided once the whole migration ran, on traces the tracer builds then.
+pub static AT_END: &[&Rule] = &[&foreign_key_not_indexed::RULE];
 
 /// The rule with `id`.
 pub fn by_id(id: &str) -> Option<&'static Rule> {
