@@ -143,7 +143,7 @@ async fn run(
         statements_kept: 0,
     };
     // Statements up to here are durable: autocommitted, or committed by the script itself.
-    let mut own_transaction = false;
+    let mut own_transaction = None;
     for (index, statement) in script.split.statements.iter().enumerate() {
         let result = async {
             observer.before(conn, script, index).await?;
@@ -157,12 +157,12 @@ async fn run(
         match result {
             Ok(elapsed) => {
                 match statement.tx {
-                    crate::sql::TxEffect::Control("BEGIN") => own_transaction = true,
+                    crate::sql::TxEffect::Control("BEGIN") => own_transaction = Some(index),
                     crate::sql::TxEffect::Control(_) => {
-                        own_transaction = false;
+                        own_transaction = None;
                         outcome.statements_kept = index + 1;
                     }
-                    _ if !own_transaction => outcome.statements_kept = index + 1,
+                    _ if own_transaction.is_none() => outcome.statements_kept = index + 1,
                     _ => {}
                 }
                 outcome.statements_run += 1;
@@ -174,6 +174,23 @@ async fn run(
             }
             Err(other) => return Err(lost(other)),
         }
+    }
+    if let (Some(begin), None, false) = (own_transaction, &outcome.error, wrapped) {
+        // A BEGIN the script never ends: the tool would leave its transaction open, and the
+        // changes are lost when the connection closes. Roll it back and say so.
+        let statement = &script.split.statements[begin];
+        outcome.error = Some(StatementError {
+            file: script.display_path(),
+            line: script.statement_line(statement),
+            sqlstate: String::new(),
+            message: "this BEGIN is never committed: the script ends with its transaction open, so what it \
+                      did after the BEGIN is rolled back when the connection closes"
+                .to_string(),
+            detail: None,
+            hint: Some("end the transaction with COMMIT".to_string()),
+            statement: begin,
+            statement_text: first_line(script.text(statement)),
+        });
     }
     if rollback {
         conn.execute("ROLLBACK").await.map_err(lost)?;

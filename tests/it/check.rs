@@ -131,6 +131,19 @@ fn a_script_with_its_own_transaction_is_rolled_back_not_partial() {
 }
 
 #[test]
+fn a_begin_without_commit_fails_at_the_begin() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "1_a.up.sql", "CREATE TABLE kept (id int);\nBEGIN;\nCREATE TABLE lost (id int);\n");
+    write(dir.path(), "2_b.up.sql", "CREATE TABLE later (id int);\n");
+    let (output, report) = check_json(dir.path(), &["--format", "golang-migrate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(findings(&report), vec![("migration-failed".into(), "1_a.up.sql".into(), 2)]);
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("this BEGIN is never committed"), "{message}");
+    assert!(message.contains("1 statement(s) before it stay applied"), "{message}");
+}
+
+#[test]
 fn a_dropped_table_is_reported_once() {
     // The lint's drop-table and the schema change's destructive-change describe one statement.
     let (_, report) = check_json(&fixture("lint/drop-table/fires"), &["--round-trip", "none"]);
