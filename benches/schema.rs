@@ -64,12 +64,12 @@ async fn main() {
 
     // The stairway's incremental snapshots: nothing changed, and one table changed (a column
     // added, then dropped again, between snapshots).
-    let mut snapshots = Snapshots::new();
-    snapshots.take(&mut conn).await.unwrap();
+    let mut snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
+    snapshots.take().await.unwrap();
     let mut samples = Vec::new();
     for _ in 0..RUNS {
         let t = Instant::now();
-        snapshots.take(&mut conn).await.unwrap();
+        snapshots.take().await.unwrap();
         samples.push(t.elapsed());
     }
     let unchanged = median(samples);
@@ -79,10 +79,11 @@ async fn main() {
         let ddl = if i % 2 == 0 { "ADD COLUMN bench_probe int" } else { "DROP COLUMN bench_probe" };
         conn.execute(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} {ddl}"))).await.unwrap();
         let t = Instant::now();
-        snapshots.take(&mut conn).await.unwrap();
+        snapshots.take().await.unwrap();
         samples.push(t.elapsed());
     }
     let one_table = median(samples);
+    snapshots.close().await;
     conn.close().await.ok();
 
     let mut samples = Vec::new();

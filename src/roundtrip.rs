@@ -282,7 +282,8 @@ pub struct Applied {
 }
 
 /// The stairway's working state: the database, a connection running the migrations, a second
-/// one reading table contents while the first reads the schema, and the last snapshot.
+/// one reading table contents while the snapshots (on connections of their own) read the
+/// schema, and the last snapshot.
 struct Stair<'a> {
     server: &'a Server,
     database: ScratchDatabase,
@@ -296,7 +297,7 @@ struct Stair<'a> {
 
 impl Stair<'_> {
     async fn snapshot(&mut self) -> Result<Schema, StairwayError> {
-        let mut schema = self.snapshots.take(&mut self.conn).await?;
+        let mut schema = self.snapshots.take().await?;
         mask_now(&mut schema, &recent_dates());
         Ok(schema)
     }
@@ -304,7 +305,7 @@ impl Stair<'_> {
     /// The schema and the table contents, read side by side on the two connections.
     async fn observe(&mut self) -> Result<(Schema, Contents), StairwayError> {
         let dates = recent_dates();
-        let (schema, contents) = tokio::join!(self.snapshots.take(&mut self.conn), data::contents(&mut self.reader));
+        let (schema, contents) = tokio::join!(self.snapshots.take(), data::contents(&mut self.reader));
         let mut schema = schema?;
         mask_now(&mut schema, &dates);
         Ok((schema, contents.map_err(StairwayError::Contents)?))
@@ -322,15 +323,9 @@ pub async fn apply_chain<S: Steps>(
     steps.database(&database).await?;
     let conn = database.connect().await?;
     let reader = database.connect().await?;
-    let mut stair = Stair {
-        server,
-        database,
-        conn,
-        reader,
-        snapshots: Snapshots::new(),
-        schema: Schema::default(),
-        contents: Contents::default(),
-    };
+    let snapshots = Snapshots::open(database.connect().await?, database.connect().await?).await?;
+    let mut stair =
+        Stair { server, database, conn, reader, snapshots, schema: Schema::default(), contents: Contents::default() };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
     }
@@ -402,6 +397,7 @@ pub async fn apply_chain<S: Steps>(
     }
     stair.conn.close().await.ok();
     stair.reader.close().await.ok();
+    stair.snapshots.close().await;
     Ok(Applied { database: stair.database, migrations: reports, findings })
 }
 
@@ -534,11 +530,12 @@ async fn rebuild<S: Steps>(
         }
     }
     let reader = database.connect().await?;
+    let snapshots = Snapshots::open(database.connect().await?, database.connect().await?).await?;
     let old = std::mem::replace(&mut stair.database, database);
     std::mem::replace(&mut stair.conn, conn).close().await.ok();
     std::mem::replace(&mut stair.reader, reader).close().await.ok();
+    std::mem::replace(&mut stair.snapshots, snapshots).close().await;
     stair.server.drop_database(&old).await?;
-    stair.snapshots = Snapshots::new();
     (stair.schema, stair.contents) = stair.observe().await?;
     Ok(())
 }

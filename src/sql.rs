@@ -107,13 +107,16 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
         split_part(at, range.start, &mut result)?;
         let start = skip_trivia(sql, range.start, range.end);
         if start < range.end {
-            // The block is one statement for the server; what it does to the transaction is what
-            // its first statement that matters does.
-            let tx = split(&sql[start..range.end])?
-                .statements
-                .into_iter()
-                .map(|s| s.tx)
-                .find(|tx| *tx != TxEffect::Plain)
+            // The block is one statement for the server. Its transaction control is its last
+            // one (`BEGIN; ...; COMMIT;` leaves no transaction open); otherwise what it does to
+            // the transaction is what its first statement that matters does.
+            let effects: Vec<TxEffect> = split(&sql[start..range.end])?.statements.into_iter().map(|s| s.tx).collect();
+            let tx = effects
+                .iter()
+                .rev()
+                .find(|tx| matches!(tx, TxEffect::Control(_)))
+                .or_else(|| effects.iter().find(|tx| **tx != TxEffect::Plain))
+                .cloned()
                 .unwrap_or(TxEffect::Plain);
             result.statements.push(Statement {
                 start,
@@ -388,6 +391,18 @@ mod tests {
         let lines: Vec<u32> = split.statements.iter().map(|s| s.line).collect();
         assert_eq!(lines, vec![1, 2, 4]);
         assert_eq!(split.statements[2].tx, TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"));
+    }
+
+    #[test]
+    fn a_block_that_commits_leaves_no_transaction_open() {
+        let tx =
+            |sql: &str| split_keeping(sql, std::slice::from_ref(&(0..sql.len()))).unwrap().statements[0].tx.clone();
+        assert_eq!(tx("BEGIN;\nDROP TABLE t;\nCOMMIT;\n"), TxEffect::Control("COMMIT"));
+        assert_eq!(tx("COMMIT;\nCREATE TABLE t (x int);\nBEGIN;\n"), TxEffect::Control("BEGIN"));
+        assert_eq!(
+            tx("CREATE INDEX CONCURRENTLY i ON a (x);\n"),
+            TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY")
+        );
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! [`Snapshots`] reads the same schema repeatedly, re-reading only the objects that changed.
 
 use super::model::*;
-use sqlx::Row;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Connection, Executor, Row};
 use std::collections::HashMap;
 
 /// Tables migration tools keep their history in; they are not part of the application schema.
@@ -34,15 +34,37 @@ pub enum IntrospectError {
 
 /// Reads the schema of the database `conn` is connected to.
 pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
-    read(conn, None).await
+    let setting = |source| IntrospectError::Query { what: "search_path", source };
+    // `public` only, so that objects there print unqualified and everything else qualified,
+    // whatever the connection had set; restored afterwards. No transaction of our own: the caller
+    // may be inside one. (PostgreSQL computes the select list left to right: the old value is
+    // read first.)
+    let (previous, _): (String, String) =
+        sqlx::query_as("SELECT current_setting('search_path'), set_config('search_path', 'public', false)")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(setting)?;
+    let result = read_all(conn).await;
+    sqlx::query("SELECT set_config('search_path', $1, false)")
+        .bind(&previous)
+        .execute(&mut *conn)
+        .await
+        .map_err(setting)?;
+    let mut schema = result?;
+    drop_bookkeeping(&mut schema);
+    Ok(schema)
 }
 
 /// Reads the schema of one database again and again (the stairway snapshots it around every
 /// migration), re-reading the columns, constraints, indexes, functions and sequences only of
 /// the objects whose catalog rows changed since the previous read, or that depend on one that
 /// did. Printing those is most of the cost of a read; a migration usually touches few tables.
-#[derive(Debug, Default)]
+/// It reads through two connections of its own, the per-owner queries on one and the
+/// whole-kind ones on the other at the same time, so it sees what the migrations committed.
+#[derive(Debug)]
 pub struct Snapshots {
+    owners: PgConnection,
+    whole: PgConnection,
     last: Option<Last>,
 }
 
@@ -56,22 +78,42 @@ struct Last {
 }
 
 impl Snapshots {
-    /// Nothing read yet: the first [`Snapshots::take`] reads everything.
-    pub fn new() -> Snapshots {
-        Snapshots::default()
+    /// Reads through `owners` and `whole`, two connections to the same database that nothing
+    /// else uses (their `search_path` and plan cache mode are set here for good).
+    pub async fn open(mut owners: PgConnection, mut whole: PgConnection) -> Result<Snapshots, IntrospectError> {
+        // `public` only, so that objects there print unqualified and everything else qualified.
+        // Generic plans: the per-owner queries take a parameter, and planning them anew for each
+        // call would cost more than running them.
+        for conn in [&mut owners, &mut whole] {
+            conn.execute("SET search_path = public; SET plan_cache_mode = force_generic_plan")
+                .await
+                .map_err(|source| IntrospectError::Query { what: "search_path", source })?;
+        }
+        Ok(Snapshots { owners, whole, last: None })
+    }
+
+    /// Closes the connections (a database with open connections cannot be dropped).
+    pub async fn close(self) {
+        self.owners.close().await.ok();
+        self.whole.close().await.ok();
     }
 
     /// The schema now; equal to what [`introspect`] would return.
-    pub async fn take(&mut self, conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
-        read(conn, Some(self)).await
+    pub async fn take(&mut self) -> Result<Schema, IntrospectError> {
+        let mut schema = self.read().await?;
+        drop_bookkeeping(&mut schema);
+        Ok(schema)
     }
 
-    async fn read(&mut self, conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
-        let versions = versions(conn).await?;
-        let (owned, fixed, previous_schema) = match self.last.take() {
+    async fn read(&mut self) -> Result<Schema, IntrospectError> {
+        let Snapshots { owners, whole, last } = self;
+        let versions = versions(owners).await?;
+        let (owned, mut schema) = match last.take() {
             // Schemas, comments, extensions, collations or operators changed: anything may
             // print differently.
-            Some(Last { versions: previous, mut owned, schema }) if previous.get(&0) == versions.get(&0) => {
+            Some(Last { versions: previous, mut owned, schema: previous_schema })
+                if previous.get(&0) == versions.get(&0) =>
+            {
                 let changed_versions: Vec<(&u32, &(i64, i64, String))> = versions
                     .iter()
                     .filter(|(owner, version)| previous.get(owner) != Some(version))
@@ -80,20 +122,29 @@ impl Snapshots {
                 let kinds = || changed_versions.iter().map(|(_, (_, _, kind))| kind.as_str());
                 let mut changed: Vec<Oid> = changed_versions.iter().map(|(owner, _)| Oid(**owner)).collect();
                 changed.sort_unstable_by_key(|oid| oid.0);
-                let mut renamed = Vec::new();
-                if !changed.is_empty() {
-                    let fresh = Owned::read(conn, Some(&changed), Kinds::of(kinds())).await?;
+                // The whole kinds whose objects changed are read alongside.
+                let fixed = Fixed::of(kinds(), false);
+                let per_owner = async {
+                    if changed.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let fresh = Owned::read(owners, Some(&changed), Kinds::of(kinds())).await?;
                     // New and dropped objects rename nothing: what references them changed too.
                     let kept: Vec<Oid> = changed
                         .iter()
                         .filter(|o| previous.contains_key(&o.0) && versions.contains_key(&o.0))
                         .copied()
                         .collect();
-                    renamed = owned.renamed(&kept, &fresh);
+                    let renamed = owned.renamed(&kept, &fresh);
                     owned.replace(&changed, fresh);
-                }
+                    Ok::<_, IntrospectError>(renamed)
+                };
+                let (renamed, schema) = tokio::join!(per_owner, read_fixed(whole, fixed));
+                let (renamed, mut schema) = (renamed?, schema?);
+                fixed.keep(&mut schema, &previous_schema);
                 if !renamed.is_empty() {
-                    let mut dependents: Vec<Oid> = dependents(conn, &renamed)
+                    // A rename may change how anything that references the renamed object prints.
+                    let mut dependents: Vec<Oid> = dependents(owners, &renamed)
                         .await?
                         .into_iter()
                         .filter(|d| changed.binary_search_by_key(&d.0, |o| o.0).is_err())
@@ -101,20 +152,30 @@ impl Snapshots {
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
                     if !dependents.is_empty() {
-                        let fresh = Owned::read(conn, Some(&dependents), Kinds::ALL).await?;
+                        let fresh = Owned::read(owners, Some(&dependents), Kinds::ALL).await?;
                         owned.replace(&dependents, fresh);
                     }
+                    let again = Fixed::of(std::iter::empty(), true);
+                    let mut reread = read_fixed(whole, again).await?;
+                    again.keep(&mut reread, &schema);
+                    schema = reread;
                 }
-                (owned, Fixed::of(kinds(), !renamed.is_empty()), Some(schema))
+                (owned, schema)
             }
-            _ => (Owned::read(conn, None, Kinds::ALL).await?, Fixed::ALL, None),
+            _ => {
+                let (owned, schema) =
+                    tokio::join!(Owned::read(owners, None, Kinds::ALL), read_fixed(whole, Fixed::ALL));
+                (owned?, schema?)
+            }
         };
-        let mut schema = read_fixed(conn, fixed).await?;
-        if let Some(previous) = &previous_schema {
-            fixed.keep(&mut schema, previous);
-        }
+        // The returned schema is rebuilt from the per-owner entries each time.
+        schema.sequences.clear();
+        schema.columns.clear();
+        schema.constraints.clear();
+        schema.indexes.clear();
+        schema.functions.clear();
         owned.fill(&mut schema);
-        self.last = Some(Last { versions, owned, schema: schema.clone() });
+        *last = Some(Last { versions, owned, schema: schema.clone() });
         Ok(schema)
     }
 }
@@ -140,36 +201,6 @@ async fn dependents(conn: &mut PgConnection, changed: &[Oid]) -> Result<Vec<Oid>
         .fetch_all(conn)
         .await
         .map_err(|source| IntrospectError::Query { what: "dependencies", source })
-}
-
-/// Sets a fixed `search_path` around a full read, or a read through `snapshots`.
-async fn read(conn: &mut PgConnection, snapshots: Option<&mut Snapshots>) -> Result<Schema, IntrospectError> {
-    let setting = |source| IntrospectError::Query { what: "search_path", source };
-    // `public` only, so that objects there print unqualified and everything else qualified,
-    // whatever the connection had set; restored afterwards. No transaction of our own: the caller
-    // may be inside one. Generic plans: the per-owner queries take a parameter, and planning
-    // them anew for each call would cost more than running them.
-    // (PostgreSQL computes the select list left to right: the old values are read first.)
-    let (path, plans, _, _): (String, String, String, String) = sqlx::query_as(
-        "SELECT current_setting('search_path'), current_setting('plan_cache_mode'), \
-         set_config('search_path', 'public', false), set_config('plan_cache_mode', 'force_generic_plan', false)",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(setting)?;
-    let result = match snapshots {
-        Some(snapshots) => snapshots.read(conn).await,
-        None => read_all(conn).await,
-    };
-    sqlx::query("SELECT set_config('search_path', $1, false), set_config('plan_cache_mode', $2, false)")
-        .bind(&path)
-        .bind(&plans)
-        .execute(&mut *conn)
-        .await
-        .map_err(setting)?;
-    let mut schema = result?;
-    drop_bookkeeping(&mut schema);
-    Ok(schema)
 }
 
 async fn fetch(conn: &mut PgConnection, what: &'static str, sql: &'static str) -> Result<Vec<PgRow>, IntrospectError> {

@@ -11,7 +11,7 @@ use sqlx::postgres::PgConnection;
 
 /// Takes a snapshot and a full read; panics with the difference when they disagree.
 async fn agree(snapshots: &mut Snapshots, conn: &mut PgConnection, step: &str) {
-    let incremental = snapshots.take(conn).await.unwrap();
+    let incremental = snapshots.take().await.unwrap();
     let full = schema::introspect(conn).await.unwrap();
     let differences: Vec<String> = schema::diff(&full, &incremental).iter().map(ToString::to_string).collect();
     assert!(differences.is_empty(), "after {step}, the snapshot differs from a full read: {differences:#?}");
@@ -22,7 +22,7 @@ async fn renames_comments_and_drops_reach_the_objects_that_reference_them() {
     let shared = shared_server();
     let db = shared.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
-    let mut snapshots = Snapshots::new();
+    let mut snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
     agree(&mut snapshots, &mut conn, "nothing").await;
     let steps = [
         "CREATE TYPE mood AS ENUM ('ok', 'sad')",
@@ -87,6 +87,7 @@ async fn renames_comments_and_drops_reach_the_objects_that_reference_them() {
         agree(&mut snapshots, &mut conn, step).await;
     }
     drop(conn);
+    snapshots.close().await;
     shared.drop_database(&db).await.unwrap();
 }
 
@@ -99,7 +100,7 @@ async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
     let shared = shared_server();
     let mut db = shared.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
-    let mut snapshots = Snapshots::new();
+    let mut snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
     let mut walked = 0;
     for (index, m) in chain.migrations.iter().enumerate() {
         let outcome = runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap();
@@ -115,19 +116,21 @@ async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
                 agree(&mut snapshots, &mut conn, &format!("{} up again", m.id)).await;
             } else {
                 drop(conn);
+                snapshots.close().await;
                 shared.drop_database(&db).await.unwrap();
                 db = shared.create_database().await.unwrap();
                 conn = db.connect().await.unwrap();
                 for earlier in &chain.migrations[..=index] {
                     runner::run_script(&mut conn, &earlier.up, &mut NoObserver).await.unwrap();
                 }
-                snapshots = Snapshots::new();
+                snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
                 agree(&mut snapshots, &mut conn, &format!("rebuild after {}", m.id)).await;
             }
         }
         walked += 1;
     }
     drop(conn);
+    snapshots.close().await;
     shared.drop_database(&db).await.unwrap();
     Some(walked)
 }
