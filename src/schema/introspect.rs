@@ -107,7 +107,7 @@ impl Snapshots {
 
     async fn read(&mut self) -> Result<Schema, IntrospectError> {
         let Snapshots { owners, whole, last } = self;
-        let versions = versions(owners).await?;
+        let versions = versions(owners, whole).await?;
         let (owned, mut schema) = match last.take() {
             // Schemas, comments, extensions, collations or operators changed: anything may
             // print differently.
@@ -184,12 +184,22 @@ impl Snapshots {
 /// its kind.
 type Versions = HashMap<u32, (i64, i64, String)>;
 
-async fn versions(conn: &mut PgConnection) -> Result<Versions, IntrospectError> {
+async fn versions(owners: &mut PgConnection, whole: &mut PgConnection) -> Result<Versions, IntrospectError> {
     const VERSIONS: &str = "object versions";
+    let (rows, column_rows) = tokio::join!(
+        fetch(owners, VERSIONS, include_str!("sql/versions.sql")),
+        fetch(whole, VERSIONS, include_str!("sql/versions_columns.sql"))
+    );
     let mut out = Versions::new();
-    for row in fetch(conn, VERSIONS, include_str!("sql/versions.sql")).await? {
-        let version = (get(&row, 1, VERSIONS)?, get(&row, 2, VERSIONS)?, get(&row, 3, VERSIONS)?);
-        out.insert(get::<Oid>(&row, 0, VERSIONS)?.0, version);
+    for row in rows?.iter().chain(column_rows?.iter()) {
+        let (count, sum, kind): (i64, i64, String) =
+            (get(row, 1, VERSIONS)?, get(row, 2, VERSIONS)?, get(row, 3, VERSIONS)?);
+        let version = out.entry(get::<Oid>(row, 0, VERSIONS)?.0).or_insert((0, 0, String::new()));
+        version.0 += count;
+        version.1 += sum;
+        if version.2 < kind {
+            version.2 = kind;
+        }
     }
     Ok(out)
 }

@@ -6,6 +6,8 @@
 -- (xmin is read through age(), which is cheaper than casting it; subtracting from the age of
 -- the first normal xid gives back xmin - 3.)
 -- The last column is the owner's kind: its relkind, 'F' for a routine, 'y' for a type.
+-- Columns and their defaults are counted by versions_columns.sql, run at the same time on
+-- another connection; the two add up.
 -- Owner 0 stands for what can change the printed form of any object: schemas, comments,
 -- extensions and their members, collations, operators, operator classes, text search configs.
 WITH now AS (SELECT age('3'::xid)::bigint AS a)
@@ -13,8 +15,6 @@ SELECT owner, count(*), (count(*) * (SELECT a FROM now) - sum(x))::bigint, max(k
   SELECT c.oid AS owner, age(c.xmin) AS x, c.relkind::text AS k FROM pg_class c WHERE c.oid >= 16384
   UNION ALL SELECT i.indrelid, age(i.xmin)::bigint + age(ic.xmin) - (SELECT a FROM now), ''
     FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid >= 16384
-  UNION ALL SELECT a.attrelid, age(a.xmin), '' FROM pg_attribute a WHERE a.attrelid >= 16384 AND a.attnum > 0
-  UNION ALL SELECT ad.adrelid, age(ad.xmin), '' FROM pg_attrdef ad
   UNION ALL SELECT con.conrelid, age(con.xmin), '' FROM pg_constraint con WHERE con.conrelid <> 0
   UNION ALL SELECT s.seqrelid, age(s.xmin), '' FROM pg_sequence s
   UNION ALL SELECT d.objid, age(d.xmin), '' FROM pg_depend d
