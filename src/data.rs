@@ -5,6 +5,7 @@
 use crate::effects;
 use crate::findings::{Finding, Severity};
 use crate::migrations::{Chain, LoadError, Script, read_sql_file};
+use crate::schema::introspect::BOOKKEEPING_TABLES;
 use crate::schema::{Change, Schema};
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
@@ -95,6 +96,104 @@ pub async fn contents(conn: &mut PgConnection) -> Result<Contents, sqlx::Error> 
         out.tables.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
     Ok(out)
+}
+
+/// Statements that cannot change the rows of a table they do not name: DDL (its expressions
+/// run no user code that writes, event triggers aside), session and transaction control,
+/// maintenance. Anything else (DML, `SELECT`, `DO`, `CALL`, `COPY`, ...) may.
+const ROW_SAFE: &[&str] = &[
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "COMMENT",
+    "GRANT",
+    "REVOKE",
+    "SECURITY",
+    "SET",
+    "RESET",
+    "BEGIN",
+    "START",
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "ABORT",
+    "SAVEPOINT",
+    "RELEASE",
+    "LOCK",
+    "ANALYZE",
+    "ANALYSE",
+    "VACUUM",
+    "CLUSTER",
+    "REINDEX",
+    "DISCARD",
+    "NOTIFY",
+    "LISTEN",
+    "UNLISTEN",
+    "CHECKPOINT",
+    "IMPORT",
+    "REFRESH",
+];
+
+/// Whether running `script` may change rows of tables other than those its DDL creates, alters
+/// or drops. Only then do the data checks need the table contents around it. Writes to the
+/// migration tool's bookkeeping tables (Alembic's rendered SQL updates `alembic_version`) do
+/// not count; they are not checked.
+pub fn may_write_rows(script: &Script) -> bool {
+    script.split.statements.iter().any(|s| statement_may_write(script.text(s)))
+}
+
+/// Whether `script` creates or changes an event trigger, after which any DDL may run code
+/// that writes rows.
+pub fn touches_event_triggers(script: &Script) -> bool {
+    script.sql.to_ascii_uppercase().contains("EVENT TRIGGER")
+}
+
+fn statement_may_write(text: &str) -> bool {
+    let words: Vec<String> = leading_words(text).take(3).collect();
+    // Nothing but comments writes nothing; anything else that does not start with a word
+    // (a parenthesized query) may.
+    let Some(first) = words.first() else { return !skip_comments(text).trim_matches(';').trim().is_empty() };
+    if ROW_SAFE.contains(&first.as_str()) {
+        return false;
+    }
+    // INSERT INTO t, UPDATE [ONLY] t, DELETE FROM t: the table is the next word but one.
+    let target = match first.as_str() {
+        "INSERT" | "DELETE" => words.get(2),
+        "UPDATE" => words.get(1).filter(|w| *w != "ONLY"),
+        _ => return true,
+    };
+    !target.is_some_and(|t| {
+        let name = t.rsplit('.').next().unwrap_or(t).trim_matches('"').to_ascii_lowercase();
+        BOOKKEEPING_TABLES.contains(&name.as_str())
+    })
+}
+
+/// `text` from its first character that is neither whitespace nor part of a comment.
+fn skip_comments(mut text: &str) -> &str {
+    loop {
+        text = text.trim_start();
+        if let Some(after) = text.strip_prefix("--") {
+            text = after.split_once('\n').map_or("", |(_, tail)| tail);
+        } else if let Some(after) = text.strip_prefix("/*") {
+            text = after.split_once("*/").map_or("", |(_, tail)| tail);
+        } else {
+            return text;
+        }
+    }
+}
+
+/// The words at the start of a statement, upper-cased, after comments; a word ends at
+/// whitespace, `(` or `;`. Stops at anything that is not a word.
+fn leading_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        rest = skip_comments(rest);
+        let end = rest.find(|c: char| c.is_whitespace() || c == '(' || c == ';').unwrap_or(rest.len());
+        let word = &rest[..end];
+        let is_word = word.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_' || c == '"');
+        rest = &rest[end..];
+        is_word.then(|| word.to_ascii_uppercase())
+    })
 }
 
 fn ident(name: &str) -> String {
@@ -205,6 +304,42 @@ pub fn changed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn script(sql: &str) -> Script {
+        Script::new(Path::new("m.sql"), 1, sql.to_string()).unwrap()
+    }
+
+    #[test]
+    fn ddl_writes_no_rows() {
+        let ddl = "-- add a column\nBEGIN;\nALTER TABLE t ADD COLUMN c int DEFAULT 0;\n/* index */ CREATE INDEX i ON t (c);\n\
+                   COMMENT ON TABLE t IS 'x'; SET lock_timeout = '1s'; COMMIT;";
+        assert!(!may_write_rows(&script(ddl)));
+        // Alembic's rendered SQL keeps its own bookkeeping.
+        assert!(!may_write_rows(&script(
+            "CREATE TABLE a (id int);\nUPDATE alembic_version SET version_num='2' WHERE alembic_version.version_num = '1';\n\
+             INSERT INTO \"alembic_version\" (version_num) VALUES ('1');\nDELETE FROM public.alembic_version"
+        )));
+        assert!(!may_write_rows(&script("")));
+    }
+
+    #[test]
+    fn dml_and_code_may_write_rows() {
+        for sql in [
+            "ALTER TABLE t ADD c int; UPDATE t SET c = 1",
+            "insert into users (id) values (1)",
+            "DELETE FROM sessions",
+            "UPDATE ONLY alembic_version SET version_num = '2'",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "SELECT setval('s', 10)",
+            "WITH x AS (DELETE FROM t RETURNING *) SELECT 1",
+            "TRUNCATE t",
+            "CALL p()",
+            "(SELECT f())",
+        ] {
+            assert!(may_write_rows(&script(sql)), "{sql}");
+        }
+        assert!(touches_event_triggers(&script("CREATE EVENT TRIGGER log ON ddl_command_end EXECUTE FUNCTION f()")));
+    }
 
     #[test]
     fn quoting() {

@@ -283,7 +283,7 @@ pub struct Applied {
 
 /// The stairway's working state: the database, a connection running the migrations, a second
 /// one reading table contents while the snapshots (on connections of their own) read the
-/// schema, and the last snapshot.
+/// schema, the last snapshot, and the table contents when they are known.
 struct Stair<'a> {
     server: &'a Server,
     database: ScratchDatabase,
@@ -292,7 +292,11 @@ struct Stair<'a> {
     /// Reads the database's schema again after each step, re-reading only what changed.
     snapshots: Snapshots,
     schema: Schema,
-    contents: Contents,
+    /// The rows as of now; `None` after a step that was not followed by a read (reading
+    /// them costs as much as a snapshot, and only migrations that may write rows need them).
+    contents: Option<Contents>,
+    /// Event triggers exist: DDL may run code that writes rows.
+    event_triggers: bool,
 }
 
 impl Stair<'_> {
@@ -310,6 +314,20 @@ impl Stair<'_> {
         mask_now(&mut schema, &dates);
         Ok((schema, contents.map_err(StairwayError::Contents)?))
     }
+
+    /// Reads the table contents if they are not known.
+    async fn contents(&mut self) -> Result<Contents, StairwayError> {
+        match self.contents.take() {
+            Some(contents) => Ok(contents),
+            None => data::contents(&mut self.reader).await.map_err(StairwayError::Contents),
+        }
+    }
+
+    /// Whether the migration at `index` may write rows of tables it does not touch, so that
+    /// the contents are read around it (without its SQL, there is nothing to check it by).
+    fn may_write_rows<S: Steps>(&self, steps: &S, index: usize) -> bool {
+        steps.script(index).is_some_and(|script| self.event_triggers || data::may_write_rows(script))
+    }
 }
 
 /// Applies `chain` on a new scratch database of `server` as `plan` says.
@@ -324,12 +342,21 @@ pub async fn apply_chain<S: Steps>(
     let conn = database.connect().await?;
     let reader = database.connect().await?;
     let snapshots = Snapshots::open(database.connect().await?, database.connect().await?).await?;
-    let mut stair =
-        Stair { server, database, conn, reader, snapshots, schema: Schema::default(), contents: Contents::default() };
+    let mut stair = Stair {
+        server,
+        database,
+        conn,
+        reader,
+        snapshots,
+        schema: Schema::default(),
+        contents: None,
+        event_triggers: false,
+    };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
     }
-    (stair.schema, stair.contents) = stair.observe().await?;
+    stair.schema = stair.snapshot().await?;
+    stair.event_triggers = has_event_triggers(&mut stair.reader).await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
     let mut findings = Vec::new();
     let mut failed = false;
@@ -339,6 +366,8 @@ pub async fn apply_chain<S: Steps>(
             reports.push(report);
             continue;
         }
+        let writes = stair.may_write_rows(steps, index);
+        let before_contents = if writes { Some(stair.contents().await?) } else { None };
         let outcome = steps.up(&mut stair.conn, index, false).await?;
         report.duration_ms = report::millis(outcome.duration);
         report.partially_applied = outcome.partially_applied;
@@ -367,16 +396,27 @@ pub async fn apply_chain<S: Steps>(
             continue;
         }
         report.status = MigrationStatus::Applied;
-        let (after, contents) = stair.observe().await?;
+        let (after, contents) = match before_contents {
+            Some(_) => {
+                let (after, contents) = stair.observe().await?;
+                (after, Some(contents))
+            }
+            None => (stair.snapshot().await?, None),
+        };
         let changes = schema::diff(&stair.schema, &after);
         let up = steps.script(index);
         findings.extend(effects::findings(&migration.id, up.unwrap_or(&migration.up), &changes, &stair.schema));
-        if let Some(up) = up {
-            findings.extend(data::changed(&migration.id, up, &changes, &stair.contents, &contents, &after));
+        if let (Some(up), Some(before), Some(now)) = (up, &before_contents, &contents) {
+            findings.extend(data::changed(&migration.id, up, &changes, before, now, &after));
         }
         report.changes = changes;
         let before = std::mem::replace(&mut stair.schema, after);
+        // DDL rewrites the rows of the tables it alters: without a read, the contents are
+        // unknown from here on.
         stair.contents = contents;
+        if up.is_none_or(data::touches_event_triggers) {
+            stair.event_triggers = has_event_triggers(&mut stair.reader).await?;
+        }
 
         report.round_trip = Some(if !plan.round_trip.get(index).copied().unwrap_or(false) {
             RoundTripResult { status: RoundTripStatus::NotSelected, note: Some(plan.not_selected.clone()) }
@@ -391,7 +431,8 @@ pub async fn apply_chain<S: Steps>(
         });
         if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
             load_seed(&mut stair.conn, seed).await?;
-            (stair.schema, stair.contents) = stair.observe().await?;
+            (stair.schema, stair.contents) = (stair.snapshot().await?, None);
+            stair.event_triggers |= has_event_triggers(&mut stair.reader).await?;
         }
         reports.push(report);
     }
@@ -463,9 +504,9 @@ async fn round_trip<S: Steps>(
         return Ok((result, false));
     }
     // The round trip may rewrite rows (a down that deletes, an up that inserts): the next
-    // migration's data check starts from these contents.
-    let (reapplied, contents) = stair.observe().await?;
-    stair.contents = contents;
+    // migration that writes rows reads them again.
+    let reapplied = stair.snapshot().await?;
+    stair.contents = None;
     if reapplied != stair.schema {
         let differences = schema::diff(&stair.schema, &reapplied);
         if result.status == RoundTripStatus::Passed {
@@ -536,8 +577,16 @@ async fn rebuild<S: Steps>(
     std::mem::replace(&mut stair.reader, reader).close().await.ok();
     std::mem::replace(&mut stair.snapshots, snapshots).close().await;
     stair.server.drop_database(&old).await?;
-    (stair.schema, stair.contents) = stair.observe().await?;
+    (stair.schema, stair.contents) = (stair.snapshot().await?, None);
     Ok(())
+}
+
+/// Whether the database has event triggers (they run code on DDL).
+async fn has_event_triggers(conn: &mut PgConnection) -> Result<bool, StairwayError> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_event_trigger)")
+        .fetch_one(conn)
+        .await
+        .map_err(StairwayError::Contents)
 }
 
 async fn load_seed(conn: &mut PgConnection, seed: &Seed) -> Result<(), StairwayError> {

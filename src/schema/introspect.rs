@@ -56,11 +56,11 @@ pub async fn introspect(conn: &mut PgConnection) -> Result<Schema, IntrospectErr
 }
 
 /// Reads the schema of one database again and again (the stairway snapshots it around every
-/// migration), re-reading the columns, constraints, indexes, functions and sequences only of
-/// the objects whose catalog rows changed since the previous read, or that depend on one that
-/// did. Printing those is most of the cost of a read; a migration usually touches few tables.
-/// It reads through two connections of its own, the per-owner queries on one and the
-/// whole-kind ones on the other at the same time, so it sees what the migrations committed.
+/// migration), re-reading the tables, views, columns, constraints, indexes, triggers,
+/// policies, functions and sequences only of the objects whose catalog rows changed since the
+/// previous read, or that depend on one that did. Printing those is most of the cost of a
+/// read; a migration usually touches few tables. It reads through two connections of its own,
+/// each running half of the queries at the same time, so it sees what the migrations committed.
 #[derive(Debug)]
 pub struct Snapshots {
     owners: PgConnection,
@@ -73,7 +73,7 @@ pub struct Snapshots {
 struct Last {
     versions: Versions,
     owned: Owned,
-    /// The schema it returned (before bookkeeping tables were dropped).
+    /// The kinds it read whole (schemas, extensions, types); the rest is in `owned`.
     schema: Schema,
 }
 
@@ -124,24 +124,16 @@ impl Snapshots {
                 changed.sort_unstable_by_key(|oid| oid.0);
                 // The whole kinds whose objects changed are read alongside.
                 let fixed = Fixed::of(kinds(), false);
-                let per_owner = async {
-                    if changed.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let fresh = Owned::read(owners, Some(&changed), Kinds::of(kinds())).await?;
-                    // New and dropped objects rename nothing: what references them changed too.
-                    let kept: Vec<Oid> = changed
-                        .iter()
-                        .filter(|o| previous.contains_key(&o.0) && versions.contains_key(&o.0))
-                        .copied()
-                        .collect();
-                    let renamed = owned.renamed(&kept, &fresh);
-                    owned.replace(&changed, fresh);
-                    Ok::<_, IntrospectError>(renamed)
-                };
-                let (renamed, schema) = tokio::join!(per_owner, read_fixed(whole, fixed));
-                let (renamed, mut schema) = (renamed?, schema?);
+                let (fresh, mut schema) = read_both(owners, whole, Some(&changed), Kinds::of(kinds()), fixed).await?;
                 fixed.keep(&mut schema, &previous_schema);
+                // New and dropped objects rename nothing: what references them changed too.
+                let kept: Vec<Oid> = changed
+                    .iter()
+                    .filter(|o| previous.contains_key(&o.0) && versions.contains_key(&o.0))
+                    .copied()
+                    .collect();
+                let renamed = owned.renamed(&kept, &fresh);
+                owned.replace(&changed, fresh);
                 if !renamed.is_empty() {
                     // A rename may change how anything that references the renamed object prints.
                     let mut dependents: Vec<Oid> = dependents(owners, &renamed)
@@ -151,31 +143,21 @@ impl Snapshots {
                         .collect();
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
-                    if !dependents.is_empty() {
-                        let fresh = Owned::read(owners, Some(&dependents), Kinds::ALL).await?;
-                        owned.replace(&dependents, fresh);
-                    }
                     let again = Fixed::of(std::iter::empty(), true);
-                    let mut reread = read_fixed(whole, again).await?;
+                    let (fresh, mut reread) = read_both(owners, whole, Some(&dependents), Kinds::ALL, again).await?;
+                    owned.replace(&dependents, fresh);
                     again.keep(&mut reread, &schema);
                     schema = reread;
                 }
                 (owned, schema)
             }
-            _ => {
-                let (owned, schema) =
-                    tokio::join!(Owned::read(owners, None, Kinds::ALL), read_fixed(whole, Fixed::ALL));
-                (owned?, schema?)
-            }
+            _ => read_both(owners, whole, None, Kinds::ALL, Fixed::ALL).await?,
         };
-        // The returned schema is rebuilt from the per-owner entries each time.
-        schema.sequences.clear();
-        schema.columns.clear();
-        schema.constraints.clear();
-        schema.indexes.clear();
-        schema.functions.clear();
+        // Only the whole kinds are kept; the returned schema is rebuilt from the per-owner
+        // entries each time.
+        let whole_kinds = schema.clone();
         owned.fill(&mut schema);
-        *last = Some(Last { versions, owned, schema: schema.clone() });
+        *last = Some(Last { versions, owned, schema: whole_kinds });
         Ok(schema)
     }
 }
@@ -186,12 +168,12 @@ type Versions = HashMap<u32, (i64, i64, String)>;
 
 async fn versions(owners: &mut PgConnection, whole: &mut PgConnection) -> Result<Versions, IntrospectError> {
     const VERSIONS: &str = "object versions";
-    let (rows, column_rows) = tokio::join!(
+    let (rows, part_rows) = tokio::join!(
         fetch(owners, VERSIONS, include_str!("sql/versions.sql")),
-        fetch(whole, VERSIONS, include_str!("sql/versions_columns.sql"))
+        fetch(whole, VERSIONS, include_str!("sql/versions_parts.sql"))
     );
     let mut out = Versions::new();
-    for row in rows?.iter().chain(column_rows?.iter()) {
+    for row in rows?.iter().chain(part_rows?.iter()) {
         let (count, sum, kind): (i64, i64, String) =
             (get(row, 1, VERSIONS)?, get(row, 2, VERSIONS)?, get(row, 3, VERSIONS)?);
         let version = out.entry(get::<Oid>(row, 0, VERSIONS)?.0).or_insert((0, 0, String::new()));
@@ -211,6 +193,26 @@ async fn dependents(conn: &mut PgConnection, changed: &[Oid]) -> Result<Vec<Oid>
         .fetch_all(conn)
         .await
         .map_err(|source| IntrospectError::Query { what: "dependencies", source })
+}
+
+/// Runs the per-owner queries `kinds` for `only` (every owner without it), split over the two
+/// connections, and reads the whole kinds `fixed` on the second after its share.
+async fn read_both(
+    owners: &mut PgConnection,
+    whole: &mut PgConnection,
+    only: Option<&[Oid]>,
+    kinds: Kinds,
+    fixed: Fixed,
+) -> Result<(Owned, Schema), IntrospectError> {
+    let (first, second) = kinds.split();
+    let rest = async {
+        let owned = Owned::read(whole, only, second).await?;
+        Ok::<_, IntrospectError>((owned, read_fixed(whole, fixed).await?))
+    };
+    let (owned, rest) = tokio::join!(Owned::read(owners, only, first), rest);
+    let (mut owned, (more, schema)) = (owned?, rest?);
+    owned.merge(more);
+    Ok((owned, schema))
 }
 
 async fn fetch(conn: &mut PgConnection, what: &'static str, sql: &'static str) -> Result<Vec<PgRow>, IntrospectError> {
@@ -320,101 +322,6 @@ async fn read_fixed(conn: &mut PgConnection, read: Fixed) -> Result<Schema, Intr
         }
     }
 
-    const TABLES: &str = "tables";
-    if read.tables {
-        for row in fetch(conn, TABLES, include_str!("sql/tables.sql")).await? {
-            let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
-            let replica_identity = match get::<String>(&row, 10, TABLES)?.as_str() {
-                "n" => "nothing",
-                "f" => "full",
-                "i" => "index",
-                _ => "default",
-            };
-            s.tables.insert(
-                name,
-                Table {
-                    persistence: persistence(&get::<String>(&row, 3, TABLES)?),
-                    row_security: get(&row, 4, TABLES)?,
-                    force_row_security: get(&row, 5, TABLES)?,
-                    partition_by: get(&row, 6, TABLES)?,
-                    partition_bound: get(&row, 7, TABLES)?,
-                    inherits: get(&row, 8, TABLES)?,
-                    options: get(&row, 9, TABLES)?,
-                    replica_identity: replica_identity.to_string(),
-                    comment: get(&row, 11, TABLES)?,
-                },
-            );
-        }
-    }
-
-    const VIEWS: &str = "views";
-    if read.views {
-        for row in fetch(conn, VIEWS, include_str!("sql/views.sql")).await? {
-            let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
-            s.views.insert(
-                name,
-                View {
-                    materialized: get::<String>(&row, 2, VIEWS)? == "m",
-                    definition: get::<Option<String>>(&row, 3, VIEWS)?.unwrap_or_default(),
-                    options: get(&row, 4, VIEWS)?,
-                    comment: get(&row, 5, VIEWS)?,
-                },
-            );
-        }
-    }
-
-    const TRIGGERS: &str = "triggers";
-    if read.attached {
-        for row in fetch(conn, TRIGGERS, include_str!("sql/triggers.sql")).await? {
-            let name = key3(
-                &get::<String>(&row, 0, TRIGGERS)?,
-                &get::<String>(&row, 1, TRIGGERS)?,
-                &get::<String>(&row, 2, TRIGGERS)?,
-            );
-            let enabled = match get::<String>(&row, 4, TRIGGERS)?.as_str() {
-                "D" => "disabled",
-                "R" => "replica",
-                "A" => "always",
-                _ => "origin",
-            };
-            s.triggers.insert(
-                name,
-                Trigger {
-                    definition: get(&row, 3, TRIGGERS)?,
-                    enabled: enabled.to_string(),
-                    comment: get(&row, 5, TRIGGERS)?,
-                },
-            );
-        }
-    }
-
-    const POLICIES: &str = "policies";
-    if read.attached {
-        for row in fetch(conn, POLICIES, include_str!("sql/policies.sql")).await? {
-            let name = key3(
-                &get::<String>(&row, 0, POLICIES)?,
-                &get::<String>(&row, 1, POLICIES)?,
-                &get::<String>(&row, 2, POLICIES)?,
-            );
-            let command = match get::<String>(&row, 3, POLICIES)?.as_str() {
-                "r" => "select",
-                "a" => "insert",
-                "w" => "update",
-                "d" => "delete",
-                _ => "all",
-            };
-            s.policies.insert(
-                name,
-                Policy {
-                    command: command.to_string(),
-                    permissive: get(&row, 4, POLICIES)?,
-                    roles: get(&row, 5, POLICIES)?,
-                    using: get(&row, 6, POLICIES)?,
-                    with_check: get(&row, 7, POLICIES)?,
-                },
-            );
-        }
-    }
     Ok(s)
 }
 
@@ -425,29 +332,15 @@ struct Fixed {
     namespaces: bool,
     /// Enums, domains, composite and range types.
     types: bool,
-    tables: bool,
-    views: bool,
-    /// Triggers and policies.
-    attached: bool,
 }
 
 impl Fixed {
-    const ALL: Fixed = Fixed { namespaces: true, types: true, tables: true, views: true, attached: true };
+    const ALL: Fixed = Fixed { namespaces: true, types: true };
 
     /// What owners of these kinds (see `sql/versions.sql`) changing asks for; `renamed` when
-    /// something was renamed, which may change how any of them prints.
-    fn of<'a>(kinds: impl Iterator<Item = &'a str>, renamed: bool) -> Fixed {
-        let mut read = Fixed { namespaces: false, types: renamed, tables: renamed, views: renamed, attached: renamed };
-        for kind in kinds {
-            match kind {
-                "y" | "c" => read.types = true,
-                "r" | "p" => (read.tables, read.attached) = (true, true),
-                "v" | "m" => (read.views, read.attached) = (true, true),
-                "f" => read.attached = true,
-                _ => {}
-            }
-        }
-        read
+    /// something was renamed, which may change how any type prints.
+    fn of<'a>(mut kinds: impl Iterator<Item = &'a str>, renamed: bool) -> Fixed {
+        Fixed { namespaces: false, types: renamed || kinds.any(|kind| matches!(kind, "y" | "c")) }
     }
 
     /// Takes the kinds not read again from `previous`.
@@ -462,38 +355,56 @@ impl Fixed {
             schema.composites.clone_from(&previous.composites);
             schema.ranges.clone_from(&previous.ranges);
         }
-        if !self.tables {
-            schema.tables.clone_from(&previous.tables);
-        }
-        if !self.views {
-            schema.views.clone_from(&previous.views);
-        }
-        if !self.attached {
-            schema.triggers.clone_from(&previous.triggers);
-            schema.policies.clone_from(&previous.policies);
-        }
     }
 }
 
 /// Which per-owner queries to run: those of the kinds of owners that changed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Kinds {
-    /// Columns, constraints and indexes.
+    /// Table rows.
     tables: bool,
+    /// Columns and constraints.
+    columns: bool,
+    indexes: bool,
+    views: bool,
+    /// Triggers and policies.
+    attached: bool,
     sequences: bool,
     functions: bool,
 }
 
 impl Kinds {
-    const ALL: Kinds = Kinds { tables: true, sequences: true, functions: true };
+    const ALL: Kinds = Kinds {
+        tables: true,
+        columns: true,
+        indexes: true,
+        views: true,
+        attached: true,
+        sequences: true,
+        functions: true,
+    };
+    const NONE: Kinds = Kinds {
+        tables: false,
+        columns: false,
+        indexes: false,
+        views: false,
+        attached: false,
+        sequences: false,
+        functions: false,
+    };
 
     /// The queries owners of these kinds (`relkind`, or `F` for a routine) need.
     fn of<'a>(kinds: impl Iterator<Item = &'a str>) -> Kinds {
-        let mut needed = Kinds { tables: false, sequences: false, functions: false };
+        let mut needed = Kinds::NONE;
         for kind in kinds {
             match kind {
-                // Materialized views have indexes.
-                "r" | "p" | "m" => needed.tables = true,
+                "r" | "p" => {
+                    (needed.tables, needed.columns, needed.indexes, needed.attached) = (true, true, true, true);
+                }
+                // Materialized views have indexes; views, INSTEAD OF triggers.
+                "m" => (needed.views, needed.indexes) = (true, true),
+                "v" => (needed.views, needed.attached) = (true, true),
+                "f" => needed.attached = true,
                 "S" => needed.sequences = true,
                 "F" => needed.functions = true,
                 _ => {}
@@ -501,15 +412,26 @@ impl Kinds {
         }
         needed
     }
+
+    /// Two shares of about the same cost, for two connections: columns, constraints and
+    /// indexes (the bulk of a table), and the rest.
+    fn split(self) -> (Kinds, Kinds) {
+        let first = Kinds { columns: self.columns, indexes: self.indexes, ..Kinds::NONE };
+        (first, Kinds { columns: false, indexes: false, ..self })
+    }
 }
 
 /// The kinds read per owner, keyed by the owner's oid.
 #[derive(Debug, Default)]
 struct Owned {
+    tables: HashMap<u32, Vec<(String, Table)>>,
     sequences: HashMap<u32, Vec<(String, Sequence)>>,
     columns: HashMap<u32, Vec<(String, Column)>>,
     constraints: HashMap<u32, Vec<(String, Constraint)>>,
     indexes: HashMap<u32, Vec<(String, Index)>>,
+    views: HashMap<u32, Vec<(String, View)>>,
+    triggers: HashMap<u32, Vec<(String, Trigger)>>,
+    policies: HashMap<u32, Vec<(String, Policy)>>,
     functions: HashMap<u32, Vec<(String, Function)>>,
     /// (table, attnum) → column key, to tell a renamed column from a changed one.
     column_names: HashMap<(u32, i16), String>,
@@ -519,10 +441,12 @@ impl Owned {
     /// Reads the objects of every owner, or of `only` those.
     async fn read(conn: &mut PgConnection, only: Option<&[Oid]>, kinds: Kinds) -> Result<Owned, IntrospectError> {
         let mut o = Owned::default();
-        let skip = |needed: bool| only.is_some() && !needed;
+        if only.is_some_and(<[Oid]>::is_empty) {
+            return Ok(o);
+        }
 
         const SEQUENCES: &str = "sequences";
-        if !skip(kinds.sequences) {
+        if kinds.sequences {
             for row in fetch_owned(conn, SEQUENCES, include_str!("sql/sequences.sql"), "c.oid", only).await? {
                 let name = key2(&get::<String>(&row, 0, SEQUENCES)?, &get::<String>(&row, 1, SEQUENCES)?);
                 o.sequences.entry(get::<Oid>(&row, 12, SEQUENCES)?.0).or_default().push((
@@ -544,7 +468,7 @@ impl Owned {
         }
 
         const COLUMNS: &str = "columns";
-        if !skip(kinds.tables) {
+        if kinds.columns {
             for row in fetch_owned(conn, COLUMNS, include_str!("sql/columns.sql"), "c.oid", only).await? {
                 let name = key3(
                     &get::<String>(&row, 0, COLUMNS)?,
@@ -574,7 +498,7 @@ impl Owned {
         }
 
         const CONSTRAINTS: &str = "constraints";
-        if !skip(kinds.tables) {
+        if kinds.columns {
             for row in fetch_owned(conn, CONSTRAINTS, include_str!("sql/constraints.sql"), "c.oid", only).await? {
                 let name = key3(
                     &get::<String>(&row, 0, CONSTRAINTS)?,
@@ -602,7 +526,7 @@ impl Owned {
         }
 
         const INDEXES: &str = "indexes";
-        if !skip(kinds.tables) {
+        if kinds.indexes {
             for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "c.oid", only).await? {
                 let schema: String = get(&row, 0, INDEXES)?;
                 let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
@@ -625,8 +549,104 @@ impl Owned {
             }
         }
 
+        const TABLES: &str = "tables";
+        if kinds.tables {
+            for row in fetch_owned(conn, TABLES, include_str!("sql/tables.sql"), "c.oid", only).await? {
+                let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
+                let replica_identity = match get::<String>(&row, 10, TABLES)?.as_str() {
+                    "n" => "nothing",
+                    "f" => "full",
+                    "i" => "index",
+                    _ => "default",
+                };
+                o.tables.entry(get::<Oid>(&row, 12, TABLES)?.0).or_default().push((
+                    name,
+                    Table {
+                        persistence: persistence(&get::<String>(&row, 3, TABLES)?),
+                        row_security: get(&row, 4, TABLES)?,
+                        force_row_security: get(&row, 5, TABLES)?,
+                        partition_by: get(&row, 6, TABLES)?,
+                        partition_bound: get(&row, 7, TABLES)?,
+                        inherits: get(&row, 8, TABLES)?,
+                        options: get(&row, 9, TABLES)?,
+                        replica_identity: replica_identity.to_string(),
+                        comment: get(&row, 11, TABLES)?,
+                    },
+                ));
+            }
+        }
+
+        const VIEWS: &str = "views";
+        if kinds.views {
+            for row in fetch_owned(conn, VIEWS, include_str!("sql/views.sql"), "c.oid", only).await? {
+                let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
+                o.views.entry(get::<Oid>(&row, 6, VIEWS)?.0).or_default().push((
+                    name,
+                    View {
+                        materialized: get::<String>(&row, 2, VIEWS)? == "m",
+                        definition: get::<Option<String>>(&row, 3, VIEWS)?.unwrap_or_default(),
+                        options: get(&row, 4, VIEWS)?,
+                        comment: get(&row, 5, VIEWS)?,
+                    },
+                ));
+            }
+        }
+
+        const TRIGGERS: &str = "triggers";
+        if kinds.attached {
+            for row in fetch_owned(conn, TRIGGERS, include_str!("sql/triggers.sql"), "c.oid", only).await? {
+                let name = key3(
+                    &get::<String>(&row, 0, TRIGGERS)?,
+                    &get::<String>(&row, 1, TRIGGERS)?,
+                    &get::<String>(&row, 2, TRIGGERS)?,
+                );
+                let enabled = match get::<String>(&row, 4, TRIGGERS)?.as_str() {
+                    "D" => "disabled",
+                    "R" => "replica",
+                    "A" => "always",
+                    _ => "origin",
+                };
+                o.triggers.entry(get::<Oid>(&row, 6, TRIGGERS)?.0).or_default().push((
+                    name,
+                    Trigger {
+                        definition: get(&row, 3, TRIGGERS)?,
+                        enabled: enabled.to_string(),
+                        comment: get(&row, 5, TRIGGERS)?,
+                    },
+                ));
+            }
+        }
+
+        const POLICIES: &str = "policies";
+        if kinds.attached {
+            for row in fetch_owned(conn, POLICIES, include_str!("sql/policies.sql"), "c.oid", only).await? {
+                let name = key3(
+                    &get::<String>(&row, 0, POLICIES)?,
+                    &get::<String>(&row, 1, POLICIES)?,
+                    &get::<String>(&row, 2, POLICIES)?,
+                );
+                let command = match get::<String>(&row, 3, POLICIES)?.as_str() {
+                    "r" => "select",
+                    "a" => "insert",
+                    "w" => "update",
+                    "d" => "delete",
+                    _ => "all",
+                };
+                o.policies.entry(get::<Oid>(&row, 8, POLICIES)?.0).or_default().push((
+                    name,
+                    Policy {
+                        command: command.to_string(),
+                        permissive: get(&row, 4, POLICIES)?,
+                        roles: get(&row, 5, POLICIES)?,
+                        using: get(&row, 6, POLICIES)?,
+                        with_check: get(&row, 7, POLICIES)?,
+                    },
+                ));
+            }
+        }
+
         const FUNCTIONS: &str = "functions";
-        if !skip(kinds.functions) {
+        if kinds.functions {
             for row in fetch_owned(conn, FUNCTIONS, include_str!("sql/functions.sql"), "p.oid", only).await? {
                 let name = format!(
                     "{}.{}({})",
@@ -664,27 +684,40 @@ impl Owned {
         Ok(o)
     }
 
+    /// Takes what `other` read (for other owners, or other kinds).
+    fn merge(&mut self, other: Owned) {
+        self.tables.extend(other.tables);
+        self.sequences.extend(other.sequences);
+        self.columns.extend(other.columns);
+        self.constraints.extend(other.constraints);
+        self.indexes.extend(other.indexes);
+        self.views.extend(other.views);
+        self.triggers.extend(other.triggers);
+        self.policies.extend(other.policies);
+        self.functions.extend(other.functions);
+        self.column_names.extend(other.column_names);
+    }
+
     /// Drops what `owners` had and takes what `fresh` read for them.
     fn replace(&mut self, owners: &[Oid], fresh: Owned) {
         for owner in owners {
+            self.tables.remove(&owner.0);
             self.sequences.remove(&owner.0);
             self.columns.remove(&owner.0);
             self.constraints.remove(&owner.0);
             self.indexes.remove(&owner.0);
+            self.views.remove(&owner.0);
+            self.triggers.remove(&owner.0);
+            self.policies.remove(&owner.0);
             self.functions.remove(&owner.0);
         }
         self.column_names.retain(|(table, _), _| owners.binary_search_by_key(table, |o| o.0).is_err());
-        self.sequences.extend(fresh.sequences);
-        self.columns.extend(fresh.columns);
-        self.constraints.extend(fresh.constraints);
-        self.indexes.extend(fresh.indexes);
-        self.functions.extend(fresh.functions);
-        self.column_names.extend(fresh.column_names);
+        self.merge(fresh);
     }
 
     /// Of the `changed` owners, those whose name (or a column's name) differs in `fresh`, and
-    /// those whose names this cache does not know (views, types, indexes): objects that
-    /// reference them may print differently.
+    /// those whose names this cache does not follow (views, whose column names it does not
+    /// keep, and types): objects that reference them may print differently.
     fn renamed(&self, changed: &[Oid], fresh: &Owned) -> Vec<Oid> {
         fn keys<T>(map: &HashMap<u32, Vec<(String, T)>>, owner: u32) -> Option<Vec<&str>> {
             map.get(&owner).map(|entries| entries.iter().map(|(key, _)| key.as_str()).collect())
@@ -712,10 +745,14 @@ impl Owned {
         fn copy<T: Clone>(from: &HashMap<u32, Vec<(String, T)>>, to: &mut std::collections::BTreeMap<String, T>) {
             to.extend(from.values().flatten().cloned());
         }
+        copy(&self.tables, &mut s.tables);
         copy(&self.sequences, &mut s.sequences);
         copy(&self.columns, &mut s.columns);
         copy(&self.constraints, &mut s.constraints);
         copy(&self.indexes, &mut s.indexes);
+        copy(&self.views, &mut s.views);
+        copy(&self.triggers, &mut s.triggers);
+        copy(&self.policies, &mut s.policies);
         copy(&self.functions, &mut s.functions);
     }
 }

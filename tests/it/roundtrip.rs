@@ -179,6 +179,23 @@ fn rows_changed_in_a_table_the_migration_does_not_name() {
 }
 
 #[test]
+fn rows_rewritten_by_ddl_are_not_blamed_on_the_next_migration() {
+    // 2 adds a column with a default (every row of users changes), 3 inserts into settings:
+    // users did change, but before 3, not during it.
+    let (code, findings, _) = run(&roundtrip("data_after_ddl"), &[]);
+    assert_eq!((code, findings), (Some(0), vec![]));
+}
+
+#[test]
+fn rows_written_by_an_event_trigger_during_ddl_are_seen() {
+    // After 1, DDL logs its commands into ddl_log (CREATE TABLE and its primary key index: two
+    // rows), which 2 does not name.
+    let (code, findings, report) = run(&roundtrip("data_event_trigger"), &[]);
+    assert_eq!((code, findings), (Some(0), vec![f("data-changed", "2_items.up.sql", 1)]));
+    assert!(report["findings"][0]["message"].as_str().unwrap().contains("table ddl_log but it went from 0 to 2 rows"));
+}
+
+#[test]
 fn migrations_without_a_down_are_not_round_tripped() {
     let (code, findings, report) = run(&roundtrip("no_down"), &[]);
     assert_eq!((code, findings), (Some(0), vec![]));

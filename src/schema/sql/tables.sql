@@ -10,7 +10,8 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text
              WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
        coalesce(c.reloptions::text[], '{}'),
        c.relreplident::text,
-       d.description
+       d.description,
+       c.oid
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0

@@ -1,6 +1,7 @@
 -- User triggers (not the internal ones behind foreign keys, nor clones on partitions).
 SELECT n.nspname::text, c.relname::text, t.tgname::text, pg_get_triggerdef(t.oid, true), t.tgenabled::text,
-       d.description
+       d.description,
+       c.oid
 FROM pg_trigger t
 JOIN pg_class c ON c.oid = t.tgrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -6,19 +6,15 @@
 -- (xmin is read through age(), which is cheaper than casting it; subtracting from the age of
 -- the first normal xid gives back xmin - 3.)
 -- The last column is the owner's kind: its relkind, 'F' for a routine, 'y' for a type.
--- Columns and their defaults are counted by versions_columns.sql, run at the same time on
--- another connection; the two add up.
+-- Columns, their defaults, indexes and sequences' owning columns are counted by
+-- versions_parts.sql, run at the same time on another connection; the two add up.
 -- Owner 0 stands for what can change the printed form of any object: schemas, comments,
 -- extensions and their members, collations, operators, operator classes, text search configs.
 WITH now AS (SELECT age('3'::xid)::bigint AS a)
 SELECT owner, count(*), (count(*) * (SELECT a FROM now) - sum(x))::bigint, max(k) FROM (
   SELECT c.oid AS owner, age(c.xmin) AS x, c.relkind::text AS k FROM pg_class c WHERE c.oid >= 16384
-  UNION ALL SELECT i.indrelid, age(i.xmin)::bigint + age(ic.xmin) - (SELECT a FROM now), ''
-    FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid >= 16384
   UNION ALL SELECT con.conrelid, age(con.xmin), '' FROM pg_constraint con WHERE con.conrelid <> 0
   UNION ALL SELECT s.seqrelid, age(s.xmin), '' FROM pg_sequence s
-  UNION ALL SELECT d.objid, age(d.xmin), '' FROM pg_depend d
-    WHERE d.classid = 'pg_class'::regclass AND d.objid >= 16384 AND d.deptype IN ('a', 'i')
   UNION ALL SELECT p.oid, age(p.xmin), 'F' FROM pg_proc p WHERE p.oid >= 16384
   UNION ALL SELECT t.oid, age(t.xmin), 'y' FROM pg_type t WHERE t.oid >= 16384
   UNION ALL SELECT e.enumtypid, age(e.xmin), 'y' FROM pg_enum e WHERE e.enumtypid >= 16384

@@ -1,7 +1,8 @@
 -- Views and materialized views with their normalized definitions.
 SELECT n.nspname::text, c.relname::text, c.relkind::text, pg_get_viewdef(c.oid, true),
        coalesce(c.reloptions::text[], '{}'),
-       d.description
+       d.description,
+       c.oid
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
