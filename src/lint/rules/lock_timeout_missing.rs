@@ -27,7 +27,8 @@ fn check(trace: &StatementTrace) -> Vec<String> {
         .iter()
         .filter(|l| l.relation.is_queried() || l.relation.kind == 'S')
         .filter_map(|l| l.acquired.iter().copied().filter(|m| m.blocks_writes()).max().map(|m| (l, m)))
-        .max_by_key(|(_, m)| *m)
+        // The strongest mode; among equals, the oldest relation (pg_locks has no order).
+        .max_by(|(a, m), (b, n)| m.cmp(n).then_with(|| b.relation.oid.cmp(&a.relation.oid)))
         .map(|(l, mode)| {
             format!(
                 "takes {} lock on {} with no lock_timeout: while it waits for running queries, all {} of {} queue behind it",
