@@ -139,7 +139,20 @@ const ROW_SAFE: &[&str] = &[
 /// migration tool's bookkeeping tables (Alembic's rendered SQL updates `alembic_version`) do
 /// not count; they are not checked.
 pub fn may_write_rows(script: &Script) -> bool {
-    script.split.statements.iter().any(|s| statement_may_write(script.text(s)))
+    script.split.statements.iter().any(|s| {
+        let text = script.text(s);
+        // A block kept whole (goose's StatementBegin/End) may hold several statements.
+        if !text.contains(';') {
+            return statement_may_write(text);
+        }
+        match crate::sql::split(text) {
+            Ok(split) if split.statements.len() > 1 => {
+                split.statements.iter().any(|inner| statement_may_write(&text[inner.start..inner.end]))
+            }
+            Ok(_) => statement_may_write(text),
+            Err(_) => true,
+        }
+    })
 }
 
 /// Whether `script` creates or changes an event trigger, after which any DDL may run code
@@ -320,6 +333,15 @@ mod tests {
              INSERT INTO \"alembic_version\" (version_num) VALUES ('1');\nDELETE FROM public.alembic_version"
         )));
         assert!(!may_write_rows(&script("")));
+    }
+
+    #[test]
+    fn every_statement_of_a_block_kept_whole_counts() {
+        let sql = "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n";
+        let block = std::ops::Range { start: 0, end: sql.len() };
+        let whole = Script::with_blocks(Path::new("m.sql"), 1, sql.to_string(), &[block]).unwrap();
+        assert_eq!(whole.split.statements.len(), 1);
+        assert!(may_write_rows(&whole));
     }
 
     #[test]
