@@ -396,12 +396,11 @@ pub async fn apply_chain<S: Steps>(
             continue;
         }
         report.status = MigrationStatus::Applied;
-        let (after, contents) = match before_contents {
-            Some(_) => {
-                let (after, contents) = stair.observe().await?;
-                (after, Some(contents))
-            }
-            None => (stair.snapshot().await?, None),
+        let (after, contents) = if writes {
+            let (after, contents) = stair.observe().await?;
+            (after, Some(contents))
+        } else {
+            (stair.snapshot().await?, None)
         };
         let changes = schema::diff(&stair.schema, &after);
         let up = steps.script(index);
