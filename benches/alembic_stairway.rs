@@ -14,6 +14,7 @@ use migration_guard::lint::Tracer;
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::roundtrip::{self, Plan, RoundTrip};
+use migration_guard::scope::Scope;
 use std::path::Path;
 use std::time::Instant;
 use support::median;
@@ -83,7 +84,7 @@ async fn main() {
     ];
     let mut medians = Vec::new();
     for (label, mode, lint) in cases {
-        let plan = Plan::new(&chain, mode, None, None).unwrap();
+        let plan = Plan::new(&chain, mode, &Scope::everything(&chain, "bench"), &[], None);
         let mut times = Vec::new();
         let mut traced = Vec::new();
         for _ in 0..RUNS {

@@ -11,6 +11,7 @@ fn report(migrations: usize, findings: usize) -> Report {
     let list = (0..migrations)
         .map(|i| MigrationReport {
             id: format!("{i:05}"),
+            scope: migration_guard::scope::MigrationScope::Changed,
             name: format!("migration_{i}"),
             path: format!("db/migrations/{i:05}_migration_{i}.sql"),
             down_path: None,

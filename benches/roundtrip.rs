@@ -13,6 +13,7 @@ use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::report::MigrationStatus;
 use migration_guard::roundtrip::{self, Plan, RoundTrip, SqlSteps};
 use migration_guard::runner::NoObserver;
+use migration_guard::scope::Scope;
 use std::path::PathBuf;
 use std::time::Instant;
 use support::{include, median, psql};
@@ -40,7 +41,7 @@ async fn main() {
         };
         let mut chain = migrations::load(&dir, &LoadOptions::default()).expect("load chain");
         // Keep the migrations that apply here (lemmy stops at one needing PostgreSQL 16).
-        let plan = Plan::new(&chain, RoundTrip::None, None, None).unwrap();
+        let plan = Plan::new(&chain, RoundTrip::None, &Scope::everything(&chain, "bench"), &[], None);
         let applied = roundtrip::apply_chain(&server, &chain, &mut SqlSteps::new(&chain, NoObserver), &plan)
             .await
             .expect("apply");
@@ -48,7 +49,7 @@ async fn main() {
         server.drop_database(&applied.database).await.unwrap();
         chain.migrations.truncate(ok);
 
-        let plan = Plan::new(&chain, RoundTrip::All, None, None).unwrap();
+        let plan = Plan::new(&chain, RoundTrip::All, &Scope::everything(&chain, "bench"), &[], None);
         let mut ours = Vec::new();
         let mut floor = Vec::new();
         let mut round_tripped = 0;

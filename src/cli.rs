@@ -22,6 +22,20 @@ pub enum Command {
     Diff(DiffArgs),
     /// Show the revision history (like `alembic history --verbose`, for every format).
     Graph(GraphArgs),
+    /// Check every migration and record the findings in a baseline file, so that later checks
+    /// count only new ones.
+    Baseline(Box<BaselineArgs>),
+}
+
+/// Options of `baseline`: those of `check`, and where to write.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+
+    /// File to write [default: the `baseline` setting, else migration-guard-baseline.json]
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Options of `graph`.
@@ -84,10 +98,29 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Compare with this git ref (e.g. the PR's base branch) to find edited and out-of-order
-    /// migrations
+    /// The base the change is judged against: migrations added or edited since REF are
+    /// checked in full, the others only replayed [default: the PR's base branch; outside
+    /// Actions the merge-base with origin's default branch]
     #[arg(long, value_name = "REF")]
     pub base_ref: Option<String>,
+
+    /// Count migrations up to and including this version or revision as merged
+    #[arg(long, value_name = "REV")]
+    pub start_after: Option<String>,
+
+    /// Which migrations are judged: changed (added or edited since the base) or all
+    /// [default: changed]
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub scope: Option<ScopeMode>,
+
+    /// Findings to leave out, as written by `migration-guard baseline` [default:
+    /// migration-guard-baseline.json when it exists]
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// A migration that is one-way by design: its round trip is skipped (repeatable)
+    #[arg(long = "irreversible", value_name = "ID")]
+    pub irreversible: Vec<String>,
 
     /// Severity of a rule's findings: error, warning, info or off (repeatable)
     #[arg(long = "rule", value_name = "RULE=LEVEL")]
@@ -127,6 +160,15 @@ pub struct CheckArgs {
     /// `python -m migration_guard_sqlalchemy app.models:Base`
     #[arg(long, value_name = "CMD")]
     pub models_command: Option<String>,
+}
+
+/// Which migrations a check judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScopeMode {
+    /// Those the change adds or edits; the others are replayed only.
+    Changed,
+    /// Every migration.
+    All,
 }
 
 /// Options of `diff`.

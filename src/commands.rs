@@ -3,17 +3,21 @@
 //! module that knows the order of the stages.
 
 use crate::alembic;
-use crate::cli::{CheckArgs, Cli, Command, DiffArgs, GraphArgs};
+use crate::baseline::{self, Baseline, Fingerprints};
+use crate::cli::{BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs};
 use crate::data;
 use crate::findings::{self, Finding, Status};
 use crate::github;
 use crate::lint::Tracer;
+use crate::migrations::git::Comparison;
 use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
-use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report};
+use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report, ScopeSummary};
 use crate::roundtrip;
 use crate::schema::{self, declared, declared::Source};
+use crate::scope::{Base, Scope};
 use crate::settings::{CheckSettings, Models};
+use crate::waivers::Waivers;
 use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
@@ -40,6 +44,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(args) => interruptible(check_command(*args)).await,
+        Command::Baseline(args) => interruptible(baseline_command(*args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
@@ -93,12 +98,16 @@ fn print_error(error: &anyhow::Error) {
 
 async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let env = |key: &str| std::env::var(key).ok();
-    let settings = CheckSettings::resolve(args, &env)?;
+    let mut settings = CheckSettings::resolve(args, &env)?;
     // Inside Actions, hide secrets from the log before anything else is printed.
     for line in github::masks(&settings) {
         println!("{line}");
     }
     let context = if settings.publish.is_some() { github::Context::from_env(&env)? } else { None };
+    if settings.scope.base_ref.is_none() {
+        // A push is judged against the commit the branch pointed at before it.
+        settings.scope.base_ref = context.as_ref().and_then(|c| c.push_before.clone());
+    }
     let report = match check(&settings).await {
         Ok(report) => report,
         Err(error) => {
@@ -178,8 +187,51 @@ fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `baseline`: checks every migration and writes the findings that count to the baseline file.
+async fn baseline_command(args: BaselineArgs) -> anyhow::Result<ExitCode> {
+    let env = |key: &str| std::env::var(key).ok();
+    let mut settings = CheckSettings::resolve(args.check, &env)?;
+    settings.scope.all = true;
+    settings.publish = None;
+    let output = args.output.or_else(|| settings.baseline.clone()).unwrap_or_else(|| baseline::DEFAULT_FILE.into());
+    let checked = run_check(&settings, false).await?;
+    report::terminal::print(&checked.report);
+    // A failing migration is a fact to fix, not a finding to accept.
+    let accepted: Vec<Finding> =
+        checked.report.findings.iter().filter(|f| f.rule != roundtrip::MIGRATION_FAILED).cloned().collect();
+    let count = baseline::write(&output, &Fingerprints::new(&checked.chain), &accepted)?;
+    println!(
+        "wrote {count} finding(s) to {}: commit it, and `check` counts only findings that are not in it",
+        migrations::display_path(&output)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A finished check: the report, and the chain it is about.
+struct Checked {
+    report: Report,
+    chain: Chain,
+}
+
 /// Loads the chain, applies it to a throwaway database and builds the report.
 pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
+    Ok(run_check(settings, true).await?.report)
+}
+
+/// The base to judge the chain against, as the settings say.
+fn base(chain: &Chain, settings: &CheckSettings) -> anyhow::Result<Base> {
+    Ok(match &settings.scope.base_ref {
+        Some(reference) => Base::Given(Comparison::new(chain, reference)?),
+        None if settings.scope.all => Base::Missing("scope: all".to_string()),
+        None => match Comparison::discover(chain) {
+            Ok(comparison) => Base::Discovered(comparison),
+            Err(reason) => Base::Missing(reason),
+        },
+    })
+}
+
+/// The check; with `use_baseline`, findings in the baseline file are left out.
+async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Result<Checked> {
     let started = Instant::now();
     let options = LoadOptions { format: settings.format, placeholders: settings.placeholders.clone() };
     let chain = migrations::load(&settings.dir, &options)?;
@@ -189,20 +241,34 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         }
         eprintln!("{} migrations loaded from {}", chain.migrations.len(), migrations::display_path(&chain.dir));
     }
+    // Read before anything runs, so that a broken file stops the check at once.
+    let baseline = if use_baseline { Baseline::find(settings.baseline.as_deref())? } else { None };
+    let base = base(&chain, settings)?;
+    let scope = Scope::resolve(&chain, &settings.scope, &base, &settings.start_after_setting)?;
+    if settings.verbose {
+        let (changed, merged) = scope.counts();
+        eprintln!("{changed} changed and {merged} merged migrations ({})", scope.basis);
+    }
     let mut findings = chain.findings.clone();
-    if let Some(reference) = &settings.base_ref {
-        findings.extend(migrations::baseline::check(&chain, reference)?);
+    if let Some(comparison) = base.comparison() {
+        findings.extend(migrations::base::check(&chain, comparison)?);
+    }
+    for id in &settings.irreversible {
+        if !chain.migrations.iter().any(|m| m.id == *id) {
+            anyhow::bail!("irreversible: no migration has the id {id:?}");
+        }
     }
     let alembic = chain.format == Format::Alembic;
     // Alembic refuses to load a history with these problems; they are already reported.
     let blocked = alembic && chain.findings.iter().any(|f| alembic::apply::BLOCKING.contains(&f.rule.as_str()));
-    let (database, reports, drift, suppressed) = if blocked {
-        (None, alembic::apply::skipped(&chain), None, Vec::new())
+    let (database, reports, drift) = if blocked {
+        (None, alembic::apply::skipped(&chain, &scope), None)
     } else {
         let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
         // Bad --seed / --round-trip settings fail before a server is started.
         let seed = data::Seed::load(settings.seed.as_deref(), settings.seed_at.as_deref(), &chain)?;
-        let plan = roundtrip::Plan::new(&chain, settings.round_trip, settings.base_ref.as_deref(), seed)?;
+        let plan = roundtrip::Plan::new(&chain, settings.round_trip, &scope, &settings.irreversible, seed);
+        findings.extend(plan.one_way_findings(&chain));
         let server = Server::start(&settings.provision).await?;
         if settings.verbose {
             eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
@@ -221,7 +287,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
             Ok((db, reports, findings, tracer)) => (Ok((db, reports, findings)), Some(tracer)),
             Err(e) => (Err(e), None),
         };
-        let (lint_findings, suppressed) = tracer.map(|mut t| t.take()).unwrap_or_default();
+        let lint_findings = tracer.map(|mut t| t.take()).unwrap_or_default();
         let drift = match (&applied, &settings.models) {
             // Drift is only meaningful for a chain that applied completely.
             (Ok((db, migrations, _)), Some(models))
@@ -238,7 +304,7 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         let (_, reports, run_findings) = applied?;
         findings.extend(run_findings);
         findings.extend(lint_findings);
-        (Some(database), reports, drift, suppressed)
+        (Some(database), reports, drift)
     };
     let drift = drift.transpose()?;
     let models_file = match &settings.models {
@@ -246,18 +312,39 @@ pub async fn check(settings: &CheckSettings) -> anyhow::Result<Report> {
         _ => None,
     };
     findings.extend(schema::drift::findings(drift.as_deref().unwrap_or_default(), models_file.as_deref()));
+    // Severities as configured, then what the change is not judged on: merged migrations,
+    // waivers, the baseline.
+    let findings = findings::without_overlaps(settings.rules.apply(findings));
+    let (findings, merged_findings) = scope.split(&chain, findings);
+    let (findings, waivers) = Waivers::collect(&chain, &scope).apply(findings);
+    let drift_checked = drift.is_some();
+    let (findings, baseline) = match &baseline {
+        Some(baseline) => {
+            let judged = |e: &baseline::Entry| match &e.migration {
+                Some(id) => chain.migrations.iter().position(|m| m.id == *id).is_none_or(|i| scope.is_changed(i)),
+                None => e.rule != schema::drift::RULE || drift_checked,
+            };
+            let (kept, report) = baseline.apply(&Fingerprints::new(&chain), findings, judged);
+            (kept, Some(report))
+        }
+        None => (findings, None),
+    };
     let mut report = Report::new(
         settings.fail_on,
         database,
         ChainInfo { format: chain.format.to_string(), dir: migrations::display_path(&chain.dir) },
         reports,
-        findings::without_overlaps(settings.rules.apply(findings)),
+        findings,
         report::millis(started.elapsed()),
     )
     .with_graph(migrations::graph::summary(&chain.migrations));
+    let (changed, merged) = scope.counts();
+    report.scope = ScopeSummary { basis: scope.basis.clone(), changed, merged, notice: scope.notice.clone() };
+    report.merged_findings = merged_findings;
+    report.waivers = waivers;
+    report.baseline = baseline;
     report.drift = drift.as_deref().map(schema::drift::entries);
-    report.suppressed = suppressed;
-    Ok(report)
+    Ok(Checked { report, chain })
 }
 
 /// Diffs the declared models against the migrated database.

@@ -3,7 +3,7 @@
 //! and a checksum of the content per table, `data-changed`).
 
 use crate::effects;
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::migrations::{Chain, LoadError, Script, read_sql_file};
 use crate::schema::introspect::BOOKKEEPING_TABLES;
 use crate::schema::{Change, Schema};
@@ -298,9 +298,8 @@ pub fn changed(
             format!("it went from {} to {} rows", rows(a), rows(b))
         };
         out.push(
-            Finding::new(
-                DATA_CHANGED,
-                Severity::Warning,
+            Finding::of(
+                &crate::rules::DATA_CHANGED,
                 format!(
                     "{id} does not name table {} but {what} (a trigger, rule or cascade did this)",
                     name.strip_prefix("public.").unwrap_or(name)

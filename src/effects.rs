@@ -3,8 +3,9 @@
 //! ones that break the application version still running during a rolling deploy
 //! (`backward-incompatible`). Pure code over the diff and the up script; runs nothing.
 
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::migrations::Script;
+use crate::rules::{self, StageRule};
 use crate::schema::diff::{is_widening, one_line};
 use crate::schema::{Action, Change, Kind, Schema};
 use pg_query::NodeEnum;
@@ -49,9 +50,9 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
         .collect();
     let file = up.display_path();
     let mut out = Vec::new();
-    let mut push = |rule: &str, severity, line: u32, message: String| {
-        let help = if rule == DESTRUCTIVE { DESTRUCTIVE_HELP } else { INCOMPATIBLE_HELP };
-        out.push(Finding::new(rule, severity, message).in_migration(id).at(file.clone(), Some(line)).with_help(help));
+    let mut push = |rule: &'static StageRule, line: u32, message: String| {
+        let help = if rule.id == DESTRUCTIVE { DESTRUCTIVE_HELP } else { INCOMPATIBLE_HELP };
+        out.push(Finding::of(rule, message).in_migration(id).at(file.clone(), Some(line)).with_help(help));
     };
     for rename in &renames {
         let what = match rename.kind {
@@ -66,8 +67,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
         };
         if exists {
             push(
-                INCOMPATIBLE,
-                Severity::Warning,
+                &rules::INCOMPATIBLE,
                 rename.line,
                 format!(
                     "{id} renames {what} {} to {}; the application version still running during the deploy uses the old name",
@@ -83,8 +83,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
         let column = name.rsplit('.').next().unwrap_or(name);
         match (change.kind, change.action) {
             (Kind::Table, Action::Removed) if !renamed_tables.contains(name) => push(
-                DESTRUCTIVE,
-                Severity::Error,
+                &rules::DESTRUCTIVE,
                 locate(up, &["drop"], &[short(name)]),
                 format!("{id} drops table {} and every row in it", short(name)),
             ),
@@ -94,15 +93,13 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     && !renamed_columns.contains(name) =>
             {
                 push(
-                    DESTRUCTIVE,
-                    Severity::Error,
+                    &rules::DESTRUCTIVE,
                     locate(up, &["drop"], &[table, column]),
                     format!("{id} drops column {} and the values in it", short(name)),
                 )
             }
             (Kind::View | Kind::MaterializedView, Action::Removed) => push(
-                DESTRUCTIVE,
-                Severity::Error,
+                &rules::DESTRUCTIVE,
                 locate(up, &["drop"], &[short(name)]),
                 format!("{id} drops {} {}; queries using it fail", change.kind, short(name)),
             ),
@@ -123,8 +120,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     .unwrap_or_default();
                 if !lost.is_empty() {
                     push(
-                        DESTRUCTIVE,
-                        Severity::Error,
+                        &rules::DESTRUCTIVE,
                         locate(up, &[], &[short(name)]),
                         format!(
                             "{id} removes {} from enum {}; rows holding them are lost or rewritten",
@@ -142,8 +138,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     // A longer string limit breaks no reader.
                 } else if !narrows(from, to) {
                     push(
-                        INCOMPATIBLE,
-                        Severity::Warning,
+                        &rules::INCOMPATIBLE,
                         locate(up, &["type"], &[table, column]),
                         format!(
                             "{id} changes the type of column {} from {from} to {to}; code written for {from} may not read it",
@@ -152,8 +147,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     );
                 } else {
                     push(
-                        DESTRUCTIVE,
-                        Severity::Error,
+                        &rules::DESTRUCTIVE,
                         locate(up, &["type"], &[table, column]),
                         format!(
                             "{id} changes the type of column {} from {from} to {to}, which does not hold every {from} value: values are cut, rounded or fail to convert",
@@ -166,8 +160,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                 if change.attribute.as_deref() == Some("not_null") && change.after.as_deref() == Some("true") =>
             {
                 push(
-                    INCOMPATIBLE,
-                    Severity::Warning,
+                    &rules::INCOMPATIBLE,
                     locate(up, &["not", "null"], &[table, column]),
                     format!(
                         "{id} makes column {} NOT NULL; the running application may still write NULL there",
@@ -186,8 +179,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
                     summary.contains(" NOT NULL") && !summary.contains(" DEFAULT ") && !summary.contains(" GENERATED ");
                 if required {
                     push(
-                        INCOMPATIBLE,
-                        Severity::Warning,
+                        &rules::INCOMPATIBLE,
                         locate(up, &["add"], &[table, column]),
                         format!(
                             "{id} adds column {} NOT NULL without a default; inserts from the running application, which does not know the column, fail",

@@ -57,6 +57,11 @@ impl Finding {
         }
     }
 
+    /// A finding of a stage rule, at its default severity.
+    pub fn of(rule: &crate::rules::StageRule, message: impl Into<String>) -> Self {
+        Finding::new(rule.id, rule.severity, message)
+    }
+
     /// Attaches the migration id.
     pub fn in_migration(mut self, id: impl Into<String>) -> Self {
         self.migration = Some(id.into());

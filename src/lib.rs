@@ -5,6 +5,7 @@
 //! `report`; `commands` is the only module that knows that order.
 
 pub mod alembic;
+pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod config_file;
@@ -17,7 +18,10 @@ pub mod migrations;
 pub mod postgres;
 pub mod report;
 pub mod roundtrip;
+pub mod rules;
 pub mod runner;
 pub mod schema;
+pub mod scope;
 pub mod settings;
 pub mod sql;
+pub mod waivers;

@@ -7,18 +7,18 @@
 
 use crate::data::{self, Contents, Seed, SeedError};
 use crate::effects;
-use crate::findings::{Finding, Severity};
-use crate::migrations::{Chain, Migration, Script, display_path};
+use crate::findings::Finding;
+use crate::migrations::{Apply, Chain, Migration, Script, display_path};
 use crate::postgres::{ProvisionError, ScratchDatabase, Server};
 use crate::report::{self, MigrationReport, MigrationStatus};
+use crate::rules;
 use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
 use crate::schema::introspect::Snapshots;
 use crate::schema::{self, Change, IntrospectError, Schema};
+use crate::scope::{MigrationScope, Scope};
 use serde::Serialize;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use std::path::Path;
-use std::process::Command;
 
 /// Rule id: the down fails or does not restore the schema from before the up.
 pub const IRREVERSIBLE: &str = "irreversible";
@@ -31,10 +31,10 @@ pub const MIGRATION_FAILED: &str = "migration-failed";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RoundTrip {
-    /// Every migration that has a down.
+    /// Every changed migration that has a down.
     #[default]
     All,
-    /// Only migrations whose files do not exist at `--base-ref`.
+    /// Only changed migrations whose files do not exist at the base (added by the change).
     New,
     /// None: apply only.
     None,
@@ -52,6 +52,8 @@ pub enum RoundTripStatus {
     ReapplyFailed,
     /// The migration has no down (or an empty one), so it cannot be reversed by the tool.
     NoDown,
+    /// One-way on purpose: its down raises, or `irreversible` lists it.
+    OneWay,
     /// Not selected by `--round-trip`.
     NotSelected,
 }
@@ -168,88 +170,66 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
 /// What to do besides applying.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// Per migration, in chain order: judge it (trace, snapshots, effects, data, round trip).
+    /// The others are replayed only.
+    pub judged: Vec<bool>,
     /// Per migration, in chain order: round-trip it.
     pub round_trip: Vec<bool>,
     /// Why migrations are not round-tripped, for the report.
     pub not_selected: String,
+    /// Per migration, in chain order: why it is one-way on purpose, if it is.
+    pub one_way: Vec<Option<OneWay>>,
     pub seed: Option<Seed>,
 }
 
+/// A migration that is one-way on purpose, and where that is said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneWay {
+    pub reason: String,
+    pub file: String,
+    pub line: u32,
+}
+
 impl Plan {
-    /// The plan for `mode`; `new` needs the base ref.
-    pub fn new(
-        chain: &Chain,
-        mode: RoundTrip,
-        base_ref: Option<&str>,
-        seed: Option<Seed>,
-    ) -> Result<Plan, BaseRefError> {
-        let n = chain.migrations.len();
+    /// The plan for `mode` over the migrations `scope` judges; `irreversible` lists ids of
+    /// migrations that are one-way by design.
+    pub fn new(chain: &Chain, mode: RoundTrip, scope: &Scope, irreversible: &[String], seed: Option<Seed>) -> Plan {
+        let judged: Vec<bool> = (0..chain.migrations.len()).map(|i| scope.is_changed(i)).collect();
         let (round_trip, not_selected) = match mode {
-            RoundTrip::All => (vec![true; n], String::new()),
-            RoundTrip::None => (vec![false; n], "--round-trip none".to_string()),
-            RoundTrip::New => {
-                let reference = base_ref.ok_or(BaseRefError::Missing)?;
-                (new_migrations(chain, reference)?, format!("already on {reference}"))
-            }
+            RoundTrip::All => (judged.clone(), String::new()),
+            RoundTrip::None => (vec![false; judged.len()], "--round-trip none".to_string()),
+            RoundTrip::New => (
+                judged.iter().zip(&scope.added).map(|(j, a)| *j && *a).collect(),
+                "--round-trip new: not added by this change".to_string(),
+            ),
         };
-        Ok(Plan { round_trip, not_selected, seed })
+        let one_way = chain.migrations.iter().map(|m| one_way(m, irreversible)).collect();
+        Plan { judged, round_trip, not_selected, one_way, seed }
     }
-}
 
-/// Why `--round-trip new` cannot tell which migrations are new.
-#[derive(Debug, thiserror::Error)]
-pub enum BaseRefError {
-    #[error("--round-trip new needs --base-ref REF (the branch the change is merged into)")]
-    Missing,
-    #[error("--base-ref {reference}: cannot run git (install git, or use --round-trip all)")]
-    NoGit {
-        reference: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("--base-ref {reference}: {message}")]
-    Git { reference: String, message: String },
-}
-
-/// Per migration: true when its up file does not exist at `reference` (so the change adds it).
-pub fn new_migrations(chain: &Chain, reference: &str) -> Result<Vec<bool>, BaseRefError> {
-    let git = |dir: &Path, args: &[&str]| -> Result<String, BaseRefError> {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .map_err(|source| BaseRefError::NoGit { reference: reference.to_string(), source })?;
-        if !output.status.success() {
-            let message = String::from_utf8_lossy(&output.stderr).lines().next().unwrap_or("git failed").to_string();
-            return Err(BaseRefError::Git { reference: reference.to_string(), message });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    };
-    let dir = std::fs::canonicalize(&chain.dir).unwrap_or_else(|_| chain.dir.clone());
-    let root = std::path::PathBuf::from(git(&dir, &["rev-parse", "--show-toplevel"])?.trim());
-    let root = std::fs::canonicalize(&root).unwrap_or(root);
-    if git(&dir, &["rev-parse", "--verify", "--quiet", &format!("{reference}^{{commit}}")]).is_err() {
-        return Err(BaseRefError::Git {
-            reference: reference.to_string(),
-            message: format!("git does not know this ref; fetch it first (e.g. `git fetch origin {reference}`)"),
-        });
+    /// One `irreversible-by-design` finding per judged migration that is one-way on purpose.
+    pub fn one_way_findings(&self, chain: &Chain) -> Vec<Finding> {
+        chain
+            .migrations
+            .iter()
+            .zip(&self.one_way)
+            .zip(&self.judged)
+            .filter_map(|((m, one_way), judged)| Some((m, one_way.as_ref().filter(|_| *judged)?)))
+            .map(|(m, w)| {
+                Finding::of(
+                    &rules::BY_DESIGN,
+                    format!("{} is not reversible by design ({}); its round trip is skipped", m.id, w.reason),
+                )
+                .in_migration(&m.id)
+                .at(w.file.clone(), Some(w.line))
+            })
+            .collect()
     }
-    let relative_dir = dir.strip_prefix(&root).unwrap_or(Path::new("")).to_string_lossy().into_owned();
-    let listing = git(
-        &root,
-        &["ls-tree", "-r", "--name-only", reference, "--", if relative_dir.is_empty() { "." } else { &relative_dir }],
-    )?;
-    let on_base: std::collections::HashSet<&str> = listing.lines().collect();
-    Ok(chain
-        .migrations
-        .iter()
-        .map(|m| {
-            let path = std::fs::canonicalize(&m.up.path).unwrap_or_else(|_| m.up.path.clone());
-            let relative = path.strip_prefix(&root).map(|p| p.to_string_lossy().replace('\\', "/"));
-            relative.is_ok_and(|r| !on_base.contains(r.as_str()))
-        })
-        .collect())
+
+    /// Every migration judged and round-tripped: for tests and benchmarks.
+    pub fn everything(chain: &Chain, seed: Option<Seed>) -> Plan {
+        Plan::new(chain, RoundTrip::All, &Scope::everything(chain, "every migration"), &[], seed)
+    }
 }
 
 /// Why the stairway stopped: the environment, not the migrations.
@@ -297,6 +277,9 @@ struct Stair<'a> {
     contents: Option<Contents>,
     /// Event triggers exist: DDL may run code that writes rows.
     event_triggers: bool,
+    /// Merged migrations ran since `schema` was read: it, the contents and `event_triggers`
+    /// are out of date until [`Stair::refresh`].
+    stale: bool,
 }
 
 impl Stair<'_> {
@@ -313,6 +296,14 @@ impl Stair<'_> {
         let mut schema = schema?;
         mask_now(&mut schema, &dates);
         Ok((schema, contents.map_err(StairwayError::Contents)?))
+    }
+
+    /// Reads the schema again after merged migrations ran unobserved.
+    async fn refresh(&mut self) -> Result<(), StairwayError> {
+        (self.schema, self.contents) = (self.snapshot().await?, None);
+        self.event_triggers = has_event_triggers(&mut self.reader).await?;
+        self.stale = false;
+        Ok(())
     }
 
     /// Reads the table contents if they are not known.
@@ -351,6 +342,7 @@ pub async fn apply_chain<S: Steps>(
         schema: Schema::default(),
         contents: None,
         event_triggers: false,
+        stale: false,
     };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
@@ -361,37 +353,41 @@ pub async fn apply_chain<S: Steps>(
     let mut findings = Vec::new();
     let mut failed = false;
     for (index, migration) in chain.migrations.iter().enumerate() {
-        let mut report = new_report(migration);
+        let judged = plan.judged.get(index).copied().unwrap_or(true);
+        let mut report = new_report(migration, judged);
         if failed {
             reports.push(report);
             continue;
+        }
+        if !judged {
+            // Merged: replayed as fast as possible, with no snapshot, trace or round trip.
+            let outcome = steps.up(&mut stair.conn, index, true).await?;
+            report.duration_ms = report::millis(outcome.duration);
+            report.partially_applied = outcome.partially_applied;
+            stair.stale = true;
+            if outcome.error.is_some() {
+                failed = true;
+                record_failure(&mut stair, plan, migration, index, outcome, &mut report, &mut findings).await?;
+            } else {
+                report.status = MigrationStatus::Applied;
+                if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
+                    load_seed(&mut stair.conn, seed).await?;
+                }
+            }
+            reports.push(report);
+            continue;
+        }
+        if stair.stale {
+            stair.refresh().await?;
         }
         let writes = stair.may_write_rows(steps, index);
         let before_contents = if writes { Some(stair.contents().await?) } else { None };
         let outcome = steps.up(&mut stair.conn, index, false).await?;
         report.duration_ms = report::millis(outcome.duration);
         report.partially_applied = outcome.partially_applied;
-        if let Some(error) = &outcome.error {
+        if outcome.error.is_some() {
             failed = true;
-            report.status = MigrationStatus::Failed;
-            let seeded = plan.seed.as_ref().filter(|s| s.after.is_none_or(|at| at < index));
-            findings.push(failure_finding(&migration.id, error, outcome.statements_kept, seeded));
-            report.after_failure = Some(if outcome.partially_applied {
-                let statements = migration.up.split.statements[..outcome.statements_kept]
-                    .iter()
-                    .map(|s| AppliedStatement {
-                        line: migration.up.statement_line(s),
-                        text: first_line(migration.up.text(s)),
-                    })
-                    .collect();
-                AfterFailure::PartiallyApplied { statements }
-            } else {
-                let now = stair.snapshot().await?;
-                let differences: Vec<String> =
-                    schema::diff(&stair.schema, &now).iter().map(ToString::to_string).collect();
-                AfterFailure::RolledBack { verified: differences.is_empty(), differences }
-            });
-            report.error = outcome.error;
+            record_failure(&mut stair, plan, migration, index, outcome, &mut report, &mut findings).await?;
             reports.push(report);
             continue;
         }
@@ -419,6 +415,8 @@ pub async fn apply_chain<S: Steps>(
 
         report.round_trip = Some(if !plan.round_trip.get(index).copied().unwrap_or(false) {
             RoundTripResult { status: RoundTripStatus::NotSelected, note: Some(plan.not_selected.clone()) }
+        } else if let Some(one_way) = plan.one_way.get(index).and_then(Option::as_ref) {
+            RoundTripResult { status: RoundTripStatus::OneWay, note: Some(one_way.reason.clone()) }
         } else if !steps.has_down(index) {
             RoundTripResult { status: RoundTripStatus::NoDown, note: Some("no down script to run".into()) }
         } else {
@@ -439,6 +437,45 @@ pub async fn apply_chain<S: Steps>(
     stair.reader.close().await.ok();
     stair.snapshots.close().await;
     Ok(Applied { database: stair.database, migrations: reports, findings })
+}
+
+/// Files a failed up: the `migration-failed` finding and the state it left the database in
+/// (for a judged one, checked against the snapshot from before it).
+async fn record_failure(
+    stair: &mut Stair<'_>,
+    plan: &Plan,
+    migration: &Migration,
+    index: usize,
+    outcome: ScriptOutcome,
+    report: &mut MigrationReport,
+    findings: &mut Vec<Finding>,
+) -> Result<(), StairwayError> {
+    let Some(error) = outcome.error else { return Ok(()) };
+    report.status = MigrationStatus::Failed;
+    let seeded = plan.seed.as_ref().filter(|s| s.after.is_none_or(|at| at < index));
+    let mut finding = failure_finding(&migration.id, &error, outcome.statements_kept, seeded);
+    if report.scope == MigrationScope::Merged {
+        finding.message.push_str(
+            "; it is already merged, so the migrations after it (those this change adds among them) could not be checked",
+        );
+    }
+    findings.push(finding);
+    report.after_failure = Some(if outcome.partially_applied {
+        let statements = migration.up.split.statements[..outcome.statements_kept]
+            .iter()
+            .map(|s| AppliedStatement { line: migration.up.statement_line(s), text: first_line(migration.up.text(s)) })
+            .collect();
+        AfterFailure::PartiallyApplied { statements }
+    } else if stair.stale {
+        // No snapshot was taken before a merged migration; PostgreSQL rolled it back.
+        AfterFailure::RolledBack { verified: false, differences: Vec::new() }
+    } else {
+        let now = stair.snapshot().await?;
+        let differences: Vec<String> = schema::diff(&stair.schema, &now).iter().map(ToString::to_string).collect();
+        AfterFailure::RolledBack { verified: differences.is_empty(), differences }
+    });
+    report.error = Some(error);
+    Ok(())
 }
 
 /// Down, snapshot, up, snapshot. Returns the result and whether the database is back at the
@@ -463,7 +500,7 @@ async fn round_trip<S: Steps>(
         }
         message.push_str("; the migration cannot be rolled back");
         findings.push(
-            Finding::new(IRREVERSIBLE, Severity::Error, message.clone())
+            Finding::of(&rules::IRREVERSIBLE, message.clone())
                 .in_migration(id)
                 .at(error.file.clone(), Some(error.line))
                 .with_help("fix the down so that it undoes exactly what the up does"),
@@ -482,7 +519,7 @@ async fn round_trip<S: Steps>(
         );
         let line = down_script.map_or(1, |d| locate_changes(d, &left));
         findings.push(
-            Finding::new(IRREVERSIBLE, Severity::Error, message.clone())
+            Finding::of(&rules::IRREVERSIBLE, message.clone())
                 .in_migration(id)
                 .at(down_file.clone(), Some(line))
                 .with_help("make the down undo everything the up does (and nothing more)"),
@@ -521,8 +558,44 @@ async fn round_trip<S: Steps>(
     Ok((result, true))
 }
 
+/// Why `m` is one-way on purpose, if it is: `irreversible` lists it, or its down raises before
+/// doing anything (a `DO` block whose first action is `RAISE EXCEPTION`; an Alembic
+/// `downgrade()` whose first statement is `raise`).
+fn one_way(m: &Migration, irreversible: &[String]) -> Option<OneWay> {
+    if irreversible.contains(&m.id) {
+        let file = m.down.as_ref().unwrap_or(&m.up);
+        return Some(OneWay {
+            reason: "listed under irreversible".into(),
+            file: file.display_path(),
+            line: file.first_line,
+        });
+    }
+    match &m.apply {
+        Apply::Alembic(rev) => rev.downgrade.as_ref().filter(|d| d.raises).map(|d| OneWay {
+            reason: "its downgrade() raises".into(),
+            file: display_path(&rev.file),
+            line: d.line,
+        }),
+        Apply::Sql => {
+            let down = m.down.as_ref()?;
+            let first = down.split.statements.iter().find(|s| !is_setting(down.text(s)))?;
+            crate::sql::raises_unconditionally(down.text(first)).then(|| OneWay {
+                reason: "its down raises an exception".into(),
+                file: down.display_path(),
+                line: down.statement_line(first),
+            })
+        }
+    }
+}
+
+/// `SET ...` and transaction control, which a one-way down may start with.
+fn is_setting(text: &str) -> bool {
+    let word = text.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    matches!(word.as_str(), "SET" | "BEGIN" | "START" | "RESET")
+}
+
 fn reapply_finding(id: &str, message: String, file: String, line: u32) -> Finding {
-    Finding::new(REAPPLY_FAILED, Severity::Error, message)
+    Finding::of(&rules::REAPPLY_FAILED, message)
         .in_migration(id)
         .at(file, Some(line))
         .with_help("the up must work on the schema its own down leaves; make the down undo all of it")
@@ -598,9 +671,10 @@ async fn load_seed(conn: &mut PgConnection, seed: &Seed) -> Result<(), StairwayE
     }
 }
 
-fn new_report(migration: &Migration) -> MigrationReport {
+fn new_report(migration: &Migration, judged: bool) -> MigrationReport {
     MigrationReport {
         id: migration.id.clone(),
+        scope: if judged { MigrationScope::Changed } else { MigrationScope::Merged },
         name: migration.name.clone(),
         path: migration.up.display_path(),
         down_path: migration.down.as_ref().map(|d| d.display_path()),
@@ -634,9 +708,8 @@ pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Opti
             display_path(&seed.script.path)
         ));
     }
-    let finding = Finding::new(MIGRATION_FAILED, Severity::Error, message)
-        .in_migration(id)
-        .at(error.file.clone(), Some(error.line));
+    let finding =
+        Finding::of(&rules::MIGRATION_FAILED, message).in_migration(id).at(error.file.clone(), Some(error.line));
     match &error.hint {
         Some(hint) => finding.with_help(hint.clone()),
         None => finding,
@@ -654,6 +727,10 @@ pub fn describe_after_failure(after: &AfterFailure) -> String {
         AfterFailure::RolledBack { verified: true, .. } => {
             "rolled back: the schema was checked to be exactly as before it".to_string()
         }
+        AfterFailure::RolledBack { verified: false, differences } if differences.is_empty() => {
+            "rolled back by PostgreSQL (not compared with a snapshot: merged migrations are replayed without one)"
+                .to_string()
+        }
         AfterFailure::RolledBack { verified: false, differences } => {
             format!("rolled back, but the schema differs from before it: {}", differences.join("; "))
         }
@@ -669,51 +746,26 @@ pub fn describe_after_failure(after: &AfterFailure) -> String {
 }
 
 /// `round trip: 10 reversible, 1 irreversible, ...`, or `None` when nothing was round-tripped.
-pub fn summary_line(migrations: &[MigrationReport]) -> Option<String> {
-    let count = |status: RoundTripStatus| {
-        migrations.iter().filter(|m| m.round_trip.as_ref().is_some_and(|r| r.status == status)).count()
-    };
-    let parts: Vec<String> = [
+pub fn summary_line<'a>(migrations: impl IntoIterator<Item = &'a MigrationReport>) -> Option<String> {
+    let mut counts = [0usize; 6];
+    let order = [
         (RoundTripStatus::Passed, "reversible"),
         (RoundTripStatus::Irreversible, "irreversible"),
         (RoundTripStatus::ReapplyFailed, "failed to re-apply"),
+        (RoundTripStatus::OneWay, "one-way by design"),
         (RoundTripStatus::NoDown, "without a down (not round-tripped)"),
         (RoundTripStatus::NotSelected, "not selected"),
-    ]
-    .into_iter()
-    .map(|(status, label)| (count(status), label))
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, label)| format!("{n} {label}"))
-    .collect();
-    (!parts.is_empty()).then(|| format!("\nround trip (up → down → up): {}", parts.join(", ")))
-}
-
-/// The report's round-trip and per-migration changes section.
-pub fn markdown(migrations: &[MigrationReport]) -> String {
-    let mut out = String::new();
-    if let Some(line) = summary_line(migrations) {
-        out.push_str(&format!("{}\n", line.trim_start().replacen("round trip", "**Round trip**", 1)));
-    }
+    ];
     for m in migrations {
-        if let Some(after) = &m.after_failure {
-            out.push_str(&format!("\n`{}`: {}\n", m.id, describe_after_failure(after)));
+        if let Some(r) = &m.round_trip
+            && let Some(slot) = order.iter().position(|(status, _)| *status == r.status)
+        {
+            counts[slot] += 1;
         }
     }
-    let changed: Vec<&MigrationReport> = migrations.iter().filter(|m| !m.changes.is_empty()).collect();
-    if !changed.is_empty() {
-        out.push_str("\n<details><summary>What each migration changed</summary>\n\n");
-        for m in changed {
-            out.push_str(&format!("- `{}` {}\n", m.id, m.name));
-            for change in m.changes.iter().take(50) {
-                out.push_str(&format!("  - {}\n", schema::diff::one_line(&change.to_string()).replace('|', "\\|")));
-            }
-            if m.changes.len() > 50 {
-                out.push_str(&format!("  - … and {} more\n", m.changes.len() - 50));
-            }
-        }
-        out.push_str("\n</details>\n");
-    }
-    out
+    let parts: Vec<String> =
+        order.iter().zip(counts).filter(|(_, n)| *n > 0).map(|((_, label), n)| format!("{n} {label}")).collect();
+    (!parts.is_empty()).then(|| format!("round trip (up → down → up): {}", parts.join(", ")))
 }
 
 /// Normalizes what differs between two creations of the same object: timestamps PostgreSQL

@@ -2,13 +2,14 @@
 //! Action inputs (`INPUT_*`, read only when `GITHUB_ACTIONS=true`), the optional
 //! `migration-guard.yml` config file, then defaults.
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, ScopeMode};
 use crate::config_file::{ConfigError, ConfigFile};
 use crate::findings::{FailOn, RuleLevels};
 use crate::github::CommentMode;
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
 use crate::roundtrip::RoundTrip;
+use crate::scope::ScopeSettings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
     #[error("{setting}: unknown value {value:?} (expected all, new or none)")]
     RoundTrip { setting: String, value: String },
+    #[error("{setting}: unknown value {value:?} (expected changed or all)")]
+    Scope { setting: String, value: String },
 }
 
 /// Everything `check` needs, resolved.
@@ -47,8 +50,14 @@ pub struct CheckSettings {
     pub report_dir: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
-    /// Git ref to compare with for `edited-migration` / `out-of-order`.
-    pub base_ref: Option<String>,
+    /// Which migrations are judged: the base to compare with, `start-after`, `scope`.
+    pub scope: ScopeSettings,
+    /// Where `start-after` came from, for errors.
+    pub start_after_setting: String,
+    /// The baseline file named (`None`: `migration-guard-baseline.json` when it exists).
+    pub baseline: Option<PathBuf>,
+    /// Ids of migrations that are one-way by design.
+    pub irreversible: Vec<String>,
     /// Per-rule severity overrides.
     pub rules: RuleLevels,
     /// Interpreter that runs Alembic.
@@ -242,6 +251,29 @@ impl CheckSettings {
                 .map_err(|_| SettingsError::RoundTrip { setting: l.setting, value: l.value })?,
             (None, None) => RoundTrip::default(),
         };
+        let all = match (args.scope, layers.get("scope")) {
+            (Some(mode), _) => mode == ScopeMode::All,
+            (None, Some(l)) => match l.value.to_lowercase().as_str() {
+                "all" => true,
+                "changed" => false,
+                _ => return Err(SettingsError::Scope { setting: l.setting, value: l.value }),
+            },
+            (None, None) => false,
+        };
+        let (start_after, start_after_setting) = match (args.start_after, layers.get("start-after")) {
+            (Some(v), _) => (Some(v), "--start-after".to_string()),
+            (None, Some(l)) => (Some(l.value), l.setting),
+            (None, None) => (None, "--start-after".to_string()),
+        };
+        let mut irreversible: Vec<String> = layers
+            .value("irreversible")
+            .map(|v| v.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        irreversible.extend(args.irreversible);
+        // In a pull request the base branch is the natural baseline.
+        let base_ref = args.base_ref.or_else(|| input("base-ref")).or_else(|| {
+            in_action.then(|| env("GITHUB_BASE_REF")).flatten().filter(|b| !b.is_empty()).map(|b| format!("origin/{b}"))
+        });
         Ok(CheckSettings {
             dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
             format,
@@ -257,14 +289,10 @@ impl CheckSettings {
             verbose: args.verbose || layers.flag("verbose", false)?,
             publish,
             models,
-            // In a pull request the base branch is the natural baseline.
-            base_ref: args.base_ref.or_else(|| input("base-ref")).or_else(|| {
-                in_action
-                    .then(|| env("GITHUB_BASE_REF"))
-                    .flatten()
-                    .filter(|b| !b.is_empty())
-                    .map(|b| format!("origin/{b}"))
-            }),
+            scope: ScopeSettings { base_ref, start_after, all },
+            start_after_setting,
+            baseline: args.baseline.or_else(|| input("baseline").map(PathBuf::from)),
+            irreversible,
             round_trip,
             seed: args.seed.or_else(|| input("seed").map(PathBuf::from)),
             seed_at: args.seed_at.or_else(|| input("seed-at")),

@@ -297,6 +297,41 @@ pub fn do_body_line(statement: &str, line: u32) -> Option<usize> {
     Some(at)
 }
 
+/// Whether `statement` is a `DO` block whose first action is `RAISE EXCEPTION` (or a `RAISE` of
+/// another error level that aborts): a script written to fail on purpose, as one-way downs are.
+/// A `RAISE` behind an `IF` is a guard, not this.
+pub fn raises_unconditionally(statement: &str) -> bool {
+    let Ok(parsed) = pg_query::parse(statement, 0) else { return false };
+    let Some(NodeEnum::DoStmt(stmt)) = parsed.protobuf.stmts.first().and_then(|s| s.stmt.as_ref()?.node.as_ref())
+    else {
+        return false;
+    };
+    let mut body = None;
+    for arg in &stmt.args {
+        if let Some(NodeEnum::DefElem(def)) = &arg.node {
+            let value = match def.arg.as_ref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::String(s)) => s.sval.as_str(),
+                _ => continue,
+            };
+            match def.defname.as_str() {
+                "as" => body = Some(value.to_string()),
+                "language" if !value.eq_ignore_ascii_case("plpgsql") => return false,
+                _ => {}
+            }
+        }
+    }
+    let Some(body) = body else { return false };
+    let mut tag = String::from("$mg$");
+    while body.contains(&tag) {
+        tag.insert(1, 'x');
+    }
+    let function = format!("CREATE FUNCTION mg_do() RETURNS void LANGUAGE plpgsql AS {tag}{body}{tag}");
+    let Ok(json) = pg_query::parse_plpgsql(&function) else { return false };
+    let first = &json[0]["PLpgSQL_function"]["action"]["PLpgSQL_stmt_block"]["body"][0];
+    // elog levels: ERROR is 21; a RAISE without a level raises an exception.
+    first.get("PLpgSQL_stmt_raise").is_some_and(|raise| raise["elog_level"].as_i64().is_none_or(|level| level >= 21))
+}
+
 /// 1-based line of byte offset `byte` in `text`.
 pub fn line_of(text: &str, byte: usize) -> u32 {
     let byte = byte.min(text.len());
@@ -314,6 +349,17 @@ mod tests {
 
     fn texts(sql: &str) -> Vec<&str> {
         split(sql).unwrap().statements.iter().map(|s| &sql[s.start..s.end]).collect()
+    }
+
+    #[test]
+    fn do_blocks_that_raise_on_purpose() {
+        assert!(raises_unconditionally("DO $$ BEGIN RAISE EXCEPTION 'one-way migration'; END $$"));
+        assert!(raises_unconditionally("DO $x$\nBEGIN\n  RAISE 'no going back';\nEND\n$x$;"));
+        assert!(!raises_unconditionally("DO $$ BEGIN RAISE NOTICE 'hello'; END $$"));
+        assert!(!raises_unconditionally(
+            "DO $$ BEGIN IF EXISTS (SELECT 1) THEN RAISE EXCEPTION 'has data'; END IF; END $$"
+        ));
+        assert!(!raises_unconditionally("DROP TABLE t"));
     }
 
     #[test]

@@ -4,22 +4,24 @@
 
 use crate::migrations::{Apply, Chain, Migration, display_path};
 use crate::report::{MigrationReport, MigrationStatus};
+use crate::scope::{MigrationScope, Scope};
 
 /// Graph findings that make Alembic refuse to load the history at all.
 pub const BLOCKING: [&str; 3] = ["missing-parent", "cycle", "duplicate-revision"];
 
 /// The report lines of a chain that was not applied.
-pub fn skipped(chain: &Chain) -> Vec<MigrationReport> {
-    chain.migrations.iter().map(line).collect()
+pub fn skipped(chain: &Chain, scope: &Scope) -> Vec<MigrationReport> {
+    chain.migrations.iter().zip(&scope.scopes).map(|(m, s)| line(m, *s)).collect()
 }
 
-fn line(m: &Migration) -> MigrationReport {
+fn line(m: &Migration, scope: MigrationScope) -> MigrationReport {
     let path = match &m.apply {
         Apply::Alembic(rev) => display_path(&rev.file),
         Apply::Sql => m.up.display_path(),
     };
     MigrationReport {
         id: m.id.clone(),
+        scope,
         name: m.name.clone(),
         path,
         down_path: None,

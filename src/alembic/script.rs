@@ -26,6 +26,8 @@ pub struct Function {
     pub line: u32,
     /// The body holds only `pass`, `...`, a docstring or comments.
     pub empty: bool,
+    /// The body's first statement (after a docstring) is a `raise`: one-way on purpose.
+    pub raises: bool,
 }
 
 /// What a revision file declares.
@@ -178,17 +180,18 @@ fn function(node: Node, bytes: &[u8], file: &mut RevisionFile) {
         "downgrade" => &mut file.downgrade,
         _ => return,
     };
-    let empty = node.child_by_field_name("body").is_none_or(|body| {
-        named_children(body).into_iter().all(|statement| match statement.kind() {
-            "pass_statement" | "comment" => true,
-            "expression_statement" => {
-                statement.named_child_count() == 1
-                    && statement.named_child(0).is_some_and(|e| is_string(e) || e.kind() == "ellipsis")
-            }
-            _ => false,
-        })
-    });
-    *slot = Some(Function { line: line_of(node), empty });
+    let trivial = |statement: &Node| match statement.kind() {
+        "pass_statement" | "comment" => true,
+        "expression_statement" => {
+            statement.named_child_count() == 1
+                && statement.named_child(0).is_some_and(|e| is_string(e) || e.kind() == "ellipsis")
+        }
+        _ => false,
+    };
+    let body = node.child_by_field_name("body").map(named_children).unwrap_or_default();
+    let empty = body.iter().all(trivial);
+    let raises = body.iter().find(|s| !trivial(s)).is_some_and(|s| s.kind() == "raise_statement");
+    *slot = Some(Function { line: line_of(node), empty, raises });
 }
 
 fn named_children(node: Node) -> Vec<Node> {
@@ -248,10 +251,15 @@ mod tests {
             "def upgrade():\n    \"\"\"Nothing.\"\"\"\n    # really nothing\n    pass\n\n\ndef downgrade() -> None:\n    op.drop_table('x')\n",
         )
         .unwrap();
-        assert_eq!(file.upgrade, Some(Function { line: 1, empty: true }));
-        assert_eq!(file.downgrade, Some(Function { line: 7, empty: false }));
+        assert_eq!(file.upgrade, Some(Function { line: 1, empty: true, raises: false }));
+        assert_eq!(file.downgrade, Some(Function { line: 7, empty: false, raises: false }));
         let ellipsis = parse("def upgrade():\n    ...\n").unwrap();
         assert!(ellipsis.upgrade.unwrap().empty);
+        let one_way = parse("def downgrade():\n    \"\"\"No.\"\"\"\n    raise NotImplementedError()\n").unwrap();
+        assert!(one_way.downgrade.unwrap().raises);
+        let guarded =
+            parse("def downgrade():\n    if x:\n        raise RuntimeError()\n    op.drop_table('t')\n").unwrap();
+        assert!(!guarded.downgrade.unwrap().raises, "a guard is not a one-way downgrade");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Context {
     pub pr_number: Option<u64>,
     /// The PR's base branch, the default for `base-ref`.
     pub base_ref: Option<String>,
+    /// For a `push`, the commit the branch pointed at before it (none for a new branch): the
+    /// base a push is judged against.
+    pub push_before: Option<String>,
     /// The PR comes from a fork, whose token is read-only.
     pub fork: bool,
     pub workflow: String,
@@ -86,6 +89,10 @@ impl Context {
             sha: pr["head"]["sha"].as_str().map(str::to_string).or_else(|| var("GITHUB_SHA")),
             pr_number,
             base_ref: pr["base"]["ref"].as_str().map(str::to_string).or_else(|| var("GITHUB_BASE_REF")),
+            push_before: event["before"]
+                .as_str()
+                .filter(|sha| var("GITHUB_EVENT_NAME").as_deref() == Some("push") && sha.bytes().any(|b| b != b'0'))
+                .map(str::to_string),
             fork: head_repo.is_some() && head_repo != base_repo,
             workflow: var("GITHUB_WORKFLOW").unwrap_or_default(),
             job: var("GITHUB_JOB").unwrap_or_default(),

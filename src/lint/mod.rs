@@ -4,7 +4,6 @@
 //! applying migrations or deciding pass/fail.
 
 pub mod rules;
-pub mod suppress;
 pub mod trace;
 
 pub use trace::Tracer;

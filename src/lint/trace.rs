@@ -6,7 +6,6 @@
 //! added a foreign key.
 
 use super::rules::{self, Rule};
-use super::suppress;
 use crate::findings::Finding;
 use crate::migrations::Script;
 use crate::runner::{Observer, ScriptOutcome, StatementError};
@@ -267,7 +266,7 @@ struct Snapshot {
     constraint_names: HashMap<(u32, String), bool>,
 }
 
-/// A rule that fired on a statement, before suppression is applied.
+/// A rule that fired on a statement.
 #[derive(Debug)]
 struct Hit {
     statement: usize,
@@ -313,24 +312,16 @@ pub struct Tracer {
     server_version_num: u32,
     state: ScriptState,
     findings: Vec<Finding>,
-    suppressed: Vec<Finding>,
 }
 
 impl Tracer {
     /// A tracer for a server of `server_version_num`; a disabled one observes nothing.
     pub fn new(enabled: bool, server_version_num: u32) -> Tracer {
-        Tracer {
-            enabled,
-            server_version_num,
-            state: ScriptState::default(),
-            findings: Vec::new(),
-            suppressed: Vec::new(),
-        }
+        Tracer { enabled, server_version_num, state: ScriptState::default(), findings: Vec::new() }
     }
 
     /// Ends a script run by the runner: lints a failing statement (a failed script keeps only the
-    /// findings that explain its failure), applies suppression comments
-    /// and files the findings under `migration`.
+    /// findings that explain its failure) and files the findings under `migration`.
     pub fn finish(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
         if !self.enabled {
             return;
@@ -377,11 +368,7 @@ impl Tracer {
                 .in_migration(migration)
                 .at(script.display_path(), Some(script.statement_line(statement)))
                 .with_help(hit.rule.help);
-            if suppress::is_suppressed(script, statement, hit.rule.id) {
-                self.suppressed.push(finding);
-            } else {
-                self.findings.push(finding);
-            }
+            self.findings.push(finding);
         }
     }
 
@@ -396,9 +383,9 @@ impl Tracer {
         self.state = ScriptState::default();
     }
 
-    /// The findings so far, and those silenced by suppression comments.
-    pub fn take(&mut self) -> (Vec<Finding>, Vec<Finding>) {
-        (std::mem::take(&mut self.findings), std::mem::take(&mut self.suppressed))
+    /// The findings so far.
+    pub fn take(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
     }
 
     async fn snapshot(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {

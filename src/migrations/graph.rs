@@ -4,7 +4,8 @@
 //! shows (with a Mermaid diagram) and the `graph` command's history text. Pure code.
 
 use super::{Apply, Migration, Version};
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
+use crate::rules::{self, StageRule};
 use petgraph::Direction::{Incoming, Outgoing};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, EdgeFiltered, EdgeRef};
@@ -178,8 +179,8 @@ pub fn check(migrations: &[Migration]) -> Vec<Finding> {
     let graph = Graph::new(migrations);
     let alembic = is_alembic(migrations);
     let mut findings = duplicates(migrations);
-    let finding = |rule: &str, severity, message: String, m: &Migration, (file, line): (String, u32)| {
-        Finding::new(rule, severity, message).in_migration(&m.id).at(file, Some(line))
+    let finding = |rule: &StageRule, message: String, m: &Migration, (file, line): (String, u32)| {
+        Finding::of(rule, message).in_migration(&m.id).at(file, Some(line))
     };
 
     for &(i, name, edge) in &graph.missing {
@@ -191,8 +192,7 @@ pub fn check(migrations: &[Migration]) -> Vec<Finding> {
         };
         findings.push(
             finding(
-                "missing-parent",
-                Severity::Error,
+                &rules::MISSING_PARENT,
                 format!("{} names {what} {name:?} in {variable}, but no revision has that id or branch label", m.id),
                 m,
                 parents_at(m, edge),
@@ -214,8 +214,7 @@ pub fn check(migrations: &[Migration]) -> Vec<Finding> {
         let first = graph.migration(members[0]);
         findings.push(
             finding(
-                "cycle",
-                Severity::Error,
+                &rules::CYCLE,
                 format!(
                     "revisions {} form a cycle through down_revision/depends_on, so no order can apply them",
                     ids.join(", ")
@@ -243,8 +242,7 @@ pub fn check(migrations: &[Migration]) -> Vec<Finding> {
         };
         findings.push(
             finding(
-                "branch-point",
-                Severity::Error,
+                &rules::BRANCH_POINT,
                 format!(
                     "{} revisions share the parent {}: {}; no merge revision joins them again",
                     kids.len(),
@@ -274,8 +272,7 @@ pub fn check(migrations: &[Migration]) -> Vec<Finding> {
         };
         findings.push(
             finding(
-                "multiple-heads",
-                Severity::Error,
+                &rules::MULTIPLE_HEADS,
                 format!(
                     "the history has {} heads: {}; `alembic upgrade head` refuses to run with more than one",
                     heads.len(),
@@ -323,9 +320,8 @@ fn duplicates(migrations: &[Migration]) -> Vec<Finding> {
         if let Apply::Alembic(rev) = &m.apply {
             if let Some(first) = first_id.get(m.id.as_str()) {
                 findings.push(
-                    Finding::new(
-                        "duplicate-revision",
-                        Severity::Error,
+                    Finding::of(
+                        &rules::DUPLICATE_REVISION,
                         format!(
                             "revision id {} is declared twice: by {} and {}; Alembic refuses to load the history",
                             m.id,
@@ -346,9 +342,8 @@ fn duplicates(migrations: &[Migration]) -> Vec<Finding> {
         // Equal versions may be spelled differently (`001` and `1`); `Version` compares numerically.
         if let Some(first) = first_version.get(version) {
             findings.push(
-                Finding::new(
-                    "duplicate-version",
-                    Severity::Error,
+                Finding::of(
+                    &rules::DUPLICATE_VERSION,
                     format!(
                         "version {} is used twice: by {} and {}; the migration tool refuses to run (or silently skips one)",
                         version,
@@ -372,10 +367,8 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let uses_downs = migrations.iter().any(|m| m.down.is_some());
     for m in migrations {
-        let mut push = |rule: &str, message: String, file: String, line: u32, help: &str| {
-            findings.push(
-                Finding::new(rule, Severity::Warning, message).in_migration(&m.id).at(file, Some(line)).with_help(help),
-            );
+        let mut push = |rule: &StageRule, message: String, file: String, line: u32, help: &str| {
+            findings.push(Finding::of(rule, message).in_migration(&m.id).at(file, Some(line)).with_help(help));
         };
         match &m.apply {
             Apply::Alembic(rev) => {
@@ -384,14 +377,14 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
                 let merge = m.parents.len() > 1;
                 match &rev.upgrade {
                     Some(f) if f.empty && !merge => push(
-                        "empty-upgrade",
+                        &rules::EMPTY_UPGRADE,
                         format!("upgrade() of {} does nothing (only pass, a docstring or comments)", m.id),
                         file.clone(),
                         f.line,
                         "write the schema change, or delete the revision if it is not needed",
                     ),
                     None => push(
-                        "empty-upgrade",
+                        &rules::EMPTY_UPGRADE,
                         format!("{} has no upgrade() function; Alembic fails when it reaches it", m.id),
                         file.clone(),
                         rev.revision_line,
@@ -401,14 +394,14 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
                 }
                 match &rev.downgrade {
                     Some(f) if f.empty && !merge => push(
-                        "empty-downgrade",
+                        &rules::EMPTY_DOWNGRADE,
                         format!("downgrade() of {} does nothing, so rolling back leaves its changes in place", m.id),
                         file,
                         f.line,
                         "undo the upgrade's changes, or raise an error if the revision cannot be reverted",
                     ),
                     None => push(
-                        "missing-downgrade",
+                        &rules::MISSING_DOWNGRADE,
                         format!("{} has no downgrade() function, so it cannot be rolled back", m.id),
                         file,
                         rev.revision_line,
@@ -420,7 +413,7 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
             Apply::Sql => {
                 if m.up.is_empty() {
                     push(
-                        "empty-upgrade",
+                        &rules::EMPTY_UPGRADE,
                         format!("migration {} has no SQL statement to apply", m.id),
                         m.up.display_path(),
                         m.up.first_line,
@@ -429,14 +422,14 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
                 }
                 match &m.down {
                     Some(down) if down.is_empty() => push(
-                        "empty-downgrade",
+                        &rules::EMPTY_DOWNGRADE,
                         format!("the down migration of {} has no SQL statement, so rolling back does nothing", m.id),
                         down.display_path(),
                         down.first_line,
                         "undo the up migration's changes in the down migration",
                     ),
                     None if uses_downs && m.version.is_some() => push(
-                        "missing-downgrade",
+                        &rules::MISSING_DOWNGRADE,
                         format!("migration {} has no down migration, unlike others in this chain", m.id),
                         m.up.display_path(),
                         m.up.first_line,
@@ -669,8 +662,8 @@ mod tests {
                 branch_labels: Vec::new(),
                 depends_on: Vec::new(),
                 depends_on_line: 8,
-                upgrade: Some(Function { line: 10, empty: false }),
-                downgrade: Some(Function { line: 14, empty: false }),
+                upgrade: Some(Function { line: 10, empty: false, raises: false }),
+                downgrade: Some(Function { line: 14, empty: false, raises: false }),
             })),
         }
     }
@@ -731,7 +724,7 @@ mod tests {
         let mut merge = rev("m", &["b", "c"]);
         for m in [&mut empty, &mut merge] {
             if let Apply::Alembic(r) = &mut m.apply {
-                r.upgrade = Some(Function { line: 10, empty: true });
+                r.upgrade = Some(Function { line: 10, empty: true, raises: false });
                 r.downgrade = None;
             }
         }

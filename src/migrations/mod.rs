@@ -1,9 +1,10 @@
 //! Loading a migration chain from disk into one format-independent model: which migrations
 //! exist, their order, their up/down SQL and how each must run. Knows nothing of databases.
 
-pub mod baseline;
+pub mod base;
 pub mod detect;
 pub mod formats;
+pub mod git;
 pub mod graph;
 pub mod version;
 

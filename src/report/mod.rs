@@ -16,7 +16,7 @@ use crate::runner::StatementError;
 use serde::Serialize;
 
 /// Version of the JSON shape; bumped on incompatible changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Everything a check found, in the order the pipeline produced it.
 #[derive(Debug, Clone, Serialize)]
@@ -29,8 +29,14 @@ pub struct Report {
     /// Absent when the check stopped before a server was provided.
     pub database: Option<Database>,
     pub chain: ChainInfo,
+    /// Which migrations the change under review added or edited.
+    pub scope: ScopeSummary,
     pub migrations: Vec<MigrationReport>,
+    /// The findings that count: on changed migrations, or about the whole chain.
     pub findings: Vec<Finding>,
+    /// Findings on merged migrations: listed for reference, never counted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged_findings: Vec<Finding>,
     /// Differences between the declared models (before) and the migrated database (after);
     /// absent when no models were declared or the chain did not apply completely.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,9 +44,27 @@ pub struct Report {
     /// Shape of the revision history (heads, branch points, Mermaid diagram).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph: Option<crate::migrations::graph::Summary>,
-    /// Findings silenced by `-- migration-guard: ignore <rule>` comments; they never fail the check.
+    /// Every waiver in the changed migrations, with the findings it waived (none: it waived
+    /// nothing); waived findings never count.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub suppressed: Vec<Finding>,
+    pub waivers: Vec<crate::waivers::WaiverReport>,
+    /// The baseline file, when one was read: the findings it holds and its stale entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::baseline::BaselineReport>,
+}
+
+/// How the change under review was told from the history.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScopeSummary {
+    /// What it was decided from, e.g. `compared with origin/main`.
+    pub basis: String,
+    /// Migrations judged.
+    pub changed: usize,
+    /// Migrations replayed only.
+    pub merged: usize,
+    /// Why every migration was judged when no base could tell them apart, said once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// The program that wrote the report.
@@ -91,6 +115,8 @@ pub enum MigrationStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrationReport {
     pub id: String,
+    /// Changed by the change under review (judged), or merged (replayed only).
+    pub scope: crate::scope::MigrationScope,
     pub name: String,
     /// File (or directory) of the up script.
     pub path: String,
@@ -122,7 +148,8 @@ pub struct MigrationReport {
 }
 
 impl Report {
-    /// Builds the report and its summary; `status` follows `fail_on` over all findings.
+    /// Builds the report and its summary; `status` follows `fail_on` over `findings`, the
+    /// findings that count.
     pub fn new(
         fail_on: FailOn,
         database: Option<Database>,
@@ -151,11 +178,14 @@ impl Report {
             summary,
             database,
             chain,
+            scope: ScopeSummary::default(),
             migrations,
             findings,
+            merged_findings: Vec::new(),
             drift: None,
             graph: None,
-            suppressed: Vec::new(),
+            waivers: Vec::new(),
+            baseline: None,
         }
     }
 
@@ -172,12 +202,26 @@ pub fn millis(d: std::time::Duration) -> f64 {
 }
 
 /// Every file renderer's output with its file name in the report directory: `report.json`,
-/// `report.md`, `report.sarif`, `report.xml`.
-pub fn files(report: &Report) -> [(&'static str, String); 4] {
+/// `report.md`, `merged.md` (the merged migrations and their findings), `report.sarif`,
+/// `report.xml`.
+pub fn files(report: &Report) -> [(&'static str, String); 5] {
     [
         ("report.json", json::render(report)),
         ("report.md", markdown::render(report)),
+        ("merged.md", markdown::render_merged(report)),
         ("report.sarif", sarif::render(report)),
         ("report.xml", junit::render(report)),
     ]
+}
+
+impl Report {
+    /// The migrations the change under review added or edited.
+    pub fn changed_migrations(&self) -> impl Iterator<Item = &MigrationReport> {
+        self.migrations.iter().filter(|m| m.scope == crate::scope::MigrationScope::Changed)
+    }
+
+    /// Findings the waivers silenced, in waiver order.
+    pub fn waived(&self) -> impl Iterator<Item = &Finding> {
+        self.waivers.iter().flat_map(|w| &w.waived)
+    }
 }

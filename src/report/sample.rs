@@ -9,6 +9,7 @@ use crate::runner::StatementError;
 fn migration(id: &str, name: &str, status: MigrationStatus) -> MigrationReport {
     MigrationReport {
         id: id.into(),
+        scope: crate::scope::MigrationScope::Changed,
         name: name.into(),
         path: format!("db/migrations/{id}_{name}.sql"),
         down_path: None,
@@ -110,4 +111,92 @@ pub fn many_findings(n: usize) -> Report {
         findings,
         1.0,
     )
+}
+
+/// A pull request check: three merged migrations (one with a finding that does not count), two
+/// changed ones (one with an error, one whose finding a waiver took), an unused waiver and a
+/// baseline with a stale entry.
+pub fn change_scoped() -> Report {
+    use crate::scope::MigrationScope;
+    use crate::waivers::{Reach, Syntax, WaiverReport};
+    let mut migrations: Vec<MigrationReport> = ["1_users", "2_orders", "3_index"]
+        .iter()
+        .map(|n| {
+            let (id, name) = n.split_once('_').unwrap();
+            let mut m = migration(id, name, MigrationStatus::Applied);
+            m.scope = MigrationScope::Merged;
+            m.duration_ms = 1.5;
+            m
+        })
+        .collect();
+    let mut added = migration("4", "status_index", MigrationStatus::Applied);
+    added.round_trip =
+        Some(crate::roundtrip::RoundTripResult { status: crate::roundtrip::RoundTripStatus::Passed, note: None });
+    migrations.push(added);
+    let mut dropped = migration("5", "drop_legacy", MigrationStatus::Applied);
+    dropped.round_trip = Some(crate::roundtrip::RoundTripResult {
+        status: crate::roundtrip::RoundTripStatus::OneWay,
+        note: Some("its down raises an exception".into()),
+    });
+    migrations.push(dropped);
+    let findings = vec![
+        Finding::new("index-not-concurrent", Severity::Error, "CREATE INDEX on orders blocks writes while it builds")
+            .in_migration("4")
+            .at("db/migrations/4_status_index.sql", Some(1))
+            .with_help("use CREATE INDEX CONCURRENTLY in a migration without a transaction"),
+        Finding::new("lock-timeout-missing", Severity::Warning, "no lock_timeout before ALTER TABLE orders")
+            .in_migration("4")
+            .at("db/migrations/4_status_index.sql", Some(1)),
+        Finding::new("irreversible-by-design", Severity::Info, "5 is not reversible by design")
+            .in_migration("5")
+            .at("db/migrations/5_drop_legacy.down.sql", Some(1)),
+    ];
+    let mut report = Report::new(FailOn::Error, database(), chain(), migrations, findings, 1234.5);
+    report.scope =
+        super::ScopeSummary { basis: "compared with origin/main".into(), changed: 2, merged: 3, notice: None };
+    report.merged_findings = vec![
+        Finding::new("index-not-concurrent", Severity::Error, "an old index built without CONCURRENTLY")
+            .in_migration("3")
+            .at("db/migrations/3_index.sql", Some(1)),
+    ];
+    let waived = Finding::new("destructive-change", Severity::Error, "5 drops column orders.legacy | and its values")
+        .in_migration("5")
+        .at("db/migrations/5_drop_legacy.sql", Some(2));
+    report.waivers = vec![
+        WaiverReport {
+            syntax: Syntax::Squawk,
+            reach: Reach::Statement,
+            file: "db/migrations/5_drop_legacy.sql".into(),
+            line: 1,
+            migration: "5".into(),
+            rules: vec!["ban-drop-column".into()],
+            reason: Some("unused since v2 <b>really</b>".into()),
+            note: None,
+            waived: vec![waived],
+        },
+        WaiverReport {
+            syntax: Syntax::MigrationGuard,
+            reach: Reach::File,
+            file: "db/migrations/4_status_index.sql".into(),
+            line: 3,
+            migration: "4".into(),
+            rules: vec!["table-rewrite".into()],
+            reason: None,
+            note: None,
+            waived: Vec::new(),
+        },
+    ];
+    report.baseline = Some(crate::baseline::BaselineReport {
+        file: "migration-guard-baseline.json".into(),
+        matched: vec![Finding::new("json-column", Severity::Info, "m").in_migration("4")],
+        stale: vec![crate::baseline::Entry {
+            rule: "table-rewrite".into(),
+            migration: Some("4".into()),
+            fingerprint: "00ff".into(),
+            file: Some("db/migrations/4_status_index.sql".into()),
+            line: Some(7),
+            message: "ALTER TABLE orders rewrites the table".into(),
+        }],
+    });
+    report
 }

@@ -4,6 +4,7 @@
 
 use super::{MigrationStatus, Report};
 use crate::findings::{Severity, Status};
+use crate::scope::MigrationScope;
 use anstyle::{AnsiColor, Style};
 use std::fmt::Write;
 use std::io::Write as _;
@@ -27,10 +28,20 @@ pub fn print(report: &Report) {
     let _ = out.flush();
 }
 
-/// Renders the report with ANSI styles.
+/// Renders the report with ANSI styles: a line per changed migration (and per merged one that
+/// failed), one line for the merged ones, the findings that count, and the verdict.
 pub fn render_styled(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(notice) = &report.scope.notice {
+        let _ = writeln!(out, "{DIM}note: {notice}{DIM:#}");
+    }
+    let mut merged = (0usize, 0.0f64);
     for m in &report.migrations {
+        if m.scope == MigrationScope::Merged && m.status != MigrationStatus::Failed {
+            merged.0 += usize::from(m.status == MigrationStatus::Applied);
+            merged.1 += m.duration_ms;
+            continue;
+        }
         let (mark, style) = match m.status {
             MigrationStatus::Applied => ("ok  ", GREEN),
             MigrationStatus::Failed => ("FAIL", RED),
@@ -44,8 +55,18 @@ pub fn render_styled(report: &Report) -> String {
             let _ = writeln!(out, "     {DIM}lint: {note}{DIM:#}");
         }
     }
-    if let Some(line) = crate::roundtrip::summary_line(&report.migrations) {
-        let _ = writeln!(out, "{line}");
+    if report.scope.merged > 0 {
+        let _ = writeln!(
+            out,
+            "{DIM}replayed {} of {} merged migrations in {:.2} s (not judged; {}){DIM:#}",
+            merged.0,
+            report.scope.merged,
+            merged.1 / 1000.0,
+            report.scope.basis
+        );
+    }
+    if let Some(line) = crate::roundtrip::summary_line(report.changed_migrations()) {
+        let _ = writeln!(out, "\n{line}");
     }
     if !report.findings.is_empty() {
         out.push('\n');
@@ -66,20 +87,48 @@ pub fn render_styled(report: &Report) -> String {
             let _ = writeln!(out, "  {GREEN}help:{GREEN:#} {help}");
         }
     }
-    if !report.suppressed.is_empty() {
-        let _ =
-            writeln!(out, "\n{} finding(s) suppressed by migration-guard: ignore comments", report.suppressed.len());
+    let mut notes = Vec::new();
+    if !report.merged_findings.is_empty() {
+        notes.push(format!(
+            "{} finding(s) on merged migrations not counted (report.json, merged.md)",
+            report.merged_findings.len()
+        ));
+    }
+    if !report.waivers.is_empty() {
+        let waived = report.waived().count();
+        let unused = report.waivers.iter().filter(|w| w.waived.is_empty()).count();
+        let mut line = format!("{waived} finding(s) waived by {} waiver(s)", report.waivers.len());
+        if unused > 0 {
+            line.push_str(&format!("; {unused} waived nothing"));
+        }
+        notes.push(line);
+    }
+    if let Some(baseline) = &report.baseline {
+        let mut line = format!("{} finding(s) in the baseline {}", baseline.matched.len(), baseline.file);
+        if !baseline.stale.is_empty() {
+            line.push_str(&format!("; {} stale entries", baseline.stale.len()));
+        }
+        notes.push(line);
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            let _ = writeln!(out, "{DIM}{note}{DIM:#}");
+        }
     }
     let s = &report.summary;
     let (word, style) = match report.status {
         Status::Pass => ("pass", GREEN.bold()),
         Status::Fail => ("FAIL", RED),
     };
+    let judged = if report.scope.merged > 0 {
+        format!("{} changed migration(s) checked", report.scope.changed)
+    } else {
+        format!("{}/{} migrations applied", s.applied, s.migrations)
+    };
     let _ = writeln!(
         out,
-        "\n{style}{word}{style:#}: {}/{} migrations applied, {} errors, {} warnings in {:.2} s",
-        s.applied,
-        s.migrations,
+        "\n{style}{word}{style:#}: {judged}, {} errors, {} warnings in {:.2} s",
         s.errors,
         s.warnings,
         s.duration_ms / 1000.0

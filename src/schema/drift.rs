@@ -5,7 +5,7 @@
 use super::declared::{self, DeclaredError, Source};
 use super::diff::{Action, Change, diff, one_line};
 use super::introspect::introspect;
-use crate::findings::{Finding, Severity};
+use crate::findings::Finding;
 use crate::migrations::LoadOptions;
 use crate::postgres::{ScratchDatabase, Server};
 use serde::Serialize;
@@ -34,7 +34,7 @@ pub fn findings(changes: &[Change], file: Option<&str>) -> Vec<Finding> {
     changes
         .iter()
         .map(|change| {
-            let finding = Finding::new(RULE, Severity::Error, message(change))
+            let finding = Finding::of(&crate::rules::DRIFT, message(change))
                 .with_help("add a migration that brings the schema in line with the models, or update the models");
             match file {
                 Some(file) => finding.at(file, None),
@@ -94,7 +94,7 @@ mod tests {
         );
         let findings = findings(&[change], Some("models.yaml"));
         assert_eq!(findings[0].rule, "drift");
-        assert_eq!(findings[0].severity, Severity::Error);
+        assert_eq!(findings[0].severity, crate::findings::Severity::Error);
         assert_eq!(findings[0].file.as_deref(), Some("models.yaml"));
     }
 }

@@ -295,9 +295,9 @@ fn round_trips(report: &serde_json::Value) -> Vec<String> {
     migrations.iter().map(|m| m["round_trip"]["status"].as_str().unwrap_or("").to_string()).collect()
 }
 
-/// The stairway on Alembic: a downgrade that forgets an index and one that raises are
-/// irreversible, at the downgrade's line and at the raising line; dropping a column is
-/// destructive, at the `op.drop_column` line.
+/// The stairway on Alembic: a downgrade that forgets an index is irreversible, at the
+/// downgrade's line; one that raises is one-way by design (reported once, at its `def`, and not
+/// round-tripped); dropping a column is destructive, at the `op.drop_column` line.
 #[test]
 fn stairway_round_trips_alembic_revisions() {
     let (output, report) = crate::support::check_json(&project("roundtrip"), NO_LINT);
@@ -306,16 +306,17 @@ fn stairway_round_trips_alembic_revisions() {
         findings(&report),
         [
             triple("irreversible", "b1_forgets_index.py", 19),
-            triple("irreversible", "c1_one_way.py", 19),
+            triple("irreversible-by-design", "c1_one_way.py", 18),
             triple("destructive-change", "d1_drop_name.py", 15),
         ]
     );
     let messages: Vec<&str> =
         report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
     assert!(messages[0].contains("adds index users_email"), "{}", messages[0]);
-    assert!(messages[1].contains("NotImplementedError: age cannot be removed again"), "{}", messages[1]);
+    assert!(messages[1].contains("c1 is not reversible by design (its downgrade() raises)"), "{}", messages[1]);
+    assert_eq!(report["findings"][1]["severity"], "info");
     assert_eq!(statuses(&report), all(&["a1", "b1", "c1", "d1"], "applied"));
-    assert_eq!(round_trips(&report), ["passed", "irreversible", "irreversible", "passed"]);
+    assert_eq!(round_trips(&report), ["passed", "irreversible", "one-way", "passed"]);
     // Per-migration changes come from the snapshots around Alembic's upgrade.
     let changes: Vec<&str> =
         report["migrations"][1]["changes"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
@@ -327,7 +328,10 @@ fn stairway_round_trips_alembic_revisions() {
 fn alembic_round_trip_none_skips_it() {
     let (output, report) = crate::support::check_json(&project("roundtrip"), &["--no-lint", "--round-trip", "none"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert_eq!(findings(&report), [triple("destructive-change", "d1_drop_name.py", 15)]);
+    assert_eq!(
+        findings(&report),
+        [triple("irreversible-by-design", "c1_one_way.py", 18), triple("destructive-change", "d1_drop_name.py", 15)]
+    );
     assert_eq!(round_trips(&report), vec!["not-selected"; 4]);
 }
 
@@ -340,7 +344,7 @@ fn alembic_seed_is_loaded_at_a_revision() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     // The same findings as without data: the rows do not stop any step, and nothing else moves them.
     let rules: Vec<String> = findings(&report).into_iter().map(|(rule, _, _)| rule).collect();
-    assert_eq!(rules, ["irreversible", "irreversible", "destructive-change"]);
+    assert_eq!(rules, ["irreversible", "irreversible-by-design", "destructive-change"]);
     // Loaded before the first revision, the rows have no table yet: proof that the seed runs.
     let output = crate::support::check(&dir, &["--no-lint", "--seed", seed.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
@@ -394,11 +398,19 @@ fn concurrent_index_in_an_autocommit_block_is_not_flagged() {
 }
 
 #[test]
-fn python_suppression_comment_silences_the_rule() {
+fn python_waiver_comment_silences_the_rule() {
     let rules: Vec<_> = lint_findings_in("e1_suppressed.py").into_iter().map(|(r, _, _)| r).collect();
     assert!(!rules.contains(&"index-not-concurrent".to_string()), "{rules:?}");
-    let suppressed = findings(&serde_json::json!({ "findings": lint_report()["suppressed"] }));
-    assert_eq!(suppressed, [triple("index-not-concurrent", "e1_suppressed.py", 16)]);
+    let waivers = lint_report()["waivers"].as_array().unwrap().clone();
+    let waived: Vec<_> = waivers
+        .iter()
+        .filter(|w| w["file"].as_str().unwrap().ends_with("e1_suppressed.py"))
+        .flat_map(|w| w["waived"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(
+        findings(&serde_json::json!({ "findings": waived })),
+        [triple("index-not-concurrent", "e1_suppressed.py", 16)]
+    );
 }
 
 #[test]

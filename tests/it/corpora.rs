@@ -33,7 +33,7 @@ fn apply_findings(report: &Value) -> Vec<(String, String, u64)> {
 }
 
 /// Asserts that all `count` migrations apply and that the only other findings are `warnings`
-/// (rule, count).
+/// (rule, count), none of them an error.
 fn assert_pass(result: Option<(Option<i32>, Value)>, count: usize, warnings: &[(&str, usize)]) {
     let Some((_, report)) = result else { return };
     let mut found = std::collections::BTreeMap::<String, usize>::new();
@@ -41,7 +41,7 @@ fn assert_pass(result: Option<(Option<i32>, Value)>, count: usize, warnings: &[(
         if STAIRWAY.contains(&f["rule"].as_str().unwrap()) {
             continue;
         }
-        assert_eq!(f["severity"], "warning", "{f:#}");
+        assert_ne!(f["severity"], "error", "{f:#}");
         *found.entry(f["rule"].as_str().unwrap().to_string()).or_default() += 1;
     }
     let expected: std::collections::BTreeMap<String, usize> =

@@ -139,17 +139,24 @@ fn every_rule_has_fixtures() {
 }
 
 #[test]
-fn suppression_comments_move_findings_to_the_report_note() {
+fn waiver_comments_move_findings_to_their_waivers() {
     let (code, rules, report) = rules_of(&fixture("lint/suppressed"), &[]);
     assert_eq!(code, Some(0), "{report:#}");
     assert!(!rules.iter().any(|r| r == "drop-table"), "{rules:?}");
-    let suppressed: Vec<(String, u64)> = report["suppressed"]
+    let waived: Vec<(u64, String, u64)> = report["waivers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["rule"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap()))
+        .flat_map(|w| {
+            let line = w["line"].as_u64().unwrap();
+            w["waived"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (line, f["rule"].as_str().unwrap().to_string(), f["line"].as_u64().unwrap()))
+        })
         .collect();
-    assert_eq!(suppressed, vec![("drop-table".to_string(), 3), ("drop-table".to_string(), 4)]);
+    assert_eq!(waived, vec![(2, "drop-table".to_string(), 3), (4, "drop-table".to_string(), 4)]);
 }
 
 #[test]

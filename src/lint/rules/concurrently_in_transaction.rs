@@ -10,6 +10,7 @@ use crate::sql::TxEffect;
 pub const RULE: Rule = Rule {
     id: "concurrently-in-transaction",
     severity: Severity::Error,
+    why: "The migration fails at deploy time.",
     summary: "`CREATE INDEX CONCURRENTLY` (or another statement that cannot run in a transaction) inside a transaction.",
     detects: "The statement is one PostgreSQL refuses inside a transaction block (`CREATE/DROP INDEX CONCURRENTLY`, `REINDEX CONCURRENTLY`, `DETACH PARTITION CONCURRENTLY`, `VACUUM`, ...) and the migration runs it inside one: the runner's wrapping transaction or the script's own BEGIN.",
     production: "The migration fails with `cannot run inside a transaction block` on every deploy.",

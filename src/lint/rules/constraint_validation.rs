@@ -9,6 +9,7 @@ use crate::lint::trace::StatementTrace;
 pub const RULE: Rule = Rule {
     id: "constraint-validation",
     severity: Severity::Error,
+    why: "The validation scans the whole table under a lock that blocks writes.",
     summary: "A foreign key or CHECK constraint is validated on an existing table while writes are blocked.",
     detects: "The trace reads the constraints of every locked table after each statement. The rule fires when a FOREIGN KEY or CHECK constraint on a table that existed before the migration is created valid (no `NOT VALID`), or is validated, while the transaction holds a lock stronger than SHARE UPDATE EXCLUSIVE on that table; this includes `VALIDATE CONSTRAINT` in the same transaction as the `ADD ... NOT VALID`.",
     production: "Validation reads the whole table (and for a foreign key, probes the referenced table for every row). Adding the constraint holds SHARE ROW EXCLUSIVE (foreign key) or ACCESS EXCLUSIVE (CHECK) meanwhile, so writes, and for CHECK also reads, stop for as long as the scan takes.",

@@ -9,6 +9,7 @@ use pg_query::protobuf::AlterTableType;
 pub const RULE: Rule = Rule {
     id: "drop-column",
     severity: Severity::Warning,
+    why: "Dropping a column is instant; the hazard is code still reading it and the data lost, which `destructive-change` reports as an error on the same statement.",
     summary: "A column of an existing table is dropped while the running application may still use it.",
     detects: "An `ALTER TABLE ... DROP COLUMN` on a table that existed before the migration (the trace finds the table among the relations it locks). The trace checks that the table really lost a column (`pg_attribute.attisdropped`), so `DROP COLUMN IF EXISTS` of a missing column is not reported, nor is a column added earlier in the same migration.",
     production: "Deploys roll out migrations before (or while) the new application version starts: instances still running the old code select, insert or map the column and fail at once. ORMs that list every column in SELECT and INSERT break even if the column is unused.",

@@ -10,6 +10,7 @@ use pg_query::protobuf::ObjectType;
 pub const RULE: Rule = Rule {
     id: "drop-index-not-concurrent",
     severity: Severity::Warning,
+    why: "The ACCESS EXCLUSIVE lock is held only briefly; it hurts while the statement waits behind long queries, which a lock_timeout bounds.",
     summary: "`DROP INDEX` without `CONCURRENTLY` on an index that existed before the migration.",
     detects: "A `DROP INDEX` without `CONCURRENTLY` removes an index that existed before the migration (seen disappearing from `pg_class`).",
     production: "DROP INDEX takes ACCESS EXCLUSIVE on the index's table. The drop itself is quick, but waiting for the lock behind a long query stalls all reads and writes of the table.",

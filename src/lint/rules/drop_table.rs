@@ -9,6 +9,7 @@ use pg_query::NodeEnum;
 pub const RULE: Rule = Rule {
     id: "drop-table",
     severity: Severity::Warning,
+    why: "Dropping a table is instant; the hazard is code still using it and the data lost, which `destructive-change` reports as an error on the same statement.",
     summary: "A table that existed before the migration is dropped.",
     detects: "The trace sees a table that existed before the migration disappear from `pg_class` during a DROP statement (also through `CASCADE` or `DROP SCHEMA`). Dropping a table created earlier in the same migration is not reported.",
     production: "The data is gone for good and application instances still running the old code fail on every query of the table.",

@@ -15,6 +15,7 @@ const IN_TRANSACTION_BLOCK: &str = "25001";
 pub const RULE: Rule = Rule {
     id: "enum-add-value-in-transaction",
     severity: Severity::Error,
+    why: "The migration fails at deploy time.",
     summary: "`ALTER TYPE ... ADD VALUE` inside a transaction where the server refuses it.",
     detects: "Decided by the server version and the outcome. On PostgreSQL before 12, `ADD VALUE` inside a transaction block fails. On 12 and later it runs, but a new value of an enum that existed before the transaction cannot be used until COMMIT: the rule fires on the statement that fails with SQLSTATE 55P04 after an `ADD VALUE` earlier in the same transaction.",
     production: "The migration fails at deploy time (and in a tool that wraps every migration in a transaction it can never succeed), leaving the deploy half done if earlier migrations committed.",

@@ -8,6 +8,7 @@ use crate::lint::trace::StatementTrace;
 pub const RULE: Rule = Rule {
     id: "exclusion-constraint",
     severity: Severity::Error,
+    why: "The index behind it is built under ACCESS EXCLUSIVE: reads and writes stop for the whole build.",
     summary: "An exclusion constraint is added to an existing table.",
     detects: "The trace sees a new `EXCLUDE` constraint (contype `x`) on a table that existed before the migration.",
     production: "An exclusion constraint builds its index and checks every row while ACCESS EXCLUSIVE blocks all reads and writes, and unlike unique constraints it cannot be built concurrently and attached afterwards.",

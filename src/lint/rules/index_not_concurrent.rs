@@ -9,6 +9,7 @@ use pg_query::NodeEnum;
 pub const RULE: Rule = Rule {
     id: "index-not-concurrent",
     severity: Severity::Error,
+    why: "Writes to the table stop for the whole build, which on a large table takes minutes.",
     summary: "`CREATE INDEX` without `CONCURRENTLY` on a table that existed before the migration.",
     detects: "The statement is a `CREATE INDEX` without `CONCURRENTLY` and the trace sees it create an index whose table existed before the migration. An index on a table created earlier in the same migration is not reported.",
     production: "A plain CREATE INDEX holds a SHARE lock for the whole build: inserts, updates and deletes on the table wait until every row has been read and sorted, which on a large table is minutes of blocked writes.",

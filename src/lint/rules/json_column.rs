@@ -9,7 +9,8 @@ use pg_query::protobuf::{AlterTableType, TypeName};
 /// The rule.
 pub const RULE: Rule = Rule {
     id: "json-column",
-    severity: Severity::Warning,
+    severity: Severity::Info,
+    why: "A design note: `json` works, `jsonb` is usually what teams want (equality, indexes); nothing fails or locks.",
     summary: "A `json` (not `jsonb`) column is added to an existing table, breaking queries that compare its rows.",
     detects: "An `ALTER TABLE ... ADD COLUMN` of type `json` (or `pg_catalog.json`) on a table that existed before the migration (the trace finds the table among the relations it locks). As in eugene (E3, which looks only at columns added to tables that existed before its run) and strong_migrations, a `json` column in a table created by the same migration is not reported: no query uses that table yet. Arrays of `json` and domains over it are not reported either.",
     production: "`json` has no equality operator. Queries that already run against the table and compare whole rows, such as `SELECT DISTINCT t.*`, `UNION` (without `ALL`), `GROUP BY t.*` or `t.* IN (...)`, fail with `could not identify an equality operator for type json` as soon as the column exists, although the migration itself succeeds.",

@@ -9,6 +9,7 @@ use crate::lint::trace::StatementTrace;
 pub const RULE: Rule = Rule {
     id: "lock-timeout-missing",
     severity: Severity::Warning,
+    why: "Waiting for a lock with no timeout only hurts when a long query holds the table at deploy time; the statement itself is fine. Worth fixing in every migration, but not a stop.",
     summary: "A lock that blocks writes is taken on an existing table, view or sequence without `lock_timeout`.",
     detects: "After each statement the trace reads `pg_locks` for this backend. The rule fires on the first statement of a migration that acquires SHARE or a stronger mode (CREATE INDEX, ALTER TABLE, DROP, CREATE TRIGGER, foreign keys, CREATE OR REPLACE VIEW, ALTER SEQUENCE...) on a table, view or sequence that existed before the migration while `lock_timeout` is 0. Reported once per migration.",
     production: "A lock request waits behind every transaction already using the table (a long report, an idle-in-transaction connection, autovacuum in wraparound mode). While it waits, every later query on the table queues behind it, so a migration that itself takes milliseconds can stall all traffic to the table for as long as the slowest query runs.",

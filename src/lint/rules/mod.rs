@@ -29,10 +29,12 @@ use std::fmt::Write;
 /// One lint rule and its documentation.
 #[derive(Debug)]
 pub struct Rule {
-    /// Stable kebab-case id, used in findings, suppressions and `docs/rules/<id>.md`.
+    /// Stable kebab-case id, used in findings, waivers and `docs/rules/<id>.md`.
     pub id: &'static str,
     /// Severity unless configured otherwise.
     pub severity: Severity,
+    /// Why the rule has that severity by default.
+    pub why: &'static str,
     /// One line: what the rule reports.
     pub summary: &'static str,
     /// How the trace decides (what it does).
@@ -87,25 +89,34 @@ pub fn doc_page(rule: &Rule) -> String {
         out,
         "<!-- Generated from src/lint/rules/; edit the rule, then run `UPDATE_RULE_DOCS=1 cargo test --lib lint::rules`. -->\n"
     );
-    let _ = writeln!(out, "# `{}`\n\n{}\n\nDefault severity: **{}**.\n", rule.id, rule.summary, rule.severity);
+    let _ =
+        writeln!(out, "# `{}`\n\n{}\n\nDefault severity: **{}**. {}\n", rule.id, rule.summary, rule.severity, rule.why);
     let _ = writeln!(out, "## What it detects\n\n{}\n", rule.detects);
     let _ = writeln!(out, "## What happens in production\n\n{}\n", rule.production);
     let _ = writeln!(out, "## The safe way\n\n{}\n", rule.instead);
     let _ = writeln!(
         out,
-        "## Silencing it\n\nPut `-- migration-guard: ignore {}` on the line before the statement or on one of its lines; the report lists the suppressed finding.",
+        "## Waiving it\n\nPut `-- migration-guard: ignore {} -- why` on the line before the statement or on one of its lines (squawk, Atlas, eugene and diesel-guard waivers work too: see [waivers](../waivers.md)); the report lists the waiver and its reason.",
         rule.id
     );
     out
 }
 
-/// `docs/rules/README.md`: the index of rules.
+/// `docs/rules/README.md`: the index of every rule, lint and stage rules.
 pub fn doc_index() -> String {
     let mut out = String::from(
-        "<!-- Generated from src/lint/rules/; run `UPDATE_RULE_DOCS=1 cargo test --lib lint::rules`. -->\n\n# Lint rules\n\nEach rule is decided from a trace of the migration as it runs on a real PostgreSQL: only objects that existed before the migration count.\n\n| Rule | Default | Reports |\n|---|---|---|\n",
+        "<!-- Generated from src/lint/rules/ and src/rules.rs; run `UPDATE_RULE_DOCS=1 cargo test --lib lint::rules`. -->\n\n# Rules\n\nA rule is an error by default only when it fails the deploy or blocks production for real on a busy table; advice is a warning or a note. Each page says why. `--rule RULE=LEVEL` (input `rules`) changes a severity; [waivers](../waivers.md) silence one finding.\n\n## Lint\n\nDecided from a trace of the migration as it runs on a real PostgreSQL: only objects that existed before the migration count.\n\n| Rule | Default | Reports |\n|---|---|---|\n",
     );
     for rule in ALL {
         let _ = writeln!(out, "| [`{}`]({}.md) | {} | {} |", rule.id, rule.id, rule.severity, rule.summary);
+    }
+    out.push_str("\n## Apply, round trip, effects, graph and drift\n\n| Rule | Default | Reported by | Reports |\n|---|---|---|---|\n");
+    for rule in crate::rules::ALL {
+        let _ = writeln!(
+            out,
+            "| [`{}`]({}.md) | {} | {} | {} |",
+            rule.id, rule.id, rule.severity, rule.stage, rule.summary
+        );
     }
     out
 }
@@ -142,6 +153,7 @@ mod tests {
     fn docs_are_up_to_date() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/rules");
         let mut pages: Vec<(String, String)> = ALL.iter().map(|r| (format!("{}.md", r.id), doc_page(r))).collect();
+        pages.extend(crate::rules::ALL.iter().map(|r| (format!("{}.md", r.id), crate::rules::doc_page(r))));
         pages.push(("README.md".into(), doc_index()));
         if std::env::var_os("UPDATE_RULE_DOCS").is_some() {
             std::fs::create_dir_all(&dir).unwrap();

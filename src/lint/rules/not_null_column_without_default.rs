@@ -10,7 +10,8 @@ use pg_query::protobuf::{AlterTableType, ColumnDef, ConstrType};
 /// The rule.
 pub const RULE: Rule = Rule {
     id: "not-null-column-without-default",
-    severity: Severity::Warning,
+    severity: Severity::Error,
+    why: "It fails at deploy time on any table that has rows, though it passes on the scratch database.",
     summary: "A NOT NULL column without a default is added to an existing table: the migration fails wherever the table has rows.",
     detects: "An `ALTER TABLE ... ADD COLUMN` declared `NOT NULL` or `PRIMARY KEY`, with no `DEFAULT`, identity, generated expression or serial type, on a table that existed before the migration (the trace finds the table among the relations it locks). The check run applies it to a scratch database whose tables have only the rows earlier migrations inserted, so it passes there; production tables have rows. A column added to a table created by the same migration is not reported, nor one added to a table that the same transaction emptied first (`TRUNCATE`, or `DELETE` without `WHERE`, with no `INSERT` into it since; after a `DELETE`, rows that other transactions insert before the `ALTER TABLE` gets its lock would still make it fail).",
     production: "PostgreSQL fills the new column with NULL for every existing row, so on a table with rows the statement fails with `column ... contains null values` and the deploy stops; a migration tool that does not run it in a transaction leaves the earlier statements applied.",

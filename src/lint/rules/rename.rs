@@ -10,6 +10,7 @@ use pg_query::protobuf::ObjectType;
 pub const RULE: Rule = Rule {
     id: "rename",
     severity: Severity::Warning,
+    why: "A rename is instant; it breaks only code still using the old name, which `backward-incompatible` reports.",
     summary: "An existing table, view or column is renamed while the running application uses the old name.",
     detects: "A `RENAME` of a table, view, materialized view or column whose relation existed before the migration (the trace finds it among the relations it locks). A column added earlier in the same migration is not reported.",
     production: "Application instances still running the old code query the old name and fail from the moment the migration commits until they are replaced.",

@@ -9,6 +9,7 @@ use pg_query::protobuf::AlterTableType;
 pub const RULE: Rule = Rule {
     id: "set-not-null-scan",
     severity: Severity::Error,
+    why: "The scan runs under ACCESS EXCLUSIVE: reads and writes stop for as long as it takes.",
     summary: "`ALTER COLUMN ... SET NOT NULL` scans an existing table under an ACCESS EXCLUSIVE lock.",
     detects: "The statement sets a column NOT NULL on a table that existed before the migration, and the table's sequential-scan counter for the transaction (`pg_stat_get_xact_numscans`) went up: PostgreSQL had no valid `CHECK (col IS NOT NULL)` to prove the column and read every row. When such a constraint exists (PostgreSQL 12+), there is no scan and no finding.",
     production: "The verification scan reads the whole table while ACCESS EXCLUSIVE blocks all reads and writes.",

@@ -11,6 +11,7 @@ use pg_query::protobuf::AlterTableType;
 pub const RULE: Rule = Rule {
     id: "table-rewrite",
     severity: Severity::Error,
+    why: "A rewrite holds ACCESS EXCLUSIVE for as long as copying the table takes: on a busy table every read and write stops, for minutes on a large one.",
     summary: "An existing table, materialized view or index is rewritten under an exclusive lock.",
     detects: "The trace compares each locked relation's `pg_class.relfilenode` with its value before the statement: a new file node means PostgreSQL copied the whole relation (VACUUM FULL, CLUSTER, SET TABLESPACE, SET LOGGED/UNLOGGED, REFRESH MATERIALIZED VIEW without CONCURRENTLY, REINDEX, ALTER TABLE forms that force a rewrite). Column type changes and added columns are reported by `type-change-rewrite` and `volatile-default-rewrite` instead; TRUNCATE is not reported.",
     production: "A rewrite copies every row and rebuilds every index while holding ACCESS EXCLUSIVE: the table can be neither read nor written until it finishes, which on a large table means minutes to hours of downtime, plus twice the disk space meanwhile.",

@@ -10,6 +10,7 @@ use pg_query::protobuf::AlterTableType;
 pub const RULE: Rule = Rule {
     id: "type-change-rewrite",
     severity: Severity::Error,
+    why: "The table and its indexes are rebuilt under ACCESS EXCLUSIVE: reads and writes stop for as long as it takes.",
     summary: "`ALTER COLUMN ... TYPE` rewrites an existing table or rebuilds its indexes.",
     detects: "The statement changes a column's type and the trace sees the table's or one of its indexes' file node change. Binary-compatible changes that PostgreSQL does in place (`varchar(10)` to `varchar(20)` or `text`, dropping a length limit) leave the file nodes alone and are not reported.",
     production: "The whole table is rewritten and every index rebuilt while ACCESS EXCLUSIVE blocks all reads and writes; on a large table that is an outage of minutes or hours.",

@@ -10,6 +10,7 @@ use crate::lint::trace::StatementTrace;
 pub const RULE: Rule = Rule {
     id: "unique-constraint-build",
     severity: Severity::Error,
+    why: "The unique index is built under a lock that blocks writes for the whole build.",
     summary: "`ADD PRIMARY KEY` / `ADD UNIQUE` builds an index on an existing table under ACCESS EXCLUSIVE.",
     detects: "An ALTER TABLE on a table that existed before the migration creates a new index (seen as a new index relation in the trace) for a primary key or unique constraint. `ADD CONSTRAINT ... USING INDEX` does not build one and is not reported.",
     production: "The unique index is built while ACCESS EXCLUSIVE blocks all reads and writes, for as long as reading and sorting the whole table takes.",

@@ -10,6 +10,7 @@ use pg_query::protobuf::AlterTableType;
 pub const RULE: Rule = Rule {
     id: "volatile-default-rewrite",
     severity: Severity::Error,
+    why: "The table is rewritten under ACCESS EXCLUSIVE: reads and writes stop for as long as it takes.",
     summary: "`ADD COLUMN` with a volatile default (or serial, identity, stored generated) rewrites an existing table.",
     detects: "The statement adds a column to a table that existed before the migration and the trace sees the table's file node change. Since PostgreSQL 11 a constant default is stored in the catalog and causes no rewrite, so only defaults that must be computed per row (`random()`, `clock_timestamp()`, `gen_random_uuid()`, `serial`, identity and stored generated columns) are reported.",
     production: "Every row is rewritten to store its own value while ACCESS EXCLUSIVE blocks all reads and writes.",
