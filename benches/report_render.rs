@@ -60,7 +60,7 @@ fn main() {
         println!("-- {migrations} migrations, {findings} findings");
         time("all report files (json, md, sarif, xml)", 5, || report::files(&r).iter().map(|(_, t)| t.len()).sum());
         time("PR comment (limited to 65,536 characters)", 5, || {
-            markdown::render_limited(&r, markdown::COMMENT_LIMIT, "see the artifact").len()
+            markdown::render_limited(&r, markdown::COMMENT_BUDGET, "see the artifact").len()
         });
     }
 }

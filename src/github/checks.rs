@@ -10,9 +10,6 @@ use serde_json::{Value, json};
 /// GitHub takes at most this many annotations per request.
 pub const ANNOTATION_BATCH: usize = 50;
 
-/// Check run output summaries are limited to this many characters.
-const SUMMARY_LIMIT: usize = 65_535;
-
 /// The check run's conclusion: the report's status decides, renderers do not.
 pub fn conclusion(report: &Report) -> &'static str {
     match report.status {
@@ -78,7 +75,7 @@ pub async fn publish(
     let output = |annotations: &[Value]| {
         json!({
             "title": title(report),
-            "summary": markdown::render_limited(report, SUMMARY_LIMIT, pointer),
+            "summary": markdown::render_limited(report, markdown::COMMENT_BUDGET, pointer),
             "annotations": annotations,
         })
     };

@@ -276,7 +276,7 @@ pub async fn publish(
         let marker = comment::marker(&key);
         let mut body = format!("{marker}\n");
         let footer = ctx.run_url().map(|url| format!("\n<sub>[workflow run]({url})</sub>\n")).unwrap_or_default();
-        let budget = markdown::COMMENT_LIMIT - body.chars().count() - footer.chars().count();
+        let budget = markdown::COMMENT_BUDGET - body.chars().count() - footer.chars().count();
         body.push_str(&markdown::render_limited(report, budget, &pointer));
         body.push_str(&footer);
         match comment::upsert(github, number, &marker, &body, create).await {

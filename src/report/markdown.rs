@@ -18,10 +18,8 @@ use crate::waivers::{Reach, Syntax, WaiverReport};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-/// GitHub rejects issue comments longer than this many characters.
-pub const COMMENT_LIMIT: usize = 65_536;
-
-/// What the PR comment and the check run summary stay under, whatever the history's length.
+/// What the PR comment and the check run summary stay under, whatever the history's length
+/// (GitHub's own limit is 65,536 characters; half of it keeps a comment readable).
 pub const COMMENT_BUDGET: usize = 30_000;
 
 /// Statements or diffs longer than this many lines are folded into `<details>`.

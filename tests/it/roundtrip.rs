@@ -191,6 +191,37 @@ fn rows_written_by_an_event_trigger_during_ddl_are_seen() {
     assert!(report["findings"][0]["message"].as_str().unwrap().contains("table ddl_log but it went from 0 to 2 rows"));
 }
 
+/// A down that raises before doing anything, or a migration listed under `irreversible`, is
+/// one-way by design: one note, no round trip. A down that raises only behind a guard is run.
+#[test]
+fn one_way_migrations_are_a_choice_not_an_error() {
+    let dir = roundtrip("one_way");
+    let (code, findings, report) = run(&dir, &[]);
+    assert_eq!(
+        (code, findings),
+        (
+            Some(1),
+            vec![
+                f("irreversible-by-design", "2_drop_name.down.sql", 2),
+                f("destructive-change", "2_drop_name.up.sql", 1),
+                f("irreversible", "4_email.down.sql", 1),
+            ]
+        )
+    );
+    assert_eq!(round_trip_statuses(&report), ["passed", "one-way", "passed", "irreversible"]);
+    let note = report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "irreversible-by-design").unwrap();
+    assert_eq!(note["severity"], "info");
+    assert!(note["message"].as_str().unwrap().contains("its down raises an exception"), "{note}");
+
+    let (_, findings, report) = run(&dir, &["--irreversible", "4"]);
+    assert!(findings.contains(&f("irreversible-by-design", "4_email.down.sql", 1)), "{findings:?}");
+    assert!(!findings.iter().any(|(rule, _, _)| rule == "irreversible"), "{findings:?}");
+    assert_eq!(round_trip_statuses(&report), ["passed", "one-way", "passed", "one-way"]);
+    let output = check(&dir, &["--irreversible", "9"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("irreversible: no migration has the id \"9\""));
+}
+
 #[test]
 fn migrations_without_a_down_are_not_round_tripped() {
     let (code, findings, report) = run(&roundtrip("no_down"), &[]);
