@@ -49,9 +49,9 @@ stage_rules! {
     BY_DESIGN = "irreversible-by-design", Info, "round trip",
         "A migration is one-way on purpose: its down raises, or it is listed under `irreversible`.",
         "A deliberate choice, not a defect: it is reported once so that reviewers see it, and the round trip is skipped.";
-    DESTRUCTIVE = "destructive-change", Error, "effects",
+    DESTRUCTIVE = "destructive-change", Warning, "effects",
         "A migration drops a table, column, view or enum value that existed before it, or narrows a column type.",
-        "Data is lost for good and no down can bring it back; code still reading the object fails. When the application no longer uses it, say so with a waiver and its reason.";
+        "Data is lost for good and code still reading the object fails, but dropping what the application no longer uses is the normal last step of a cleanup: the check cannot tell that from an accident, so it asks for a look (and a waiver with the reason) rather than stopping the merge. `--rule destructive-change=error` makes it a stop.";
     INCOMPATIBLE = "backward-incompatible", Warning, "effects",
         "A migration renames a table or column, adds a required column or makes one NOT NULL, or changes a type.",
         "The application version still running during a rolling deploy may break, but many teams deploy with downtime or in expand/contract steps where this is planned: worth a look, not a stop.";

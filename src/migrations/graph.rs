@@ -362,6 +362,9 @@ fn duplicates(migrations: &[Migration]) -> Vec<Finding> {
     findings
 }
 
+/// What to do about a migration without a down: the round trip proves a down once there is one.
+const ONE_WAY_HELP: &str = "if it can be undone, write the down and the round trip proves it; if it cannot, nothing to do (raising in the down makes a rollback stop loudly instead of doing nothing)";
+
 /// `empty-upgrade`, `empty-downgrade` and `missing-downgrade`.
 fn bodies(migrations: &[Migration]) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -395,17 +398,23 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
                 match &rev.downgrade {
                     Some(f) if f.empty && !merge => push(
                         &rules::EMPTY_DOWNGRADE,
-                        format!("downgrade() of {} does nothing, so rolling back leaves its changes in place", m.id),
+                        format!(
+                            "downgrade() of {} does nothing: not reversible by design, so its round trip is skipped (rolling back leaves its changes in place)",
+                            m.id
+                        ),
                         file,
                         f.line,
-                        "undo the upgrade's changes, or raise an error if the revision cannot be reverted",
+                        ONE_WAY_HELP,
                     ),
                     None => push(
                         &rules::MISSING_DOWNGRADE,
-                        format!("{} has no downgrade() function, so it cannot be rolled back", m.id),
+                        format!(
+                            "{} has no downgrade() function: not reversible by design, so its round trip is skipped",
+                            m.id
+                        ),
                         file,
                         rev.revision_line,
-                        "add `def downgrade():` that undoes the upgrade",
+                        ONE_WAY_HELP,
                     ),
                     _ => {}
                 }
@@ -423,17 +432,23 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
                 match &m.down {
                     Some(down) if down.is_empty() => push(
                         &rules::EMPTY_DOWNGRADE,
-                        format!("the down migration of {} has no SQL statement, so rolling back does nothing", m.id),
+                        format!(
+                            "the down migration of {} has no SQL statement: not reversible by design, so its round trip is skipped (rolling back does nothing)",
+                            m.id
+                        ),
                         down.display_path(),
                         down.first_line,
-                        "undo the up migration's changes in the down migration",
+                        ONE_WAY_HELP,
                     ),
                     None if uses_downs && m.version.is_some() => push(
                         &rules::MISSING_DOWNGRADE,
-                        format!("migration {} has no down migration, unlike others in this chain", m.id),
+                        format!(
+                            "migration {} has no down migration, unlike others in this chain: not reversible by design, so its round trip is skipped",
+                            m.id
+                        ),
                         m.up.display_path(),
                         m.up.first_line,
-                        "add a down migration that undoes it",
+                        ONE_WAY_HELP,
                     ),
                     _ => {}
                 }
