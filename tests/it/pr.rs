@@ -183,3 +183,48 @@ fn a_change_without_migrations_is_replayed_only() {
     assert_eq!(report["scope"]["merged"], 280);
     assert!(md < 5_000, "{md}");
 }
+
+/// An Alembic project as a pull request adding revision d1: only d1 is traced and
+/// round-tripped; b1's broken downgrade and c1's one-way one are merged history.
+#[test]
+fn alembic_pull_request_judges_the_new_revision() {
+    let repo = tempfile::tempdir().unwrap();
+    let copy_dir = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    };
+    let alembic = fixture("alembic");
+    copy_dir(&alembic.join("env"), &repo.path().join("env"));
+    let project = repo.path().join("roundtrip");
+    copy_dir(&alembic.join("roundtrip"), &project);
+    copy_dir(&alembic.join("roundtrip/versions"), &project.join("versions"));
+    let added = project.join("versions/d1_drop_name.py");
+    let held = std::fs::read(&added).unwrap();
+    std::fs::remove_file(&added).unwrap();
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-qm", "base"]);
+    git(repo.path(), &["tag", "base"]);
+    std::fs::write(&added, held).unwrap();
+    let output = bin()
+        .current_dir(repo.path())
+        .args(["check", "roundtrip", "--base-ref", "base", "--report-dir", "out"])
+        .output()
+        .unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.path().join("out/report.json")).unwrap_or_else(|_| {
+            panic!("{}", text(&output));
+        }))
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(changed(&report), ["d1"]);
+    let at_15 = |rule: &str| (rule.to_string(), "d1_drop_name.py".to_string(), 15);
+    assert_eq!(findings(&report), [at_15("destructive-change"), at_15("lock-timeout-missing")]);
+    let d1 = &report["migrations"][3];
+    assert_eq!((d1["id"].as_str(), d1["round_trip"]["status"].as_str()), (Some("d1"), Some("passed")));
+    assert!(report["migrations"][1]["round_trip"].is_null(), "merged b1 is not round-tripped");
+}
