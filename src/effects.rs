@@ -36,8 +36,10 @@ struct Rename {
 
 /// The findings for migration `id` whose up is `up`, from `changes` (its diff from `before`).
 /// Objects created and changed within the migration never appear in `changes`, so they never
-/// count.
-pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> Vec<Finding> {
+/// count; nor do objects in `fresh` (and what belongs to them), which earlier migrations of the
+/// change under review created: in production they are new and empty.
+pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fresh: &BTreeSet<String>) -> Vec<Finding> {
+    let is_fresh = |name: &str| fresh.contains(name) || fresh.contains(table_of(name));
     let renames = renames(up);
     let renamed_tables: BTreeSet<&str> =
         renames.iter().filter(|r| r.kind == Kind::Table).flat_map(|r| [r.from.as_str(), r.to.as_str()]).collect();
@@ -54,7 +56,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
         let help = if rule.id == DESTRUCTIVE { DESTRUCTIVE_HELP } else { INCOMPATIBLE_HELP };
         out.push(Finding::of(rule, message).in_migration(id).at(file.clone(), Some(line)).with_help(help));
     };
-    for rename in &renames {
+    for rename in renames.iter().filter(|r| !is_fresh(&r.from)) {
         let what = match rename.kind {
             Kind::Table => "table",
             Kind::Enum => "enum value",
@@ -77,7 +79,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema) -> V
             );
         }
     }
-    for change in changes {
+    for change in changes.iter().filter(|c| !is_fresh(&c.name)) {
         let name = change.name.as_str();
         let table = table_of(name);
         let column = name.rsplit('.').next().unwrap_or(name);
@@ -400,7 +402,10 @@ mod tests {
     fn rules(sql: &str, after: &Schema) -> Vec<(String, u32)> {
         let before = base();
         let changes = crate::schema::diff(&before, after);
-        findings("2", &script(sql), &changes, &before).into_iter().map(|f| (f.rule, f.line.unwrap())).collect()
+        findings("2", &script(sql), &changes, &before, &BTreeSet::new())
+            .into_iter()
+            .map(|f| (f.rule, f.line.unwrap()))
+            .collect()
     }
 
     #[test]
@@ -428,7 +433,8 @@ mod tests {
         let mut before_int = base();
         before_int.columns.get_mut("public.users.id").unwrap().data_type = "integer".into();
         let changes = crate::schema::diff(&before_int, &base());
-        let found = findings("2", &script("ALTER TABLE users ALTER id TYPE bigint;"), &changes, &before_int);
+        let found =
+            findings("2", &script("ALTER TABLE users ALTER id TYPE bigint;"), &changes, &before_int, &BTreeSet::new());
         assert_eq!(
             found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(),
             [INCOMPATIBLE],
@@ -470,10 +476,16 @@ mod tests {
         let mut after = before.clone();
         after.enums.get_mut("public.mode").unwrap().labels = vec!["Open".into(), "closed".into()];
         let changes = crate::schema::diff(&before, &after);
-        let found = findings("2", &script("ALTER TYPE mode RENAME VALUE 'open' TO 'Open';"), &changes, &before);
+        let found = findings(
+            "2",
+            &script("ALTER TYPE mode RENAME VALUE 'open' TO 'Open';"),
+            &changes,
+            &before,
+            &BTreeSet::new(),
+        );
         assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [INCOMPATIBLE]);
         assert!(found[0].message.contains("renames enum value mode.open to mode.Open"), "{}", found[0].message);
-        let found = findings("2", &script("SELECT 1;"), &changes, &before);
+        let found = findings("2", &script("SELECT 1;"), &changes, &before, &BTreeSet::new());
         assert_eq!(found.iter().map(|f| f.rule.as_str()).collect::<Vec<_>>(), [DESTRUCTIVE]);
     }
 
@@ -483,6 +495,23 @@ mod tests {
         after.tables.insert("public.posts".into(), table());
         after.columns.insert("public.posts.title".into(), column("text", true, None));
         assert_eq!(rules("CREATE TABLE posts (title text NOT NULL);", &after), []);
+    }
+
+    #[test]
+    fn objects_the_change_created_earlier_do_not_count() {
+        let before = base();
+        let mut after = base();
+        after.columns.remove("public.users.name");
+        let changes = crate::schema::diff(&before, &after);
+        let up = script("ALTER TABLE users DROP COLUMN name;");
+        let found = |fresh: &[&str]| {
+            let fresh: BTreeSet<String> = fresh.iter().map(|s| s.to_string()).collect();
+            findings("2", &up, &changes, &before, &fresh).len()
+        };
+        assert_eq!(found(&[]), 1);
+        assert_eq!(found(&["public.users"]), 0, "a table the change added");
+        assert_eq!(found(&["public.users.name"]), 0, "a column the change added");
+        assert_eq!(found(&["public.accounts"]), 1);
     }
 
     #[test]

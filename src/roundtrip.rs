@@ -14,11 +14,12 @@ use crate::report::{self, MigrationReport, MigrationStatus};
 use crate::rules;
 use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
 use crate::schema::introspect::Snapshots;
-use crate::schema::{self, Change, IntrospectError, Schema};
+use crate::schema::{self, Action, Change, IntrospectError, Schema};
 use crate::scope::{MigrationScope, Scope};
 use serde::Serialize;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use std::collections::BTreeSet;
 
 /// Rule id: the down fails or does not restore the schema from before the up.
 pub const IRREVERSIBLE: &str = "irreversible";
@@ -116,6 +117,10 @@ pub trait Steps {
     /// True when migration `index` has a down with something in it.
     fn has_down(&self, index: usize) -> bool;
 
+    /// The migrations the change under review adds start here: objects with OIDs from
+    /// `first_oid` on are theirs, new in production too.
+    fn change_starts(&mut self, first_oid: u32);
+
     /// The SQL the up of migration `index` runs, known once its first up ran: findings are
     /// located in it and the data check reads which tables it names. `None` when unknown (the
     /// data check then skips the migration rather than guess).
@@ -162,6 +167,10 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
         self.chain.migrations[index].down.as_ref().is_some_and(|d| !d.is_empty())
     }
 
+    fn change_starts(&mut self, first_oid: u32) {
+        self.observer.change_starts(first_oid);
+    }
+
     fn script(&self, index: usize) -> Option<&Script> {
         Some(&self.chain.migrations[index].up)
     }
@@ -179,6 +188,9 @@ pub struct Plan {
     pub not_selected: String,
     /// Per migration, in chain order: why it is one-way on purpose, if it is.
     pub one_way: Vec<Option<OneWay>>,
+    /// The first migration the change adds, when there is a base to tell: what it and later
+    /// added migrations create does not exist in production, so changing it again is no risk.
+    pub change_start: Option<usize>,
     pub seed: Option<Seed>,
 }
 
@@ -204,7 +216,11 @@ impl Plan {
             ),
         };
         let one_way = chain.migrations.iter().map(|m| one_way(m, irreversible)).collect();
-        Plan { judged, round_trip, not_selected, one_way, seed }
+        let change_start = scope
+            .has_base
+            .then(|| judged.iter().zip(&scope.added).position(|(judged, added)| *judged && *added))
+            .flatten();
+        Plan { judged, round_trip, not_selected, one_way, change_start, seed }
     }
 
     /// One `irreversible-by-design` finding per judged migration that is one-way on purpose.
@@ -280,6 +296,9 @@ struct Stair<'a> {
     /// Merged migrations ran since `schema` was read: it, the contents and `event_triggers`
     /// are out of date until [`Stair::refresh`].
     stale: bool,
+    /// Qualified names of what the change's added migrations created so far (tables, columns,
+    /// views, ...): new and empty in production, so later changes to them are no risk.
+    fresh: BTreeSet<String>,
 }
 
 impl Stair<'_> {
@@ -343,6 +362,7 @@ pub async fn apply_chain<S: Steps>(
         contents: None,
         event_triggers: false,
         stale: false,
+        fresh: BTreeSet::new(),
     };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
@@ -380,6 +400,9 @@ pub async fn apply_chain<S: Steps>(
         if stair.stale {
             stair.refresh().await?;
         }
+        if plan.change_start == Some(index) {
+            steps.change_starts(first_new_oid(&mut stair.reader).await?);
+        }
         let writes = stair.may_write_rows(steps, index);
         let before_contents = if writes { Some(stair.contents().await?) } else { None };
         let outcome = steps.up(&mut stair.conn, index, false).await?;
@@ -400,7 +423,11 @@ pub async fn apply_chain<S: Steps>(
         };
         let changes = schema::diff(&stair.schema, &after);
         let up = steps.script(index);
-        findings.extend(effects::findings(&migration.id, up.unwrap_or(&migration.up), &changes, &stair.schema));
+        let up_or_file = up.unwrap_or(&migration.up);
+        findings.extend(effects::findings(&migration.id, up_or_file, &changes, &stair.schema, &stair.fresh));
+        if plan.change_start.is_some_and(|start| index >= start) {
+            stair.fresh.extend(changes.iter().filter(|c| c.action == Action::Added).map(|c| c.name.clone()));
+        }
         if let (Some(up), Some(before), Some(now)) = (up, &before_contents, &contents) {
             findings.extend(data::changed(&migration.id, up, &changes, before, now, &after));
         }
@@ -651,6 +678,18 @@ async fn rebuild<S: Steps>(
     stair.server.drop_database(&old).await?;
     (stair.schema, stair.contents) = (stair.snapshot().await?, None);
     Ok(())
+}
+
+/// The OID the next object created will have at least (OIDs only grow): one past the largest
+/// of the relations and constraints there are.
+async fn first_new_oid(conn: &mut PgConnection) -> Result<u32, StairwayError> {
+    let oid: i64 = sqlx::query_scalar(
+        "SELECT greatest((SELECT max(oid)::int8 FROM pg_class), (SELECT coalesce(max(oid)::int8, 0) FROM pg_constraint)) + 1",
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(StairwayError::Contents)?;
+    Ok(u32::try_from(oid).unwrap_or(u32::MAX))
 }
 
 /// Whether the database has event triggers (they run code on DDL).

@@ -94,6 +94,10 @@ pub trait Observer {
 
     /// After the whole script of `migration` ran (successfully or not).
     fn finished(&mut self, _migration: &str, _script: &Script, _outcome: &ScriptOutcome) {}
+
+    /// The migrations the change under review adds start here; objects with OIDs from
+    /// `first_oid` on are theirs.
+    fn change_starts(&mut self, _first_oid: u32) {}
 }
 
 /// An observer that does nothing.

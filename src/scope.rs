@@ -87,6 +87,9 @@ pub struct Scope {
     pub basis: String,
     /// Said once on the terminal when every migration counts as changed for want of a base.
     pub notice: Option<String>,
+    /// A base (or `start-after`) told changed from merged migrations: what the added ones
+    /// create is new in production.
+    pub has_base: bool,
     /// Version of each migration, by id, to tell whether a duplicate involves a changed one.
     versions: HashMap<String, Option<Version>>,
 }
@@ -142,7 +145,9 @@ impl Scope {
         let scopes =
             changed.into_iter().map(|c| if c { MigrationScope::Changed } else { MigrationScope::Merged }).collect();
         let versions = chain.migrations.iter().map(|m| (m.id.clone(), m.version.clone())).collect();
-        Ok(Scope { scopes, added, basis, notice, versions })
+        // Without a base every migration is judged as if it were the one being deployed.
+        let has_base = settings.start_after.is_some() || (comparison.is_some() && notice.is_none());
+        Ok(Scope { scopes, added, basis, notice, has_base: has_base && !settings.all, versions })
     }
 
     /// Every migration judged: the scope of a run without a base, and of `baseline`.
@@ -153,6 +158,7 @@ impl Scope {
             added: vec![true; n],
             basis: basis.to_string(),
             notice: None,
+            has_base: false,
             versions: chain.migrations.iter().map(|m| (m.id.clone(), m.version.clone())).collect(),
         }
     }

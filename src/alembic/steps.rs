@@ -11,7 +11,7 @@ use crate::migrations::{Apply, Chain, LoadError, Migration, Script, Transaction,
 use crate::postgres::ScratchDatabase;
 use crate::report::MigrationReport;
 use crate::roundtrip::{StairwayError, Steps};
-use crate::runner::{self, ScriptOutcome, StatementError};
+use crate::runner::{self, Observer, ScriptOutcome, StatementError};
 use crate::sql::TxEffect;
 use sqlx::postgres::PgConnection;
 use std::path::{Path, PathBuf};
@@ -300,6 +300,10 @@ impl Steps for AlembicSteps<'_> {
 
     fn script(&self, index: usize) -> Option<&Script> {
         self.scripts[index].as_ref()
+    }
+
+    fn change_starts(&mut self, first_oid: u32) {
+        self.tracer.change_starts(first_oid);
     }
 }
 

@@ -310,6 +310,9 @@ struct ScriptState {
 pub struct Tracer {
     enabled: bool,
     server_version_num: u32,
+    /// Objects with OIDs from this one on were created by the change under review: they do
+    /// not exist in production yet, so they count as new, not existing.
+    fresh_from: i64,
     state: ScriptState,
     findings: Vec<Finding>,
 }
@@ -317,7 +320,13 @@ pub struct Tracer {
 impl Tracer {
     /// A tracer for a server of `server_version_num`; a disabled one observes nothing.
     pub fn new(enabled: bool, server_version_num: u32) -> Tracer {
-        Tracer { enabled, server_version_num, state: ScriptState::default(), findings: Vec::new() }
+        Tracer {
+            enabled,
+            server_version_num,
+            fresh_from: i64::MAX,
+            state: ScriptState::default(),
+            findings: Vec::new(),
+        }
     }
 
     /// Ends a script run by the runner: lints a failing statement (a failed script keeps only the
@@ -389,7 +398,7 @@ impl Tracer {
     }
 
     async fn snapshot(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let rows = sqlx::query(SNAPSHOT_SQL).fetch_all(&mut *conn).await?;
+        let rows = sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).fetch_all(&mut *conn).await?;
         let mut snapshot = Snapshot::default();
         for row in &rows {
             let tag: String = row.try_get("tag")?;
@@ -680,6 +689,10 @@ impl Tracer {
 impl Observer for Tracer {
     fn finished(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
         self.finish(migration, script, outcome);
+    }
+
+    fn change_starts(&mut self, first_oid: u32) {
+        self.fresh_from = i64::from(first_oid);
     }
 
     async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {

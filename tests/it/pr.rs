@@ -228,3 +228,42 @@ fn alembic_pull_request_judges_the_new_revision() {
     assert_eq!((d1["id"].as_str(), d1["round_trip"]["status"].as_str()), (Some("d1"), Some("passed")));
     assert!(report["migrations"][1]["round_trip"].is_null(), "merged b1 is not round-tripped");
 }
+
+/// What one migration of the change creates is new in production, so a later migration of the
+/// same change indexing or altering it is no risk; a table of the base is.
+#[test]
+fn objects_created_earlier_in_the_change_count_as_new() {
+    let repo = tempfile::tempdir().unwrap();
+    let m = repo.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    std::fs::write(m.join("1_accounts.sql"), "CREATE TABLE accounts (id bigint PRIMARY KEY, email text);\n").unwrap();
+    git(repo.path(), &["init", "-q"]);
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-qm", "base"]);
+    git(repo.path(), &["tag", "base"]);
+    std::fs::write(
+        m.join("2_orders.sql"),
+        "CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint, note text);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        m.join("3_indexes.sql"),
+        "SET LOCAL lock_timeout = '2s';\nCREATE INDEX orders_account ON orders (account_id);\nALTER TABLE orders DROP COLUMN note;\nCREATE INDEX accounts_email ON accounts (email);\n",
+    )
+    .unwrap();
+    let (code, report, _) = check_pr(repo.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(findings(&report), [("index-not-concurrent".to_string(), "3_indexes.sql".to_string(), 4)]);
+    // Judged on its own (no base), each migration's tables count as existing.
+    let (_, alone) = check_json(&m, &["--scope", "all"]);
+    let rules: Vec<String> = findings(&alone).into_iter().map(|(rule, _, line)| format!("{rule}:{line}")).collect();
+    assert_eq!(
+        rules,
+        [
+            "index-not-concurrent:2",
+            "destructive-change:3",
+            "index-not-concurrent:4",
+            "statements-after-access-exclusive:4"
+        ]
+    );
+}
