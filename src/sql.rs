@@ -35,9 +35,29 @@ pub struct Statement {
 pub struct Split {
     /// The statements, in order; comments and blank text between them are not statements.
     pub statements: Vec<Statement>,
+    /// Where the script's lines start, for line numbers of any offset.
+    pub lines: Lines,
     /// The parser's message when the script is not valid SQL for PostgreSQL's grammar. The
     /// statements then come from the tolerant scanner, so the server can report the error itself.
     pub syntax_error: Option<String>,
+}
+
+/// The byte offset at which each line of a text starts: line numbers of offsets in O(log n),
+/// so that long scripts split in linear time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines(Vec<usize>);
+
+impl Lines {
+    /// Indexes the lines of `text`.
+    pub fn new(text: &str) -> Lines {
+        let starts = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1);
+        Lines(std::iter::once(0).chain(starts).collect())
+    }
+
+    /// The 1-based line of byte offset `byte`.
+    pub fn line(&self, byte: usize) -> u32 {
+        self.0.partition_point(|&start| start <= byte).max(1) as u32
+    }
 }
 
 /// Why a script cannot be split at all.
@@ -49,10 +69,28 @@ pub enum SqlError {
     Scan { message: String, line: u32 },
 }
 
+/// Scripts longer than this are split by the scanner, and only statements whose first word can
+/// touch the transaction are parsed: the parse tree of a whole data dump takes gigabytes.
+const WHOLE_PARSE_LIMIT: usize = 1 << 20;
+
 /// Splits `sql` into statements, exactly as PostgreSQL's parser would.
 pub fn split(sql: &str) -> Result<Split, SqlError> {
     if let Some(pos) = sql.find('\0') {
         return Err(SqlError::Nul { line: line_of(sql, pos) });
+    }
+    let lines = Lines::new(sql);
+    if sql.len() > WHOLE_PARSE_LIMIT {
+        let mut statements = split_tokens(sql, &lines)?;
+        for statement in &mut statements {
+            let text = &sql[statement.start..statement.end];
+            if may_touch_transaction(text)
+                && let Ok(parsed) = pg_query::parse(text, 0)
+            {
+                let node = parsed.protobuf.stmts.first().and_then(|s| s.stmt.as_ref()).and_then(|n| n.node.as_ref());
+                statement.tx = node.map(tx_effect).unwrap_or(TxEffect::Plain);
+            }
+        }
+        return Ok(Split { statements, lines, syntax_error: None });
     }
     match pg_query::parse(sql, 0) {
         Ok(parsed) => {
@@ -66,16 +104,16 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
                     continue;
                 }
                 let tx = raw.stmt.as_ref().and_then(|n| n.node.as_ref()).map(tx_effect).unwrap_or(TxEffect::Plain);
-                statements.push(Statement { start, end: trim_end(sql, start, end), line: line_of(sql, start), tx });
+                statements.push(Statement { start, end: trim_end(sql, start, end), line: lines.line(start), tx });
             }
-            Ok(Split { statements, syntax_error: None })
+            Ok(Split { statements, lines, syntax_error: None })
         }
         Err(err) => {
             let message = match err {
                 pg_query::Error::Parse(m) => m,
                 other => other.to_string(),
             };
-            Ok(Split { statements: split_tokens(sql)?, syntax_error: Some(message) })
+            Ok(Split { statements: split_tokens(sql, &lines)?, lines, syntax_error: Some(message) })
         }
     }
 }
@@ -90,12 +128,13 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
     if let Some(pos) = sql.find('\0') {
         return Err(SqlError::Nul { line: line_of(sql, pos) });
     }
-    let mut result = Split::default();
+    let mut result = Split { lines: Lines::new(sql), ..Split::default() };
     let split_part = |from: usize, to: usize, result: &mut Split| -> Result<(), SqlError> {
         let part = split(&sql[from..to])?;
         for s in part.statements {
             let start = from + s.start;
-            result.statements.push(Statement { start, end: from + s.end, line: line_of(sql, start), tx: s.tx });
+            let line = result.lines.line(start);
+            result.statements.push(Statement { start, end: from + s.end, line, tx: s.tx });
         }
         if result.syntax_error.is_none() {
             result.syntax_error = part.syntax_error;
@@ -118,12 +157,8 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
                 .or_else(|| effects.iter().find(|tx| **tx != TxEffect::Plain))
                 .cloned()
                 .unwrap_or(TxEffect::Plain);
-            result.statements.push(Statement {
-                start,
-                end: trim_end(sql, start, range.end),
-                line: line_of(sql, start),
-                tx,
-            });
+            let line = result.lines.line(start);
+            result.statements.push(Statement { start, end: trim_end(sql, start, range.end), line, tx });
         }
         at = range.end;
     }
@@ -133,7 +168,7 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
 
 /// Splits on top-level semicolons using the scanner only, for scripts the parser rejects.
 /// Statements are never dropped, so the server sees (and reports) the broken one.
-fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
+fn split_tokens(sql: &str, lines: &Lines) -> Result<Vec<Statement>, SqlError> {
     let tokens = pg_query::scan_tokens(sql).map_err(|e| scan_error(sql, &e.to_string()))?;
     let mut statements = Vec::new();
     let mut begin = 0usize;
@@ -142,7 +177,7 @@ fn split_tokens(sql: &str) -> Result<Vec<Statement>, SqlError> {
         let start = skip_trivia(sql, from, to);
         if start < to {
             let end = trim_end(sql, start, to);
-            statements.push(Statement { start, end, line: line_of(sql, start), tx: TxEffect::Plain });
+            statements.push(Statement { start, end, line: lines.line(start), tx: TxEffect::Plain });
         }
     };
     for token in tokens.iter().filter(|t| t.token == semicolon) {
@@ -166,6 +201,16 @@ fn scan_error(sql: &str, raw: &str) -> SqlError {
         None => (raw.to_string(), 1),
     };
     SqlError::Scan { message, line }
+}
+
+/// Whether a statement's first word is one of those [`tx_effect`] may classify as other than
+/// plain (INSERT, UPDATE, SELECT, COPY, ... never are).
+fn may_touch_transaction(text: &str) -> bool {
+    let word: String = text.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_ascii_uppercase();
+    matches!(
+        word.as_str(),
+        "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "PREPARE" | "CREATE" | "DROP" | "REINDEX" | "VACUUM" | "ALTER"
+    )
 }
 
 /// Classifies a parsed statement for transaction handling (PostgreSQL 12+ rules).
@@ -349,6 +394,23 @@ mod tests {
 
     fn texts(sql: &str) -> Vec<&str> {
         split(sql).unwrap().statements.iter().map(|s| &sql[s.start..s.end]).collect()
+    }
+
+    #[test]
+    fn long_scripts_split_as_short_ones_do() {
+        let unit = "BEGIN;\nINSERT INTO t VALUES (1, 'a;b'); -- ; here\nCREATE INDEX CONCURRENTLY i ON t (a);\n\
+                    CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\nCOMMIT;\n";
+        let small = split(unit).unwrap().statements;
+        let n = WHOLE_PARSE_LIMIT / unit.len() + 2;
+        let big = split(&unit.repeat(n)).unwrap().statements;
+        assert_eq!(big.len(), n * small.len());
+        let lines_per_unit = unit.lines().count() as u32;
+        for (i, statement) in big.iter().enumerate() {
+            let twin = &small[i % small.len()];
+            assert_eq!(statement.tx, twin.tx, "statement {i}");
+            assert_eq!(statement.line, twin.line + (i / small.len()) as u32 * lines_per_unit, "statement {i}");
+            assert_eq!(statement.end - statement.start, twin.end - twin.start, "statement {i}");
+        }
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl Script {
             let at = self.origins.partition_point(|(start, _)| *start <= byte);
             return self.origins.get(at.saturating_sub(1)).map_or(self.first_line, |(_, line)| *line);
         }
-        self.first_line + sql::line_of(&self.sql, byte) - 1
+        self.first_line + self.split.lines.line(byte) - 1
     }
 
     /// The 1-based line in the file of a statement's first token.
