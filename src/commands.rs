@@ -88,11 +88,13 @@ async fn interruptible(work: impl Future<Output = anyhow::Result<ExitCode>> + Se
     ExitCode::from(code)
 }
 
-/// Prints an error chain as `error:` / `caused by:` lines.
+/// Prints an error chain as `error:` / `caused by:` lines, each on one line: the text may hold
+/// file names or server messages from the pull request, which must not start lines of their own.
 fn print_error(error: &anyhow::Error) {
-    eprintln!("error: {error}");
+    let one_line = |text: String| text.replace(['\n', '\r'], " ");
+    eprintln!("error: {}", one_line(error.to_string()));
     for cause in error.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        eprintln!("  caused by: {}", one_line(cause.to_string()));
     }
 }
 
@@ -108,10 +110,15 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
         // A push is judged against the commit the branch pointed at before it.
         settings.scope.base_ref = context.as_ref().and_then(|c| c.push_before.clone());
     }
-    let report = match check(&settings).await {
+    // What the check prints holds text from the pull request (file names, SQL, PostgreSQL's
+    // messages): the runner must not take any of it for a workflow command.
+    let paused = context.as_ref().map(|_| github::workflow::pause_commands());
+    let checked = check(&settings).await;
+    let report = match checked {
         Ok(report) => report,
         Err(error) => {
-            if let Some(context) = &context {
+            if let (Some(context), Some(token)) = (&context, &paused) {
+                println!("{}", github::workflow::resume_commands(token));
                 github::publish_failure(context, &format!("{error:#}"));
             }
             return Err(error);
@@ -122,6 +129,9 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => write_reports(dir, &report)?,
         None => Vec::new(),
     };
+    if let Some(token) = &paused {
+        println!("{}", github::workflow::resume_commands(token));
+    }
     // The exit status comes from the report alone; publishing below cannot change it unless
     // the user asked for that with fail-on-publish-error.
     let mut code = match report.status {
@@ -130,10 +140,22 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     if let (Some(publish), Some(context)) = (&settings.publish, &context) {
         let backoff = github::retry::Backoff::from_env(&env);
-        let published =
-            github::publish(context, publish, &report, settings.report_dir.as_deref(), &files, backoff).await;
-        println!("{}", github::describe(&published));
-        if !published.errors.is_empty() && publish.fail_on_publish_error {
+        let publishing = github::publish(context, publish, &report, settings.report_dir.as_deref(), &files, backoff);
+        let failed = match tokio::time::timeout(publish.deadline, publishing).await {
+            Ok(published) => {
+                println!("{}", github::describe(&published));
+                !published.errors.is_empty()
+            }
+            Err(_) => {
+                let message = format!(
+                    "publishing gave up after {} s (publish-timeout); the check's result stands",
+                    publish.deadline.as_secs()
+                );
+                println!("{}", github::workflow::notice(github::CHECK_NAME, &message));
+                true
+            }
+        };
+        if failed && publish.fail_on_publish_error {
             eprintln!("error: publishing the report failed and fail-on-publish-error is set");
             code = ExitCode::from(EXIT_USAGE);
         }

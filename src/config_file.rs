@@ -38,6 +38,7 @@ pub const KEYS: &[&str] = &[
     "report-dir",
     "slack-webhook",
     "fail-on-publish-error",
+    "publish-timeout",
     "verbose",
 ];
 

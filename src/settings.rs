@@ -101,6 +101,8 @@ pub struct PublishSettings {
     pub github_token: Option<String>,
     /// Let a publishing failure fail the step (exit 2).
     pub fail_on_publish_error: bool,
+    /// Publishing gives up after this long; the check's result stands.
+    pub deadline: std::time::Duration,
 }
 
 /// Default report directory inside GitHub Actions, relative to the workspace.
@@ -336,6 +338,12 @@ impl PublishSettings {
             slack_webhook: layers.value("slack-webhook"),
             github_token,
             fail_on_publish_error: layers.flag("fail-on-publish-error", false)?,
+            deadline: match layers.get("publish-timeout") {
+                None => std::time::Duration::from_secs(60),
+                Some(l) => l.value.parse::<u64>().ok().filter(|s| *s > 0).map(std::time::Duration::from_secs).ok_or(
+                    SettingsError::Choice { setting: l.setting, value: l.value, expected: "a number of seconds" },
+                )?,
+            },
         })
     }
 }

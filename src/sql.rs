@@ -209,7 +209,18 @@ fn may_touch_transaction(text: &str) -> bool {
     let word: String = text.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_ascii_uppercase();
     matches!(
         word.as_str(),
-        "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "PREPARE" | "CREATE" | "DROP" | "REINDEX" | "VACUUM" | "ALTER"
+        "BEGIN"
+            | "START"
+            | "COMMIT"
+            | "END"
+            | "ROLLBACK"
+            | "ABORT"
+            | "PREPARE"
+            | "CREATE"
+            | "DROP"
+            | "REINDEX"
+            | "VACUUM"
+            | "ALTER"
     )
 }
 

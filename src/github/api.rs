@@ -29,7 +29,23 @@ pub struct Comment {
     pub id: u64,
     #[serde(default)]
     pub body: Option<String>,
+    /// Who wrote it.
+    #[serde(default)]
+    pub user: Option<Login>,
 }
+
+/// A user, as much of it as we read.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Login {
+    pub login: String,
+}
+
+/// The login behind the workflow's own token, which cannot read `GET /user`.
+pub const ACTIONS_BOT: &str = "github-actions[bot]";
+
+/// Longest wait for one HTTP call, the whole answer included (a server that sends a byte now
+/// and then must not hold the step).
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Deserialize)]
 struct Id {
@@ -93,12 +109,22 @@ impl GitHub {
         body: Option<&Value>,
     ) -> Result<R, ApiError> {
         let attempt = || async {
-            let result: Result<Value, octocrab::Error> = match method {
-                "GET" => self.client.get(route, None::<&()>).await,
-                "POST" => self.client.post(route, body).await,
-                _ => self.client.patch(route, body).await,
+            let call = async {
+                match method {
+                    "GET" => self.client.get(route, None::<&()>).await,
+                    "POST" => self.client.post(route, body).await,
+                    _ => self.client.patch(route, body).await,
+                }
             };
-            result.map_err(Failure::from)
+            match tokio::time::timeout(CALL_TIMEOUT, call).await {
+                Ok(result) => result.map_err(Failure::from),
+                Err(_) => Err(Failure {
+                    status: None,
+                    retry_after: None,
+                    remaining: None,
+                    message: format!("no complete answer within {} s", CALL_TIMEOUT.as_secs()),
+                }),
+            }
         };
         let verdict = |f: &Failure| match f.status {
             Some(status) => retry::classify_status(status, f.retry_after, f.remaining),
@@ -114,6 +140,16 @@ impl GitHub {
 
     fn repo_route(&self, rest: &str) -> String {
         format!("/repos/{}/{}/{rest}", self.owner, self.repo)
+    }
+
+    /// The login of the token's user; the workflow's own token (an installation token, which
+    /// may not read `/user`) is `github-actions[bot]`.
+    pub async fn current_login(&self) -> Result<String, ApiError> {
+        match self.call::<Login>("read the token's user", "GET", "/user", None).await {
+            Ok(user) => Ok(user.login),
+            Err(ApiError::Status { status: 401 | 403 | 404, .. }) => Ok(ACTIONS_BOT.to_string()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every comment on issue or PR `number`, oldest first.

@@ -16,6 +16,25 @@ pub fn escape_property(text: &str) -> String {
     escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// `::stop-commands::TOKEN`, with a fresh random token: until [`resume_commands`] with it, the
+/// runner takes no line for a workflow command. Returns the token; print the line with
+/// [`pause_line`].
+pub fn pause_commands() -> String {
+    let token = crate::random::hex(128);
+    println!("{}", pause_line(&token));
+    token
+}
+
+/// The line that stops command processing until `token` is printed as a command.
+pub fn pause_line(token: &str) -> String {
+    format!("::stop-commands::{token}")
+}
+
+/// The line that resumes command processing after [`pause_commands`].
+pub fn resume_commands(token: &str) -> String {
+    format!("::{token}::")
+}
+
 /// `::add-mask::value`, so the runner hides `value` in the log from now on.
 pub fn mask(value: &str) -> String {
     format!("::add-mask::{}", escape_data(value))

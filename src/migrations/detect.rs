@@ -59,6 +59,8 @@ pub fn detect(dir: &Path) -> Result<Detection, LoadError> {
     ];
     let mut texts = Vec::with_capacity(total);
     for path in &sql {
+        // Detection reads the files before any loader does: refuse FIFOs and outside links here.
+        crate::migrations::check_entry(path)?;
         let text = std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         let has = |classify: fn(&str) -> Result<Option<Marker>, String>| {
             text.lines().any(|l| matches!(classify(l), Ok(Some(Marker::Up(_)))))

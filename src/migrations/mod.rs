@@ -256,6 +256,9 @@ pub enum LoadError {
     Sql { path: String, line: u32, error: sql::SqlError },
     #[error("{path}:{line}: {message}")]
     Invalid { path: String, line: u32, message: String },
+    /// A migration file that is not a regular file inside the repository.
+    #[error("{path}: {reason}; migration files must be regular files inside the repository")]
+    NotRegular { path: String, reason: String },
 }
 
 impl LoadError {
@@ -325,9 +328,45 @@ pub fn display_path(path: &Path) -> String {
     text.strip_prefix("./").map(str::to_string).unwrap_or(text)
 }
 
+/// What a migration file may be read from: the git work tree holding `dir`, or else `dir`.
+fn boundary(dir: &Path) -> PathBuf {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    dir.ancestors().find(|a| a.join(".git").exists()).unwrap_or(&dir).to_path_buf()
+}
+
+/// Refuses an entry of a migrations directory that is not a regular file or directory inside
+/// the repository: a symbolic link leading out of it (or nowhere), a FIFO, a socket or a device.
+/// Reading those would publish a file of the runner's, hang, or never end.
+pub fn check_entry(path: &Path) -> Result<(), LoadError> {
+    let refuse = |reason: &str| LoadError::NotRegular { path: display_path(path), reason: reason.to_string() };
+    let link = std::fs::symlink_metadata(path).map_err(|source| LoadError::Io { path: display_path(path), source })?;
+    if link.file_type().is_symlink() {
+        let target = std::fs::canonicalize(path)
+            .map_err(|_| refuse("is a symbolic link that leads nowhere (dangling, or a loop)"))?;
+        let root = boundary(path.parent().unwrap_or(Path::new(".")));
+        if !target.starts_with(&root) {
+            return Err(refuse("is a symbolic link to a file outside the repository"));
+        }
+    }
+    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io { path: display_path(path), source })?;
+    let kind = meta.file_type();
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_fifo() {
+        "is a FIFO"
+    } else if kind.is_socket() {
+        "is a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "is a device"
+    } else {
+        return Ok(());
+    };
+    Err(refuse(what))
+}
+
 /// Reads a migration file as UTF-8, dropping a leading byte-order mark (PostgreSQL would
-/// reject it; the tools strip it).
+/// reject it; the tools strip it). The file must pass [`check_entry`].
 pub fn read_sql_file(path: &Path) -> Result<String, LoadError> {
+    check_entry(path)?;
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: display_path(path), source })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();

@@ -211,7 +211,7 @@ impl Server {
 
     /// Creates a new empty database `mg_<random>`, dropped again at [`Server::shutdown`].
     pub async fn create_database(&self) -> Result<ScratchDatabase, ProvisionError> {
-        let name = format!("mg_{:016x}", random_u64());
+        let name = format!("mg_{:016x}", crate::random::u64());
         let mut conn = self.admin_connection().await?;
         // template0: the user's template1 may carry objects of their own.
         conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")))
@@ -261,15 +261,6 @@ impl Server {
         }
         warnings
     }
-}
-
-/// A random number from the standard library's per-process random hash keys: enough to keep
-/// concurrent runs on one shared server apart.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-    hasher.finish()
 }
 
 /// `host:port/database` (or the socket directory) without user or password, for messages.

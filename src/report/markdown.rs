@@ -369,7 +369,7 @@ fn failures(out: &mut String, shown: &[&MigrationReport]) {
         );
         let _ = writeln!(out, "SQLSTATE `{}`, statement {} of the script", code(&e.sqlstate), e.statement + 1);
         if let Some(detail) = &e.detail {
-            let _ = writeln!(out, "\n> {}", escape(detail).replace("<br>", "\n> "));
+            let _ = writeln!(out, "\n> {}", escape(detail));
         }
         if let Some(hint) = &e.hint {
             let _ = writeln!(out, "\n💡 {}", escape(hint));
@@ -641,9 +641,16 @@ fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
-/// Keeps table cells on one line, pipes from splitting cells and `<` from starting HTML.
+/// Text from the repository or the server as Markdown: one line (table cells), no HTML, no
+/// table cell breaks, no `@` mention that notifies people, no link.
 fn escape(text: &str) -> String {
-    html(text).replace('|', "\\|").replace('\r', "").replace('\n', "<br>")
+    html(text)
+        .replace('|', "\\|")
+        .replace('\r', "")
+        .replace('\n', "<br>")
+        .replace('@', "&#64;")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
 }
 
 /// Text inside a code span in a table cell: only pipes and line breaks need care there.
@@ -682,6 +689,17 @@ mod tests {
         let text = render(&report);
         insta::assert_snapshot!(text);
         insta::assert_snapshot!("change_scoped_merged", render_merged(&report));
+    }
+
+    #[test]
+    fn pull_request_strings_cannot_shape_the_markup() {
+        let text = render(&sample::hostile());
+        insta::assert_snapshot!(text);
+        for forged in ["x</details>", "\n## ✅", "<img", "@acme", "[click](", "<!-- migration-guard:CI/other", "\n::"]
+        {
+            assert!(!text.contains(forged), "{forged:?} got through:\n{text}");
+        }
+        assert_eq!(text.matches("<details>").count(), text.matches("</details>").count());
     }
 
     #[test]

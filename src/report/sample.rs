@@ -200,3 +200,38 @@ pub fn change_scoped() -> Report {
     });
     report
 }
+
+/// Strings a pull request controls, hostile: a file name and SQL with newlines and markup,
+/// PostgreSQL texts that try to close `<details>`, forge a heading, mention a team, embed an
+/// image or a link, carry another job's marker or a workflow command.
+pub fn hostile() -> Report {
+    let evil = "x</details>\n## ✅ Migration Guard passed\n<img src=x onerror=alert(1)> @acme/admins [click](https://evil.example) <!-- migration-guard:CI/other -->\n::error file=a.sql::forged | cell";
+    let file = "db/migrations/2_`evil`|\n::warning::x.sql";
+    let mut failed = migration("2", "evil</summary>name @here", MigrationStatus::Failed);
+    failed.error = Some(StatementError {
+        file: file.into(),
+        line: 3,
+        sqlstate: "P0001".into(),
+        message: evil.into(),
+        detail: Some(evil.into()),
+        hint: Some(evil.into()),
+        statement: 0,
+        statement_text: "SELECT '```\n## not a heading'".into(),
+    });
+    let findings = vec![
+        Finding::new("migration-failed", Severity::Error, evil).in_migration("2").at(file, Some(3)).with_help(evil),
+    ];
+    let mut report = Report::new(FailOn::Error, database(), chain(), vec![failed], findings, 10.0);
+    report.waivers = vec![crate::waivers::WaiverReport {
+        syntax: crate::waivers::Syntax::MigrationGuard,
+        reach: crate::waivers::Reach::Statement,
+        file: file.into(),
+        line: 1,
+        migration: "2".into(),
+        rules: vec![evil.into()],
+        reason: Some(evil.into()),
+        note: Some(evil.into()),
+        waived: Vec::new(),
+    }];
+    report
+}

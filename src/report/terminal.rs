@@ -47,12 +47,18 @@ pub fn render_styled(report: &Report) -> String {
             MigrationStatus::Failed => ("FAIL", RED),
             MigrationStatus::Skipped => ("skip", DIM),
         };
-        let _ = writeln!(out, "{style}{mark}{style:#} {} {} {DIM}({:.1} ms){DIM:#}", m.id, m.name, m.duration_ms);
+        let _ = writeln!(
+            out,
+            "{style}{mark}{style:#} {} {} {DIM}({:.1} ms){DIM:#}",
+            line(&m.id),
+            line(&m.name),
+            m.duration_ms
+        );
         if let Some(after) = &m.after_failure {
-            let _ = writeln!(out, "     {}", crate::roundtrip::describe_after_failure(after));
+            let _ = writeln!(out, "     {}", line(&crate::roundtrip::describe_after_failure(after)));
         }
         if let Some(note) = &m.trace_note {
-            let _ = writeln!(out, "     {DIM}lint: {note}{DIM:#}");
+            let _ = writeln!(out, "     {DIM}lint: {}{DIM:#}", line(note));
         }
     }
     if report.scope.merged > 0 {
@@ -73,8 +79,8 @@ pub fn render_styled(report: &Report) -> String {
     }
     for f in &report.findings {
         let location = match (&f.file, f.line) {
-            (Some(file), Some(line)) => format!("{BOLD}{file}:{line}:{BOLD:#} "),
-            (Some(file), None) => format!("{BOLD}{file}:{BOLD:#} "),
+            (Some(file), Some(at)) => format!("{BOLD}{}:{at}:{BOLD:#} ", line(file)),
+            (Some(file), None) => format!("{BOLD}{}:{BOLD:#} ", line(file)),
             _ => String::new(),
         };
         let style = match f.severity {
@@ -82,9 +88,9 @@ pub fn render_styled(report: &Report) -> String {
             Severity::Warning => YELLOW,
             Severity::Info => BLUE,
         };
-        let _ = writeln!(out, "{location}{style}{}{style:#} [{}] {}", f.severity, f.rule, f.message);
+        let _ = writeln!(out, "{location}{style}{}{style:#} [{}] {}", f.severity, f.rule, line(&f.message));
         if let Some(help) = &f.help {
-            let _ = writeln!(out, "  {GREEN}help:{GREEN:#} {help}");
+            let _ = writeln!(out, "  {GREEN}help:{GREEN:#} {}", line(help));
         }
     }
     let mut notes = Vec::new();
@@ -136,10 +142,23 @@ pub fn render_styled(report: &Report) -> String {
     out
 }
 
+/// Text from the repository or the server on one line: a line break in it must not start a
+/// line of its own (the Actions runner takes a line starting with `::` for a command).
+fn line(text: &str) -> String {
+    text.replace("\r\n", "\n").replace(['\n', '\r'], " ↵ ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::sample;
+
+    #[test]
+    fn pull_request_strings_cannot_start_lines() {
+        let text = render(&sample::hostile());
+        insta::assert_snapshot!(text);
+        assert!(text.lines().all(|l| !l.trim_start().starts_with("::")), "{text}");
+    }
 
     #[test]
     fn plain() {

@@ -33,8 +33,8 @@ pub struct Behaviour {
 struct Inner {
     behaviour: Behaviour,
     requests: Vec<Recorded>,
-    /// (id, body) of the PR's comments.
-    comments: Vec<(u64, String)>,
+    /// (id, body, author login) of the PR's comments.
+    comments: Vec<(u64, String, String)>,
     next_id: u64,
     base: String,
 }
@@ -55,7 +55,7 @@ impl FakeGitHub {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let inner = Arc::new(Mutex::new(Inner {
             behaviour,
-            comments: vec![(1, "Looks good to me!".into())],
+            comments: vec![(1, "Looks good to me!".into(), "octocat".into())],
             next_id: 100,
             base: url.clone(),
             ..Inner::default()
@@ -84,7 +84,16 @@ impl FakeGitHub {
 
     /// The PR's comments as (id, body).
     pub fn comments(&self) -> Vec<(u64, String)> {
-        self.inner.lock().unwrap().comments.clone()
+        self.inner.lock().unwrap().comments.iter().map(|(id, body, _)| (*id, body.clone())).collect()
+    }
+
+    /// Adds a comment written by `login`; returns its id.
+    pub fn add_comment(&self, login: &str, body: &str) -> u64 {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.comments.push((id, body.to_string(), login.to_string()));
+        id
     }
 
     /// Forgets the recorded requests (comments stay).
@@ -116,6 +125,8 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
         return error(StatusCode::FORBIDDEN, "Resource not accessible by integration");
     }
     match (method.as_str(), segments.as_slice()) {
+        // The workflow's installation token cannot read its user.
+        ("GET", ["user"]) => error(StatusCode::FORBIDDEN, "Resource not accessible by integration"),
         ("GET", ["repos", _, _, "issues", _, "comments"]) => {
             if behaviour.comments_fail {
                 return error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error");
@@ -126,7 +137,7 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(1);
             let list: Vec<Value> = if page == 1 {
-                inner.comments.iter().map(|(id, body)| comment_json(*id, body)).collect()
+                inner.comments.iter().map(|(id, body, login)| comment_json(*id, body, login)).collect()
             } else {
                 Vec::new()
             };
@@ -136,16 +147,17 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
             inner.next_id += 1;
             let id = inner.next_id;
             let text = json["body"].as_str().unwrap_or_default().to_string();
-            inner.comments.push((id, text.clone()));
-            (StatusCode::CREATED, axum::Json(comment_json(id, &text))).into_response()
+            inner.comments.push((id, text.clone(), BOT.to_string()));
+            (StatusCode::CREATED, axum::Json(comment_json(id, &text, BOT))).into_response()
         }
         ("PATCH", ["repos", _, _, "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
             let text = json["body"].as_str().unwrap_or_default().to_string();
-            match inner.comments.iter_mut().find(|(c, _)| *c == id) {
+            match inner.comments.iter_mut().find(|(c, _, _)| *c == id) {
                 Some(comment) => {
                     comment.1 = text.clone();
-                    axum::Json(comment_json(id, &text)).into_response()
+                    let login = comment.2.clone();
+                    axum::Json(comment_json(id, &text, &login)).into_response()
                 }
                 None => error(StatusCode::NOT_FOUND, "Not Found"),
             }
@@ -172,6 +184,10 @@ async fn handle(State(state): State<Shared>, method: Method, uri: Uri, headers: 
     }
 }
 
-fn comment_json(id: u64, body: &str) -> Value {
-    json!({ "id": id, "body": body, "user": { "login": "github-actions[bot]", "type": "Bot" } })
+/// The workflow token's user, author of the comments the action writes.
+const BOT: &str = "github-actions[bot]";
+
+fn comment_json(id: u64, body: &str, login: &str) -> Value {
+    let kind = if login.ends_with("[bot]") { "Bot" } else { "User" };
+    json!({ "id": id, "body": body, "user": { "login": login, "type": kind } })
 }

@@ -38,6 +38,7 @@ fn collect(dir: &Path, recursive: bool, out: &mut Vec<PathBuf>) -> Result<(), Lo
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if path.is_dir() {
             if recursive && name != "__pycache__" {
+                crate::migrations::check_entry(&path)?;
                 collect(&path, recursive, out)?;
             }
         } else if name.ends_with(".py") && !name.starts_with("__init__") && !name.starts_with(".#") {

@@ -19,6 +19,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
     for path in files {
         let Some((version_text, name, up)) = parse_name(&file_name(&path)) else { continue };
         let Some(version) = Version::parse(&version_text) else { continue };
+        super::fits_64(&path, &version_text, "golang-migrate", false)?;
         let script = Script::new(&path, 1, read_sql_file(&path)?)?;
         if up {
             migrations.push(Migration {

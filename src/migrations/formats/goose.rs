@@ -32,6 +32,7 @@ pub(super) fn load(dir: &Path) -> Result<Loaded, LoadError> {
                 "goose migration names start with a positive integer version and `_` (e.g. 00001_create_users.sql)",
             ));
         };
+        super::fits_64(&path, version.as_str(), "goose", true)?;
         let text = read_sql_file(&path)?;
         let parsed = sections(&path, &text, classify)?;
         if let Some(line) = parsed.sql_before_markers {

@@ -42,7 +42,9 @@ pub fn load(format: Format, dir: &Path, options: &LoadOptions) -> Result<Loaded,
     }
 }
 
-/// The entries of `dir`, sorted by file name, split into (files, directories).
+/// The entries of `dir`, sorted by file name, split into (files, directories). Everything
+/// that is not a directory counts as a file, so that a loader whose naming rules take it reads
+/// it through `read_sql_file`, which refuses what is not a regular file of the repository.
 pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), LoadError> {
     let io = |source| LoadError::Io { path: display_path(dir), source };
     let mut files = Vec::new();
@@ -51,8 +53,9 @@ pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), LoadE
         let entry = entry.map_err(io)?;
         let path = entry.path();
         if path.is_dir() {
+            super::check_entry(&path)?;
             dirs.push(path);
-        } else if path.is_file() {
+        } else {
             files.push(path);
         }
     }
@@ -64,6 +67,21 @@ pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), LoadE
 /// The file name of `path` as text (lossy; only used for matching and messages).
 pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Refuses a version the tool itself cannot store: golang-migrate keeps versions as unsigned,
+/// goose and sqlx as signed 64-bit integers.
+pub(crate) fn fits_64(path: &Path, version: &str, tool: &str, signed: bool) -> Result<(), LoadError> {
+    let fits = if signed { version.parse::<i64>().is_ok() } else { version.parse::<u64>().is_ok() };
+    if fits {
+        return Ok(());
+    }
+    let kind = if signed { "a signed" } else { "an unsigned" };
+    Err(LoadError::invalid(
+        path,
+        1,
+        format!("version {version} does not fit in {kind} 64-bit integer, so {tool} refuses it"),
+    ))
 }
 
 /// Splits `<digits><sep><name>` into a version and a description (`_` shown as spaces).

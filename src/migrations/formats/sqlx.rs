@@ -38,6 +38,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
                 "sqlx migration names start with a numeric version and `_` (e.g. 20240101120000_create_users.sql)",
             ));
         };
+        super::fits_64(&path, version.as_str(), "sqlx", true)?;
         let script = script(&path)?;
         let entry = found.entry((version.as_str().to_string(), description)).or_insert((None, None, Kind::Simple));
         match kind {
