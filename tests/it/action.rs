@@ -259,6 +259,72 @@ fn annotations_are_sent_in_batches_of_fifty() {
     assert!(server.matching("GET", "/repos/acme/shop/issues").is_empty(), "comment: false");
 }
 
+/// A comment that someone else wrote with our marker (or a PostgreSQL message quoting it) is
+/// never taken for ours: the action creates its own and leaves theirs alone.
+#[test]
+fn a_foreign_comment_with_the_marker_is_not_hijacked() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let forged = server.add_comment("mallory", &format!("{MARKER}\n## ✅ Migration Guard passed"));
+    let quoting = server.add_comment("github-actions[bot]", &format!("> {MARKER}\nsomething else"));
+    let ws = Workspace::new("github/fail");
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(server.matching("PATCH", "/repos/acme/shop/issues/comments").is_empty(), "{:?}", server.requests());
+    let comments = server.comments();
+    let body = |id: u64| comments.iter().find(|(c, _)| *c == id).unwrap().1.clone();
+    assert!(body(forged).contains("passed"), "left alone");
+    assert!(body(quoting).starts_with("> "), "left alone");
+    let ours: Vec<_> = comments.iter().filter(|(id, b)| *id != forged && *id != quoting && b.starts_with(MARKER)).collect();
+    assert_eq!(ours.len(), 1, "{comments:?}");
+    assert!(ours[0].1.contains("## ❌ Migration Guard failed"));
+}
+
+/// An API that never answers, or answers a byte every two seconds, holds the step no longer
+/// than `publish-timeout`; the exit status is the check's.
+#[test]
+fn a_dead_or_dripping_api_cannot_hold_the_step() {
+    for url in [crate::fake_github::black_hole(), crate::fake_github::slow_drip()] {
+        let server = FakeGitHub::start(Behaviour::default());
+        let ws = Workspace::new("github/fail");
+        let started = std::time::Instant::now();
+        let output = ws.run(&server, &[("GITHUB_API_URL", &url), ("INPUT_PUBLISH_TIMEOUT", "3")]);
+        let elapsed = started.elapsed();
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert!(elapsed < std::time::Duration::from_secs(25), "{url}: {elapsed:?}\n{}", text(&output));
+        assert!(stdout(&output).contains("publishing gave up after 3 s"), "{}", text(&output));
+    }
+}
+
+/// A migration whose error text carries workflow commands: every line of it is printed while
+/// command processing is stopped, and the annotations the action makes escape it.
+#[test]
+fn pull_request_text_never_runs_as_a_workflow_command() {
+    let server = FakeGitHub::start(Behaviour { read_only: true, ..Behaviour::default() });
+    let ws = Workspace::new("github/fail");
+    std::fs::remove_file(ws.migrations().join("2_backfill.sql")).unwrap();
+    std::fs::write(
+        ws.migrations().join("2_evil.sql"),
+        "DO $$ BEGIN RAISE EXCEPTION E'boom\\n::error file=x.sql::forged\\n::stop-commands::x'; END $$;\n",
+    )
+    .unwrap();
+    let output = ws.run(&server, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    let pause = lines.iter().position(|l| l.starts_with("::stop-commands::")).expect("commands are paused");
+    let token = lines[pause].trim_start_matches("::stop-commands::");
+    let resume = lines.iter().position(|l| *l == format!("::{token}::")).expect("and resumed");
+    for (i, line) in lines.iter().enumerate() {
+        if line.contains("forged") && (i < pause || i > resume) {
+            // Outside the pause only our own escaped annotation may carry it.
+            assert!(line.starts_with("::error title=migration-guard") && !line.contains('\n'), "{line}");
+            assert!(line.contains("%0A::error file=x.sql::forged"), "{line}");
+        }
+    }
+    assert!(lines[..pause].iter().all(|l| !l.contains("forged")));
+    assert!(lines[pause..resume].iter().any(|l| l.contains("forged")), "the terminal report shows the error");
+}
+
 #[test]
 fn config_file_sets_inputs_and_names_its_lines() {
     let server = FakeGitHub::start(Behaviour::default());

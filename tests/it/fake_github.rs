@@ -191,3 +191,34 @@ fn comment_json(id: u64, body: &str, login: &str) -> Value {
     let kind = if login.ends_with("[bot]") { "Bot" } else { "User" };
     json!({ "id": id, "body": body, "user": { "login": login, "type": kind } })
 }
+
+/// A server that accepts connections and never answers; returns its URL.
+pub fn black_hole() -> String {
+    misbehaving(|_stream| loop {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    })
+}
+
+/// A server that answers one byte every two seconds, for ever; returns its URL.
+pub fn slow_drip() -> String {
+    misbehaving(|mut stream| {
+        use std::io::Write;
+        for byte in b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n".iter().cycle() {
+            if stream.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+    })
+}
+
+fn misbehaving(serve: fn(std::net::TcpStream)) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    url
+}
