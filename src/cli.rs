@@ -118,6 +118,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
+    /// A role the chain needs: created before it (on the check's own server) and given to the
+    /// migrations; statements that only create, alter or drop it are skipped (repeatable)
+    #[arg(long = "role", value_name = "NAME")]
+    pub roles: Vec<String>,
+
     /// A migration that is one-way by design: its round trip is skipped (repeatable)
     #[arg(long = "irreversible", value_name = "ID")]
     pub irreversible: Vec<String>,
@@ -133,6 +138,11 @@ pub struct CheckArgs {
     /// Skip the lock and rewrite lint traced while migrations apply
     #[arg(long)]
     pub no_lint: bool,
+
+    /// Run migrations as the server's superuser (or the role of --database-url) instead of a
+    /// role of their own that owns only the scratch database; unsafe for untrusted changes
+    #[arg(long)]
+    pub allow_superuser: bool,
 
     /// Explain format detection and show each step
     #[arg(long, short)]

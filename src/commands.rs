@@ -84,7 +84,13 @@ async fn interruptible(work: impl Future<Output = anyhow::Result<ExitCode>> + Se
     };
     task.abort();
     let _ = task.await;
-    eprintln!("interrupted; the temporary PostgreSQL was stopped and removed");
+    // The task's servers are gone; the databases we made on servers we do not own are not.
+    let dropped = crate::postgres::drop_registered().await;
+    if dropped.is_empty() {
+        eprintln!("interrupted; the temporary PostgreSQL was stopped and removed");
+    } else {
+        eprintln!("interrupted; dropped the scratch database(s) {}", dropped.join(", "));
+    }
     ExitCode::from(code)
 }
 
@@ -255,7 +261,11 @@ fn base(chain: &Chain, settings: &CheckSettings) -> anyhow::Result<Base> {
 /// The check; with `use_baseline`, findings in the baseline file are left out.
 async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Result<Checked> {
     let started = Instant::now();
-    let options = LoadOptions { format: settings.format, placeholders: settings.placeholders.clone() };
+    let options = LoadOptions {
+        format: settings.format,
+        placeholders: settings.placeholders.clone(),
+        roles: settings.provision.roles.clone(),
+    };
     let chain = migrations::load(&settings.dir, &options)?;
     if settings.verbose {
         for note in &chain.notes {
@@ -392,12 +402,17 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
         ),
     };
-    let options = LoadOptions { format, placeholders: Default::default() };
+    let options = LoadOptions { format, ..LoadOptions::default() };
     let before = Source::parse(&args.before)?;
     let after = Source::parse(&args.after)?;
     let needs_server = !matches!((&before, &after), (Source::Url(_), Source::Url(_)));
     let server = if needs_server {
-        let provision = ProvisionOptions { database_url: args.database_url, postgres_image: None, pg_bin: args.pg_bin };
+        let provision = ProvisionOptions {
+            database_url: args.database_url,
+            postgres_image: None,
+            pg_bin: args.pg_bin,
+            ..ProvisionOptions::default()
+        };
         Some(Server::start(&provision).await?)
     } else {
         None

@@ -16,6 +16,8 @@ pub const KEYS: &[&str] = &[
     "database-url",
     "postgres-image",
     "pg-bin",
+    "allow-superuser",
+    "roles",
     "models",
     "models-command",
     "seed",

@@ -730,8 +730,18 @@ fn new_report(migration: &Migration, judged: bool) -> MigrationReport {
     }
 }
 
-/// The `migration-failed` finding; `seed` names the test data loaded before it, if any.
+/// The `migration-failed` finding (`cluster-wide-statement` for a statement the check refused);
+/// `seed` names the test data loaded before it, if any.
 pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Option<&Seed>) -> Finding {
+    if error.refused {
+        let finding = Finding::of(&rules::CLUSTER_WIDE, format!("migration {id}: {}", error.message))
+            .in_migration(id)
+            .at(error.file.clone(), Some(error.line));
+        return match &error.hint {
+            Some(hint) => finding.with_help(hint.clone()),
+            None => finding,
+        };
+    }
     let mut message = format!("migration {id} failed: {}{}", error.message, sqlstate(error));
     if let Some(detail) = &error.detail {
         message.push_str(&format!("; {detail}"));
@@ -749,9 +759,15 @@ pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Opti
     }
     let finding =
         Finding::of(&rules::MIGRATION_FAILED, message).in_migration(id).at(error.file.clone(), Some(error.line));
-    match &error.hint {
-        Some(hint) => finding.with_help(hint.clone()),
-        None => finding,
+    // insufficient_privilege: the role migrations run as owns the scratch database and no more.
+    let privilege = (error.sqlstate == "42501").then_some(
+        "migrations run as a role that owns only the scratch database, not as a superuser; if this migration really needs one (event triggers, untrusted extensions), set allow-superuser: true, which is unsafe for pull requests from people you do not trust",
+    );
+    match (&error.hint, privilege) {
+        (Some(hint), Some(why)) => finding.with_help(format!("{hint} ({why})")),
+        (Some(hint), None) => finding.with_help(hint.clone()),
+        (None, Some(why)) => finding.with_help(why),
+        (None, None) => finding,
     }
 }
 

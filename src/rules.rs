@@ -40,6 +40,9 @@ stage_rules! {
     MIGRATION_FAILED = "migration-failed", Error, "apply",
         "A migration fails on a real PostgreSQL.",
         "It fails the same way when deployed. A merged migration that fails stops the check before the change is applied, so it counts too: nothing after it could be checked.";
+    CLUSTER_WIDE = "cluster-wide-statement", Error, "apply",
+        "A migration changes the server as a whole (roles, databases, tablespaces, server settings) or reaches outside it (`COPY ... PROGRAM`, `LOAD`, subscriptions): the check refuses to run it.",
+        "The check runs on throwaway databases, often on a server others share; a statement that changes the rest of the server cannot be proved there, and the chain stops at it as at a failure. Roles the chain needs can be declared under `roles`.";
     IRREVERSIBLE = "irreversible", Error, "round trip",
         "The down fails, or does not restore the schema from before the up.",
         "A rollback is what a team reaches for when a deploy goes wrong; a down that fails or leaves the schema half-changed turns an incident into an outage. Migrations that are one-way on purpose are `irreversible-by-design` instead.";

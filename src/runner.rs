@@ -3,7 +3,7 @@
 //! Records what happened; decides nothing about pass or fail.
 
 use crate::migrations::{Script, Transaction};
-use crate::sql::Statement;
+use crate::sql::{Reach, Statement};
 use serde::Serialize;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 use sqlx::{Executor, error::DatabaseError};
@@ -39,6 +39,9 @@ pub struct StatementError {
     pub statement: usize,
     /// The statement's first line, trimmed, for reports.
     pub statement_text: String,
+    /// The check refused to run it: it reaches beyond the scratch database.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
 }
 
 /// What running one script did.
@@ -149,7 +152,16 @@ async fn run(
     // Statements up to here are durable: autocommitted, or committed by the script itself.
     let mut own_transaction = None;
     for (index, statement) in script.split.statements.iter().enumerate() {
+        if let Some(error) = refusal(script, index, statement) {
+            outcome.error = Some(error);
+            break;
+        }
+        let skipped = matches!(statement.reach, Reach::Declared(_));
         let result = async {
+            if skipped {
+                // A role the check created before the chain.
+                return Ok(Duration::ZERO);
+            }
             observer.before(conn, script, index).await?;
             let t = Instant::now();
             conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script.text(statement)))).await?;
@@ -194,6 +206,7 @@ async fn run(
             hint: Some("end the transaction with COMMIT".to_string()),
             statement: begin,
             statement_text: first_line(script.text(statement)),
+            refused: false,
         });
     }
     if rollback {
@@ -217,6 +230,7 @@ async fn run(
                     end: 0,
                     line: 1,
                     tx: crate::sql::TxEffect::Plain,
+                    reach: crate::sql::Reach::Database,
                 });
                 let mut error = locate(script, last, &statement, db.as_ref());
                 error.statement_text = "COMMIT".into();
@@ -254,7 +268,38 @@ fn locate(script: &Script, index: usize, statement: &Statement, error: &dyn Data
         hint: pg.and_then(|e| e.hint()).map(str::to_string),
         statement: index,
         statement_text: first_line(text),
+        refused: false,
     }
+}
+
+/// The error of a statement the check does not run because it reaches beyond the scratch
+/// database, if `statement` is one.
+fn refusal(script: &Script, index: usize, statement: &Statement) -> Option<StatementError> {
+    let (message, hint) = match &statement.reach {
+        Reach::Database | Reach::Declared(_) => return None,
+        Reach::Cluster(what) => (
+            format!("refused to run {what}: it changes the server as a whole or reaches outside the scratch database"),
+            "keep server set-up (roles, databases, tablespaces, settings) out of the migration chain, in a provisioning step",
+        ),
+        Reach::Roles(names) => (
+            format!(
+                "refused to run it: roles ({}) belong to the whole server, not the scratch database",
+                names.join(", ")
+            ),
+            "declare the roles the chain needs under `roles`: the check creates them before the chain (on its own server) and skips statements that create them",
+        ),
+    };
+    Some(StatementError {
+        file: script.display_path(),
+        line: script.statement_line(statement),
+        sqlstate: String::new(),
+        message,
+        detail: None,
+        hint: Some(hint.to_string()),
+        statement: index,
+        statement_text: first_line(script.text(statement)),
+        refused: true,
+    })
 }
 
 fn first_line(text: &str) -> String {

@@ -31,9 +31,10 @@ const CHAIN_RULES: &[&str] = &[
     "edited-migration",
     "out-of-order",
     crate::schema::drift::RULE,
-    // A merged migration that fails stops the check before the change is applied: the
-    // verdict cannot be "passed".
+    // A merged migration that fails (or that the check refuses to run) stops the check before
+    // the change is applied: the verdict cannot be "passed".
     crate::roundtrip::MIGRATION_FAILED,
+    "cluster-wide-statement",
 ];
 
 /// What to compare with, as the settings resolved it.

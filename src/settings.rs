@@ -283,6 +283,17 @@ impl CheckSettings {
                 database_url,
                 postgres_image,
                 pg_bin: args.pg_bin.or_else(|| input("pg-bin").map(PathBuf::from)),
+                allow_superuser: args.allow_superuser || layers.flag("allow-superuser", false)?,
+                roles: {
+                    let mut roles: Vec<String> = layers
+                        .value("roles")
+                        .map(|v| {
+                            v.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+                        })
+                        .unwrap_or_default();
+                    roles.extend(args.roles);
+                    roles
+                },
             },
             report_dir,
             placeholders,

@@ -17,6 +17,22 @@ pub enum TxEffect {
     NotInTransaction(&'static str),
 }
 
+/// What a statement reaches beyond the database it runs in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Reach {
+    /// Only the database.
+    #[default]
+    Database,
+    /// The server as a whole (roles, databases, tablespaces, server settings) or something
+    /// outside it (a program, a shared library, another server), named.
+    Cluster(&'static str),
+    /// `CREATE ROLE name` (or membership among roles): cluster-wide, unless the check creates
+    /// those roles itself (see [`Reach::Declared`]).
+    Roles(Vec<String>),
+    /// A role statement about roles the check created before the chain: not run.
+    Declared(Vec<String>),
+}
+
 /// One statement of a script: its byte range in the script and its first line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
@@ -28,6 +44,8 @@ pub struct Statement {
     pub line: u32,
     /// What the statement does to the surrounding transaction.
     pub tx: TxEffect,
+    /// What it reaches beyond its database.
+    pub reach: Reach,
 }
 
 /// A script split into statements.
@@ -83,11 +101,12 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
         let mut statements = split_tokens(sql, &lines)?;
         for statement in &mut statements {
             let text = &sql[statement.start..statement.end];
-            if may_touch_transaction(text)
+            if needs_parse(text)
                 && let Ok(parsed) = pg_query::parse(text, 0)
+                && let Some(node) = parsed.protobuf.stmts.first().and_then(|s| s.stmt.as_ref()?.node.as_ref())
             {
-                let node = parsed.protobuf.stmts.first().and_then(|s| s.stmt.as_ref()).and_then(|n| n.node.as_ref());
-                statement.tx = node.map(tx_effect).unwrap_or(TxEffect::Plain);
+                statement.tx = tx_effect(node);
+                statement.reach = reach(node);
             }
         }
         return Ok(Split { statements, lines, syntax_error: None });
@@ -103,8 +122,16 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
                 if start >= end {
                     continue;
                 }
-                let tx = raw.stmt.as_ref().and_then(|n| n.node.as_ref()).map(tx_effect).unwrap_or(TxEffect::Plain);
-                statements.push(Statement { start, end: trim_end(sql, start, end), line: lines.line(start), tx });
+                let node = raw.stmt.as_ref().and_then(|n| n.node.as_ref());
+                let tx = node.map(tx_effect).unwrap_or(TxEffect::Plain);
+                let reach = node.map(reach).unwrap_or_default();
+                statements.push(Statement {
+                    start,
+                    end: trim_end(sql, start, end),
+                    line: lines.line(start),
+                    tx,
+                    reach,
+                });
             }
             Ok(Split { statements, lines, syntax_error: None })
         }
@@ -134,7 +161,7 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
         for s in part.statements {
             let start = from + s.start;
             let line = result.lines.line(start);
-            result.statements.push(Statement { start, end: from + s.end, line, tx: s.tx });
+            result.statements.push(Statement { start, end: from + s.end, line, tx: s.tx, reach: s.reach });
         }
         if result.syntax_error.is_none() {
             result.syntax_error = part.syntax_error;
@@ -149,7 +176,9 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
             // The block is one statement for the server. Its transaction control is its last
             // one (`BEGIN; ...; COMMIT;` leaves no transaction open); otherwise what it does to
             // the transaction is what its first statement that matters does.
-            let effects: Vec<TxEffect> = split(&sql[start..range.end])?.statements.into_iter().map(|s| s.tx).collect();
+            let inner = split(&sql[start..range.end])?.statements;
+            let reach = inner.iter().map(|s| s.reach.clone()).find(|r| *r != Reach::Database).unwrap_or_default();
+            let effects: Vec<TxEffect> = inner.into_iter().map(|s| s.tx).collect();
             let tx = effects
                 .iter()
                 .rev()
@@ -158,7 +187,7 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
                 .cloned()
                 .unwrap_or(TxEffect::Plain);
             let line = result.lines.line(start);
-            result.statements.push(Statement { start, end: trim_end(sql, start, range.end), line, tx });
+            result.statements.push(Statement { start, end: trim_end(sql, start, range.end), line, tx, reach });
         }
         at = range.end;
     }
@@ -177,7 +206,13 @@ fn split_tokens(sql: &str, lines: &Lines) -> Result<Vec<Statement>, SqlError> {
         let start = skip_trivia(sql, from, to);
         if start < to {
             let end = trim_end(sql, start, to);
-            statements.push(Statement { start, end, line: lines.line(start), tx: TxEffect::Plain });
+            statements.push(Statement {
+                start,
+                end,
+                line: lines.line(start),
+                tx: TxEffect::Plain,
+                reach: Reach::Database,
+            });
         }
     };
     for token in tokens.iter().filter(|t| t.token == semicolon) {
@@ -203,9 +238,9 @@ fn scan_error(sql: &str, raw: &str) -> SqlError {
     SqlError::Scan { message, line }
 }
 
-/// Whether a statement's first word is one of those [`tx_effect`] may classify as other than
-/// plain (INSERT, UPDATE, SELECT, COPY, ... never are).
-fn may_touch_transaction(text: &str) -> bool {
+/// Whether a statement's first word is one of those [`tx_effect`] or [`reach`] may classify as
+/// other than plain (INSERT, UPDATE, SELECT, ... never are).
+fn needs_parse(text: &str) -> bool {
     let word: String = text.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_ascii_uppercase();
     matches!(
         word.as_str(),
@@ -221,7 +256,71 @@ fn may_touch_transaction(text: &str) -> bool {
             | "REINDEX"
             | "VACUUM"
             | "ALTER"
+            | "GRANT"
+            | "REVOKE"
+            | "COPY"
+            | "LOAD"
+            | "REASSIGN"
+            | "COMMENT"
+            | "SECURITY"
     )
+}
+
+/// What a parsed statement reaches beyond its database.
+fn reach(node: &NodeEnum) -> Reach {
+    use pg_query::protobuf::ObjectType;
+    let shared_object = |objtype: i32| {
+        matches!(
+            ObjectType::try_from(objtype),
+            Ok(ObjectType::ObjectDatabase | ObjectType::ObjectRole | ObjectType::ObjectTablespace)
+        )
+    };
+    let role_names = |nodes: &[pg_query::protobuf::Node]| -> Vec<String> {
+        nodes
+            .iter()
+            .filter_map(|n| match &n.node {
+                Some(NodeEnum::RoleSpec(r)) => Some(r.rolename.clone()),
+                Some(NodeEnum::AccessPriv(p)) => Some(p.priv_name.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    Reach::Cluster(match node {
+        NodeEnum::AlterSystemStmt(_) => "ALTER SYSTEM",
+        NodeEnum::CreatedbStmt(_) => "CREATE DATABASE",
+        NodeEnum::DropdbStmt(_) => "DROP DATABASE",
+        NodeEnum::AlterDatabaseStmt(_)
+        | NodeEnum::AlterDatabaseSetStmt(_)
+        | NodeEnum::AlterDatabaseRefreshCollStmt(_) => "ALTER DATABASE",
+        NodeEnum::CreateTableSpaceStmt(_) => "CREATE TABLESPACE",
+        NodeEnum::DropTableSpaceStmt(_) => "DROP TABLESPACE",
+        NodeEnum::AlterTableSpaceOptionsStmt(_) => "ALTER TABLESPACE",
+        NodeEnum::CreateRoleStmt(s) => return Reach::Roles(vec![s.role.clone()]),
+        NodeEnum::AlterRoleStmt(s) => return Reach::Roles(s.role.iter().map(|r| r.rolename.clone()).collect()),
+        NodeEnum::AlterRoleSetStmt(s) => {
+            // `ALTER ROLE ALL SET ...` names no role: it changes every one.
+            return match &s.role {
+                Some(r) if !r.rolename.is_empty() => Reach::Roles(vec![r.rolename.clone()]),
+                _ => Reach::Cluster("ALTER ROLE ALL"),
+            };
+        }
+        NodeEnum::DropRoleStmt(s) => return Reach::Roles(role_names(&s.roles)),
+        NodeEnum::GrantRoleStmt(s) => {
+            let mut roles = role_names(&s.granted_roles);
+            roles.extend(role_names(&s.grantee_roles));
+            return Reach::Roles(roles);
+        }
+        NodeEnum::ReassignOwnedStmt(_) => "REASSIGN OWNED",
+        NodeEnum::CreateSubscriptionStmt(_)
+        | NodeEnum::AlterSubscriptionStmt(_)
+        | NodeEnum::DropSubscriptionStmt(_) => "a SUBSCRIPTION (it connects to another server)",
+        NodeEnum::CopyStmt(s) if s.is_program => "COPY ... PROGRAM (it runs a command on the server)",
+        NodeEnum::LoadStmt(_) => "LOAD (it loads a library into the server)",
+        NodeEnum::RenameStmt(s) if shared_object(s.rename_type) => "renaming a database, role or tablespace",
+        NodeEnum::CommentStmt(s) if shared_object(s.objtype) => "COMMENT ON a database, role or tablespace",
+        NodeEnum::SecLabelStmt(s) if shared_object(s.objtype) => "SECURITY LABEL ON a database, role or tablespace",
+        _ => return Reach::Database,
+    })
 }
 
 /// Classifies a parsed statement for transaction handling (PostgreSQL 12+ rules).

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 /// Rules no waiver silences: a migration that fails, fails in production too.
-const NEVER: &[&str] = &[crate::roundtrip::MIGRATION_FAILED];
+const NEVER: &[&str] = &[crate::roundtrip::MIGRATION_FAILED, "cluster-wide-statement"];
 
 /// Rules a waiver that names no rule leaves alone: they are about the chain, not a statement;
 /// a waiver must name them.

@@ -284,29 +284,36 @@ fn frame(text: &str) -> Option<(&str, u32)> {
     Some((path, digits.parse().ok()?))
 }
 
-/// The SQLAlchemy URL of database `name`: the server URL given by the user with the database
-/// swapped, or one built from the connection options (a Unix socket goes in `?host=`); a plain
-/// `postgres(ql)://` scheme becomes `driver` (from [`preflight`]).
-pub fn sqlalchemy_url(
-    options: &sqlx::postgres::PgConnectOptions,
-    name: &str,
-    given: Option<&str>,
-    driver: &str,
-) -> String {
+/// The SQLAlchemy URL of a scratch database, with the credentials of the role migrations run as:
+/// the server URL given by the user with its database and credentials swapped, or one built from
+/// the connection options (a Unix socket goes in `?host=`); a plain `postgres(ql)://` scheme
+/// becomes `driver` (from [`preflight`]).
+pub fn sqlalchemy_url(database: &crate::postgres::ScratchDatabase, given: Option<&str>, driver: &str) -> String {
+    let options = &database.options;
+    let name = &database.name;
+    // A `/` in the user or password would end the authority.
+    let part = |text: &str| encode(text).replace('/', "%2F");
+    let userinfo = match &database.password {
+        Some(password) => format!("{}:{}", part(options.get_username()), part(password)),
+        None => part(options.get_username()),
+    };
     if let Some(url) = given
         && let Some((scheme, rest)) = url.split_once("://")
     {
+        // The given server's host, port and options; our role's credentials.
         let scheme = if matches!(scheme, "postgres" | "postgresql") { driver } else { scheme };
         let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
         let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-        return format!("{scheme}://{authority}/{name}{query}");
+        return format!("{scheme}://{userinfo}@{host}/{name}{query}");
     }
-    let user = encode(options.get_username());
     match options.get_socket() {
-        Some(socket) => {
-            format!("{driver}://{user}@/{name}?host={}&port={}", encode(&socket.to_string_lossy()), options.get_port())
-        }
-        None => format!("{driver}://{user}@{}:{}/{name}", options.get_host(), options.get_port()),
+        Some(socket) => format!(
+            "{driver}://{userinfo}@/{name}?host={}&port={}",
+            encode(&socket.to_string_lossy()),
+            options.get_port()
+        ),
+        None => format!("{driver}://{userinfo}@{}:{}/{name}", options.get_host(), options.get_port()),
     }
 }
 
@@ -353,16 +360,28 @@ mod tests {
 
     #[test]
     fn urls_for_socket_tcp_and_given_servers() {
-        let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("postgres");
+        let db = |options: sqlx::postgres::PgConnectOptions, name: &str, password: Option<&str>| {
+            crate::postgres::ScratchDatabase {
+                name: name.to_string(),
+                options,
+                role: None,
+                password: password.map(str::to_string),
+            }
+        };
+        let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("mg_1");
         assert_eq!(
-            sqlalchemy_url(&socket, "mg_1", None, "postgresql"),
-            "postgresql://postgres@/mg_1?host=/run/pg%20sock&port=5432"
+            sqlalchemy_url(&db(socket, "mg_1", None), None, "postgresql"),
+            "postgresql://mg_1@/mg_1?host=/run/pg%20sock&port=5432"
         );
         let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
-        assert_eq!(sqlalchemy_url(&tcp, "mg_1", None, "postgresql+psycopg2"), "postgresql+psycopg2://u@db:6543/mg_1");
         assert_eq!(
-            sqlalchemy_url(&tcp, "mg_2", Some("postgres://a:b@h:1/app?sslmode=require"), "postgresql"),
-            "postgresql://a:b@h:1/mg_2?sslmode=require"
+            sqlalchemy_url(&db(tcp.clone(), "mg_1", None), None, "postgresql+psycopg2"),
+            "postgresql+psycopg2://u@db:6543/mg_1"
+        );
+        // The server's address and options, never the admin's credentials.
+        assert_eq!(
+            sqlalchemy_url(&db(tcp, "mg_2", Some("p/w")), Some("postgres://a:b@h:1/app?sslmode=require"), "postgresql"),
+            "postgresql://u:p%2Fw@h:1/mg_2?sslmode=require"
         );
     }
 }

@@ -227,6 +227,7 @@ fn outcome(step: StepOutcome, file: &Path, function: &Script, name: &str) -> Scr
             hint: Some(if in_env { ENV_HELP } else { STEP_HELP }.to_string()),
             statement: 0,
             statement_text: name.to_string(),
+            refused: false,
         }
     });
     ScriptOutcome {
@@ -248,7 +249,7 @@ fn revision_file(migration: &Migration) -> PathBuf {
 
 impl Steps for AlembicSteps<'_> {
     async fn database(&mut self, database: &ScratchDatabase) -> Result<(), StairwayError> {
-        let url = sqlalchemy_url(&database.options, &database.name, self.given_url.as_deref(), &self.scheme);
+        let url = sqlalchemy_url(database, self.given_url.as_deref(), &self.scheme);
         // Stop the driver of the previous database before starting the next.
         self.alembic = None;
         self.alembic = Some(Alembic::start(&self.project, &self.python, url).await.map_err(tool)?);

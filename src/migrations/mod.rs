@@ -230,6 +230,9 @@ pub struct LoadOptions {
     pub format: Option<Format>,
     /// Flyway `${name}` placeholder values.
     pub placeholders: BTreeMap<String, String>,
+    /// Roles the check creates before the chain: statements that only create, alter or drop
+    /// them are not run.
+    pub roles: Vec<String>,
 }
 
 /// Why a chain cannot be loaded; every variant names the path (and line) to fix.
@@ -287,6 +290,13 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
     let mut notes = notes;
     notes.extend(loaded.notes);
     let mut migrations = loaded.migrations;
+    if !options.roles.is_empty() {
+        for m in &mut migrations {
+            for script in std::iter::once(&mut m.up).chain(m.down.as_mut()) {
+                declare_roles(script, &options.roles);
+            }
+        }
+    }
     if migrations.is_empty() {
         return Err(LoadError::Empty {
             path: shown,
@@ -316,6 +326,18 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
         findings.retain(|f| f.rule != "duplicate-version");
     }
     Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
+}
+
+/// Marks the statements of `script` that are only about roles in `roles` as not to be run.
+fn declare_roles(script: &mut Script, roles: &[String]) {
+    for statement in &mut script.split.statements {
+        if let sql::Reach::Roles(names) = &statement.reach
+            && !names.is_empty()
+            && names.iter().all(|n| roles.contains(n))
+        {
+            statement.reach = sql::Reach::Declared(names.clone());
+        }
+    }
 }
 
 /// A path as shown to users: relative to the working directory when it lies below it.

@@ -76,7 +76,7 @@ impl Cluster {
             .args(["-c", "listen_addresses="])
             .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
             // Many scratch databases and a trace connection per check.
-            .args(["-c", "max_connections=50", "-c", "shared_buffers=128MB"])
+            .args(["-c", "max_connections=200", "-c", "shared_buffers=128MB"])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().map_err(|e| ProvisionError::Start(e.to_string()))?)
             .stderr(log_file);

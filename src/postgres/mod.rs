@@ -34,6 +34,12 @@ pub struct ProvisionOptions {
     pub postgres_image: Option<String>,
     /// Directory holding `initdb` and `postgres` for the ephemeral cluster.
     pub pg_bin: Option<PathBuf>,
+    /// Run migrations as the server's superuser (or the URL's role) instead of a role of their
+    /// own that owns only the scratch database. Unsafe for untrusted pull requests.
+    pub allow_superuser: bool,
+    /// Roles the chain needs, created (NOLOGIN) before it on a server of our own and granted to
+    /// the role migrations run as.
+    pub roles: Vec<String>,
 }
 
 /// Why no server could be provided. Messages name the setting to change.
@@ -72,6 +78,10 @@ pub enum ProvisionError {
     NoCreateDb { role: String },
     #[error("{0}")]
     Container(String),
+    #[error(
+        "roles: the roles a chain needs are created on the check's own server only (the embedded PostgreSQL, or postgres-image); on the server of database-url they would outlive the check"
+    )]
+    RolesOnSharedServer,
     #[error("database command failed on the server: {what}")]
     Sql {
         what: String,
@@ -95,14 +105,41 @@ pub struct Server {
     version_num: u32,
     scratch: Mutex<Vec<String>>,
     backend: Backend,
+    /// Whom migrations run as.
+    isolation: Isolation,
+    /// Roles created before the chain, granted to every role migrations run as.
+    roles: Vec<String>,
+}
+
+/// Whom migrations run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Isolation {
+    /// A role of their own per scratch database: LOGIN, no other attribute, owner of that
+    /// database only. No `COPY ... PROGRAM`, no server files, no `ALTER SYSTEM`, no other database.
+    OwnRole,
+    /// The server's administrative role, for this reason (`allow-superuser`, or a URL role that
+    /// cannot create roles).
+    Admin(String),
 }
 
 /// A throwaway database created by us on a [`Server`].
 #[derive(Debug, Clone)]
 pub struct ScratchDatabase {
     pub name: String,
+    /// Connections as the role migrations run as.
     pub options: PgConnectOptions,
+    /// That role, when it was made for this database (dropped with it).
+    pub role: Option<String>,
+    /// Its password, for tools that connect with a URL of their own.
+    pub password: Option<String>,
 }
+
+/// Scratch databases (and their roles) of servers we do not own, by maintenance connection:
+/// dropped on a signal, when the tasks holding the servers are gone.
+static REGISTERED: Mutex<Vec<(PgConnectOptions, String)>> = Mutex::new(Vec::new());
+
+/// Scratch databases older than this are left over from a run that was killed.
+const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 impl ScratchDatabase {
     /// Opens a new connection to this database.
@@ -119,6 +156,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 impl Server {
     /// Provides a server as the options say: URL, container image, or (default) ephemeral.
     pub async fn start(options: &ProvisionOptions) -> Result<Server, ProvisionError> {
+        if !options.roles.is_empty() && options.database_url.is_some() {
+            return Err(ProvisionError::RolesOnSharedServer);
+        }
+        let mut server = Server::provide(options).await?;
+        server.create_roles(&options.roles).await?;
+        if options.allow_superuser {
+            server.isolation = Isolation::Admin("allow-superuser is set".into());
+        }
+        if let Isolation::Admin(reason) = &server.isolation
+            && !options.allow_superuser
+        {
+            eprintln!("warning: migrations run as the role of database-url: {reason}");
+        }
+        if server.provider == Provider::Url {
+            for notice in server.sweep_stale().await {
+                eprintln!("note: {notice}");
+            }
+        }
+        Ok(server)
+    }
+
+    async fn provide(options: &ProvisionOptions) -> Result<Server, ProvisionError> {
         if let Some(url) = &options.database_url {
             let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
             if scheme != "postgres" && scheme != "postgresql" {
@@ -161,7 +220,8 @@ impl Server {
         };
         let row = sqlx::query(
             "SELECT current_setting('server_version'), current_setting('server_version_num')::int, \
-             current_user::text, (SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user)",
+             current_user::text, (SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user), \
+             (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user)",
         )
         .fetch_one(&mut conn)
         .await
@@ -170,10 +230,18 @@ impl Server {
         let version_num: i32 = row.get(1);
         let role: String = row.get(2);
         let can_create: Option<bool> = row.get(3);
+        let can_create_roles: Option<bool> = row.get(4);
         conn.close().await.ok();
         if !can_create.unwrap_or(false) {
             return Err(ProvisionError::NoCreateDb { role });
         }
+        let isolation = if can_create_roles.unwrap_or(false) {
+            Isolation::OwnRole
+        } else {
+            Isolation::Admin(format!(
+                "role {role:?} cannot create roles; give it CREATEROLE so that migrations run as a role of their own"
+            ))
+        };
         Ok(Server {
             provider,
             admin,
@@ -181,7 +249,31 @@ impl Server {
             version_num: version_num as u32,
             scratch: Mutex::new(Vec::new()),
             backend,
+            isolation,
+            roles: Vec::new(),
         })
+    }
+
+    /// Creates the roles the chain needs (NOLOGIN, no attributes), on a server of our own.
+    async fn create_roles(&mut self, roles: &[String]) -> Result<(), ProvisionError> {
+        if roles.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.admin_connection().await?;
+        for role in roles {
+            let quoted = role.replace('"', "\"\"");
+            conn.execute(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{quoted}\" NOLOGIN")))
+                .await
+                .map_err(|source| ProvisionError::Sql { what: format!("CREATE ROLE {role} (from `roles`)"), source })?;
+        }
+        conn.close().await.ok();
+        self.roles = roles.to_vec();
+        Ok(())
+    }
+
+    /// Whom migrations run as.
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
     }
 
     /// Connection options of the maintenance database (superuser for our own servers).
@@ -209,28 +301,96 @@ impl Server {
         self.version_num
     }
 
-    /// Creates a new empty database `mg_<random>`, dropped again at [`Server::shutdown`].
+    /// Creates a new empty database `mg_<seconds>_<random>` (owned by a role of the same name
+    /// that migrations run as, unless they run as the admin), dropped again at
+    /// [`Server::shutdown`].
     pub async fn create_database(&self) -> Result<ScratchDatabase, ProvisionError> {
-        let name = format!("mg_{:016x}", crate::random::u64());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let name = format!("mg_{now}_{:016x}", crate::random::u64());
+        let sql = |what: String| move |source| ProvisionError::Sql { what, source };
         let mut conn = self.admin_connection().await?;
-        // template0: the user's template1 may carry objects of their own.
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")))
-            .await
-            .map_err(|source| ProvisionError::Sql { what: format!("CREATE DATABASE {name}"), source })?;
-        conn.close().await.ok();
         self.scratch.lock().expect("scratch list lock").push(name.clone());
-        Ok(ScratchDatabase { options: self.admin.clone().database(&name), name })
+        if self.provider != Provider::Ephemeral {
+            REGISTERED.lock().expect("registry lock").push((self.admin.clone(), name.clone()));
+        }
+        let mut options = self.admin.clone().database(&name);
+        let mut role = None;
+        let mut password = None;
+        let mut owner = String::new();
+        if self.isolation == Isolation::OwnRole {
+            // The ephemeral cluster trusts its socket; other servers get a password.
+            password = (self.provider != Provider::Ephemeral).then(|| crate::random::hex(128));
+            let login = match &password {
+                Some(p) => format!(" PASSWORD '{p}'"),
+                None => String::new(),
+            };
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "CREATE ROLE \"{name}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS{login}"
+            )))
+            .await
+            .map_err(sql(format!("CREATE ROLE {name}")))?;
+            // A non-superuser may only give a database to a role it is a member of.
+            conn.execute(sqlx::AssertSqlSafe(format!("GRANT \"{name}\" TO CURRENT_USER"))).await.ok();
+            // The declared roles carry no attribute; membership lets migrations give them
+            // objects (`ALTER ... OWNER TO`).
+            for declared in &self.roles {
+                let quoted = declared.replace('"', "\"\"");
+                conn.execute(sqlx::AssertSqlSafe(format!("GRANT \"{quoted}\" TO \"{name}\"")))
+                    .await
+                    .map_err(sql(format!("GRANT {declared} TO {name}")))?;
+            }
+            owner = format!(" OWNER \"{name}\"");
+            options = options.username(&name);
+            if let Some(p) = &password {
+                options = options.password(p);
+            }
+            role = Some(name.clone());
+        }
+        // template0: the user's template1 may carry objects of their own.
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{name}\"{owner} TEMPLATE template0 ENCODING 'UTF8'"
+        )))
+        .await
+        .map_err(sql(format!("CREATE DATABASE {name}")))?;
+        if role.is_some() {
+            // Other databases stay closed to it.
+            conn.execute(sqlx::AssertSqlSafe(format!("REVOKE ALL ON DATABASE \"{name}\" FROM PUBLIC"))).await.ok();
+        }
+        conn.close().await.ok();
+        Ok(ScratchDatabase { options, name, role, password })
     }
 
-    /// Drops a scratch database now (it is otherwise dropped at shutdown).
+    /// Drops a scratch database now (it is otherwise dropped at shutdown), and its role.
     pub async fn drop_database(&self, database: &ScratchDatabase) -> Result<(), ProvisionError> {
         let mut conn = self.admin_connection().await?;
-        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", database.name)))
-            .await
-            .map_err(|source| ProvisionError::Sql { what: format!("DROP DATABASE {}", database.name), source })?;
+        drop_scratch(&mut conn, &database.name).await?;
         conn.close().await.ok();
         self.scratch.lock().expect("scratch list lock").retain(|n| n != &database.name);
+        REGISTERED.lock().expect("registry lock").retain(|(_, n)| n != &database.name);
         Ok(())
+    }
+
+    /// Drops scratch databases and roles that runs killed without a chance to clean up left
+    /// behind (older than [`STALE_AFTER`]); says what it dropped.
+    async fn sweep_stale(&self) -> Vec<String> {
+        let Ok(mut conn) = self.admin_connection().await else { return Vec::new() };
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database WHERE datname ~ '^mg_[0-9]+_[0-9a-f]+$' \
+             UNION SELECT rolname::text FROM pg_roles WHERE rolname ~ '^mg_[0-9]+_[0-9a-f]+$'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut notices = Vec::new();
+        for name in names {
+            let born = name.split('_').nth(1).and_then(|s| s.parse::<u64>().ok()).unwrap_or(now);
+            if now.saturating_sub(born) > STALE_AFTER.as_secs() && drop_scratch(&mut conn, &name).await.is_ok() {
+                notices.push(format!("dropped {name}, left over from a check that was killed"));
+            }
+        }
+        conn.close().await.ok();
+        notices
     }
 
     async fn admin_connection(&self) -> Result<PgConnection, ProvisionError> {
@@ -248,7 +408,8 @@ impl Server {
         if self.provider == Provider::Url {
             let names = std::mem::take(&mut *self.scratch.lock().expect("scratch list lock"));
             for name in names {
-                let db = ScratchDatabase { options: self.admin.clone().database(&name), name };
+                let db =
+                    ScratchDatabase { options: self.admin.clone().database(&name), name, role: None, password: None };
                 if let Err(e) = self.drop_database(&db).await {
                     warnings.push(format!("could not drop scratch database {}: {e}", db.name));
                 }
@@ -261,6 +422,37 @@ impl Server {
         }
         warnings
     }
+}
+
+/// Drops a scratch database and the role of the same name, if there are.
+async fn drop_scratch(conn: &mut PgConnection, name: &str) -> Result<(), ProvisionError> {
+    let sql = |what: String| move |source| ProvisionError::Sql { what, source };
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+        .await
+        .map_err(sql(format!("DROP DATABASE {name}")))?;
+    conn.execute(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{name}\"")))
+        .await
+        .map_err(sql(format!("DROP ROLE {name}")))?;
+    Ok(())
+}
+
+/// Drops the scratch databases of servers we do not own that are still registered: on a
+/// signal, after the task that held the servers was stopped. Best effort, a few seconds at most.
+pub async fn drop_registered() -> Vec<String> {
+    let registered = std::mem::take(&mut *REGISTERED.lock().expect("registry lock"));
+    let mut dropped = Vec::new();
+    for (admin, name) in registered {
+        let attempt = async {
+            let mut conn = admin.connect().await.ok()?;
+            let done = drop_scratch(&mut conn, &name).await.is_ok();
+            conn.close().await.ok();
+            done.then_some(())
+        };
+        if let Ok(Some(())) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            dropped.push(name);
+        }
+    }
+    dropped
 }
 
 /// `host:port/database` (or the socket directory) without user or password, for messages.

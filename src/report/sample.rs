@@ -49,6 +49,7 @@ pub fn failing() -> Report {
         hint: Some("Perhaps you meant to reference the column \"users.email\".".into()),
         statement: 1,
         statement_text: "CREATE INDEX CONCURRENTLY users_email ON users (emial);".into(),
+        refused: false,
     });
     let findings = vec![
         Finding::new(
@@ -217,6 +218,7 @@ pub fn hostile() -> Report {
         hint: Some(evil.into()),
         statement: 0,
         statement_text: "SELECT '```\n## not a heading'".into(),
+        refused: false,
     });
     let findings = vec![
         Finding::new("migration-failed", Severity::Error, evil).in_migration("2").at(file, Some(3)).with_help(evil),

@@ -274,7 +274,8 @@ fn a_foreign_comment_with_the_marker_is_not_hijacked() {
     let body = |id: u64| comments.iter().find(|(c, _)| *c == id).unwrap().1.clone();
     assert!(body(forged).contains("passed"), "left alone");
     assert!(body(quoting).starts_with("> "), "left alone");
-    let ours: Vec<_> = comments.iter().filter(|(id, b)| *id != forged && *id != quoting && b.starts_with(MARKER)).collect();
+    let ours: Vec<_> =
+        comments.iter().filter(|(id, b)| *id != forged && *id != quoting && b.starts_with(MARKER)).collect();
     assert_eq!(ours.len(), 1, "{comments:?}");
     assert!(ours[0].1.contains("## ❌ Migration Guard failed"));
 }

@@ -236,7 +236,7 @@ fn upgrade_and_revert_one_revision_at_a_time() {
         let result = async {
             let driver = preflight(Path::new("python3")).await.unwrap();
             let database = server.create_database().await.unwrap();
-            let url = sqlalchemy_url(&database.options, &database.name, None, &driver);
+            let url = sqlalchemy_url(&database, None, &driver);
             let project = migration_guard::alembic::config::locate(&dir).unwrap();
             let mut alembic = Alembic::start(&project, Path::new("python3"), url).await.unwrap();
             let file = |id: &str| chain.migrations.iter().find(|m| m.id == id).unwrap().up.path.clone();

@@ -194,8 +194,10 @@ fn comment_json(id: u64, body: &str, login: &str) -> Value {
 
 /// A server that accepts connections and never answers; returns its URL.
 pub fn black_hole() -> String {
-    misbehaving(|_stream| loop {
-        std::thread::sleep(std::time::Duration::from_secs(60));
+    misbehaving(|_stream| {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
     })
 }
 

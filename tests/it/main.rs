@@ -17,5 +17,6 @@ mod provision;
 mod roundtrip;
 mod schema;
 mod schema_oracle;
+mod security;
 mod snapshots;
 mod waivers;

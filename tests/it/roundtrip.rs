@@ -189,7 +189,12 @@ fn rows_rewritten_by_ddl_are_not_blamed_on_the_next_migration() {
 fn rows_written_by_an_event_trigger_during_ddl_are_seen() {
     // After 1, DDL logs its commands into ddl_log (CREATE TABLE and its primary key index: two
     // rows), which 2 does not name.
+    // Event triggers need a superuser: without allow-superuser the migration fails and says so.
     let (code, findings, report) = run(&roundtrip("data_event_trigger"), &[]);
+    assert_eq!((code, findings), (Some(1), vec![f("migration-failed", "1_ddl_log.up.sql", 7)]));
+    let help = report["findings"][0]["help"].as_str().unwrap();
+    assert!(help.contains("allow-superuser"), "{help}");
+    let (code, findings, report) = run(&roundtrip("data_event_trigger"), &["--allow-superuser"]);
     assert_eq!((code, findings), (Some(0), vec![f("data-changed", "2_items.up.sql", 1)]));
     assert!(report["findings"][0]["message"].as_str().unwrap().contains("table ddl_log but it went from 0 to 2 rows"));
 }

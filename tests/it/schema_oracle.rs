@@ -233,8 +233,8 @@ async fn introspect(options: &PgConnectOptions) -> Schema {
 }
 
 async fn admin(server: &Server, base: &ScratchDatabase) -> sqlx::PgConnection {
-    let _ = server;
-    base.options.clone().database("postgres").log_statements(log::LevelFilter::Off).connect().await.unwrap()
+    let _ = base;
+    server.admin_options().clone().database("postgres").log_statements(log::LevelFilter::Off).connect().await.unwrap()
 }
 
 #[tokio::test]
