@@ -193,7 +193,8 @@ fn parallel_checks_on_one_server_do_not_interfere() {
             std::thread::spawn(move || check_json(&path, &["--database-url", &url]))
         })
         .collect();
-    let results: Vec<(Option<i32>, Vec<(String, String, u64)>)> = handles
+    type Outcome = (Option<i32>, Vec<(String, String, u64)>);
+    let results: Vec<Outcome> = handles
         .into_iter()
         .map(|h| {
             let (output, report) = h.join().unwrap();
@@ -249,7 +250,8 @@ fn a_signal_drops_the_scratch_database() {
 /// Migration files are regular files inside the repository.
 #[test]
 fn odd_files_are_refused_with_their_name() {
-    let cases: [(&str, fn(&Path)); 4] = [
+    type Make = fn(&Path);
+    let cases: [(&str, Make); 4] = [
         ("is a symbolic link to a file outside the repository", |p| {
             std::os::unix::fs::symlink("/etc/passwd", p).unwrap()
         }),
