@@ -153,6 +153,10 @@ pub struct CheckArgs {
     #[arg(long, value_enum, value_name = "WHICH")]
     pub round_trip: Option<crate::roundtrip::RoundTrip>,
 
+    /// Seconds one migration's up or down may take before it fails as hanging [default: 600]
+    #[arg(long, value_name = "SECONDS")]
+    pub migration_timeout: Option<u64>,
+
     /// Test data (SQL) to load into the database, so that data-dependent failures show
     #[arg(long, value_name = "FILE.sql")]
     pub seed: Option<PathBuf>,

@@ -299,7 +299,8 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         let driver = if alembic { alembic::run::preflight(&settings.python).await? } else { String::new() };
         // Bad --seed / --round-trip settings fail before a server is started.
         let seed = data::Seed::load(settings.seed.as_deref(), settings.seed_at.as_deref(), &chain)?;
-        let plan = roundtrip::Plan::new(&chain, settings.round_trip, &scope, &settings.irreversible, seed);
+        let mut plan = roundtrip::Plan::new(&chain, settings.round_trip, &scope, &settings.irreversible, seed);
+        plan.timeout = settings.migration_timeout;
         findings.extend(plan.one_way_findings(&chain));
         let server = Server::start(&settings.provision).await?;
         if settings.verbose {

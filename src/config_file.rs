@@ -31,6 +31,7 @@ pub const KEYS: &[&str] = &[
     "python",
     "lint",
     "round-trip",
+    "migration-timeout",
     "fail-on",
     "placeholders",
     "comment",

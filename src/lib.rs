@@ -23,6 +23,7 @@ pub mod rules;
 pub mod runner;
 pub mod schema;
 pub mod scope;
+pub mod scrub;
 pub mod settings;
 pub mod sql;
 pub mod waivers;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Rule id: the down fails or does not restore the schema from before the up.
 pub const IRREVERSIBLE: &str = "irreversible";
@@ -27,6 +28,13 @@ pub const IRREVERSIBLE: &str = "irreversible";
 pub const REAPPLY_FAILED: &str = "reapply-failed";
 /// Rule id: a migration failed.
 pub const MIGRATION_FAILED: &str = "migration-failed";
+
+/// How long one up or down may take unless `migration-timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The `application_name` of the connections that run migrations, so that a step that ran out
+/// of time can be stopped on the server.
+pub const MIGRATE_APP: &str = "migration-guard migrate";
 
 /// Which migrations get the up → down → up round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
@@ -188,6 +196,8 @@ pub struct Plan {
     pub not_selected: String,
     /// Per migration, in chain order: why it is one-way on purpose, if it is.
     pub one_way: Vec<Option<OneWay>>,
+    /// Longest a migration's up or down may take: one that waits for ever fails.
+    pub timeout: Duration,
     /// The first migration the change adds, when there is a base to tell: what it and later
     /// added migrations create does not exist in production, so changing it again is no risk.
     pub change_start: Option<usize>,
@@ -220,7 +230,7 @@ impl Plan {
             .has_base
             .then(|| judged.iter().zip(&scope.added).position(|(judged, added)| *judged && *added))
             .flatten();
-        Plan { judged, round_trip, not_selected, one_way, change_start, seed }
+        Plan { judged, round_trip, not_selected, one_way, change_start, seed, timeout: DEFAULT_TIMEOUT }
     }
 
     /// One `irreversible-by-design` finding per judged migration that is one-way on purpose.
@@ -317,6 +327,50 @@ impl Stair<'_> {
         Ok((schema, contents.map_err(StairwayError::Contents)?))
     }
 
+    /// After a step that ran out of time: stops what it still runs on the server, replaces the
+    /// migration connection and the tool's own (its state is unknown), and gives the outcome of
+    /// a step that failed with that.
+    async fn timed_out<S: Steps>(
+        &mut self,
+        steps: &mut S,
+        plan: &Plan,
+        script: &Script,
+    ) -> Result<ScriptOutcome, StairwayError> {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1",
+        )
+        .bind(MIGRATE_APP)
+        .execute(&mut self.reader)
+        .await
+        .map_err(StairwayError::Contents)?;
+        self.conn = self.database.connect_as(MIGRATE_APP).await?;
+        steps.database(&self.database).await?;
+        let seconds = plan.timeout.as_secs();
+        let line = script.split.statements.first().map_or(script.first_line, |s| script.statement_line(s));
+        Ok(ScriptOutcome {
+            duration: plan.timeout,
+            statements_run: 0,
+            statement_times: Vec::new(),
+            error: Some(StatementError {
+                file: script.display_path(),
+                line,
+                sqlstate: String::new(),
+                message: format!("did not finish within {seconds} s (migration-timeout), and was stopped"),
+                detail: None,
+                hint: Some(
+                    "a migration that waits for input or for ever never deploys; raise migration-timeout if it really needs longer"
+                        .into(),
+                ),
+                statement: 0,
+                statement_text: String::new(),
+                refused: false,
+            }),
+            partially_applied: !script.transaction.is_wrapped(),
+            statements_kept: 0,
+        })
+    }
+
     /// Reads the schema again after merged migrations ran unobserved.
     async fn refresh(&mut self) -> Result<(), StairwayError> {
         (self.schema, self.contents) = (self.snapshot().await?, None);
@@ -349,7 +403,7 @@ pub async fn apply_chain<S: Steps>(
 ) -> Result<Applied, StairwayError> {
     let database = server.create_database().await?;
     steps.database(&database).await?;
-    let conn = database.connect().await?;
+    let conn = database.connect_as(MIGRATE_APP).await?;
     let reader = database.connect().await?;
     let snapshots = Snapshots::open(database.connect().await?, database.connect().await?).await?;
     let mut stair = Stair {
@@ -381,7 +435,10 @@ pub async fn apply_chain<S: Steps>(
         }
         if !judged {
             // Merged: replayed as fast as possible, with no snapshot, trace or round trip.
-            let outcome = steps.up(&mut stair.conn, index, true).await?;
+            let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, true)).await? {
+                Some(outcome) => outcome,
+                None => stair.timed_out(steps, plan, &migration.up).await?,
+            };
             report.duration_ms = report::millis(outcome.duration);
             report.partially_applied = outcome.partially_applied;
             stair.stale = true;
@@ -405,7 +462,10 @@ pub async fn apply_chain<S: Steps>(
         }
         let writes = stair.may_write_rows(steps, index);
         let before_contents = if writes { Some(stair.contents().await?) } else { None };
-        let outcome = steps.up(&mut stair.conn, index, false).await?;
+        let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, false)).await? {
+            Some(outcome) => outcome,
+            None => stair.timed_out(steps, plan, &migration.up).await?,
+        };
         report.duration_ms = report::millis(outcome.duration);
         report.partially_applied = outcome.partially_applied;
         if outcome.error.is_some() {
@@ -447,7 +507,8 @@ pub async fn apply_chain<S: Steps>(
         } else if !steps.has_down(index) {
             RoundTripResult { status: RoundTripStatus::NoDown, note: Some("no down script to run".into()) }
         } else {
-            let (result, consistent) = round_trip(&mut stair, steps, migration, index, &before, &mut findings).await?;
+            let (result, consistent) =
+                round_trip(&mut stair, steps, plan, migration, index, &before, &mut findings).await?;
             if !consistent {
                 rebuild(&mut stair, chain, steps, plan, index).await?;
             }
@@ -510,6 +571,7 @@ async fn record_failure(
 async fn round_trip<S: Steps>(
     stair: &mut Stair<'_>,
     steps: &mut S,
+    plan: &Plan,
     migration: &Migration,
     index: usize,
     before: &Schema,
@@ -518,7 +580,10 @@ async fn round_trip<S: Steps>(
     let id = &migration.id;
     let down_script = migration.down.as_ref();
     let down_file = down_script.map_or_else(|| migration.up.display_path(), |d| d.display_path());
-    let down = steps.down(&mut stair.conn, index).await?;
+    let down = match within(plan.timeout, steps.down(&mut stair.conn, index)).await? {
+        Some(outcome) => outcome,
+        None => stair.timed_out(steps, plan, down_script.unwrap_or(&migration.up)).await?,
+    };
     if let Some(error) = &down.error {
         let mut message = format!("the down of {id} fails: {}{}", error.message, sqlstate(error));
         if let Some(detail) = &error.detail {
@@ -553,7 +618,10 @@ async fn round_trip<S: Steps>(
         );
         result = RoundTripResult { status: RoundTripStatus::Irreversible, note: Some(message) };
     }
-    let again = steps.up(&mut stair.conn, index, true).await?;
+    let again = match within(plan.timeout, steps.up(&mut stair.conn, index, true)).await? {
+        Some(outcome) => outcome,
+        None => stair.timed_out(steps, plan, &migration.up).await?,
+    };
     if let Some(error) = &again.error {
         let message =
             format!("{id} applies once but fails when run again after its down: {}{}", error.message, sqlstate(error));
@@ -649,7 +717,7 @@ async fn rebuild<S: Steps>(
 ) -> Result<(), StairwayError> {
     let database = stair.server.create_database().await?;
     steps.database(&database).await?;
-    let mut conn = database.connect().await?;
+    let mut conn = database.connect_as(MIGRATE_APP).await?;
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut conn, seed).await?;
     }
@@ -678,6 +746,17 @@ async fn rebuild<S: Steps>(
     stair.server.drop_database(&old).await?;
     (stair.schema, stair.contents) = (stair.snapshot().await?, None);
     Ok(())
+}
+
+/// Runs one step under the time limit; `None` when it did not finish in time.
+async fn within(
+    limit: Duration,
+    step: impl Future<Output = Result<ScriptOutcome, StairwayError>>,
+) -> Result<Option<ScriptOutcome>, StairwayError> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(outcome) => outcome.map(Some),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The OID the next object created will have at least (OIDs only grow): one past the largest

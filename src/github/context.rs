@@ -56,6 +56,18 @@ pub enum ContextError {
     },
 }
 
+/// Whether the event is a pull request from a fork (its head in another repository), read from
+/// the event payload; `false` when there is none or it cannot be read.
+pub fn fork_pull_request(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let Some(path) = env("GITHUB_EVENT_PATH") else { return false };
+    let Ok(text) = std::fs::read_to_string(path.trim()) else { return false };
+    let Ok(event) = serde_json::from_str::<Value>(&text) else { return false };
+    let pr = &event["pull_request"];
+    let head = pr["head"]["repo"]["full_name"].as_str();
+    let base = pr["base"]["repo"]["full_name"].as_str().map(str::to_string).or_else(|| env("GITHUB_REPOSITORY"));
+    head.is_some() && head.map(str::to_string) != base
+}
+
 impl Context {
     /// Reads the context from the environment; `None` outside GitHub Actions.
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Context>, ContextError> {
@@ -78,8 +90,6 @@ impl Context {
             // `issue_comment` on a PR carries the number under `issue`.
             event["issue"]["pull_request"].is_object().then(|| event["issue"]["number"].as_u64()).flatten()
         });
-        let head_repo = pr["head"]["repo"]["full_name"].as_str();
-        let base_repo = pr["base"]["repo"]["full_name"].as_str().or(Some(repository.as_str()));
         Ok(Some(Context {
             api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_string()),
             server_url: var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_string()),
@@ -93,7 +103,7 @@ impl Context {
                 .as_str()
                 .filter(|sha| var("GITHUB_EVENT_NAME").as_deref() == Some("push") && sha.bytes().any(|b| b != b'0'))
                 .map(str::to_string),
-            fork: head_repo.is_some() && head_repo != base_repo,
+            fork: fork_pull_request(env),
             workflow: var("GITHUB_WORKFLOW").unwrap_or_default(),
             job: var("GITHUB_JOB").unwrap_or_default(),
             run_id: var("GITHUB_RUN_ID"),

@@ -149,6 +149,14 @@ impl ScratchDatabase {
             source,
         })
     }
+
+    /// Opens a new connection to this database that the server lists as `application`.
+    pub async fn connect_as(&self, application: &str) -> Result<PgConnection, ProvisionError> {
+        self.options.clone().application_name(application).connect().await.map_err(|source| ProvisionError::Sql {
+            what: format!("connect to scratch database {}", self.name),
+            source,
+        })
+    }
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);

@@ -264,17 +264,14 @@ async fn apply_statements(
 
 /// Runs `command` with `sh -c` and returns its standard output.
 async fn run_command(command: &str) -> Result<String, DeclaredError> {
-    let output = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .map_err(|e| DeclaredError::Command {
-            command: command.to_string(),
-            status: e.to_string(),
-            stderr: String::new(),
-        })?;
+    let mut child = tokio::process::Command::new("sh");
+    for key in crate::scrub::secret_keys() {
+        child.env_remove(key);
+    }
+    let output =
+        child.arg("-c").arg(command).stdin(std::process::Stdio::null()).kill_on_drop(true).output().await.map_err(
+            |e| DeclaredError::Command { command: command.to_string(), status: e.to_string(), stderr: String::new() },
+        )?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last =
         stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim())).unwrap_or_default();

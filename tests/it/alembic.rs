@@ -457,3 +457,52 @@ fn alembic_corpora_without_their_application_stop_at_env_py() {
         assert!(migrations[1..].iter().all(|m| m["status"] == "skipped"), "{name}");
     }
 }
+
+/// A revision that reads standard input gets end of file at once (the driver talks over a
+/// socket of its own), one that sleeps is stopped by `migration-timeout`, and neither hangs.
+#[test]
+fn revisions_cannot_hang_the_check() {
+    for (behaviour, expected) in [("stdin", "EOFError"), ("sleep", "did not finish within 2 s")] {
+        let started = std::time::Instant::now();
+        let output = crate::support::bin()
+            .args([
+                "check",
+                project("hostile").to_str().unwrap(),
+                "--no-lint",
+                "--migration-timeout",
+                "2",
+                "--report-dir",
+            ])
+            .arg(tempfile::tempdir().unwrap().path())
+            .env("MG_BEHAVIOUR", behaviour)
+            .output()
+            .unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{behaviour}: {:?}", started.elapsed());
+        assert_eq!(output.status.code(), Some(1), "{behaviour}: {}", text(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains(expected), "{behaviour}: {}", text(&output));
+    }
+}
+
+/// The project's Python sees neither the database password in its command line nor the
+/// runner's secrets in its environment.
+#[test]
+fn the_projects_python_gets_no_secrets() {
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    let output = crate::support::bin()
+        .args(["check", project("hostile").to_str().unwrap(), "--no-lint"])
+        .env("MG_BEHAVIOUR", "probe")
+        .env("MG_PROBE", probe.path())
+        .env("GITHUB_TOKEN", "ghs_secret")
+        .env("ACTIONS_RUNTIME_TOKEN", "runtime_secret")
+        .env("INPUT_SLACK_WEBHOOK", "https://hooks.example/secret")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let seen = std::fs::read_to_string(probe.path()).unwrap();
+    let (cmdline, environment) = seen.split_once('\n').unwrap();
+    assert!(!cmdline.contains("postgresql://") && !cmdline.contains("url="), "{cmdline}");
+    for secret in ["GITHUB_TOKEN", "ACTIONS_RUNTIME_TOKEN", "INPUT_SLACK_WEBHOOK"] {
+        assert!(!environment.lines().any(|l| l == secret), "{secret} reached the project:\n{environment}");
+    }
+    assert!(environment.lines().any(|l| l == "DATABASE_URL"), "the scratch database's URL is given");
+}

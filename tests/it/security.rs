@@ -290,3 +290,29 @@ fn versions_that_overflow_are_errors() {
             .contains("does not fit in an unsigned 64-bit integer, so golang-migrate refuses it")
     );
 }
+
+/// A migration (or its down) that never finishes fails after `migration-timeout` and is stopped
+/// on the server; a hanging down is an irreversible one and the chain goes on.
+#[test]
+fn hanging_migrations_fail_instead_of_holding_the_check() {
+    let dir = chain(&[
+        ("1_users.up.sql", "CREATE TABLE users (id int);\n"),
+        ("1_users.down.sql", "SELECT pg_sleep(120);\n"),
+        ("2_wait.up.sql", "LOCK TABLE users IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(120);\n"),
+        ("2_wait.down.sql", "SELECT 1;\n"),
+    ]);
+    let started = std::time::Instant::now();
+    let (output, report) = check_json(dir.path(), &["--migration-timeout", "2"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(40), "{:?}", started.elapsed());
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(
+        findings(&report),
+        [
+            ("irreversible".to_string(), "1_users.down.sql".to_string(), 1),
+            ("migration-failed".to_string(), "2_wait.up.sql".to_string(), 1),
+        ]
+    );
+    let messages: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+    assert!(messages.iter().all(|m| m.contains("did not finish within 2 s (migration-timeout)")), "{messages:?}");
+}
