@@ -506,6 +506,56 @@ mod tests {
         split(sql).unwrap().statements.iter().map(|s| &sql[s.start..s.end]).collect()
     }
 
+    /// SQL-ish text: the tokens that make splitting hard, in any order, and raw noise.
+    fn sqlish() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let token = prop_oneof![
+            Just("SELECT 1;".to_string()),
+            Just("BEGIN;".to_string()),
+            Just("COMMIT;".to_string()),
+            Just("'a;b'".to_string()),
+            Just("$$ x; $$".to_string()),
+            Just("$t$ ; $t$".to_string()),
+            Just("-- c;\n".to_string()),
+            Just("/* a /* nested; */ */".to_string()),
+            Just("\"q;\"".to_string()),
+            Just("E'\\';".to_string()),
+            Just(";".to_string()),
+            Just("\n".to_string()),
+            Just("CREATE INDEX CONCURRENTLY i ON t (a);".to_string()),
+            Just("CREATE ROLE r;".to_string()),
+            Just("DO $$ BEGIN RAISE EXCEPTION 'x'; END $$;".to_string()),
+            "[a-z ]{1,6}",
+            "\\PC{0,8}",
+        ];
+        proptest::collection::vec(token, 0..40).prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Splitting never panics, and what it returns lies in the text, in order, on line
+        /// numbers the line index agrees with.
+        #[test]
+        fn splitting_any_text_is_safe(sql in sqlish()) {
+            if let Ok(split) = split(&sql) {
+                let lines = Lines::new(&sql);
+                let mut last = 0;
+                for s in &split.statements {
+                    proptest::prop_assert!(last <= s.start && s.start < s.end && s.end <= sql.len());
+                    proptest::prop_assert!(sql.is_char_boundary(s.start) && sql.is_char_boundary(s.end));
+                    proptest::prop_assert_eq!(s.line, lines.line(s.start));
+                    last = s.end;
+                }
+            }
+            let _ = raises_unconditionally(&sql);
+            // Loaders keep blocks that start and end on line boundaries, so on characters.
+            let half = (0..=sql.len() / 2).rev().find(|i| sql.is_char_boundary(*i)).unwrap_or(0);
+            let blocks = [std::ops::Range { start: 0, end: half }];
+            let _ = split_keeping(&sql, &blocks);
+        }
+    }
+
     #[test]
     fn long_scripts_split_as_short_ones_do() {
         let unit = "BEGIN;\nINSERT INTO t VALUES (1, 'a;b'); -- ; here\nCREATE INDEX CONCURRENTLY i ON t (a);\n\

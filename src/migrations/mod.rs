@@ -415,6 +415,56 @@ mod tests {
         load(dir.path(), &LoadOptions { format: Some(format), ..LoadOptions::default() }).unwrap()
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Every loader, on any directory of oddly named files with odd contents, loads it or
+        /// says why not; it never panics.
+        #[test]
+        fn loading_any_directory_is_safe(
+            files in proptest::collection::vec((
+                "(V|U|R|B)?[0-9]{0,3}(_|__|-)?[a-z]{0,3}(\\.up|\\.down)?\\.(sql|py)",
+                proptest::collection::vec(proptest::prop_oneof![
+                    proptest::strategy::Just("-- +goose Up\n"),
+                    proptest::strategy::Just("-- +goose Down\n"),
+                    proptest::strategy::Just("-- +goose StatementBegin\n"),
+                    proptest::strategy::Just("-- +goose StatementEnd\n"),
+                    proptest::strategy::Just("-- +goose NO TRANSACTION\n"),
+                    proptest::strategy::Just("-- +migrate Up notransaction\n"),
+                    proptest::strategy::Just("-- +migrate Down\n"),
+                    proptest::strategy::Just("-- migrate:up transaction:false\n"),
+                    proptest::strategy::Just("-- migrate:down\n"),
+                    proptest::strategy::Just("SELECT 1;\n"),
+                    proptest::strategy::Just("$$ unterminated\n"),
+                    proptest::strategy::Just("revision = 'a'\ndown_revision = None\n"),
+                    proptest::strategy::Just("def upgrade():\n    pass\n"),
+                    proptest::strategy::Just("${placeholder}\n"),
+                    proptest::strategy::Just("\u{feff}\r\n"),
+                ], 0..6),
+            ), 0..5),
+            format in proptest::prop_oneof![
+                proptest::strategy::Just(Format::Sqlx),
+                proptest::strategy::Just(Format::GolangMigrate),
+                proptest::strategy::Just(Format::Goose),
+                proptest::strategy::Just(Format::SqlMigrate),
+                proptest::strategy::Just(Format::Dbmate),
+                proptest::strategy::Just(Format::Diesel),
+                proptest::strategy::Just(Format::Flyway),
+                proptest::strategy::Just(Format::Alembic),
+            ],
+            detect in proptest::bool::ANY,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            for (name, parts) in &files {
+                let path = if format == Format::Diesel { dir.path().join(name.replace('.', "_")).join("up.sql") } else { dir.path().join(name) };
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, parts.concat()).unwrap();
+            }
+            let options = LoadOptions { format: (!detect).then_some(format), ..LoadOptions::default() };
+            let _ = load(dir.path(), &options);
+        }
+    }
+
     #[test]
     fn sql_migrate_shared_leading_numbers_are_not_duplicates() {
         // goalert has four files named 20241108160105-import-river-migration-<n>.sql.

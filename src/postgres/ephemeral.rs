@@ -17,6 +17,8 @@ const SERVICE_USER: &str = "postgres";
 const FALLBACK_USER: &str = "migration-guard";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const PORT: u16 = 5432;
+/// A cluster directory untouched this long, with no server running, is a killed check's.
+const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// A running ephemeral cluster; dropping it stops the server and deletes its directory.
 pub struct Cluster {
@@ -35,6 +37,9 @@ impl Cluster {
     pub async fn start(pg_bin: Option<&Path>) -> Result<Cluster, ProvisionError> {
         let bin = find_binaries(pg_bin)?;
         let run_as = run_as()?;
+        for swept in sweep(&cluster_parent()) {
+            eprintln!("note: removed {swept}, the cluster of a check that was killed");
+        }
         let dir = tempfile::Builder::new()
             .prefix("migration-guard-")
             .tempdir_in(cluster_parent())
@@ -168,6 +173,37 @@ impl Drop for Cluster {
             dir.close().ok();
         }
     }
+}
+
+/// Removes cluster directories left by checks killed without a chance to clean up: those whose
+/// server is gone (its `postmaster.pid` names a dead process, or there is none) and that have
+/// not changed for ten minutes (initdb's own short-lived servers come and go in a new one).
+/// Returns what it removed.
+fn sweep(parent: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(parent) else { return removed };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with("migration-guard-") && path.join("data").is_dir();
+        if !ours {
+            continue;
+        }
+        let pid = std::fs::read_to_string(path.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok());
+        // Signal 0 only asks whether the process exists.
+        let dead = pid.is_none_or(|pid| kill(Pid::from_raw(pid), None).is_err_and(|e| e == nix::errno::Errno::ESRCH));
+        let changed = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let quiet = [path.clone(), path.join("data")]
+            .iter()
+            .filter_map(|p| changed(p))
+            .all(|t| t.elapsed().is_ok_and(|age| age > STALE_AFTER));
+        let gone = dead && quiet;
+        if gone && std::fs::remove_dir_all(&path).is_ok() {
+            removed.push(path.display().to_string());
+        }
+    }
+    removed
 }
 
 fn command(program: &Path, cwd: &Path, run_as: Option<&RunAs>) -> Command {

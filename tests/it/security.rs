@@ -316,3 +316,32 @@ fn hanging_migrations_fail_instead_of_holding_the_check() {
         report["findings"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
     assert!(messages.iter().all(|m| m.contains("did not finish within 2 s (migration-timeout)")), "{messages:?}");
 }
+
+/// The cluster directory of an embedded server killed with SIGKILL is removed by the next check.
+#[test]
+fn clusters_of_killed_checks_are_swept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stale = tmp.path().join("migration-guard-killed");
+    std::fs::create_dir_all(stale.join("data")).unwrap();
+    // A pid no process has (above the kernel's pid_max).
+    std::fs::write(stale.join("data/postmaster.pid"), "99999999\n/data\n").unwrap();
+    let running = tmp.path().join("migration-guard-running");
+    std::fs::create_dir_all(running.join("data")).unwrap();
+    std::fs::write(running.join("data/postmaster.pid"), format!("{}\n", std::process::id())).unwrap();
+    let young = tmp.path().join("migration-guard-starting");
+    std::fs::create_dir_all(young.join("data")).unwrap();
+    // Untouched for an hour: what a killed check leaves.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for dir in [&stale, &running] {
+        for p in [dir.clone(), dir.join("data")] {
+            std::fs::File::open(&p).unwrap().set_modified(hour_ago).unwrap();
+        }
+    }
+    let dir = chain(&[("1_a.sql", "SELECT 1;\n")]);
+    let output = bin().arg("check").arg(dir.path()).env("TMPDIR", tmp.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(!stale.exists(), "{}", text(&output));
+    assert!(running.exists(), "a live server's directory stays");
+    assert!(young.exists(), "one being set up stays");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the cluster of a check that was killed"));
+}
