@@ -143,6 +143,13 @@ mod tests {
     }
 
     #[test]
+    fn pull_request_strings_stay_text() {
+        let xml = render(&sample::hostile());
+        insta::assert_snapshot!(xml);
+        assert!(!xml.contains("<img") && !xml.contains("</details>"), "{xml}");
+    }
+
+    #[test]
     fn passing_report() {
         insta::assert_snapshot!(render(&sample::passing()));
     }

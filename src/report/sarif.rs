@@ -86,6 +86,14 @@ mod tests {
     use crate::report::sample;
 
     #[test]
+    fn pull_request_strings_stay_json_strings() {
+        let text = render(&sample::hostile());
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let message = value["runs"][0]["results"][0]["message"]["text"].as_str().unwrap();
+        assert!(message.contains("::error file=a.sql::forged"), "kept as data: {message}");
+    }
+
+    #[test]
     fn failing_report() {
         insta::with_settings!({filters => vec![(env!("CARGO_PKG_VERSION"), "[VERSION]")]}, {
             insta::assert_snapshot!(render(&sample::failing()));
