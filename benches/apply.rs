@@ -13,7 +13,7 @@ use migration_guard::postgres::{ProvisionOptions, Server};
 use migration_guard::runner::{self, NoObserver};
 use sqlx::Connection;
 use std::time::Instant;
-use support::{corpus_dir, include, median, psql};
+use support::{applicable, corpus_dir, include, median, psql};
 
 const RUNS: usize = 5;
 
@@ -40,20 +40,7 @@ async fn main() {
         };
         let mut chain = migrations::load(&dir, &LoadOptions::default()).expect("load chain");
         // The prefix this server accepts.
-        {
-            let db = server.create_database().await.unwrap();
-            let mut conn = db.connect().await.unwrap();
-            let mut applied = 0;
-            for m in &chain.migrations {
-                if !runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap().succeeded() {
-                    break;
-                }
-                applied += 1;
-            }
-            chain.migrations.truncate(applied);
-            conn.close().await.ok();
-            server.drop_database(&db).await.unwrap();
-        }
+        chain.migrations.truncate(applicable(&server, &chain).await);
         let mut ours = Vec::new();
         let mut floor = Vec::new();
         for _ in 0..RUNS {

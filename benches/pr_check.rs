@@ -12,12 +12,10 @@ mod support;
 
 use migration_guard::migrations::{self, Chain, LoadOptions, Migration};
 use migration_guard::postgres::{ProvisionOptions, Server};
-use migration_guard::runner::{self, NoObserver};
-use sqlx::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{corpus_dir, include, median, psql};
+use support::{applicable, corpus_dir, include, median, psql};
 
 const RUNS: usize = 5;
 
@@ -103,22 +101,6 @@ fn floor_script(chain: &Chain, dir: &Path) -> String {
         script.push_str(&include(&up));
     }
     script
-}
-
-/// How many of the chain's first migrations this server applies.
-async fn applicable(server: &Server, chain: &Chain) -> usize {
-    let db = server.create_database().await.unwrap();
-    let mut conn = db.connect().await.unwrap();
-    let mut applied = 0;
-    for m in &chain.migrations {
-        if !runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap().succeeded() {
-            break;
-        }
-        applied += 1;
-    }
-    conn.close().await.ok();
-    server.drop_database(&db).await.unwrap();
-    applied
 }
 
 /// The files (or, for diesel, the directory) of a migration.

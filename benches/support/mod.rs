@@ -2,8 +2,10 @@
 // Each benchmark uses a subset.
 #![allow(dead_code)]
 
-use migration_guard::migrations::Script;
+use migration_guard::migrations::{Chain, Script};
 use migration_guard::postgres::{ScratchDatabase, Server};
+use migration_guard::runner::{self, NoObserver};
+use sqlx::Connection;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -47,4 +49,20 @@ pub fn psql(server: &Server, db: &ScratchDatabase, script: &str) -> (Duration, E
         .status()
         .expect("run psql");
     (t.elapsed(), status)
+}
+
+/// How many of the chain's first migrations this server applies.
+pub async fn applicable(server: &Server, chain: &Chain) -> usize {
+    let db = server.create_database().await.unwrap();
+    let mut conn = db.connect().await.unwrap();
+    let mut applied = 0;
+    for m in &chain.migrations {
+        if !runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap().succeeded() {
+            break;
+        }
+        applied += 1;
+    }
+    conn.close().await.ok();
+    server.drop_database(&db).await.unwrap();
+    applied
 }

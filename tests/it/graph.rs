@@ -3,7 +3,6 @@
 
 use crate::support::*;
 use std::path::Path;
-use std::process::Command;
 
 crate::isolate!(NO_LINT, NO_STAIRWAY);
 
@@ -13,17 +12,6 @@ fn write(dir: &Path, name: &str, text: &str) {
 
 fn triple(rule: &str, file: &str, line: u64) -> (String, String, u64) {
     (rule.to_string(), file.to_string(), line)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .output()
-        .expect("run git");
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 #[test]
