@@ -252,10 +252,6 @@ impl Plan {
             .collect()
     }
 
-    /// Every migration judged and round-tripped: for tests and benchmarks.
-    pub fn everything(chain: &Chain, seed: Option<Seed>) -> Plan {
-        Plan::new(chain, RoundTrip::All, &Scope::everything(chain, "every migration"), &[], seed)
-    }
 }
 
 /// Why the stairway stopped: the environment, not the migrations.
