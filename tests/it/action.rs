@@ -450,3 +450,12 @@ fn a_check_that_cannot_run_is_reported_to_the_workflow() {
     assert!(ws.summary().contains("Migration Guard could not run"), "{}", ws.summary());
     assert!(server.requests().is_empty(), "nothing published for a check that did not run");
 }
+
+/// docs/action.md documents every input of action.yml, in its inputs table.
+#[test]
+fn every_input_is_documented() {
+    let docs = std::fs::read_to_string(root().join("docs/action.md")).unwrap();
+    for name in action_yml()["inputs"].as_object().unwrap().keys() {
+        assert!(docs.contains(&format!("| `{name}` |")), "docs/action.md does not document the input {name}");
+    }
+}
