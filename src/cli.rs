@@ -118,8 +118,9 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
 
-    /// A role the chain needs: created before it (on the check's own server) and given to the
-    /// migrations; statements that only create, alter or drop it are skipped (repeatable)
+    /// A role the chain needs: created before it and given to the migrations (with
+    /// --database-url under a name of the run's own); statements that only create, alter or drop
+    /// it are skipped (repeatable)
     #[arg(long = "role", value_name = "NAME")]
     pub roles: Vec<String>,
 

@@ -265,6 +265,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         format: settings.format,
         placeholders: settings.placeholders.clone(),
         roles: settings.provision.roles.clone(),
+        role_prefix: settings.provision.role_prefix.clone(),
     };
     let chain = migrations::load(&settings.dir, &options)?;
     if settings.verbose {

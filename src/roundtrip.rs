@@ -251,7 +251,6 @@ impl Plan {
             })
             .collect()
     }
-
 }
 
 /// Why the stairway stopped: the environment, not the migrations.

@@ -164,7 +164,7 @@ async fn run(
             }
             observer.before(conn, script, index).await?;
             let t = Instant::now();
-            conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script.text(statement)))).await?;
+            conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script.sent(statement)))).await?;
             let elapsed = t.elapsed();
             observer.after(conn, script, index, elapsed).await?;
             Ok::<_, sqlx::Error>(elapsed)
@@ -231,6 +231,7 @@ async fn run(
                     line: 1,
                     tx: crate::sql::TxEffect::Plain,
                     reach: crate::sql::Reach::Database,
+                    sent: None,
                 });
                 let mut error = locate(script, last, &statement, db.as_ref());
                 error.statement_text = "COMMIT".into();
@@ -286,7 +287,7 @@ fn refusal(script: &Script, index: usize, statement: &Statement) -> Option<State
                 "refused to run it: roles ({}) belong to the whole server, not the scratch database",
                 names.join(", ")
             ),
-            "declare the roles the chain needs under `roles`: the check creates them before the chain (on its own server) and skips statements that create them",
+            "declare the roles the chain needs under `roles`: the check creates them before the chain and skips statements that create them",
         ),
     };
     Some(StatementError {

@@ -303,6 +303,7 @@ impl CheckSettings {
         }
 
         let database_url = args.database_url.filter(|u| !u.is_empty()).or_else(|| input("database-url"));
+        let shared_server = database_url.is_some();
         let postgres_image = args.postgres_image.or_else(|| input("postgres-image"));
         if database_url.is_some() && postgres_image.is_some() {
             return Err(SettingsError::TwoServers);
@@ -365,6 +366,13 @@ impl CheckSettings {
                 postgres_image,
                 pg_bin: args.pg_bin.or_else(|| input("pg-bin").map(PathBuf::from)),
                 allow_superuser: args.allow_superuser || layers.flag("allow-superuser", false)?,
+                // On a shared server this run's roles get names of their own.
+                role_prefix: Some(format!(
+                    "mg_{}_{:08x}_",
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+                    crate::random::u64() as u32
+                ))
+                .filter(|_| shared_server),
                 roles: {
                     let mut roles: Vec<String> = layers
                         .value("roles")

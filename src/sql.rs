@@ -46,6 +46,9 @@ pub struct Statement {
     pub tx: TxEffect,
     /// What it reaches beyond its database.
     pub reach: Reach,
+    /// The text sent to the server in place of the script's, when the check rewrote it (roles
+    /// renamed to this run's own).
+    pub sent: Option<String>,
 }
 
 /// A script split into statements.
@@ -131,6 +134,7 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
                     line: lines.line(start),
                     tx,
                     reach,
+                    sent: None,
                 });
             }
             Ok(Split { statements, lines, syntax_error: None })
@@ -161,7 +165,7 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
         for s in part.statements {
             let start = from + s.start;
             let line = result.lines.line(start);
-            result.statements.push(Statement { start, end: from + s.end, line, tx: s.tx, reach: s.reach });
+            result.statements.push(Statement { start, end: from + s.end, line, tx: s.tx, reach: s.reach, sent: None });
         }
         if result.syntax_error.is_none() {
             result.syntax_error = part.syntax_error;
@@ -187,7 +191,14 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
                 .cloned()
                 .unwrap_or(TxEffect::Plain);
             let line = result.lines.line(start);
-            result.statements.push(Statement { start, end: trim_end(sql, start, range.end), line, tx, reach });
+            result.statements.push(Statement {
+                start,
+                end: trim_end(sql, start, range.end),
+                line,
+                tx,
+                reach,
+                sent: None,
+            });
         }
         at = range.end;
     }
@@ -212,6 +223,7 @@ fn split_tokens(sql: &str, lines: &Lines) -> Result<Vec<Statement>, SqlError> {
                 line: lines.line(start),
                 tx: TxEffect::Plain,
                 reach: Reach::Database,
+                sent: None,
             });
         }
     };
@@ -264,6 +276,48 @@ fn needs_parse(text: &str) -> bool {
             | "COMMENT"
             | "SECURITY"
     )
+}
+
+/// `statement` with every role it names that `renamed` maps renamed to its value, quoted; `None`
+/// when it names none of them (or cannot be parsed).
+pub fn rename_roles(statement: &str, renamed: &std::collections::HashMap<String, String>) -> Option<String> {
+    let parsed = pg_query::parse(statement, 0).ok()?;
+    // pg_query's own node walk skips some statements' role lists: walk the whole tree.
+    fn role_specs(value: &serde_json::Value, out: &mut Vec<(usize, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let (Some(name), Some(at)) = (map.get("rolename").and_then(|v| v.as_str()), map.get("location"))
+                    && map.contains_key("roletype")
+                    && let Some(at) = at.as_i64().filter(|at| *at >= 0)
+                {
+                    out.push((at as usize, name.to_string()));
+                }
+                map.values().for_each(|v| role_specs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| role_specs(v, out)),
+            _ => {}
+        }
+    }
+    let tree = serde_json::to_value(&parsed.protobuf).ok()?;
+    let mut specs = Vec::new();
+    role_specs(&tree, &mut specs);
+    let mut at: Vec<(usize, String)> =
+        specs.into_iter().filter_map(|(at, name)| renamed.get(&name).map(|new| (at, new.clone()))).collect();
+    if at.is_empty() {
+        return None;
+    }
+    at.sort();
+    let tokens = pg_query::scan_tokens(statement).ok()?;
+    let mut out = String::with_capacity(statement.len() + 32 * at.len());
+    let mut done = 0;
+    for (start, new) in at {
+        let token = tokens.iter().find(|t| t.start as usize == start)?;
+        out.push_str(&statement[done..start]);
+        out.push_str(&format!("\"{}\"", new.replace('"', "\"\"")));
+        done = token.end as usize;
+    }
+    out.push_str(&statement[done..]);
+    Some(out)
 }
 
 /// What a parsed statement reaches beyond its database.
@@ -554,6 +608,26 @@ mod tests {
             let blocks = [std::ops::Range { start: 0, end: half }];
             let _ = split_keeping(&sql, &blocks);
         }
+    }
+
+    #[test]
+    fn roles_are_renamed_where_they_stand_for_roles() {
+        let renamed: std::collections::HashMap<String, String> =
+            [("app_reader".to_string(), "mg_1_ab_app_reader".to_string())].into();
+        assert_eq!(
+            rename_roles("GRANT SELECT ON app_reader TO app_reader, other", &renamed).as_deref(),
+            Some("GRANT SELECT ON app_reader TO \"mg_1_ab_app_reader\", other"),
+            "the table of the same name stays"
+        );
+        assert_eq!(
+            rename_roles("ALTER TABLE t OWNER TO \"app_reader\"", &renamed).as_deref(),
+            Some("ALTER TABLE t OWNER TO \"mg_1_ab_app_reader\"")
+        );
+        assert_eq!(
+            rename_roles("CREATE POLICY p ON t TO app_reader USING (true)", &renamed).as_deref(),
+            Some("CREATE POLICY p ON t TO \"mg_1_ab_app_reader\" USING (true)")
+        );
+        assert_eq!(rename_roles("SELECT app_reader FROM t", &renamed), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod version;
 use crate::findings::Finding;
 use crate::sql::{self, Split, Statement, TxEffect};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 pub use version::Version;
@@ -147,6 +147,12 @@ impl Script {
         &self.sql[statement.start..statement.end]
     }
 
+    /// The text sent to the server for one of its statements: as written, or as the check
+    /// rewrote it.
+    pub fn sent<'a>(&'a self, statement: &'a Statement) -> &'a str {
+        statement.sent.as_deref().unwrap_or_else(|| self.text(statement))
+    }
+
     /// The 1-based line in the file of byte offset `byte` of `sql`.
     pub fn file_line(&self, byte: usize) -> u32 {
         if !self.origins.is_empty() {
@@ -233,6 +239,9 @@ pub struct LoadOptions {
     /// Roles the check creates before the chain: statements that only create, alter or drop
     /// them are not run.
     pub roles: Vec<String>,
+    /// On a shared server the roles are created under this run's prefix: statements naming
+    /// them are sent with the prefixed names.
+    pub role_prefix: Option<String>,
 }
 
 /// Why a chain cannot be loaded; every variant names the path (and line) to fix.
@@ -291,9 +300,13 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
     notes.extend(loaded.notes);
     let mut migrations = loaded.migrations;
     if !options.roles.is_empty() {
+        let renamed: HashMap<String, String> = match &options.role_prefix {
+            Some(prefix) => options.roles.iter().map(|r| (r.clone(), format!("{prefix}{r}"))).collect(),
+            None => HashMap::new(),
+        };
         for m in &mut migrations {
             for script in std::iter::once(&mut m.up).chain(m.down.as_mut()) {
-                declare_roles(script, &options.roles);
+                declare_roles(script, &options.roles, &renamed);
             }
         }
     }
@@ -328,15 +341,20 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
     Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
 }
 
-/// Marks the statements of `script` that are only about roles in `roles` as not to be run.
-fn declare_roles(script: &mut Script, roles: &[String]) {
-    for statement in &mut script.split.statements {
+/// Marks the statements of `script` that are only about roles in `roles` as not to be run, and
+/// sends those that name a role `renamed` maps with its new name.
+fn declare_roles(script: &mut Script, roles: &[String], renamed: &HashMap<String, String>) {
+    for i in 0..script.split.statements.len() {
+        let statement = &script.split.statements[i];
+        let sent = if renamed.is_empty() { None } else { sql::rename_roles(script.text(statement), renamed) };
+        let statement = &mut script.split.statements[i];
         if let sql::Reach::Roles(names) = &statement.reach
             && !names.is_empty()
             && names.iter().all(|n| roles.contains(n))
         {
             statement.reach = sql::Reach::Declared(names.clone());
         }
+        statement.sent = sent;
     }
 }
 

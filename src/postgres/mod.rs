@@ -37,9 +37,11 @@ pub struct ProvisionOptions {
     /// Run migrations as the server's superuser (or the URL's role) instead of a role of their
     /// own that owns only the scratch database. Unsafe for untrusted pull requests.
     pub allow_superuser: bool,
-    /// Roles the chain needs, created (NOLOGIN) before it on a server of our own and granted to
-    /// the role migrations run as.
+    /// Roles the chain needs, created (NOLOGIN) before it and granted to the role migrations
+    /// run as; on a server we do not own, under `role_prefix`.
     pub roles: Vec<String>,
+    /// The prefix of this run's roles on a shared server (see `LoadOptions::role_prefix`).
+    pub role_prefix: Option<String>,
 }
 
 /// Why no server could be provided. Messages name the setting to change.
@@ -78,10 +80,6 @@ pub enum ProvisionError {
     NoCreateDb { role: String },
     #[error("{0}")]
     Container(String),
-    #[error(
-        "roles: the roles a chain needs are created on the check's own server only (the embedded PostgreSQL, or postgres-image); on the server of database-url they would outlive the check"
-    )]
-    RolesOnSharedServer,
     #[error("database command failed on the server: {what}")]
     Sql {
         what: String,
@@ -107,7 +105,8 @@ pub struct Server {
     backend: Backend,
     /// Whom migrations run as.
     isolation: Isolation,
-    /// Roles created before the chain, granted to every role migrations run as.
+    /// Roles created before the chain (as named on the server), granted to every role
+    /// migrations run as.
     roles: Vec<String>,
 }
 
@@ -138,6 +137,10 @@ pub struct ScratchDatabase {
 /// dropped on a signal, when the tasks holding the servers are gone.
 static REGISTERED: Mutex<Vec<(PgConnectOptions, String)>> = Mutex::new(Vec::new());
 
+/// Declared roles made under this run's prefix on servers we do not own, dropped after the
+/// databases (whose objects they may own).
+static REGISTERED_ROLES: Mutex<Vec<(PgConnectOptions, String)>> = Mutex::new(Vec::new());
+
 /// Scratch databases older than this are left over from a run that was killed.
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 
@@ -164,11 +167,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 impl Server {
     /// Provides a server as the options say: URL, container image, or (default) ephemeral.
     pub async fn start(options: &ProvisionOptions) -> Result<Server, ProvisionError> {
-        if !options.roles.is_empty() && options.database_url.is_some() {
-            return Err(ProvisionError::RolesOnSharedServer);
-        }
         let mut server = Server::provide(options).await?;
-        server.create_roles(&options.roles).await?;
+        let prefix = if server.provider == Provider::Url { options.role_prefix.as_deref() } else { None };
+        let roles: Vec<String> = options.roles.iter().map(|r| format!("{}{r}", prefix.unwrap_or_default())).collect();
+        server.create_roles(&roles).await?;
         if options.allow_superuser {
             server.isolation = Isolation::Admin("allow-superuser is set".into());
         }
@@ -268,6 +270,12 @@ impl Server {
             return Ok(());
         }
         let mut conn = self.admin_connection().await?;
+        if self.provider != Provider::Ephemeral {
+            REGISTERED_ROLES
+                .lock()
+                .expect("registry lock")
+                .extend(roles.iter().map(|r| (self.admin.clone(), r.clone())));
+        }
         for role in roles {
             let quoted = role.replace('"', "\"\"");
             conn.execute(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{quoted}\" NOLOGIN")))
@@ -382,9 +390,10 @@ impl Server {
     /// behind (older than [`STALE_AFTER`]); says what it dropped.
     async fn sweep_stale(&self) -> Vec<String> {
         let Ok(mut conn) = self.admin_connection().await else { return Vec::new() };
+        // Databases first: roles may own objects in them.
         let names: Vec<String> = sqlx::query_scalar(
-            "SELECT datname::text FROM pg_database WHERE datname ~ '^mg_[0-9]+_[0-9a-f]+$' \
-             UNION SELECT rolname::text FROM pg_roles WHERE rolname ~ '^mg_[0-9]+_[0-9a-f]+$'",
+            "SELECT name FROM (SELECT datname::text AS name, 0 AS o FROM pg_database WHERE datname ~ '^mg_[0-9]+_[0-9a-f]+$' \
+             UNION ALL SELECT rolname::text, 1 FROM pg_roles WHERE rolname ~ '^mg_[0-9]+_[0-9a-f]+(_.+)?$') n ORDER BY o, name",
         )
         .fetch_all(&mut conn)
         .await
@@ -422,6 +431,18 @@ impl Server {
                     warnings.push(format!("could not drop scratch database {}: {e}", db.name));
                 }
             }
+            for role in &self.roles {
+                let dropped = async {
+                    let mut conn = self.admin_connection().await?;
+                    drop_scratch(&mut conn, role).await?;
+                    conn.close().await.ok();
+                    Ok::<_, ProvisionError>(())
+                };
+                match dropped.await {
+                    Ok(()) => REGISTERED_ROLES.lock().expect("registry lock").retain(|(_, r)| r != role),
+                    Err(e) => warnings.push(format!("could not drop role {role}: {e}")),
+                }
+            }
         }
         match self.backend {
             Backend::Ephemeral(cluster) => cluster.stop(),
@@ -447,7 +468,8 @@ async fn drop_scratch(conn: &mut PgConnection, name: &str) -> Result<(), Provisi
 /// Drops the scratch databases of servers we do not own that are still registered: on a
 /// signal, after the task that held the servers was stopped. Best effort, a few seconds at most.
 pub async fn drop_registered() -> Vec<String> {
-    let registered = std::mem::take(&mut *REGISTERED.lock().expect("registry lock"));
+    let mut registered = std::mem::take(&mut *REGISTERED.lock().expect("registry lock"));
+    registered.extend(std::mem::take(&mut *REGISTERED_ROLES.lock().expect("registry lock")));
     let mut dropped = Vec::new();
     for (admin, name) in registered {
         let attempt = async {
