@@ -118,6 +118,17 @@ impl Scope {
             )),
             _ => None,
         };
+        if let Base::Discovered(c) = base
+            && !changed.contains(&true)
+        {
+            // Run by hand on a branch that changes no migration: judging nothing helps nobody.
+            changed = vec![true; n];
+            basis = "every migration judged".to_string();
+            notice = Some(format!(
+                "no migration changed relative to {}: judging every migration; pass --base-ref REF to compare with another ref",
+                c.base
+            ));
+        }
         if let Some(value) = &settings.start_after {
             let merged = up_to(chain, value).ok_or_else(|| ScopeError::UnknownStartAfter {
                 setting: start_setting.to_string(),
@@ -127,16 +138,6 @@ impl Scope {
                 *slot &= !merged;
             }
             basis.push_str(&format!(", start-after {value}"));
-        }
-        if let (Base::Discovered(c), None) = (base, &settings.start_after)
-            && !changed.contains(&true)
-        {
-            // Run by hand on a branch that changes no migration: judging nothing helps nobody.
-            changed = vec![true; n];
-            notice = Some(format!(
-                "no migration changed relative to {}: judging every migration; pass --base-ref REF to compare with another ref",
-                c.base
-            ));
         }
         if settings.all {
             changed = vec![true; n];
