@@ -142,6 +142,47 @@ impl Script {
         Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction, origins: Vec::new() })
     }
 
+    /// Like [`Script::with_blocks`] for a down (or undo) script, which the tools never read while
+    /// migrating: text the scanner cannot split (an unterminated quote) is kept as one statement
+    /// for the server to reject, so the round trip reports the down as irreversible and the ups
+    /// still run.
+    pub fn down(
+        path: &Path,
+        first_line: u32,
+        sql: String,
+        blocks: &[std::ops::Range<usize>],
+    ) -> Result<Script, LoadError> {
+        match Script::with_blocks(path, first_line, sql.clone(), blocks) {
+            Err(LoadError::Sql { error: sql::SqlError::Scan { .. }, .. }) => {
+                let lines = sql::Lines::new(&sql);
+                let start = sql.len() - sql.trim_start().len();
+                let end = sql.trim_end().len();
+                let statements = if start < end {
+                    vec![Statement {
+                        start,
+                        end,
+                        line: lines.line(start),
+                        tx: sql::TxEffect::Plain,
+                        reach: sql::Reach::Database,
+                        sent: None,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                let split = Split { statements, lines, syntax_error: Some("the scanner cannot split it".into()) };
+                Ok(Script {
+                    path: path.to_path_buf(),
+                    first_line,
+                    sql,
+                    split,
+                    transaction: Transaction::Wrapped,
+                    origins: Vec::new(),
+                })
+            }
+            other => other,
+        }
+    }
+
     /// The text of one of this script's statements.
     pub fn text(&self, statement: &Statement) -> &str {
         &self.sql[statement.start..statement.end]

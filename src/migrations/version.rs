@@ -5,12 +5,15 @@ use serde::{Serialize, Serializer};
 use std::cmp::Ordering;
 use std::fmt;
 
-/// A numeric version: one or more parts of decimal digits, compared numerically.
+/// A numeric version: one or more parts of decimal digits, compared numerically (or, for
+/// tools that key migrations by text, as text).
 #[derive(Debug, Clone, Eq)]
 pub struct Version {
     text: String,
     /// Each part without its leading zeros; trailing zero parts removed (Flyway: `1.0` = `1`).
     parts: Vec<String>,
+    /// Ordered and compared as text, as diesel orders its versions.
+    lexical: bool,
 }
 
 impl Version {
@@ -27,7 +30,17 @@ impl Version {
         while parts.len() > 1 && parts.last().is_some_and(|p| p == "0") {
             parts.pop();
         }
-        Some(Version { text: text.to_string(), parts })
+        Some(Version { text: text.to_string(), parts, lexical: false })
+    }
+
+    /// Digits ordered as text: `2020127190800` (from `2020-12-7-...`) after `20181023172530`,
+    /// as diesel sorts the strings it records.
+    pub fn lexical(text: &str) -> Option<Version> {
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then(|| Version {
+            text: text.to_string(),
+            parts: vec![text.to_string()],
+            lexical: true,
+        })
     }
 
     /// The version as written in the file name.
@@ -38,6 +51,9 @@ impl Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
+        if self.lexical || other.lexical {
+            return self.text.cmp(&other.text);
+        }
         for (a, b) in self.parts.iter().zip(&other.parts) {
             let ord = a.len().cmp(&b.len()).then_with(|| a.cmp(b));
             if ord != Ordering::Equal {
@@ -62,7 +78,8 @@ impl PartialEq for Version {
 
 impl std::hash::Hash for Version {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Consistent with `Eq`: equal versions have equal normalized parts.
+        // Consistent with `Eq`: equal versions have equal normalized parts (lexical ones equal
+        // texts, which are their one part).
         self.parts.hash(state);
     }
 }
@@ -94,6 +111,15 @@ mod tests {
         assert!(v("1.2") < v("1.10"));
         assert!(v("1_12_3") > v("1.2"));
         assert!(v("99999999999999999999999") > v("20240101120000"));
+    }
+
+    #[test]
+    fn lexical_versions_order_as_text() {
+        let l = |s: &str| Version::lexical(s).unwrap();
+        assert!(l("2020127190800") > l("20181023172530"), "diesel's `2020-12-7-...` after 2018");
+        assert!(l("9") > l("10"));
+        assert_ne!(l("001"), l("1"), "different keys to diesel");
+        assert!(Version::lexical("1.2").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Every migration format end to end: fixtures under `tests/fixtures/<format>/` applied by the
 //! real binary. `ok/` mixes transactional and non-transactional migrations, needs numeric
-//! version order (`10` after `9`) and must be detected without `--format`; `failing/` must be
+//! version order (`10` after `9`; diesel orders as text, as it does) and must be detected
+//! without `--format`; `failing/` must be
 //! located by file, line and SQLSTATE; `duplicate/` must report `duplicate-version`.
 
 use crate::support::*;
@@ -178,7 +179,7 @@ fn dbmate_duplicate() {
 #[test]
 fn diesel_ok() {
     let report = ok("diesel", &["--verbose"]);
-    assert_eq!(ids(&report), ["00000000000000", "9", "10", "20240101000001", "20240101000002"]);
+    assert_eq!(ids(&report), ["00000000000000", "09", "10", "20240101000001", "20240101000002"]);
     assert_eq!(mode(&report, "20240101000001"), "wrapped");
     assert_eq!(mode(&report, "20240101000002"), "none", "metadata.toml run_in_transaction = false");
 }
@@ -227,4 +228,38 @@ fn flyway_failing() {
 #[test]
 fn flyway_duplicate() {
     assert_eq!(duplicate("flyway"), dup("V1__users.sql"));
+}
+
+/// diesel orders versions as the text it records: `2020-12-7-...` (13 digits) comes after
+/// 2018's 14-digit versions, not before them as numbers would have it.
+#[test]
+fn diesel_versions_order_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, up) in [
+        ("2018-10-23-172530_create", "CREATE TABLE posts (id int);\n"),
+        ("2020-12-7-190800_extend", "ALTER TABLE posts ADD COLUMN title text;\n"),
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("up.sql"), up).unwrap();
+    }
+    let (output, report) = check_json(dir.path(), &["--format", "diesel"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(ids(&report), ["20181023172530", "2020127190800"]);
+}
+
+/// A down that cannot even be split (an unterminated dollar quote) does not stop the chain:
+/// the tools never read downs while migrating. Its round trip reports it, on its line.
+#[test]
+fn an_unsplittable_down_is_irreversible_not_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_users.up.sql"), "CREATE TABLE users (id int);\n").unwrap();
+    std::fs::write(dir.path().join("1_users.down.sql"), "DROP TABLE users;\nSELECT $$ never closed;\n").unwrap();
+    std::fs::write(dir.path().join("2_posts.up.sql"), "CREATE TABLE posts (id int);\n").unwrap();
+    std::fs::write(dir.path().join("2_posts.down.sql"), "DROP TABLE posts;\n").unwrap();
+    let (output, report) = crate::support::check_json(dir.path(), &["--format", "golang-migrate", "--no-lint"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(report["summary"]["applied"], 2, "the ups still run");
+    assert_eq!(findings(&report), [("irreversible".to_string(), "1_users.down.sql".to_string(), 2)]);
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("unterminated dollar-quoted string"), "{message}");
 }

@@ -38,7 +38,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             ));
         }
         let script = |section: &Section, direction: &str| -> Result<_, LoadError> {
-            let mut script = section.script(&path, &text)?;
+            let mut script = section.script(&path, &text, direction == "down")?;
             script.transaction = if section.no_transaction {
                 Transaction::None(format!("marked `-- migrate:{direction} transaction:false`"))
             } else {

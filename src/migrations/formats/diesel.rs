@@ -1,8 +1,9 @@
 //! diesel: one directory per migration, `<version>_<name>/` with `up.sql` and an optional
 //! `down.sql`; `metadata.toml` with `run_in_transaction = false` turns the transaction off. The
 //! version is the name's prefix with its dashes removed, as diesel records it
-//! (`2019-02-27-170003_x` → `20190227170003`); `00000000000000_diesel_initial_setup` is a
-//! migration like any other. Directories not named `<version>_<name>` are ignored.
+//! (`2019-02-27-170003_x` → `20190227170003`), and versions order as text, as diesel sorts
+//! them; `00000000000000_diesel_initial_setup` is a migration like any other. A down that
+//! cannot be split is kept for the round trip to report (diesel never reads it to migrate). Directories not named `<version>_<name>` are ignored.
 
 use super::{file_name, list_dir};
 use crate::migrations::{LoadError, Migration, Script, Transaction, Version, read_sql_file};
@@ -18,8 +19,9 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             return Err(LoadError::invalid(&path, 1, "diesel migration directory without up.sql"));
         }
         let run_in_transaction = run_in_transaction(&path.join("metadata.toml"))?;
-        let script = |file: &Path| -> Result<Script, LoadError> {
-            let mut script = Script::new(file, 1, read_sql_file(file)?)?;
+        let script = |file: &Path, down: bool| -> Result<Script, LoadError> {
+            let sql = read_sql_file(file)?;
+            let mut script = if down { Script::down(file, 1, sql, &[])? } else { Script::new(file, 1, sql)? };
             script.transaction = if run_in_transaction {
                 Transaction::Wrapped
             } else {
@@ -29,13 +31,14 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
         };
         let down_path = path.join("down.sql");
         migrations.push(Migration {
-            version: Version::parse(&id),
+            // diesel keys and orders migrations by the version string.
+            version: Version::lexical(&id),
             id,
             name,
             parents: Vec::new(),
             apply: crate::migrations::Apply::Sql,
-            up: script(&up_path)?,
-            down: if down_path.is_file() { Some(script(&down_path)?) } else { None },
+            up: script(&up_path, false)?,
+            down: if down_path.is_file() { Some(script(&down_path, true)?) } else { None },
         });
     }
     Ok(migrations)

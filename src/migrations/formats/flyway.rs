@@ -37,7 +37,11 @@ pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Resul
             continue;
         };
         let text = substitute(&path, &read_sql_file(&path)?, placeholders)?;
-        let mut script = Script::new(&path, 1, text)?;
+        let mut script = if matches!(kind, Kind::Undo(_)) {
+            Script::down(&path, 1, text, &[])?
+        } else {
+            Script::new(&path, 1, text)?
+        };
         if let Some(false) = execute_in_transaction(&path.with_file_name(format!("{name}.conf")))? {
             script.transaction = Transaction::None(format!("`executeInTransaction=false` in {name}.conf"));
         }

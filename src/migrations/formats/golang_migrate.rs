@@ -20,7 +20,8 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
         let Some((version_text, name, up)) = parse_name(&file_name(&path)) else { continue };
         let Some(version) = Version::parse(&version_text) else { continue };
         super::fits_64(&path, &version_text, "golang-migrate", false)?;
-        let script = Script::new(&path, 1, read_sql_file(&path)?)?;
+        let sql = read_sql_file(&path)?;
+        let script = if up { Script::new(&path, 1, sql)? } else { Script::down(&path, 1, sql, &[])? };
         if up {
             migrations.push(Migration {
                 id: version_text,

@@ -51,8 +51,8 @@ pub(super) fn load(dir: &Path) -> Result<Loaded, LoadError> {
         for (line, reason) in &parsed.ignored {
             loaded.notes.push(format!("{}:{line}: {reason}", crate::migrations::display_path(&path)));
         }
-        let script = |section: &Section| -> Result<_, LoadError> {
-            let mut script = section.script(&path, &text)?;
+        let script = |section: &Section, down: bool| -> Result<_, LoadError> {
+            let mut script = section.script(&path, &text, down)?;
             script.transaction = if parsed.no_transaction {
                 Transaction::None("marked `-- +goose NO TRANSACTION`".to_string())
             } else {
@@ -66,8 +66,8 @@ pub(super) fn load(dir: &Path) -> Result<Loaded, LoadError> {
             name: description,
             parents: Vec::new(),
             apply: crate::migrations::Apply::Sql,
-            up: script(up)?,
-            down: parsed.down.as_ref().map(script).transpose()?,
+            up: script(up, false)?,
+            down: parsed.down.as_ref().map(|s| script(s, true)).transpose()?,
         });
     }
     Ok(loaded)

@@ -138,13 +138,18 @@ pub(crate) struct Sections {
 }
 
 impl Section {
-    /// The section as a script of `path`, whose full text is `text`.
-    pub(crate) fn script(&self, path: &Path, text: &str) -> Result<Script, LoadError> {
+    /// The section as a script of `path`, whose full text is `text`; a `down` section is read
+    /// as [`Script::down`] reads it.
+    pub(crate) fn script(&self, path: &Path, text: &str, down: bool) -> Result<Script, LoadError> {
         let sql = text[self.range.clone()].to_string();
         let first_line = crate::sql::line_of(text, self.range.start);
         let blocks: Vec<Range<usize>> =
             self.blocks.iter().map(|b| b.start - self.range.start..b.end - self.range.start).collect();
-        Script::with_blocks(path, first_line, sql, &blocks)
+        if down {
+            Script::down(path, first_line, sql, &blocks)
+        } else {
+            Script::with_blocks(path, first_line, sql, &blocks)
+        }
     }
 }
 
@@ -267,12 +272,12 @@ mod tests {
         assert_eq!(s.sql_before_markers, None);
         let up = s.up.unwrap();
         assert!(up.no_transaction);
-        let script = up.script(path, text).unwrap();
+        let script = up.script(path, text, false).unwrap();
         assert_eq!(script.first_line, 3);
         let lines: Vec<u32> = script.split.statements.iter().map(|st| script.statement_line(st)).collect();
         assert_eq!(lines, vec![3, 5]);
         assert_eq!(script.text(&script.split.statements[1]), "DO $$ BEGIN END $$;\nSELECT 1;");
-        let down = s.down.unwrap().script(path, text).unwrap();
+        let down = s.down.unwrap().script(path, text, true).unwrap();
         assert_eq!(down.first_line, 10);
         assert_eq!(down.text(&down.split.statements[0]), "DROP TABLE a");
     }
@@ -281,7 +286,7 @@ mod tests {
     fn empty_sections_still_exist_and_missing_ones_do_not() {
         let path = Path::new("m.sql");
         let s = sections(path, "-- up\n-- nothing here\n", classify).unwrap();
-        assert!(s.up.unwrap().script(path, "-- up\n-- nothing here\n").unwrap().is_empty());
+        assert!(s.up.unwrap().script(path, "-- up\n-- nothing here\n", false).unwrap().is_empty());
         assert!(s.down.is_none());
     }
 

@@ -24,7 +24,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             return Err(LoadError::invalid(&path, 1, "no `-- +migrate Up` or `-- +migrate Down` annotation"));
         }
         let script = |section: &Section, direction: &str| -> Result<_, LoadError> {
-            let mut script = section.script(&path, &text)?;
+            let mut script = section.script(&path, &text, direction == "Down")?;
             script.transaction = if section.no_transaction {
                 Transaction::None(format!("marked `-- +migrate {direction} notransaction`"))
             } else {

@@ -39,7 +39,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             ));
         };
         super::fits_64(&path, version.as_str(), "sqlx", true)?;
-        let script = script(&path)?;
+        let script = script(&path, matches!(kind, Kind::Down))?;
         let entry = found.entry((version.as_str().to_string(), description)).or_insert((None, None, Kind::Simple));
         match kind {
             Kind::Down => entry.1 = Some(script),
@@ -75,10 +75,10 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
     Ok(migrations)
 }
 
-fn script(path: &Path) -> Result<Script, LoadError> {
+fn script(path: &Path, down: bool) -> Result<Script, LoadError> {
     let sql = read_sql_file(path)?;
     let no_transaction = sql.starts_with("-- no-transaction");
-    let mut script = Script::new(path, 1, sql)?;
+    let mut script = if down { Script::down(path, 1, sql, &[])? } else { Script::new(path, 1, sql)? };
     script.transaction =
         if no_transaction { Transaction::None("marked `-- no-transaction`".to_string()) } else { Transaction::Wrapped };
     Ok(script)
