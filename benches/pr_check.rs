@@ -10,12 +10,11 @@
 
 mod support;
 
-use migration_guard::migrations::{self, Chain, LoadOptions, Migration};
+use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::postgres::{ProvisionOptions, Server};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{applicable, corpus_dir, include, median, psql};
+use support::{applicable, corpus_dir, floor_script, median, psql, pull_request};
 
 const RUNS: usize = 5;
 
@@ -86,73 +85,4 @@ async fn main() {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// The psql script applying every up of `chain` as our runner does; each up's SQL is written to
-/// a file of its own under `dir` (section formats keep the down in the same file).
-fn floor_script(chain: &Chain, dir: &Path) -> String {
-    let ups = dir.join("ups");
-    std::fs::create_dir_all(&ups).unwrap();
-    let mut script = String::from("\\set ON_ERROR_STOP 1\n");
-    for (i, m) in chain.migrations.iter().enumerate() {
-        let mut up = m.up.clone();
-        up.path = ups.join(format!("{i:05}.sql"));
-        std::fs::write(&up.path, &up.sql).unwrap();
-        script.push_str(&include(&up));
-    }
-    script
-}
-
-/// The files (or, for diesel, the directory) of a migration.
-fn entries(m: &Migration) -> Vec<PathBuf> {
-    let up = &m.up.path;
-    if up.file_name().is_some_and(|n| n == "up.sql") {
-        return vec![up.parent().unwrap().to_path_buf()];
-    }
-    std::iter::once(up.clone()).chain(m.down.as_ref().map(|d| d.path.clone())).collect::<Vec<_>>()
-}
-
-/// A git repository whose `m/` holds `chain`: the commit tagged `base` without its last
-/// migration, the work tree with it.
-fn pull_request(chain: &Chain) -> tempfile::TempDir {
-    let repo = tempfile::tempdir().unwrap();
-    let m = repo.path().join("m");
-    std::fs::create_dir(&m).unwrap();
-    let (last, rest) = chain.migrations.split_last().unwrap();
-    for migration in rest {
-        for entry in entries(migration) {
-            copy(&entry, &m);
-        }
-    }
-    git(repo.path(), &["init", "-q"]);
-    git(repo.path(), &["add", "."]);
-    git(repo.path(), &["commit", "-qm", "base"]);
-    git(repo.path(), &["tag", "base"]);
-    for entry in entries(last) {
-        copy(&entry, &m);
-    }
-    repo
-}
-
-fn copy(entry: &Path, into: &Path) {
-    let target = into.join(entry.file_name().unwrap());
-    if entry.is_dir() {
-        std::fs::create_dir_all(&target).unwrap();
-        for file in std::fs::read_dir(entry).unwrap().flatten() {
-            std::fs::copy(file.path(), target.join(file.file_name())).unwrap();
-        }
-    } else if !target.exists() {
-        std::fs::copy(entry, target).unwrap();
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@example.com", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
 }

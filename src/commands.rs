@@ -12,6 +12,7 @@ use crate::lint::Tracer;
 use crate::migrations::git::Comparison;
 use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
+use crate::progress::Progress;
 use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report, ScopeSummary};
 use crate::roundtrip;
 use crate::schema::{self, declared, declared::Source};
@@ -119,7 +120,12 @@ async fn check_command(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // What the check prints holds text from the pull request (file names, SQL, PostgreSQL's
     // messages): the runner must not take any of it for a workflow command.
     let paused = context.as_ref().map(|_| github::workflow::pause_commands());
+    settings.progress = Progress::detect(env("GITHUB_ACTIONS").as_deref() == Some("true"), settings.verbose);
+    if let Some(token) = &paused {
+        settings.progress.paused(token);
+    }
     let checked = check(&settings).await;
+    settings.progress.finish();
     let report = match checked {
         Ok(report) => report,
         Err(error) => {
@@ -267,6 +273,8 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         roles: settings.provision.roles.clone(),
         role_prefix: settings.provision.role_prefix.clone(),
     };
+    let progress = &settings.progress;
+    progress.stage("Load the migrations");
     let chain = migrations::load(&settings.dir, &options)?;
     if settings.verbose {
         for note in &chain.notes {
@@ -303,11 +311,16 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         let mut plan = roundtrip::Plan::new(&chain, settings.round_trip, &scope, &settings.irreversible, seed);
         plan.timeout = settings.migration_timeout;
         findings.extend(plan.one_way_findings(&chain));
+        plan.progress = progress.clone();
+        progress.stage_done();
+        progress.stage("Start PostgreSQL");
         let server = Server::start(&settings.provision).await?;
+        progress.stage_done();
         if settings.verbose {
             eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
         }
         let tracer = Tracer::new(settings.lint, server.version_num());
+        progress.stage(&format!("Apply {} migrations", chain.migrations.len()));
         let applied = if alembic {
             let url = settings.provision.database_url.as_deref();
             match alembic::steps::AlembicSteps::new(&chain, &settings.python, &driver, url, tracer, settings.verbose) {
@@ -321,13 +334,17 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
             Ok((db, reports, findings, tracer)) => (Ok((db, reports, findings)), Some(tracer)),
             Err(e) => (Err(e), None),
         };
+        progress.stage_done();
         let lint_findings = tracer.map(|mut t| t.take()).unwrap_or_default();
         let drift = match (&applied, &settings.models) {
             // Drift is only meaningful for a chain that applied completely.
             (Ok((db, migrations, _)), Some(models))
                 if migrations.iter().all(|m| m.status == MigrationStatus::Applied) =>
             {
-                Some(check_drift(&server, db, models, &options).await)
+                progress.stage("Compare with the models");
+                let drift = check_drift(&server, db, models, &options).await;
+                progress.stage_done();
+                Some(drift)
             }
             _ => None,
         };

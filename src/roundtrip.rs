@@ -202,6 +202,8 @@ pub struct Plan {
     /// added migrations create does not exist in production, so changing it again is no risk.
     pub change_start: Option<usize>,
     pub seed: Option<Seed>,
+    /// Where to show the run moving.
+    pub progress: crate::progress::Progress,
 }
 
 /// A migration that is one-way on purpose, and where that is said.
@@ -230,7 +232,16 @@ impl Plan {
             .has_base
             .then(|| judged.iter().zip(&scope.added).position(|(judged, added)| *judged && *added))
             .flatten();
-        Plan { judged, round_trip, not_selected, one_way, change_start, seed, timeout: DEFAULT_TIMEOUT }
+        Plan {
+            judged,
+            round_trip,
+            not_selected,
+            one_way,
+            change_start,
+            seed,
+            timeout: DEFAULT_TIMEOUT,
+            progress: crate::progress::Progress::silent(),
+        }
     }
 
     /// One `irreversible-by-design` finding per judged migration that is one-way on purpose.
@@ -400,7 +411,7 @@ pub async fn apply_chain<S: Steps>(
     steps.database(&database).await?;
     let conn = database.connect_as(MIGRATE_APP).await?;
     let reader = database.connect().await?;
-    let snapshots = Snapshots::open(database.connect().await?, database.connect().await?).await?;
+    let snapshots = Snapshots::open(database.connect_admin().await?, database.connect_admin().await?).await?;
     let mut stair = Stair {
         server,
         database,
@@ -421,6 +432,7 @@ pub async fn apply_chain<S: Steps>(
     let mut reports = Vec::with_capacity(chain.migrations.len());
     let mut findings = Vec::new();
     let mut failed = false;
+    let total = chain.migrations.len();
     for (index, migration) in chain.migrations.iter().enumerate() {
         let judged = plan.judged.get(index).copied().unwrap_or(true);
         let mut report = new_report(migration, judged);
@@ -428,6 +440,7 @@ pub async fn apply_chain<S: Steps>(
             reports.push(report);
             continue;
         }
+        plan.progress.migration_starts(index, total, &report.path);
         if !judged {
             // Merged: replayed as fast as possible, with no snapshot, trace or round trip.
             let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, true)).await? {
@@ -446,6 +459,7 @@ pub async fn apply_chain<S: Steps>(
                     load_seed(&mut stair.conn, seed).await?;
                 }
             }
+            plan.progress.migration_done(index, total, &report);
             reports.push(report);
             continue;
         }
@@ -466,6 +480,7 @@ pub async fn apply_chain<S: Steps>(
         if outcome.error.is_some() {
             failed = true;
             record_failure(&mut stair, plan, migration, index, outcome, &mut report, &mut findings).await?;
+            plan.progress.migration_done(index, total, &report);
             reports.push(report);
             continue;
         }
@@ -514,6 +529,7 @@ pub async fn apply_chain<S: Steps>(
             (stair.schema, stair.contents) = (stair.snapshot().await?, None);
             stair.event_triggers |= has_event_triggers(&mut stair.reader).await?;
         }
+        plan.progress.migration_done(index, total, &report);
         reports.push(report);
     }
     stair.conn.close().await.ok();
@@ -733,7 +749,7 @@ async fn rebuild<S: Steps>(
         }
     }
     let reader = database.connect().await?;
-    let snapshots = Snapshots::open(database.connect().await?, database.connect().await?).await?;
+    let snapshots = Snapshots::open(database.connect_admin().await?, database.connect_admin().await?).await?;
     let old = std::mem::replace(&mut stair.database, database);
     std::mem::replace(&mut stair.conn, conn).close().await.ok();
     std::mem::replace(&mut stair.reader, reader).close().await.ok();
@@ -768,7 +784,9 @@ async fn first_new_oid(conn: &mut PgConnection) -> Result<u32, StairwayError> {
 
 /// Whether the database has event triggers (they run code on DDL).
 async fn has_event_triggers(conn: &mut PgConnection) -> Result<bool, StairwayError> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_event_trigger)")
+    // The snapshots' own DDL log writes no rows of the chain's tables.
+    sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_event_trigger WHERE evtfoid::regproc::text NOT LIKE $1)")
+        .bind(format!("{}.%", crate::schema::ddl_log::SCHEMA))
         .fetch_one(conn)
         .await
         .map_err(StairwayError::Contents)

@@ -67,6 +67,8 @@ pub struct CheckSettings {
     /// Trace and lint locks and rewrites while applying (`--no-lint`, input `lint: false`).
     pub lint: bool,
     pub verbose: bool,
+    /// Where the run shows itself moving (set by the command, silent by default).
+    pub progress: crate::progress::Progress,
     /// How to publish the report on GitHub; `None` outside GitHub Actions.
     pub publish: Option<PublishSettings>,
     /// The declared schema to check the migrated one against.
@@ -389,6 +391,7 @@ impl CheckSettings {
             fail_on,
             lint: !args.no_lint && layers.flag("lint", true)?,
             verbose: args.verbose || layers.flag("verbose", false)?,
+            progress: crate::progress::Progress::silent(),
             publish,
             models,
             migration_timeout: match (args.migration_timeout, layers.get("migration-timeout")) {

@@ -393,6 +393,7 @@ mod tests {
         let db = |options: sqlx::postgres::PgConnectOptions, name: &str, password: Option<&str>| {
             crate::postgres::ScratchDatabase {
                 name: name.to_string(),
+                admin: options.clone(),
                 options,
                 role: None,
                 password: password.map(str::to_string),

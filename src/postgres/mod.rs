@@ -131,6 +131,9 @@ pub struct ScratchDatabase {
     pub role: Option<String>,
     /// Its password, for tools that connect with a URL of their own.
     pub password: Option<String>,
+    /// Connections as the server's administrator, for what we install there ourselves (never
+    /// for the chain's SQL).
+    pub admin: PgConnectOptions,
 }
 
 /// Scratch databases (and their roles) of servers we do not own, by maintenance connection:
@@ -145,6 +148,14 @@ static REGISTERED_ROLES: Mutex<Vec<(PgConnectOptions, String)>> = Mutex::new(Vec
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 
 impl ScratchDatabase {
+    /// Opens a new connection to this database as the server's administrator.
+    pub async fn connect_admin(&self) -> Result<PgConnection, ProvisionError> {
+        self.admin.connect().await.map_err(|source| ProvisionError::Sql {
+            what: format!("connect to scratch database {} as the administrator", self.name),
+            source,
+        })
+    }
+
     /// Opens a new connection to this database.
     pub async fn connect(&self) -> Result<PgConnection, ProvisionError> {
         self.options.connect().await.map_err(|source| ProvisionError::Sql {
@@ -373,7 +384,7 @@ impl Server {
             conn.execute(sqlx::AssertSqlSafe(format!("REVOKE ALL ON DATABASE \"{name}\" FROM PUBLIC"))).await.ok();
         }
         conn.close().await.ok();
-        Ok(ScratchDatabase { options, name, role, password })
+        Ok(ScratchDatabase { options, name: name.clone(), role, password, admin: self.admin.clone().database(&name) })
     }
 
     /// Drops a scratch database now (it is otherwise dropped at shutdown), and its role.
@@ -425,8 +436,8 @@ impl Server {
         if self.provider == Provider::Url {
             let names = std::mem::take(&mut *self.scratch.lock().expect("scratch list lock"));
             for name in names {
-                let db =
-                    ScratchDatabase { options: self.admin.clone().database(&name), name, role: None, password: None };
+                let options = self.admin.clone().database(&name);
+                let db = ScratchDatabase { admin: options.clone(), options, name, role: None, password: None };
                 if let Err(e) = self.drop_database(&db).await {
                     warnings.push(format!("could not drop scratch database {}: {e}", db.name));
                 }

@@ -144,7 +144,7 @@ pub fn render_styled(report: &Report) -> String {
 
 /// Text from the repository or the server on one line: a line break in it must not start a
 /// line of its own (the Actions runner takes a line starting with `::` for a command).
-fn line(text: &str) -> String {
+pub fn line(text: &str) -> String {
     text.replace("\r\n", "\n").replace(['\n', '\r'], " ↵ ")
 }
 

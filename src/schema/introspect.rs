@@ -66,6 +66,18 @@ pub struct Snapshots {
     owners: PgConnection,
     whole: PgConnection,
     last: Option<Last>,
+    /// The DDL log is installed: what changed is read from it (in proportion to what the
+    /// migrations touched) instead of being found by scanning the catalogs.
+    logged: bool,
+}
+
+/// The owners whose objects changed since the previous read.
+#[derive(Debug)]
+enum Touched {
+    /// Anything may print differently (or there is no previous read): read everything.
+    Everything,
+    /// `changed` (sorted) with their kinds; `kept` those that existed before and still do.
+    Owners { changed: Vec<Oid>, kinds: Vec<String>, kept: Vec<Oid> },
 }
 
 /// What the previous read saw.
@@ -80,16 +92,35 @@ struct Last {
 impl Snapshots {
     /// Reads through `owners` and `whole`, two connections to the same database that nothing
     /// else uses (their `search_path` and plan cache mode are set here for good).
-    pub async fn open(mut owners: PgConnection, mut whole: PgConnection) -> Result<Snapshots, IntrospectError> {
+    /// Installs the DDL log where the connections may (a superuser's, on a database without
+    /// one), so that finding what changed costs in proportion to what changed.
+    pub async fn open(owners: PgConnection, mut whole: PgConnection) -> Result<Snapshots, IntrospectError> {
+        let logged = super::ddl_log::install(&mut whole).await;
+        let mut snapshots = Snapshots::open_scanning(owners, whole).await?;
+        snapshots.logged = logged;
+        Ok(snapshots)
+    }
+
+    /// Like [`Snapshots::open`] without the DDL log: each read scans the catalogs for changes.
+    pub async fn open_scanning(
+        mut owners: PgConnection,
+        mut whole: PgConnection,
+    ) -> Result<Snapshots, IntrospectError> {
         // `public` only, so that objects there print unqualified and everything else qualified.
         // Generic plans: the per-owner queries take a parameter, and planning them anew for each
-        // call would cost more than running them.
+        // call would cost more than running them. No JIT: compiling costs more than any of them.
+
         for conn in [&mut owners, &mut whole] {
-            conn.execute("SET search_path = public; SET plan_cache_mode = force_generic_plan")
+            conn.execute("SET search_path = public; SET plan_cache_mode = force_generic_plan; SET jit = off")
                 .await
                 .map_err(|source| IntrospectError::Query { what: "search_path", source })?;
         }
-        Ok(Snapshots { owners, whole, last: None })
+        Ok(Snapshots { owners, whole, last: None, logged: false })
+    }
+
+    /// Whether changes are read from the DDL log (else found by scanning the catalogs).
+    pub fn logged(&self) -> bool {
+        self.logged
     }
 
     /// Closes the connections (a database with open connections cannot be dropped).
@@ -106,32 +137,29 @@ impl Snapshots {
     }
 
     async fn read(&mut self) -> Result<Schema, IntrospectError> {
-        let Snapshots { owners, whole, last } = self;
-        let versions = versions(owners, whole).await?;
-        let (owned, mut schema) = match last.take() {
-            // Schemas, comments, extensions, collations or operators changed: anything may
-            // print differently.
-            Some(Last { versions: previous, mut owned, schema: previous_schema })
-                if previous.get(&0) == versions.get(&0) =>
-            {
-                let changed_versions: Vec<(&u32, &(i64, i64, String))> = versions
-                    .iter()
-                    .filter(|(owner, version)| previous.get(owner) != Some(version))
-                    .chain(previous.iter().filter(|(owner, _)| !versions.contains_key(owner)))
-                    .collect();
-                let kinds = || changed_versions.iter().map(|(_, (_, _, kind))| kind.as_str());
-                let mut changed: Vec<Oid> = changed_versions.iter().map(|(owner, _)| Oid(**owner)).collect();
-                changed.sort_unstable_by_key(|oid| oid.0);
+        let (touched, versions) = if self.logged {
+            let entries = super::ddl_log::drain(&mut self.whole).await?;
+            let touched = match &self.last {
+                Some(last) => touched_by_log(entries, &last.owned),
+                None => Touched::Everything,
+            };
+            (touched, Versions::new())
+        } else {
+            let versions = versions(&mut self.owners, &mut self.whole).await?;
+            let touched = match &self.last {
+                Some(last) => touched_by_versions(&last.versions, &versions),
+                None => Touched::Everything,
+            };
+            (touched, versions)
+        };
+        let Snapshots { owners, whole, last, .. } = self;
+        let (owned, mut schema) = match (last.take(), touched) {
+            (Some(Last { mut owned, schema: previous_schema, .. }), Touched::Owners { changed, kinds, kept }) => {
+                let kinds = || kinds.iter().map(String::as_str);
                 // The whole kinds whose objects changed are read alongside.
-                let fixed = Fixed::of(kinds(), false);
+                let fixed = Fixed::NONE;
                 let (fresh, mut schema) = read_both(owners, whole, Some(&changed), Kinds::of(kinds()), fixed).await?;
                 fixed.keep(&mut schema, &previous_schema);
-                // New and dropped objects rename nothing: what references them changed too.
-                let kept: Vec<Oid> = changed
-                    .iter()
-                    .filter(|o| previous.contains_key(&o.0) && versions.contains_key(&o.0))
-                    .copied()
-                    .collect();
                 let renamed = owned.renamed(&kept, &fresh);
                 owned.replace(&changed, fresh);
                 if !renamed.is_empty() {
@@ -143,7 +171,7 @@ impl Snapshots {
                         .collect();
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
-                    let again = Fixed::of(std::iter::empty(), true);
+                    let again = Fixed::NONE;
                     let (fresh, mut reread) = read_both(owners, whole, Some(&dependents), Kinds::ALL, again).await?;
                     owned.replace(&dependents, fresh);
                     again.keep(&mut reread, &schema);
@@ -160,6 +188,65 @@ impl Snapshots {
         *last = Some(Last { versions, owned, schema: whole_kinds });
         Ok(schema)
     }
+}
+
+/// What changed, from the catalog versions of the previous read and of this one.
+fn touched_by_versions(previous: &Versions, versions: &Versions) -> Touched {
+    // Schemas, comments, extensions, collations or operators changed: anything may print
+    // differently.
+    if previous.get(&0) != versions.get(&0) {
+        return Touched::Everything;
+    }
+    let mut changed: Vec<(u32, String)> = versions
+        .iter()
+        .filter(|(owner, version)| previous.get(owner) != Some(version))
+        .chain(previous.iter().filter(|(owner, _)| !versions.contains_key(owner)))
+        .map(|(owner, (_, _, kind))| (*owner, kind.clone()))
+        .collect();
+    changed.sort_unstable();
+    // New and dropped objects rename nothing: what references them changed too.
+    let kept = changed
+        .iter()
+        .filter(|(o, _)| previous.contains_key(o) && versions.contains_key(o))
+        .map(|(o, _)| Oid(*o))
+        .collect();
+    let (changed, kinds) = changed.into_iter().map(|(o, kind)| (Oid(o), kind)).unzip();
+    Touched::Owners { changed, kinds, kept }
+}
+
+/// What changed, from the DDL log's entries since the previous read, whose per-owner cache is
+/// `owned`.
+fn touched_by_log(entries: Vec<super::ddl_log::Entry>, owned: &Owned) -> Touched {
+    use super::ddl_log::Entry;
+    let mut changed: HashMap<u32, (String, bool)> = HashMap::new();
+    for entry in entries {
+        match entry {
+            Entry::Owner { oid: 0, .. } => return Touched::Everything,
+            Entry::Owner { oid, kind, present } => {
+                let slot = changed.entry(oid).or_insert((String::new(), present));
+                if slot.0 < kind {
+                    slot.0 = kind;
+                }
+            }
+            // A dropped index's table is known by the cache alone.
+            Entry::DroppedIndex(name) => {
+                if let Some(owner) = owned.index_owner(&name) {
+                    changed.entry(owner).or_insert(("r".into(), true));
+                }
+            }
+        }
+    }
+    // A table detached from its parent (or whose parent changed) prints its parents.
+    let children: Vec<u32> = changed.keys().flat_map(|&o| owned.children(o)).collect();
+    for child in children {
+        changed.entry(child).or_insert(("r".into(), true));
+    }
+    let mut changed: Vec<(u32, (String, bool))> = changed.into_iter().collect();
+    changed.sort_unstable_by_key(|(o, _)| *o);
+    // New objects rename nothing.
+    let kept = changed.iter().filter(|(o, (_, present))| *present && owned.has(*o)).map(|(o, _)| Oid(*o)).collect();
+    let (changed, kinds) = changed.into_iter().map(|(o, (kind, _))| (Oid(o), kind)).unzip();
+    Touched::Owners { changed, kinds, kept }
 }
 
 /// Per owner (see `sql/versions.sql`): how many catalog rows describe it, their xmin sum, and
@@ -289,71 +376,25 @@ async fn read_fixed(conn: &mut PgConnection, read: Fixed) -> Result<Schema, Intr
         }
     }
 
-    const TYPES: &str = "types";
-    if read.types {
-        for row in fetch(conn, TYPES, include_str!("sql/types.sql")).await? {
-            let name = key2(&get::<String>(&row, 0, TYPES)?, &get::<String>(&row, 1, TYPES)?);
-            let comment: Option<String> = get(&row, 11, TYPES)?;
-            match get::<String>(&row, 2, TYPES)?.as_str() {
-                "e" => {
-                    let labels: Option<Vec<String>> = get(&row, 3, TYPES)?;
-                    s.enums.insert(name, Enum { labels: labels.unwrap_or_default(), comment });
-                }
-                "d" => {
-                    s.domains.insert(
-                        name,
-                        Domain {
-                            base_type: get::<Option<String>>(&row, 4, TYPES)?.unwrap_or_default(),
-                            not_null: get(&row, 5, TYPES)?,
-                            default: get(&row, 6, TYPES)?,
-                            constraints: get(&row, 7, TYPES)?,
-                            collation: get(&row, 10, TYPES)?,
-                            comment,
-                        },
-                    );
-                }
-                "c" => {
-                    s.composites.insert(name, Composite { attributes: get(&row, 8, TYPES)?, comment });
-                }
-                _ => {
-                    s.ranges.insert(name, Range { subtype: get(&row, 9, TYPES)?, comment });
-                }
-            }
-        }
-    }
-
     Ok(s)
 }
 
 /// Which of the kinds read whole to read again.
 #[derive(Debug, Clone, Copy)]
 struct Fixed {
-    /// Schemas and extensions.
+    /// Schemas and extensions (read again only when anything may have changed).
     namespaces: bool,
-    /// Enums, domains, composite and range types.
-    types: bool,
 }
 
 impl Fixed {
-    const ALL: Fixed = Fixed { namespaces: true, types: true };
-
-    /// What owners of these kinds (see `sql/versions.sql`) changing asks for; `renamed` when
-    /// something was renamed, which may change how any type prints.
-    fn of<'a>(mut kinds: impl Iterator<Item = &'a str>, renamed: bool) -> Fixed {
-        Fixed { namespaces: false, types: renamed || kinds.any(|kind| matches!(kind, "y" | "c")) }
-    }
+    const ALL: Fixed = Fixed { namespaces: true };
+    const NONE: Fixed = Fixed { namespaces: false };
 
     /// Takes the kinds not read again from `previous`.
     fn keep(self, schema: &mut Schema, previous: &Schema) {
         if !self.namespaces {
             schema.schemas.clone_from(&previous.schemas);
             schema.extensions.clone_from(&previous.extensions);
-        }
-        if !self.types {
-            schema.enums.clone_from(&previous.enums);
-            schema.domains.clone_from(&previous.domains);
-            schema.composites.clone_from(&previous.composites);
-            schema.ranges.clone_from(&previous.ranges);
         }
     }
 }
@@ -371,6 +412,8 @@ struct Kinds {
     attached: bool,
     sequences: bool,
     functions: bool,
+    /// Enums, domains, composite and range types.
+    types: bool,
 }
 
 impl Kinds {
@@ -382,6 +425,7 @@ impl Kinds {
         attached: true,
         sequences: true,
         functions: true,
+        types: true,
     };
     const NONE: Kinds = Kinds {
         tables: false,
@@ -391,6 +435,7 @@ impl Kinds {
         attached: false,
         sequences: false,
         functions: false,
+        types: false,
     };
 
     /// The queries owners of these kinds (`relkind`, or `F` for a routine) need.
@@ -407,6 +452,8 @@ impl Kinds {
                 "f" => needed.attached = true,
                 "S" => needed.sequences = true,
                 "F" => needed.functions = true,
+                // A type, or a composite type's relation.
+                "y" | "c" => needed.types = true,
                 _ => {}
             }
         }
@@ -421,6 +468,15 @@ impl Kinds {
     }
 }
 
+/// A user-defined type, as the per-owner cache keeps it.
+#[derive(Debug, Clone)]
+enum TypeDef {
+    Enum(Enum),
+    Domain(Domain),
+    Composite(Composite),
+    Range(Range),
+}
+
 /// The kinds read per owner, keyed by the owner's oid.
 #[derive(Debug, Default)]
 struct Owned {
@@ -433,6 +489,8 @@ struct Owned {
     triggers: HashMap<u32, Vec<(String, Trigger)>>,
     policies: HashMap<u32, Vec<(String, Policy)>>,
     functions: HashMap<u32, Vec<(String, Function)>>,
+    /// Keyed by the type's oid (a composite type's by its relation's).
+    types: HashMap<u32, Vec<(String, TypeDef)>>,
     /// (table, attnum) → column key, to tell a renamed column from a changed one.
     column_names: HashMap<(u32, i16), String>,
 }
@@ -443,6 +501,41 @@ impl Owned {
         let mut o = Owned::default();
         if only.is_some_and(<[Oid]>::is_empty) {
             return Ok(o);
+        }
+
+        const TYPES: &str = "types";
+        if kinds.types {
+            let owner = "(CASE WHEN t.typtype = 'c' THEN t.typrelid ELSE t.oid END)";
+            for row in fetch_owned(conn, TYPES, include_str!("sql/types.sql"), owner, only).await? {
+                let types = o.types.entry(get::<Oid>(&row, 12, TYPES)?.0).or_default();
+                let name = key2(&get::<String>(&row, 0, TYPES)?, &get::<String>(&row, 1, TYPES)?);
+                let comment: Option<String> = get(&row, 11, TYPES)?;
+                match get::<String>(&row, 2, TYPES)?.as_str() {
+                    "e" => {
+                        let labels: Option<Vec<String>> = get(&row, 3, TYPES)?;
+                        types.push((name, TypeDef::Enum(Enum { labels: labels.unwrap_or_default(), comment })));
+                    }
+                    "d" => {
+                        types.push((
+                            name,
+                            TypeDef::Domain(Domain {
+                                base_type: get::<Option<String>>(&row, 4, TYPES)?.unwrap_or_default(),
+                                not_null: get(&row, 5, TYPES)?,
+                                default: get(&row, 6, TYPES)?,
+                                constraints: get(&row, 7, TYPES)?,
+                                collation: get(&row, 10, TYPES)?,
+                                comment,
+                            }),
+                        ));
+                    }
+                    "c" => {
+                        types.push((name, TypeDef::Composite(Composite { attributes: get(&row, 8, TYPES)?, comment })));
+                    }
+                    _ => {
+                        types.push((name, TypeDef::Range(Range { subtype: get(&row, 9, TYPES)?, comment })));
+                    }
+                }
+            }
         }
 
         const SEQUENCES: &str = "sequences";
@@ -684,6 +777,33 @@ impl Owned {
         Ok(o)
     }
 
+    /// Whether the cache holds objects of `owner`.
+    fn has(&self, owner: u32) -> bool {
+        self.tables.contains_key(&owner)
+            || self.sequences.contains_key(&owner)
+            || self.views.contains_key(&owner)
+            || self.functions.contains_key(&owner)
+            || self.columns.contains_key(&owner)
+            || self.types.contains_key(&owner)
+    }
+
+    /// The table the index `name` (qualified as the cache keys it) belongs to.
+    fn index_owner(&self, name: &str) -> Option<u32> {
+        self.indexes.iter().find(|(_, entries)| entries.iter().any(|(key, _)| key == name)).map(|(o, _)| *o)
+    }
+
+    /// The tables that inherit from `owner` (or are its partitions), as of the last read.
+    fn children(&self, owner: u32) -> Vec<u32> {
+        let Some(names) = self.tables.get(&owner) else { return Vec::new() };
+        self.tables
+            .iter()
+            .filter(|(_, entries)| {
+                entries.iter().any(|(_, t)| t.inherits.iter().any(|parent| names.iter().any(|(n, _)| n == parent)))
+            })
+            .map(|(o, _)| *o)
+            .collect()
+    }
+
     /// Takes what `other` read (for other owners, or other kinds).
     fn merge(&mut self, other: Owned) {
         self.tables.extend(other.tables);
@@ -695,6 +815,7 @@ impl Owned {
         self.triggers.extend(other.triggers);
         self.policies.extend(other.policies);
         self.functions.extend(other.functions);
+        self.types.extend(other.types);
         self.column_names.extend(other.column_names);
     }
 
@@ -710,6 +831,7 @@ impl Owned {
             self.triggers.remove(&owner.0);
             self.policies.remove(&owner.0);
             self.functions.remove(&owner.0);
+            self.types.remove(&owner.0);
         }
         self.column_names.retain(|(table, _), _| owners.binary_search_by_key(table, |o| o.0).is_err());
         self.merge(fresh);
@@ -717,7 +839,7 @@ impl Owned {
 
     /// Of the `changed` owners, those whose name (or a column's name) differs in `fresh`, and
     /// those whose names this cache does not follow (views, whose column names it does not
-    /// keep, and types): objects that reference them may print differently.
+    /// keep): objects that reference them may print differently.
     fn renamed(&self, changed: &[Oid], fresh: &Owned) -> Vec<Oid> {
         fn keys<T>(map: &HashMap<u32, Vec<(String, T)>>, owner: u32) -> Option<Vec<&str>> {
             map.get(&owner).map(|entries| entries.iter().map(|(key, _)| key.as_str()).collect())
@@ -733,6 +855,8 @@ impl Owned {
                 fresh.sequences.contains_key(&o) && keys(&self.sequences, o) != keys(&fresh.sequences, o)
             } else if self.functions.contains_key(&o) {
                 fresh.functions.contains_key(&o) && keys(&self.functions, o) != keys(&fresh.functions, o)
+            } else if self.types.contains_key(&o) {
+                fresh.types.contains_key(&o) && keys(&self.types, o) != keys(&fresh.types, o)
             } else {
                 true
             }
@@ -754,6 +878,14 @@ impl Owned {
         copy(&self.triggers, &mut s.triggers);
         copy(&self.policies, &mut s.policies);
         copy(&self.functions, &mut s.functions);
+        for (name, def) in self.types.values().flatten() {
+            match def.clone() {
+                TypeDef::Enum(t) => s.enums.insert(name.clone(), t).map(drop),
+                TypeDef::Domain(t) => s.domains.insert(name.clone(), t).map(drop),
+                TypeDef::Composite(t) => s.composites.insert(name.clone(), t).map(drop),
+                TypeDef::Range(t) => s.ranges.insert(name.clone(), t).map(drop),
+            };
+        }
     }
 }
 

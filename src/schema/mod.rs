@@ -2,6 +2,7 @@
 //! comparing two (`diff`), and building the schema a project declares from DDL, a YAML model
 //! file or a command's output (`declared`, `yaml`).
 
+pub mod ddl_log;
 pub mod declared;
 pub mod diff;
 pub mod drift;

@@ -314,16 +314,49 @@ fn pull_request_text_never_runs_as_a_workflow_command() {
     let lines: Vec<&str> = out.lines().collect();
     let pause = lines.iter().position(|l| l.starts_with("::stop-commands::")).expect("commands are paused");
     let token = lines[pause].trim_start_matches("::stop-commands::");
-    let resume = lines.iter().position(|l| *l == format!("::{token}::")).expect("and resumed");
+    let (pause_line, resume_line) = (format!("::stop-commands::{token}"), format!("::{token}::"));
+    assert!(lines.contains(&resume_line.as_str()), "and resumed");
+    let (mut paused, mut shown_paused) = (false, false);
     for (i, line) in lines.iter().enumerate() {
-        if line.contains("forged") && (i < pause || i > resume) {
+        if *line == pause_line {
+            paused = true;
+        } else if *line == resume_line {
+            // Resumed for our own group markers alone, or for good after the report.
+            paused = false;
+            let next = lines.get(i + 1).copied().unwrap_or_default();
+            if lines[i + 1..].contains(&pause_line.as_str()) {
+                assert!(next.starts_with("::group::") || next == "::endgroup::", "resumed for {next:?}");
+                assert_eq!(lines.get(i + 2).copied(), Some(pause_line.as_str()), "and paused right after");
+            }
+        } else if line.contains("forged") && !paused {
             // Outside the pause only our own escaped annotation may carry it.
             assert!(line.starts_with("::error title=migration-guard") && !line.contains('\n'), "{line}");
             assert!(line.contains("%0A::error file=x.sql::forged"), "{line}");
+        } else if line.contains("forged") {
+            shown_paused = true;
         }
     }
     assert!(lines[..pause].iter().all(|l| !l.contains("forged")));
-    assert!(lines[pause..resume].iter().any(|l| l.contains("forged")), "the terminal report shows the error");
+    assert!(shown_paused, "the terminal report shows the error");
+}
+
+/// A long run is never silent in the log: a group per stage, and a line per migration as it
+/// finishes.
+#[test]
+fn the_log_shows_each_stage_and_each_migration_as_it_finishes() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/fail");
+    let output = ws.run(&server, &[]);
+    let out = stdout(&output);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |wanted: &str| {
+        lines.iter().position(|l| l.starts_with(wanted)).unwrap_or_else(|| panic!("{wanted:?} in {out}"))
+    };
+    let (load, apply) = (at("::group::Load the migrations"), at("::group::Apply 3 migrations"));
+    let (first, second) = (at("[1/3] applied "), at("[2/3] FAILED "));
+    assert!(load < apply && apply < first && first < second, "{out}");
+    assert!(lines[second..].contains(&"::endgroup::"), "{out}");
+    assert!(lines[first].contains("1_users.sql") && lines[first].ends_with(" ms)"), "{}", lines[first]);
 }
 
 #[test]

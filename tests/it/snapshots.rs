@@ -19,10 +19,26 @@ async fn agree(snapshots: &mut Snapshots, conn: &mut PgConnection, step: &str) {
 
 #[tokio::test]
 async fn renames_comments_and_drops_reach_the_objects_that_reference_them() {
+    renames_comments_and_drops(true).await;
+}
+
+#[tokio::test]
+async fn renames_comments_and_drops_reach_them_without_the_ddl_log() {
+    renames_comments_and_drops(false).await;
+}
+
+/// The steps, read through the DDL log (`logged`) or by scanning the catalogs.
+async fn renames_comments_and_drops(logged: bool) {
     let shared = shared_server();
     let db = shared.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
-    let mut snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
+    let (owners, whole) = (db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap());
+    let mut snapshots = if logged {
+        Snapshots::open(owners, whole).await.unwrap()
+    } else {
+        Snapshots::open_scanning(owners, whole).await.unwrap()
+    };
+    assert_eq!(snapshots.logged(), logged, "a superuser's snapshots read the DDL log");
     agree(&mut snapshots, &mut conn, "nothing").await;
     let steps = [
         "CREATE TYPE mood AS ENUM ('ok', 'sad')",
@@ -88,6 +104,64 @@ async fn renames_comments_and_drops_reach_the_objects_that_reference_them() {
         "CREATE OR REPLACE FUNCTION above_zero(i int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT i >= 1'",
         "DROP TABLE mother",
         "DROP FUNCTION above_zero(int)",
+        // Partitions change with their parent; dropped parts find their table.
+        "CREATE TABLE m2 (id int PRIMARY KEY, x text) PARTITION BY RANGE (id)",
+        "CREATE TABLE m2_a PARTITION OF m2 FOR VALUES FROM (0) TO (10)",
+        "CREATE TABLE m2_b (id int PRIMARY KEY, x text)",
+        "ALTER TABLE m2 ATTACH PARTITION m2_b FOR VALUES FROM (10) TO (20)",
+        "ALTER TABLE m2 ADD COLUMN y int DEFAULT 3",
+        "CREATE INDEX m2_x ON m2 (x)",
+        "DROP INDEX m2_x",
+        "ALTER TABLE m2 DETACH PARTITION m2_b",
+        "CREATE TABLE kid (z int) INHERITS (m2_b)",
+        "ALTER TABLE m2_b ADD COLUMN w int",
+        "ALTER TABLE kid NO INHERIT m2_b",
+        "CREATE TABLE standalone (id int)",
+        "CREATE INDEX standalone_id ON standalone (id)",
+        "COMMENT ON INDEX standalone_id IS 'i'",
+        "DROP INDEX standalone_id",
+        "CREATE FUNCTION trg() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'",
+        "CREATE TRIGGER t1 BEFORE INSERT ON standalone FOR EACH ROW EXECUTE FUNCTION trg()",
+        "COMMENT ON TRIGGER t1 ON standalone IS 't'",
+        "DROP TRIGGER t1 ON standalone",
+        "ALTER TABLE standalone ENABLE ROW LEVEL SECURITY",
+        "CREATE POLICY p1 ON standalone USING (true)",
+        "DROP POLICY p1 ON standalone",
+        "GRANT SELECT ON standalone TO PUBLIC",
+        "CREATE DOMAIN pos AS int CONSTRAINT pos_check CHECK (VALUE > 0)",
+        "ALTER DOMAIN pos DROP CONSTRAINT pos_check",
+        "CREATE TYPE color AS ENUM ('red')",
+        "ALTER TABLE standalone ADD COLUMN c color",
+        "DROP TYPE color CASCADE",
+        "ALTER TABLE standalone ALTER COLUMN id SET DEFAULT 1",
+        "ALTER TABLE standalone ALTER COLUMN id DROP DEFAULT",
+        "CREATE RULE r1 AS ON UPDATE TO standalone DO INSTEAD NOTHING",
+        "DROP RULE r1 ON standalone",
+        "DO $$ BEGIN EXECUTE 'CREATE TABLE dynamic (id int)'; END $$",
+        "CREATE TEMP TABLE scratch (id int)",
+        "CREATE SEQUENCE ticks OWNED BY standalone.id",
+        "DROP TABLE standalone",
+        // Types read by owner: arrays, composites, domains over renamed types and functions.
+        "CREATE TYPE tone AS ENUM ('low', 'high')",
+        "CREATE TABLE sounds (id int, tones tone[], pitch tone)",
+        "CREATE TYPE chord AS (root tone, third tone)",
+        "CREATE DOMAIN loud AS tone CHECK (VALUE <> 'low')",
+        "CREATE FUNCTION ok_pitch(t tone) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT true'",
+        "CREATE DOMAIN checked_tone AS tone CHECK (ok_pitch(VALUE))",
+        "ALTER TYPE tone RENAME TO pitch_class",
+        "ALTER FUNCTION ok_pitch(pitch_class) RENAME TO fine_pitch",
+        "ALTER TYPE chord ADD ATTRIBUTE fifth pitch_class",
+        "ALTER TYPE chord RENAME ATTRIBUTE third TO second",
+        "COMMENT ON TYPE chord IS 'c'",
+        "COMMENT ON DOMAIN loud IS 'l'",
+        "CREATE TABLE rows_of (r sounds)",
+        "ALTER TABLE sounds RENAME TO noises",
+        "CREATE TYPE span AS RANGE (subtype = int4)",
+        "ALTER TYPE span RENAME TO stretch",
+        "DROP TYPE chord",
+        "DROP DOMAIN checked_tone",
+        "DROP TABLE rows_of",
+        "DROP TYPE pitch_class CASCADE",
     ];
     for step in steps {
         conn.execute(step).await.unwrap_or_else(|e| panic!("{step}: {e}"));
@@ -107,7 +181,8 @@ async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
     let shared = shared_server();
     let mut db = shared.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
-    let mut snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
+    let mut snapshots =
+        Snapshots::open(db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap()).await.unwrap();
     let mut walked = 0;
     for (index, m) in chain.migrations.iter().enumerate() {
         let outcome = runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap();
@@ -130,7 +205,9 @@ async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
                 for earlier in &chain.migrations[..=index] {
                     runner::run_script(&mut conn, &earlier.up, &mut NoObserver).await.unwrap();
                 }
-                snapshots = Snapshots::open(db.connect().await.unwrap(), db.connect().await.unwrap()).await.unwrap();
+                snapshots = Snapshots::open(db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap())
+                    .await
+                    .unwrap();
                 agree(&mut snapshots, &mut conn, &format!("rebuild after {}", m.id)).await;
             }
         }

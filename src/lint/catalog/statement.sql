@@ -7,6 +7,9 @@ WITH held AS MATERIALIZED (
     FROM pg_catalog.pg_locks l
     WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted
       AND l.relation >= 16384
+      -- The snapshots' DDL log (written by event triggers) is not the migration's.
+      AND l.relation NOT IN (SELECT c.oid FROM pg_catalog.pg_class c
+                             WHERE c.relnamespace = pg_catalog.to_regnamespace('pg_migration_guard'))
     GROUP BY l.relation
 )
 SELECT 'l' AS tag, h.relation::int8 AS oid, coalesce(c.relkind::text, '') AS kind,

@@ -16,7 +16,9 @@ SELECT n.nspname::text, t.typname::text, t.typtype::text,
        CASE WHEN t.typtype = 'd' AND t.typcollation <> coalesce(b.typcollation, 0) THEN
          (SELECT quote_ident(co.collname) FROM pg_collation co WHERE co.oid = t.typcollation)
        END,
-       d.description
+       d.description,
+       -- The owner (see versions.sql): a composite type belongs to its relation.
+       CASE WHEN t.typtype = 'c' THEN t.typrelid ELSE t.oid END
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
 LEFT JOIN pg_type b ON b.oid = t.typbasetype
@@ -24,7 +26,7 @@ LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_type'::regcl
 WHERE (t.typtype IN ('e', 'd', 'r')
        OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class r WHERE r.oid = t.typrelid AND r.relkind = 'c')))
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname !~ '^pg_(toast|temp_)'
+  AND n.nspname !~ '^pg_(toast|temp_|migration_guard$)'
   AND t.oid NOT IN (SELECT e.objid FROM pg_depend e
                     WHERE e.refclassid = 'pg_extension'::regclass AND e.deptype = 'e'
                       AND e.classid = 'pg_type'::regclass)
