@@ -158,7 +158,7 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
         if again {
-            Ok(runner::run_script(conn, script, &mut runner::NoObserver).await?)
+            Ok(runner::run_replay(conn, script).await?)
         } else {
             let outcome = runner::run_script(conn, script, &mut self.observer).await?;
             self.observer.finished(&migration.id, script, &outcome);

@@ -3,7 +3,7 @@
 //! Records what happened; decides nothing about pass or fail.
 
 use crate::migrations::{Script, Transaction};
-use crate::sql::{Reach, Statement};
+use crate::sql::{Reach, Statement, TxEffect};
 use serde::Serialize;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
 use sqlx::{Executor, error::DatabaseError};
@@ -116,6 +116,41 @@ pub async fn run_script(
     observer: &mut impl Observer,
 ) -> Result<ScriptOutcome, RunError> {
     run(conn, script, observer, false).await
+}
+
+/// Runs `script` where nothing watches its statements (a replay): a transactional script of
+/// plain statements goes to the server as one batch, in one round trip. When the batch fails it
+/// is rolled back and run again statement by statement, which names the failing one.
+pub async fn run_replay(conn: &mut PgConnection, script: &Script) -> Result<ScriptOutcome, RunError> {
+    let plain = |s: &Statement| matches!(s.reach, Reach::Database) && matches!(s.tx, TxEffect::Plain);
+    let statements = &script.split.statements;
+    if !matches!(script.transaction, Transaction::Wrapped) || statements.len() < 2 || !statements.iter().all(plain) {
+        return run_script(conn, script, &mut NoObserver).await;
+    }
+    let started = Instant::now();
+    // A line break before each `;`: a statement may end in a `--` comment.
+    let mut batch = String::from("BEGIN;\n");
+    for statement in statements {
+        batch.push_str(script.sent(statement));
+        batch.push_str("\n;\n");
+    }
+    batch.push_str("COMMIT;");
+    let lost = |source| RunError::Connection { path: script.display_path(), source };
+    match conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(batch))).await {
+        Ok(_) => Ok(ScriptOutcome {
+            duration: started.elapsed(),
+            statements_run: statements.len(),
+            statement_times: Vec::new(),
+            error: None,
+            partially_applied: false,
+            statements_kept: statements.len(),
+        }),
+        Err(sqlx::Error::Database(_)) => {
+            conn.execute("ROLLBACK").await.map_err(lost)?;
+            run_script(conn, script, &mut NoObserver).await
+        }
+        Err(other) => Err(lost(other)),
+    }
 }
 
 /// Runs `script` inside a transaction that is always rolled back: the observer sees every

@@ -220,6 +220,18 @@ fn flyway_missing_placeholder_names_file_line_and_fix() {
     );
 }
 
+/// On an empty database Flyway runs the latest baseline migration instead of the versioned ones
+/// up to its version; without it, the later migrations would fail.
+#[test]
+fn flyway_baseline_stands_for_the_versions_it_covers() {
+    let (output, report) = check_json(&fixture("flyway/baseline"), &["--verbose"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(ids(&report), ["2", "3"]);
+    assert!(migration(&report, "2")["path"].as_str().unwrap().ends_with("B2__baseline.sql"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("B2__baseline.sql stands for 2 versioned migration(s) up to version 2"), "{stderr}");
+}
+
 #[test]
 fn flyway_failing() {
     assert_eq!(failing("flyway"), (("V002__backfill.sql".into(), 4), "42703".into()));

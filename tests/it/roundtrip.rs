@@ -527,3 +527,39 @@ fn goalert_round_trip() {
     );
     assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (69, 36));
 }
+
+/// Replays send a transactional script as one batch; a failing batch is rolled back and run
+/// again statement by statement, so the error still names its line.
+#[tokio::test]
+async fn a_replay_is_one_batch_that_still_names_the_failing_line() {
+    use migration_guard::migrations::Script;
+    use migration_guard::runner;
+    use sqlx::Executor;
+    let shared = shared_server();
+    let db = shared.create_database().await.unwrap();
+    let mut conn = db.connect().await.unwrap();
+    let path = std::path::Path::new("1_tables.sql");
+    let good =
+        Script::new(path, 1, "CREATE TABLE a (id int); -- a comment\nCREATE TABLE b (id int);\n".into()).unwrap();
+    let outcome = runner::run_replay(&mut conn, &good).await.unwrap();
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    assert_eq!(outcome.statements_run, 2);
+    let bad = Script::new(
+        path,
+        1,
+        "CREATE TABLE c (id int);\nCREATE TABLE d (id int);\nINSERT INTO missing VALUES (1);\n".into(),
+    )
+    .unwrap();
+    let outcome = runner::run_replay(&mut conn, &bad).await.unwrap();
+    let error = outcome.error.expect("the insert fails");
+    assert_eq!((error.file.as_str(), error.line), ("1_tables.sql", 3), "{}", error.message);
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT relname::text FROM pg_class WHERE relname IN ('a', 'b', 'c', 'd') ORDER BY 1")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(tables, ["a", "b"], "the failed script left nothing");
+    conn.execute("SELECT 1").await.expect("the connection is usable");
+    drop(conn);
+    shared.drop_database(&db).await.unwrap();
+}

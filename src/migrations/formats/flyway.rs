@@ -1,8 +1,10 @@
 //! Flyway (and refinery, which shares its `V<n>__` names): versioned `V<version>__<desc>.sql`,
 //! undo `U<version>__<desc>.sql` (the down of the same version) and repeatable `R__<desc>.sql`
-//! (applied after every versioned one, by description; its id is the file name's stem). Versions are dot- or underscore-separated
-//! numbers (`1.2`, `1_12_3`, `001`). Other files are ignored, as Flyway does, and listed in the
-//! notes.
+//! (applied after every versioned one, by description; its id is the file name's stem), and
+//! baseline `B<version>__<desc>.sql`: on an empty database (ours) Flyway runs the latest
+//! baseline instead of the versioned migrations up to its version, then the later ones; so do
+//! we, and the notes say which it stands for. Versions are dot- or underscore-separated numbers
+//! (`1.2`, `1_12_3`, `001`). Other files are ignored, as Flyway does, and listed in the notes.
 //!
 //! `${name}` placeholders are substituted before splitting, from `--placeholder`, or for
 //! Flyway's built-ins `flyway:defaultSchema` (`public`), `flyway:filename` and `flyway:table`;
@@ -22,12 +24,14 @@ enum Kind {
     Versioned(Version),
     Undo(Version),
     Repeatable,
+    Baseline(Version),
 }
 
 pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Result<Loaded, LoadError> {
     let (files, _) = list_dir(dir)?;
     let mut loaded = Loaded::default();
     let mut undos = Vec::new();
+    let mut baselines = Vec::new();
     let mut ignored = Vec::new();
     for path in files {
         let name = file_name(&path);
@@ -46,6 +50,7 @@ pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Resul
             script.transaction = Transaction::None(format!("`executeInTransaction=false` in {name}.conf"));
         }
         match kind {
+            Kind::Baseline(version) => baselines.push((version, description, script)),
             Kind::Versioned(version) => loaded.migrations.push(Migration {
                 id: version.as_str().to_string(),
                 version: Some(version),
@@ -67,6 +72,30 @@ pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Resul
             }),
         }
     }
+    // The latest baseline stands for every versioned migration up to its version.
+    let baseline = baselines.into_iter().max_by(|a, b| a.0.cmp(&b.0));
+    if let Some((version, description, script)) = baseline {
+        let (covered, kept): (Vec<Migration>, Vec<Migration>) = std::mem::take(&mut loaded.migrations)
+            .into_iter()
+            .partition(|m| m.version.as_ref().is_some_and(|v| *v <= version));
+        loaded.notes.push(format!(
+            "flyway: baseline {} stands for {} versioned migration(s) up to version {version} on an empty database, as Flyway runs it",
+            script.display_path(),
+            covered.len()
+        ));
+        loaded.migrations = kept;
+        loaded.migrations.push(Migration {
+            id: version.as_str().to_string(),
+            version: Some(version.clone()),
+            name: description,
+            parents: Vec::new(),
+            apply: crate::migrations::Apply::Sql,
+            up: script,
+            down: None,
+        });
+        // Undos of the versions it stands for have nothing to undo; its own version's undo is its down.
+        undos.retain(|(v, _)| *v >= version);
+    }
     for (version, script) in undos {
         let Some(migration) = loaded.migrations.iter_mut().find(|m| m.version.as_ref() == Some(&version)) else {
             return Err(LoadError::invalid(
@@ -86,7 +115,7 @@ pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Resul
     }
     if !ignored.is_empty() {
         loaded.notes.push(format!(
-            "flyway: ignored {} .sql file(s) not named V<version>__, U<version>__ or R__: {}",
+            "flyway: ignored {} .sql file(s) not named V<version>__, U<version>__, B<version>__ or R__: {}",
             ignored.len(),
             ignored.join(", ")
         ));
@@ -94,7 +123,8 @@ pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Resul
     Ok(loaded)
 }
 
-/// `V1.2__desc`, `U001__desc`, `R__desc` → kind and description (`_` shown as spaces).
+/// `V1.2__desc`, `U001__desc`, `R__desc`, `B3__desc` → kind and description (`_` shown as
+/// spaces).
 fn parse_name(stem: &str) -> Option<(Kind, String)> {
     let prefix = stem.chars().next()?;
     let (version, description) = stem[1..].split_once("__")?;
@@ -103,6 +133,7 @@ fn parse_name(stem: &str) -> Option<(Kind, String)> {
         'R' if version.is_empty() => Kind::Repeatable,
         'V' => Kind::Versioned(Version::parse(version)?),
         'U' => Kind::Undo(Version::parse(version)?),
+        'B' => Kind::Baseline(Version::parse(version)?),
         _ => return None,
     };
     Some((kind, description))
