@@ -3,7 +3,8 @@
 //! comments, functions, views, type changes, rows, constraints, enums), whole process (the
 //! release binary against the bench's server), side by side with the psql floors in one run.
 //!
-//! `cargo bench --bench scale [-- SIZE...]` (default `100 1000 5000`; `MG_SCALE_RUNS`, default 3).
+//! `cargo bench --bench scale [-- SIZE...]` (default `100 1000 5000`; `MG_SCALE_RUNS`, default 3;
+//! `MG_SCALE_MODES`, default `pr,apply,all`).
 //! Prints, per size and mode, the median time, the time per migration, the ratio to its floor
 //! and the peak memory (RSS), then the growth from the smallest to the largest size.
 //! Targets: apply only ≤ 1.3× the apply floor; the whole history judged ≤ 2× the up/down/up
@@ -20,19 +21,22 @@ use support::{floor_script, include, median, psql, pull_request};
 
 /// A mode of our check, and which floor it is compared with.
 struct Mode {
+    /// For `MG_SCALE_MODES` (e.g. `pr,apply`; default all).
+    key: &'static str,
     name: &'static str,
     args: &'static [&'static str],
     round_trip_floor: bool,
 }
 
 const MODES: &[Mode] = &[
-    Mode { name: "PR check (1 changed)", args: &["--base-ref", "base"], round_trip_floor: false },
+    Mode { key: "pr", name: "PR check (1 changed)", args: &["--base-ref", "base"], round_trip_floor: false },
     Mode {
+        key: "apply",
         name: "apply only",
         args: &["--scope", "all", "--round-trip", "none", "--no-lint"],
         round_trip_floor: false,
     },
-    Mode { name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true },
+    Mode { key: "all", name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true },
 ];
 
 /// Beyond this, a mode is not run at larger sizes (its growth is already plain).
@@ -44,6 +48,11 @@ async fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![100, 1000, 5000] } else { sizes };
     let runs: usize = std::env::var("MG_SCALE_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let selected: Vec<String> = std::env::var("MG_SCALE_MODES")
+        .unwrap_or_else(|_| "pr,apply,all".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
     let server = Server::start(&ProvisionOptions::default()).await.expect("start ephemeral PostgreSQL");
     let socket = server.admin_options().get_socket().unwrap().display().to_string();
     let url = format!("postgres://postgres@localhost/postgres?host={socket}&port=5432");
@@ -82,6 +91,9 @@ async fn main() {
             ms(round_trip_floor)
         );
         for (i, mode) in MODES.iter().enumerate() {
+            if !selected.iter().any(|s| s == mode.key) {
+                continue;
+            }
             if slow[i] {
                 println!("  {:<22} skipped: took over {} s at a smaller size", mode.name, TOO_SLOW.as_secs());
                 continue;
