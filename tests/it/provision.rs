@@ -100,6 +100,28 @@ async fn database_url_uses_scratch_databases_and_leaves_the_target_alone() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ALTER ROLE app_user CREATEDB"), "{stderr}");
+
+    // Not a superuser: no DDL log, the snapshots scan the catalogs and see the same changes.
+    sqlx::query("ALTER ROLE app_user CREATEDB CREATEROLE").execute(&mut conn).await.unwrap();
+    let chain = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("1_users.up.sql", "CREATE TABLE users (id int PRIMARY KEY);\n"),
+        ("1_users.down.sql", "DROP TABLE users;\n"),
+        ("2_email.up.sql", "ALTER TABLE users ADD COLUMN email text;\nCOMMENT ON COLUMN users.email IS 'login';\n"),
+        ("2_email.down.sql", "ALTER TABLE users DROP COLUMN email;\n"),
+    ] {
+        std::fs::write(chain.path().join(name), sql).unwrap();
+    }
+    let limited = url.replace("postgres://postgres@", "postgres://app_user@");
+    let path = chain.path().to_path_buf();
+    let (output, report) =
+        tokio::task::spawn_blocking(move || check_json(&path, &["--database-url", &limited, "--scope", "all"]))
+            .await
+            .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let changes = report["migrations"][1]["changes"].to_string();
+    assert!(changes.contains("users.email"), "{changes}");
+    assert_eq!(report["migrations"][1]["round_trip"]["status"], "passed", "{report:#}");
     conn.close().await.ok();
     server.shutdown().await;
 }
