@@ -35,10 +35,7 @@ impl Progress {
             Kind::Actions { paused: None, open: Arc::default() }
         } else if !verbose && std::io::stderr().is_terminal() && std::env::var_os("NO_PROGRESS").is_none() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{elapsed:>4} [{pos}/{len}] {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            bar.set_style(style(STAGE));
             bar.enable_steady_tick(Duration::from_millis(250));
             Kind::Terminal(bar)
         } else {
@@ -68,6 +65,7 @@ impl Progress {
             open.store(true, Ordering::Relaxed);
         }
         if let Kind::Terminal(bar) = &self.kind {
+            bar.set_style(style(STAGE));
             bar.set_message(title.to_string());
         }
     }
@@ -84,6 +82,9 @@ impl Progress {
     /// Migration `index` of `total` (shown by `name`) starts.
     pub fn migration_starts(&self, index: usize, total: usize, name: &str) {
         if let Kind::Terminal(bar) = &self.kind {
+            if bar.length() != Some(total as u64) {
+                bar.set_style(style(MIGRATION));
+            }
             bar.set_length(total as u64);
             bar.set_position(index as u64);
             bar.set_message(name.to_string());
@@ -122,6 +123,14 @@ impl Progress {
             }
         }
     }
+}
+
+/// The progress line during a stage, and while migrations apply.
+const STAGE: &str = "{elapsed:>4} {wide_msg}";
+const MIGRATION: &str = "{elapsed:>4} [{pos}/{len}] {wide_msg}";
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// `[12/247] applied db/0012_users.up.sql (34 ms)`: one migration's outcome on one line.
