@@ -91,7 +91,12 @@ pub fn detect(dir: &Path) -> Result<Detection, LoadError> {
     if pairs == 0 {
         return Err(LoadError::Undetected {
             path: display_path(dir),
-            reason: format!("{total} .sql files, none named like any supported tool's migrations"),
+            reason: format!(
+                "{total} .sql files, none named like any supported tool's migrations: \
+                 <version>_<name>.up.sql and .down.sql (sqlx, golang-migrate), <version>_<name>.sql (sqlx), \
+                 V<version>__<name>.sql (Flyway), <version>_<name>/up.sql (diesel), \
+                 or files marked `-- +goose Up`, `-- +migrate Up` or `-- migrate:up`; Alembic needs alembic.ini"
+            ),
         });
     }
     // sqlx and golang-migrate share `<version>_<name>.up.sql`; they differ in who opens the
