@@ -39,7 +39,9 @@ const MODES: &[Mode] = &[
     Mode { key: "all", name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true },
 ];
 
-/// Beyond this, a mode is not run at larger sizes (its growth is already plain).
+/// A mode whose run at a larger size would take longer than this (guessed from the smaller
+/// size, as if its cost grew with the square of the length) is not run there: its growth is
+/// already plain.
 const TOO_SLOW: Duration = Duration::from_secs(300);
 
 #[tokio::main]
@@ -56,7 +58,9 @@ async fn main() {
     let server = Server::start(&ProvisionOptions::default()).await.expect("start ephemeral PostgreSQL");
     let socket = server.admin_options().get_socket().unwrap().display().to_string();
     let url = format!("postgres://postgres@localhost/postgres?host={socket}&port=5432");
-    let mut slow = vec![false; MODES.len()];
+    // Per mode, the last size run and its median: a run that would take longer than TOO_SLOW
+    // (if its cost grew with the square of the length) is skipped.
+    let mut last: Vec<Option<(usize, Duration)>> = vec![None; MODES.len()];
     let mut per_migration: Vec<Vec<(usize, f64)>> = vec![Vec::new(); MODES.len()];
     for &n in &sizes {
         let source = tempfile::tempdir().unwrap();
@@ -94,14 +98,22 @@ async fn main() {
             if !selected.iter().any(|s| s == mode.key) {
                 continue;
             }
-            if slow[i] {
-                println!("  {:<22} skipped: took over {} s at a smaller size", mode.name, TOO_SLOW.as_secs());
-                continue;
+            if let Some((m, took)) = last[i] {
+                let guess = took.as_secs_f64() * (n as f64 / m as f64).powi(2);
+                if guess > TOO_SLOW.as_secs_f64() {
+                    println!(
+                        "  {:<22} skipped: {:.0} s at {m} would be about {guess:.0} s per run here if it grew quadratically (limit {} s)",
+                        mode.name,
+                        took.as_secs_f64(),
+                        TOO_SLOW.as_secs()
+                    );
+                    continue;
+                }
             }
             let samples: Vec<(Duration, u64)> = (0..runs).map(|_| check(repo.path(), &url, mode.args)).collect();
             let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
             let took = median(samples.iter().map(|s| s.0).collect());
-            slow[i] = took > TOO_SLOW;
+            last[i] = Some((n, took));
             let floor = if mode.round_trip_floor { round_trip_floor } else { apply_floor };
             per_migration[i].push((n, ms(took) / n as f64));
             println!(
