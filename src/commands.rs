@@ -313,7 +313,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         findings.extend(plan.one_way_findings(&chain));
         plan.progress = progress.clone();
         progress.stage_done();
-        progress.stage("Start PostgreSQL");
+        progress.stage("Provision PostgreSQL");
         let server = Server::start(&settings.provision).await?;
         progress.stage_done();
         if settings.verbose {
