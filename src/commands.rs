@@ -312,7 +312,6 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         plan.timeout = settings.migration_timeout;
         findings.extend(plan.one_way_findings(&chain));
         plan.progress = progress.clone();
-        progress.stage_done();
         progress.stage("Provision PostgreSQL");
         let server = Server::start(&settings.provision).await?;
         progress.stage_done();

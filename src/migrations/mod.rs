@@ -116,6 +116,14 @@ pub struct Script {
     pub origins: Vec<(usize, u32)>,
 }
 
+/// A splitting error of a script that starts at `first_line` of `path`, on the file's line.
+fn split_error(path: &Path, first_line: u32, error: sql::SqlError) -> LoadError {
+    let line = match &error {
+        sql::SqlError::Nul { line } | sql::SqlError::Scan { line, .. } => first_line + line - 1,
+    };
+    LoadError::Sql { path: display_path(path), line, error }
+}
+
 impl Script {
     /// Splits `sql` (which starts at `first_line` of `path`) into statements; the transaction
     /// mode is inferred and may be overridden by the format's loader.
@@ -131,15 +139,8 @@ impl Script {
         sql: String,
         blocks: &[std::ops::Range<usize>],
     ) -> Result<Script, LoadError> {
-        let split = sql::split_keeping(&sql, blocks).map_err(|error| LoadError::Sql {
-            path: display_path(path),
-            line: match &error {
-                sql::SqlError::Nul { line } | sql::SqlError::Scan { line, .. } => first_line + line - 1,
-            },
-            error,
-        })?;
-        let transaction = Transaction::inferred(&split);
-        Ok(Script { path: path.to_path_buf(), first_line, sql, split, transaction, origins: Vec::new() })
+        let split = sql::split_keeping(&sql, blocks).map_err(|error| split_error(path, first_line, error))?;
+        Ok(Script::of_split(path, first_line, sql, split))
     }
 
     /// Like [`Script::with_blocks`] for a down (or undo) script, which the tools never read while
@@ -152,8 +153,9 @@ impl Script {
         sql: String,
         blocks: &[std::ops::Range<usize>],
     ) -> Result<Script, LoadError> {
-        match Script::with_blocks(path, first_line, sql.clone(), blocks) {
-            Err(LoadError::Sql { error: sql::SqlError::Scan { .. }, .. }) => {
+        let split = match sql::split_keeping(&sql, blocks) {
+            Ok(split) => split,
+            Err(sql::SqlError::Scan { .. }) => {
                 let lines = sql::Lines::new(&sql);
                 let start = sql.len() - sql.trim_start().len();
                 let end = sql.trim_end().len();
@@ -169,18 +171,17 @@ impl Script {
                 } else {
                     Vec::new()
                 };
-                let split = Split { statements, lines, syntax_error: Some("the scanner cannot split it".into()) };
-                Ok(Script {
-                    path: path.to_path_buf(),
-                    first_line,
-                    sql,
-                    split,
-                    transaction: Transaction::Wrapped,
-                    origins: Vec::new(),
-                })
+                Split { statements, lines, syntax_error: Some("the scanner cannot split it".into()) }
             }
-            other => other,
-        }
+            Err(error) => return Err(split_error(path, first_line, error)),
+        };
+        Ok(Script::of_split(path, first_line, sql, split))
+    }
+
+    /// The script of `sql` split as `split`, its transaction mode inferred from the statements.
+    fn of_split(path: &Path, first_line: u32, sql: String, split: Split) -> Script {
+        let transaction = Transaction::inferred(&split);
+        Script { path: path.to_path_buf(), first_line, sql, split, transaction, origins: Vec::new() }
     }
 
     /// The text of one of this script's statements.

@@ -80,13 +80,24 @@ enum Touched {
     Owners { changed: Vec<Oid>, kinds: Vec<String>, kept: Vec<Oid> },
 }
 
+impl Touched {
+    /// These owners with their kinds; `kept` tells which existed before and still do (new and
+    /// dropped objects rename nothing: what references them changed too).
+    fn owners(mut changed: Vec<(u32, String)>, kept: impl Fn(u32) -> bool) -> Touched {
+        changed.sort_unstable_by_key(|(owner, _)| *owner);
+        let kept = changed.iter().map(|(owner, _)| *owner).filter(|o| kept(*o)).map(Oid).collect();
+        let (changed, kinds) = changed.into_iter().map(|(owner, kind)| (Oid(owner), kind)).unzip();
+        Touched::Owners { changed, kinds, kept }
+    }
+}
+
 /// What the previous read saw.
 #[derive(Debug)]
 struct Last {
     versions: Versions,
     owned: Owned,
-    /// The kinds it read whole (schemas, extensions, types); the rest is in `owned`.
-    schema: Schema,
+    /// The schemas and extensions it read (read whole); the rest is in `owned`.
+    namespaces: Schema,
 }
 
 impl Snapshots {
@@ -109,7 +120,6 @@ impl Snapshots {
         // `public` only, so that objects there print unqualified and everything else qualified.
         // Generic plans: the per-owner queries take a parameter, and planning them anew for each
         // call would cost more than running them. No JIT: compiling costs more than any of them.
-
         for conn in [&mut owners, &mut whole] {
             conn.execute("SET search_path = public; SET plan_cache_mode = force_generic_plan; SET jit = off")
                 .await
@@ -139,27 +149,19 @@ impl Snapshots {
     async fn read(&mut self) -> Result<Schema, IntrospectError> {
         let (touched, versions) = if self.logged {
             let entries = super::ddl_log::drain(&mut self.whole).await?;
-            let touched = match &self.last {
-                Some(last) => touched_by_log(entries, &last.owned),
-                None => Touched::Everything,
-            };
+            let touched = self.last.as_ref().map_or(Touched::Everything, |last| touched_by_log(entries, &last.owned));
             (touched, Versions::new())
         } else {
             let versions = versions(&mut self.owners, &mut self.whole).await?;
-            let touched = match &self.last {
-                Some(last) => touched_by_versions(&last.versions, &versions),
-                None => Touched::Everything,
-            };
+            let touched =
+                self.last.as_ref().map_or(Touched::Everything, |last| touched_by_versions(&last.versions, &versions));
             (touched, versions)
         };
         let Snapshots { owners, whole, last, .. } = self;
-        let (owned, mut schema) = match (last.take(), touched) {
-            (Some(Last { mut owned, schema: previous_schema, .. }), Touched::Owners { changed, kinds, kept }) => {
-                let kinds = || kinds.iter().map(String::as_str);
-                // The whole kinds whose objects changed are read alongside.
-                let fixed = Fixed::NONE;
-                let (fresh, mut schema) = read_both(owners, whole, Some(&changed), Kinds::of(kinds()), fixed).await?;
-                fixed.keep(&mut schema, &previous_schema);
+        let (owned, namespaces) = match (last.take(), touched) {
+            (Some(Last { mut owned, namespaces, .. }), Touched::Owners { changed, kinds, kept }) => {
+                let fresh =
+                    read_both(owners, whole, Some(&changed), Kinds::of(kinds.iter().map(String::as_str))).await?;
                 let renamed = owned.renamed(&kept, &fresh);
                 owned.replace(&changed, fresh);
                 if !renamed.is_empty() {
@@ -171,21 +173,18 @@ impl Snapshots {
                         .collect();
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
-                    let again = Fixed::NONE;
-                    let (fresh, mut reread) = read_both(owners, whole, Some(&dependents), Kinds::ALL, again).await?;
+                    let fresh = read_both(owners, whole, Some(&dependents), Kinds::ALL).await?;
                     owned.replace(&dependents, fresh);
-                    again.keep(&mut reread, &schema);
-                    schema = reread;
                 }
-                (owned, schema)
+                // Schemas and extensions change only with owner 0, which reads everything.
+                (owned, namespaces)
             }
-            _ => read_both(owners, whole, None, Kinds::ALL, Fixed::ALL).await?,
+            _ => (read_both(owners, whole, None, Kinds::ALL).await?, read_namespaces(whole).await?),
         };
-        // Only the whole kinds are kept; the returned schema is rebuilt from the per-owner
-        // entries each time.
-        let whole_kinds = schema.clone();
+        // The returned schema is rebuilt from the per-owner entries each time.
+        let mut schema = namespaces.clone();
         owned.fill(&mut schema);
-        *last = Some(Last { versions, owned, schema: whole_kinds });
+        *last = Some(Last { versions, owned, namespaces });
         Ok(schema)
     }
 }
@@ -197,21 +196,13 @@ fn touched_by_versions(previous: &Versions, versions: &Versions) -> Touched {
     if previous.get(&0) != versions.get(&0) {
         return Touched::Everything;
     }
-    let mut changed: Vec<(u32, String)> = versions
+    let changed = versions
         .iter()
         .filter(|(owner, version)| previous.get(owner) != Some(version))
         .chain(previous.iter().filter(|(owner, _)| !versions.contains_key(owner)))
         .map(|(owner, (_, _, kind))| (*owner, kind.clone()))
         .collect();
-    changed.sort_unstable();
-    // New and dropped objects rename nothing: what references them changed too.
-    let kept = changed
-        .iter()
-        .filter(|(o, _)| previous.contains_key(o) && versions.contains_key(o))
-        .map(|(o, _)| Oid(*o))
-        .collect();
-    let (changed, kinds) = changed.into_iter().map(|(o, kind)| (Oid(o), kind)).unzip();
-    Touched::Owners { changed, kinds, kept }
+    Touched::owners(changed, |o| previous.contains_key(&o) && versions.contains_key(&o))
 }
 
 /// What changed, from the DDL log's entries since the previous read, whose per-owner cache is
@@ -241,12 +232,9 @@ fn touched_by_log(entries: Vec<super::ddl_log::Entry>, owned: &Owned) -> Touched
     for child in children {
         changed.entry(child).or_insert(("r".into(), true));
     }
-    let mut changed: Vec<(u32, (String, bool))> = changed.into_iter().collect();
-    changed.sort_unstable_by_key(|(o, _)| *o);
-    // New objects rename nothing.
-    let kept = changed.iter().filter(|(o, (_, present))| *present && owned.has(*o)).map(|(o, _)| Oid(*o)).collect();
-    let (changed, kinds) = changed.into_iter().map(|(o, (kind, _))| (Oid(o), kind)).unzip();
-    Touched::Owners { changed, kinds, kept }
+    let kept: std::collections::HashSet<u32> =
+        changed.iter().filter(|(o, (_, present))| *present && owned.has(**o)).map(|(o, _)| *o).collect();
+    Touched::owners(changed.into_iter().map(|(o, (kind, _))| (o, kind)).collect(), |o| kept.contains(&o))
 }
 
 /// Per owner (see `sql/versions.sql`): how many catalog rows describe it, their xmin sum, and
@@ -283,23 +271,18 @@ async fn dependents(conn: &mut PgConnection, changed: &[Oid]) -> Result<Vec<Oid>
 }
 
 /// Runs the per-owner queries `kinds` for `only` (every owner without it), split over the two
-/// connections, and reads the whole kinds `fixed` on the second after its share.
+/// connections.
 async fn read_both(
     owners: &mut PgConnection,
     whole: &mut PgConnection,
     only: Option<&[Oid]>,
     kinds: Kinds,
-    fixed: Fixed,
-) -> Result<(Owned, Schema), IntrospectError> {
+) -> Result<Owned, IntrospectError> {
     let (first, second) = kinds.split();
-    let rest = async {
-        let owned = Owned::read(whole, only, second).await?;
-        Ok::<_, IntrospectError>((owned, read_fixed(whole, fixed).await?))
-    };
-    let (owned, rest) = tokio::join!(Owned::read(owners, only, first), rest);
-    let (mut owned, (more, schema)) = (owned?, rest?);
-    owned.merge(more);
-    Ok((owned, schema))
+    let (owned, more) = tokio::join!(Owned::read(owners, only, first), Owned::read(whole, only, second));
+    let mut owned = owned?;
+    owned.merge(more?);
+    Ok(owned)
 }
 
 async fn fetch(conn: &mut PgConnection, what: &'static str, sql: &'static str) -> Result<Vec<PgRow>, IntrospectError> {
@@ -350,53 +333,26 @@ fn persistence(code: &str) -> String {
 }
 
 async fn read_all(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
-    let mut s = read_fixed(conn, Fixed::ALL).await?;
+    let mut s = read_namespaces(conn).await?;
     Owned::read(conn, None, Kinds::ALL).await?.fill(&mut s);
     Ok(s)
 }
 
-/// The kinds read whole (they are cheap), those of them that `read` asks for.
-async fn read_fixed(conn: &mut PgConnection, read: Fixed) -> Result<Schema, IntrospectError> {
+/// The kinds read whole (they are cheap and change rarely): schemas and extensions.
+async fn read_namespaces(conn: &mut PgConnection) -> Result<Schema, IntrospectError> {
     let mut s = Schema::default();
-
     const SCHEMAS: &str = "schemas";
-    if read.namespaces {
-        for row in fetch(conn, SCHEMAS, include_str!("sql/schemas.sql")).await? {
-            s.schemas.insert(get(&row, 0, SCHEMAS)?, Namespace { comment: get(&row, 1, SCHEMAS)? });
-        }
+    for row in fetch(conn, SCHEMAS, include_str!("sql/schemas.sql")).await? {
+        s.schemas.insert(get(&row, 0, SCHEMAS)?, Namespace { comment: get(&row, 1, SCHEMAS)? });
     }
-
     const EXTENSIONS: &str = "extensions";
-    if read.namespaces {
-        for row in fetch(conn, EXTENSIONS, include_str!("sql/extensions.sql")).await? {
-            s.extensions.insert(
-                get(&row, 0, EXTENSIONS)?,
-                Extension { schema: get(&row, 1, EXTENSIONS)?, version: get(&row, 2, EXTENSIONS)? },
-            );
-        }
+    for row in fetch(conn, EXTENSIONS, include_str!("sql/extensions.sql")).await? {
+        s.extensions.insert(
+            get(&row, 0, EXTENSIONS)?,
+            Extension { schema: get(&row, 1, EXTENSIONS)?, version: get(&row, 2, EXTENSIONS)? },
+        );
     }
-
     Ok(s)
-}
-
-/// Which of the kinds read whole to read again.
-#[derive(Debug, Clone, Copy)]
-struct Fixed {
-    /// Schemas and extensions (read again only when anything may have changed).
-    namespaces: bool,
-}
-
-impl Fixed {
-    const ALL: Fixed = Fixed { namespaces: true };
-    const NONE: Fixed = Fixed { namespaces: false };
-
-    /// Takes the kinds not read again from `previous`.
-    fn keep(self, schema: &mut Schema, previous: &Schema) {
-        if !self.namespaces {
-            schema.schemas.clone_from(&previous.schemas);
-            schema.extensions.clone_from(&previous.extensions);
-        }
-    }
 }
 
 /// Which per-owner queries to run: those of the kinds of owners that changed.
