@@ -5,12 +5,15 @@
 use crate::effects;
 use crate::findings::Finding;
 use crate::migrations::{Chain, LoadError, Script, read_sql_file};
+use crate::runner::Observer;
 use crate::schema::introspect::BOOKKEEPING_TABLES;
 use crate::schema::{Change, Schema};
+use crate::sql::TxEffect;
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 /// Rule id: rows of a table the migration does not touch changed.
 pub const DATA_CHANGED: &str = "data-changed";
@@ -65,17 +68,43 @@ pub struct Contents {
     pub tables: BTreeMap<String, (i64, String)>,
 }
 
-/// Reads the contents of every permanent table holding rows. Tables never written to have no
-/// file pages (`pg_relation_size` is 0) and are skipped without being scanned, which keeps
-/// this cheap on the mostly empty databases migrations run on.
+/// Reads the contents of every permanent table holding rows.
 pub async fn contents(conn: &mut PgConnection) -> Result<Contents, sqlx::Error> {
-    let written: Vec<(String, String)> = sqlx::query_as(
-        "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND n.nspname <> 'information_schema' \
-         AND n.nspname NOT LIKE 'pg\\_%' AND pg_relation_size(c.oid) > 0",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    contents_of(conn, None).await
+}
+
+/// Reads the contents of the permanent tables holding rows, of those named `only` (as
+/// `schema.table`) when given. Tables never written to have no file pages
+/// (`pg_relation_size` is 0) and are skipped without being scanned, which keeps this cheap on
+/// the mostly empty databases migrations run on.
+async fn contents_of(conn: &mut PgConnection, only: Option<&BTreeSet<String>>) -> Result<Contents, sqlx::Error> {
+    const WRITTEN: &str = "WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND n.nspname <> 'information_schema' \
+                           AND n.nspname NOT LIKE 'pg\\_%' AND pg_relation_size(c.oid) > 0";
+    let written: Vec<(String, String)> = match only {
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace {WRITTEN}"
+            )))
+            .fetch_all(&mut *conn)
+            .await?
+        }
+        Some(tables) => {
+            // `schema.table` at each of its dots (either name may hold one): looked up by
+            // name, not by scanning every table.
+            let (schemas, names): (Vec<&str>, Vec<&str>) =
+                tables.iter().flat_map(|t| t.match_indices('.').map(move |(at, _)| (&t[..at], &t[at + 1..]))).unzip();
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT n.nspname::text, c.relname::text FROM unnest($1::text[], $2::text[]) AS w(s, t) \
+                 JOIN pg_namespace n ON n.nspname = w.s JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.t \
+                 {WRITTEN}"
+            )))
+            .bind(schemas)
+            .bind(names)
+            .fetch_all(&mut *conn)
+            .await?
+        }
+    };
     let mut out = Contents::default();
     if written.is_empty() {
         return Ok(out);
@@ -96,6 +125,138 @@ pub async fn contents(conn: &mut PgConnection) -> Result<Contents, sqlx::Error> 
         out.tables.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
     Ok(out)
+}
+
+/// Table contents kept between reads: a table is read again only once a step may have changed
+/// its rows, so that the data check around a migration costs what it changed, not what the
+/// database holds.
+#[derive(Debug, Default)]
+pub struct ContentsCache {
+    /// The contents as of the last read; `None`: not read since anything may have changed.
+    known: Option<Contents>,
+    /// Tables whose rows may have changed since `known` was read.
+    stale: BTreeSet<String>,
+}
+
+impl ContentsCache {
+    /// Anything may have changed: the next read reads every table.
+    pub fn forget(&mut self) {
+        self.known = None;
+        self.stale.clear();
+    }
+
+    /// The rows of `tables` (`schema.table`) may have changed.
+    pub fn invalidate(&mut self, tables: impl IntoIterator<Item = String>) {
+        if self.known.is_some() {
+            self.stale.extend(tables);
+        }
+    }
+
+    /// What a step may have written, as [`Written::take`] gives it (`None`: unknown).
+    pub fn written(&mut self, tables: Option<BTreeSet<String>>) {
+        match tables {
+            Some(tables) => self.invalidate(tables),
+            None => self.forget(),
+        }
+    }
+
+    /// The contents now, reading only the tables that may have changed.
+    pub async fn read(&mut self, conn: &mut PgConnection) -> Result<Contents, sqlx::Error> {
+        match self.known.as_mut() {
+            None => self.known = Some(contents_of(conn, None).await?),
+            Some(known) if !self.stale.is_empty() => {
+                let fresh = contents_of(conn, Some(&self.stale)).await?;
+                for table in &self.stale {
+                    known.tables.remove(table);
+                }
+                known.tables.extend(fresh.tables);
+                self.stale.clear();
+            }
+            Some(_) => {}
+        }
+        Ok(self.known.clone().expect("read above"))
+    }
+}
+
+/// Watches a script on its own connection for the tables whose rows it may write: those its
+/// transaction holds a lock on that writing takes (ROW EXCLUSIVE or stronger), read once
+/// before the transaction ends. A statement that may write rows outside a transaction block
+/// leaves it unknown.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// `None`: unknown.
+    tables: Option<BTreeSet<String>>,
+    /// Whether to look at all (a script of DDL alone writes no rows; what it alters, the
+    /// schema's delta tells).
+    active: bool,
+    /// Inside a transaction block the script opened itself.
+    in_block: bool,
+}
+
+impl Written {
+    /// Starts watching `script` (anew: what an earlier one wrote is dropped).
+    pub fn start(&mut self, script: &Script) {
+        *self = Written { tables: Some(BTreeSet::new()), active: may_write_rows(script), in_block: false };
+    }
+
+    /// Whether the script may write rows, so that its statements are watched.
+    pub fn watching(&self) -> bool {
+        self.active
+    }
+
+    /// The tables the script watched since [`Written::start`] may have written rows of.
+    pub fn take(&mut self) -> Option<BTreeSet<String>> {
+        std::mem::take(&mut self.tables)
+    }
+
+    async fn read_locks(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let locked: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_locks l \
+             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND c.relkind = 'r' \
+             AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')",
+        )
+        .fetch_all(conn)
+        .await?;
+        if let Some(tables) = self.tables.as_mut() {
+            tables.extend(locked);
+        }
+        Ok(())
+    }
+}
+
+impl Observer for Written {
+    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
+        let statement = &script.split.statements[index];
+        if self.active && self.in_block && matches!(statement.tx, TxEffect::Control(kw) if kw != "BEGIN") {
+            // The script ends its own transaction: its locks go with it.
+            self.read_locks(conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn after(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+        _elapsed: Duration,
+    ) -> Result<(), sqlx::Error> {
+        if !self.active {
+            return Ok(());
+        }
+        let statement = &script.split.statements[index];
+        match statement.tx {
+            TxEffect::Control(kw) => self.in_block = kw == "BEGIN",
+            _ if script.transaction.is_wrapped() && index + 1 == script.split.statements.len() => {
+                self.read_locks(conn).await?;
+            }
+            _ if script.transaction.is_wrapped() => {}
+            _ if !self.in_block && text_may_write(script.text(statement)) => self.tables = None,
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 /// Statements that cannot change the rows of a table they do not name: DDL (its expressions
@@ -139,20 +300,22 @@ const ROW_SAFE: &[&str] = &[
 /// migration tool's bookkeeping tables (Alembic's rendered SQL updates `alembic_version`) do
 /// not count; they are not checked.
 pub fn may_write_rows(script: &Script) -> bool {
-    script.split.statements.iter().any(|s| {
-        let text = script.text(s);
-        // A block kept whole (goose's StatementBegin/End) may hold several statements.
-        if !text.contains(';') {
-            return statement_may_write(text);
+    script.split.statements.iter().any(|s| text_may_write(script.text(s)))
+}
+
+/// Whether one statement of a script may write rows; a block kept whole (goose's
+/// StatementBegin/End) may hold several statements.
+fn text_may_write(text: &str) -> bool {
+    if !text.contains(';') {
+        return statement_may_write(text);
+    }
+    match crate::sql::split(text) {
+        Ok(split) if split.statements.len() > 1 => {
+            split.statements.iter().any(|inner| statement_may_write(&text[inner.start..inner.end]))
         }
-        match crate::sql::split(text) {
-            Ok(split) if split.statements.len() > 1 => {
-                split.statements.iter().any(|inner| statement_may_write(&text[inner.start..inner.end]))
-            }
-            Ok(_) => statement_may_write(text),
-            Err(_) => true,
-        }
-    })
+        Ok(_) => statement_may_write(text),
+        Err(_) => true,
+    }
 }
 
 /// Whether `script` creates or changes an event trigger, after which any DDL may run code

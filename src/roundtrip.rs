@@ -5,7 +5,7 @@
 //! migration is checked to have left the database as it was. Migrations run through [`Steps`],
 //! so a format run by its own tool plugs in beside our SQL runner.
 
-use crate::data::{self, Contents, Seed, SeedError};
+use crate::data::{self, Contents, ContentsCache, Seed, SeedError};
 use crate::effects;
 use crate::findings::Finding;
 use crate::migrations::{Apply, Chain, Migration, Script, display_path};
@@ -14,7 +14,7 @@ use crate::report::{self, MigrationReport, MigrationStatus};
 use crate::rules;
 use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
 use crate::schema::introspect::Snapshots;
-use crate::schema::{self, Action, Change, IntrospectError, Schema};
+use crate::schema::{Action, Change, Delta, IntrospectError, Schema};
 use crate::scope::{MigrationScope, Scope};
 use serde::Serialize;
 use sqlx::Connection;
@@ -98,6 +98,17 @@ pub struct AppliedStatement {
     pub text: String,
 }
 
+/// Which run of an up this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// The first, watched and judged.
+    First,
+    /// The re-run after its down, whose effects are compared.
+    Again,
+    /// A replay nothing looks at (a merged migration, a rebuild): as fast as it goes.
+    Replay,
+}
+
 /// Runs one direction of one migration of the chain on a connection.
 pub trait Steps {
     /// Called whenever the stairway creates the database it applies the chain to (at the start
@@ -107,12 +118,12 @@ pub trait Steps {
         async { Ok(()) }
     }
 
-    /// Applies migration `index`; `again` is true for the re-run after its down (and replays).
+    /// Applies migration `index`, for `pass`.
     fn up(
         &mut self,
         conn: &mut PgConnection,
         index: usize,
-        again: bool,
+        pass: Pass,
     ) -> impl Future<Output = Result<ScriptOutcome, StairwayError>>;
 
     /// Reverts migration `index`; only called when [`Steps::has_down`] is true.
@@ -133,18 +144,25 @@ pub trait Steps {
     /// located in it and the data check reads which tables it names. `None` when unknown (the
     /// data check then skips the migration rather than guess).
     fn script(&self, index: usize) -> Option<&Script>;
+
+    /// The tables whose rows the last up or down may have written (`schema.table`), beyond
+    /// what its DDL altered; `None` when unknown.
+    fn written(&mut self) -> Option<BTreeSet<String>> {
+        None
+    }
 }
 
 /// SQL migrations run by our [`runner`]; the observer sees the first up of each migration.
 pub struct SqlSteps<'a, O> {
     chain: &'a Chain,
     observer: O,
+    written: data::Written,
 }
 
 impl<'a, O: Observer> SqlSteps<'a, O> {
     /// Steps over `chain`'s scripts; `observer` sees the first up of each migration.
     pub fn new(chain: &'a Chain, observer: O) -> Self {
-        SqlSteps { chain, observer }
+        SqlSteps { chain, observer, written: data::Written::default() }
     }
 
     /// Gives the observer back.
@@ -154,13 +172,20 @@ impl<'a, O: Observer> SqlSteps<'a, O> {
 }
 
 impl<O: Observer> Steps for SqlSteps<'_, O> {
-    async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, StairwayError> {
+    async fn up(&mut self, conn: &mut PgConnection, index: usize, pass: Pass) -> Result<ScriptOutcome, StairwayError> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
-        if again {
+        self.written.start(script);
+        if pass == Pass::Replay || (pass == Pass::Again && !self.written.watching()) {
+            if self.written.watching() {
+                // Unwatched, what it wrote is unknown.
+                self.written.take();
+            }
             Ok(runner::run_replay(conn, script).await?)
+        } else if pass == Pass::Again {
+            Ok(runner::run_script(conn, script, &mut self.written).await?)
         } else {
-            let outcome = runner::run_script(conn, script, &mut self.observer).await?;
+            let outcome = runner::run_script(conn, script, &mut (&mut self.observer, &mut self.written)).await?;
             self.observer.finished(&migration.id, script, &outcome);
             Ok(outcome)
         }
@@ -168,7 +193,12 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
 
     async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, StairwayError> {
         let script = self.chain.migrations[index].down.as_ref().expect("has_down checked");
-        Ok(runner::run_script(conn, script, &mut runner::NoObserver).await?)
+        self.written.start(script);
+        Ok(runner::run_script(conn, script, &mut self.written).await?)
+    }
+
+    fn written(&mut self) -> Option<BTreeSet<String>> {
+        self.written.take()
     }
 
     fn has_down(&self, index: usize) -> bool {
@@ -303,10 +333,11 @@ struct Stair<'a> {
     reader: PgConnection,
     /// Reads the database's schema again after each step, re-reading only what changed.
     snapshots: Snapshots,
+    /// The schema as of the last snapshot [`Stair::advance`]d it.
     schema: Schema,
-    /// The rows as of now; `None` after a step that was not followed by a read (reading
-    /// them costs as much as a snapshot, and only migrations that may write rows need them).
-    contents: Option<Contents>,
+    /// The rows, read again only for the tables a step may have changed (and only around
+    /// migrations that may write rows: only they need them).
+    contents: ContentsCache,
     /// Event triggers exist: DDL may run code that writes rows.
     event_triggers: bool,
     /// Merged migrations ran since `schema` was read: it, the contents and `event_triggers`
@@ -318,19 +349,40 @@ struct Stair<'a> {
 }
 
 impl Stair<'_> {
-    async fn snapshot(&mut self) -> Result<Schema, StairwayError> {
-        let mut schema = self.snapshots.take().await?;
-        mask_now(&mut schema, &recent_dates());
-        Ok(schema)
+    /// What changed in the schema since the previous snapshot; [`Stair::advance`] takes it in.
+    async fn snapshot(&mut self) -> Result<Delta, StairwayError> {
+        let mut delta = self.snapshots.take().await?;
+        let dates = recent_dates();
+        delta.for_both(|schema| mask_now(schema, &dates));
+        Ok(delta)
     }
 
-    /// The schema and the table contents, read side by side on the two connections.
-    async fn observe(&mut self) -> Result<(Schema, Contents), StairwayError> {
+    /// What changed in the schema and the table contents now, read side by side on the two
+    /// connections.
+    async fn observe(&mut self) -> Result<(Delta, Contents), StairwayError> {
         let dates = recent_dates();
-        let (schema, contents) = tokio::join!(self.snapshots.take(), data::contents(&mut self.reader));
-        let mut schema = schema?;
-        mask_now(&mut schema, &dates);
-        Ok((schema, contents.map_err(StairwayError::Contents)?))
+        let (delta, contents) = tokio::join!(self.snapshots.take(), self.contents.read(&mut self.reader));
+        let mut delta = delta?;
+        delta.for_both(|schema| mask_now(schema, &dates));
+        Ok((delta, contents.map_err(StairwayError::Contents)?))
+    }
+
+    /// Brings `schema` to the state after `delta`. DDL may rewrite the rows of what it alters
+    /// (a type it changes prints differently in any table): their contents are read again.
+    fn advance(&mut self, delta: &Delta) {
+        self.schema.apply(delta);
+        if delta.alters_types() {
+            self.contents.forget();
+        } else {
+            self.contents.invalidate(delta.tables());
+        }
+    }
+
+    /// Takes in the tables a step may have written rows of (see [`Steps::written`]).
+    fn wrote(&mut self, tables: Option<BTreeSet<String>>) {
+        // Event triggers may write anywhere.
+        let tables = tables.filter(|_| !self.event_triggers);
+        self.contents.written(tables);
     }
 
     /// After a step that ran out of time: stops what it still runs on the server, replaces the
@@ -352,6 +404,7 @@ impl Stair<'_> {
         .map_err(StairwayError::Contents)?;
         self.conn = self.database.connect_as(MIGRATE_APP).await?;
         steps.database(&self.database).await?;
+        self.contents.forget();
         let seconds = plan.timeout.as_secs();
         let line = script.split.statements.first().map_or(script.first_line, |s| script.statement_line(s));
         Ok(ScriptOutcome {
@@ -379,18 +432,17 @@ impl Stair<'_> {
 
     /// Reads the schema again after merged migrations ran unobserved.
     async fn refresh(&mut self) -> Result<(), StairwayError> {
-        (self.schema, self.contents) = (self.snapshot().await?, None);
+        let delta = self.snapshot().await?;
+        self.advance(&delta);
+        self.contents.forget();
         self.event_triggers = has_event_triggers(&mut self.reader).await?;
         self.stale = false;
         Ok(())
     }
 
-    /// Reads the table contents if they are not known.
+    /// The table contents now.
     async fn contents(&mut self) -> Result<Contents, StairwayError> {
-        match self.contents.take() {
-            Some(contents) => Ok(contents),
-            None => data::contents(&mut self.reader).await.map_err(StairwayError::Contents),
-        }
+        self.contents.read(&mut self.reader).await.map_err(StairwayError::Contents)
     }
 
     /// Whether the migration at `index` may write rows of tables it does not touch, so that
@@ -419,7 +471,7 @@ pub async fn apply_chain<S: Steps>(
         reader,
         snapshots,
         schema: Schema::default(),
-        contents: None,
+        contents: ContentsCache::default(),
         event_triggers: false,
         stale: false,
         fresh: BTreeSet::new(),
@@ -427,7 +479,8 @@ pub async fn apply_chain<S: Steps>(
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
         load_seed(&mut stair.conn, seed).await?;
     }
-    stair.schema = stair.snapshot().await?;
+    let first = stair.snapshot().await?;
+    stair.advance(&first);
     stair.event_triggers = has_event_triggers(&mut stair.reader).await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
     let mut findings = Vec::new();
@@ -443,12 +496,13 @@ pub async fn apply_chain<S: Steps>(
         plan.progress.migration_starts(index, total, &report.path);
         if !judged {
             // Merged: replayed as fast as possible, with no snapshot, trace or round trip.
-            let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, true)).await? {
+            let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, Pass::Replay)).await? {
                 Some(outcome) => outcome,
                 None => stair.timed_out(steps, plan, &migration.up).await?,
             };
             report.duration_ms = report::millis(outcome.duration);
             report.partially_applied = outcome.partially_applied;
+            steps.written();
             stair.stale = true;
             if outcome.error.is_some() {
                 failed = true;
@@ -471,10 +525,11 @@ pub async fn apply_chain<S: Steps>(
         }
         let writes = stair.may_write_rows(steps, index);
         let before_contents = if writes { Some(stair.contents().await?) } else { None };
-        let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, false)).await? {
+        let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, Pass::First)).await? {
             Some(outcome) => outcome,
             None => stair.timed_out(steps, plan, &migration.up).await?,
         };
+        stair.wrote(steps.written());
         report.duration_ms = report::millis(outcome.duration);
         report.partially_applied = outcome.partially_applied;
         if outcome.error.is_some() {
@@ -485,27 +540,24 @@ pub async fn apply_chain<S: Steps>(
             continue;
         }
         report.status = MigrationStatus::Applied;
-        let (after, contents) = if writes {
-            let (after, contents) = stair.observe().await?;
-            (after, Some(contents))
+        let (delta, contents) = if writes {
+            let (delta, contents) = stair.observe().await?;
+            (delta, Some(contents))
         } else {
             (stair.snapshot().await?, None)
         };
-        let changes = schema::diff(&stair.schema, &after);
+        let changes = delta.changes();
         let up = steps.script(index);
         let up_or_file = up.unwrap_or(&migration.up);
         findings.extend(effects::findings(&migration.id, up_or_file, &changes, &stair.schema, &stair.fresh));
+        stair.advance(&delta);
         if plan.change_start.is_some_and(|start| index >= start) {
             stair.fresh.extend(changes.iter().filter(|c| c.action == Action::Added).map(|c| c.name.clone()));
         }
         if let (Some(up), Some(before), Some(now)) = (up, &before_contents, &contents) {
-            findings.extend(data::changed(&migration.id, up, &changes, before, now, &after));
+            findings.extend(data::changed(&migration.id, up, &changes, before, now, &stair.schema));
         }
         report.changes = changes;
-        let before = std::mem::replace(&mut stair.schema, after);
-        // DDL rewrites the rows of the tables it alters: without a read, the contents are
-        // unknown from here on.
-        stair.contents = contents;
         if up.is_none_or(data::touches_event_triggers) {
             stair.event_triggers = has_event_triggers(&mut stair.reader).await?;
         }
@@ -518,7 +570,7 @@ pub async fn apply_chain<S: Steps>(
             RoundTripResult { status: RoundTripStatus::NoDown, note: Some("no down script to run".into()) }
         } else {
             let (result, consistent) =
-                round_trip(&mut stair, steps, plan, migration, index, &before, &mut findings).await?;
+                round_trip(&mut stair, steps, plan, migration, index, delta, &mut findings).await?;
             if !consistent {
                 rebuild(&mut stair, chain, steps, plan, index).await?;
             }
@@ -526,7 +578,9 @@ pub async fn apply_chain<S: Steps>(
         });
         if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
             load_seed(&mut stair.conn, seed).await?;
-            (stair.schema, stair.contents) = (stair.snapshot().await?, None);
+            let seeded = stair.snapshot().await?;
+            stair.advance(&seeded);
+            stair.contents.forget();
             stair.event_triggers |= has_event_triggers(&mut stair.reader).await?;
         }
         plan.progress.migration_done(index, total, &report);
@@ -570,7 +624,8 @@ async fn record_failure(
         AfterFailure::RolledBack { verified: false, differences: Vec::new() }
     } else {
         let now = stair.snapshot().await?;
-        let differences: Vec<String> = schema::diff(&stair.schema, &now).iter().map(ToString::to_string).collect();
+        let differences: Vec<String> = now.changes().iter().map(ToString::to_string).collect();
+        stair.advance(&now);
         AfterFailure::RolledBack { verified: differences.is_empty(), differences }
     });
     report.error = Some(error);
@@ -585,7 +640,7 @@ async fn round_trip<S: Steps>(
     plan: &Plan,
     migration: &Migration,
     index: usize,
-    before: &Schema,
+    up: Delta,
     findings: &mut Vec<Finding>,
 ) -> Result<(RoundTripResult, bool), StairwayError> {
     let id = &migration.id;
@@ -595,6 +650,7 @@ async fn round_trip<S: Steps>(
         Some(outcome) => outcome,
         None => stair.timed_out(steps, plan, down_script.unwrap_or(&migration.up)).await?,
     };
+    stair.wrote(steps.written());
     if let Some(error) = &down.error {
         let mut message = format!("the down of {id} fails: {}{}", error.message, sqlstate(error));
         if let Some(detail) = &error.detail {
@@ -613,7 +669,9 @@ async fn round_trip<S: Steps>(
         return Ok((RoundTripResult { status: RoundTripStatus::Irreversible, note: Some(message) }, consistent));
     }
     let reverted = stair.snapshot().await?;
-    let left = schema::diff(before, &reverted);
+    stair.advance(&reverted);
+    // From before the up to after the down.
+    let left = up.then(reverted.clone()).changes();
     let mut result = RoundTripResult { status: RoundTripStatus::Passed, note: None };
     if !left.is_empty() {
         let message = format!(
@@ -629,10 +687,11 @@ async fn round_trip<S: Steps>(
         );
         result = RoundTripResult { status: RoundTripStatus::Irreversible, note: Some(message) };
     }
-    let again = match within(plan.timeout, steps.up(&mut stair.conn, index, true)).await? {
+    let again = match within(plan.timeout, steps.up(&mut stair.conn, index, Pass::Again)).await? {
         Some(outcome) => outcome,
         None => stair.timed_out(steps, plan, &migration.up).await?,
     };
+    stair.wrote(steps.written());
     if let Some(error) = &again.error {
         let message =
             format!("{id} applies once but fails when run again after its down: {}{}", error.message, sqlstate(error));
@@ -645,12 +704,11 @@ async fn round_trip<S: Steps>(
         }
         return Ok((result, false));
     }
-    // The round trip may rewrite rows (a down that deletes, an up that inserts): the next
-    // migration that writes rows reads them again.
     let reapplied = stair.snapshot().await?;
-    stair.contents = None;
-    if reapplied != stair.schema {
-        let differences = schema::diff(&stair.schema, &reapplied);
+    stair.advance(&reapplied);
+    // From after the first up to after the second.
+    let differences = reverted.then(reapplied).changes();
+    if !differences.is_empty() {
         if result.status == RoundTripStatus::Passed {
             let message =
                 format!("{id} gives another schema when run again after its down: {}", effects::describe(&differences));
@@ -733,7 +791,7 @@ async fn rebuild<S: Steps>(
         load_seed(&mut conn, seed).await?;
     }
     for (index, migration) in chain.migrations.iter().enumerate().take(upto + 1) {
-        let outcome = steps.up(&mut conn, index, true).await?;
+        let outcome = steps.up(&mut conn, index, Pass::Replay).await?;
         if let Some(e) = outcome.error {
             return Err(StairwayError::Replay {
                 id: chain.migrations[upto].id.clone(),
@@ -755,7 +813,8 @@ async fn rebuild<S: Steps>(
     std::mem::replace(&mut stair.reader, reader).close().await.ok();
     std::mem::replace(&mut stair.snapshots, snapshots).close().await;
     stair.server.drop_database(&old).await?;
-    (stair.schema, stair.contents) = (stair.snapshot().await?, None);
+    stair.schema = stair.snapshot().await?.after;
+    stair.contents.forget();
     Ok(())
 }
 

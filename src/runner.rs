@@ -108,6 +108,64 @@ pub struct NoObserver;
 
 impl Observer for NoObserver {}
 
+impl<T: Observer> Observer for &mut T {
+    fn before(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> {
+        (**self).before(conn, script, index)
+    }
+
+    fn after(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+        elapsed: Duration,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> {
+        (**self).after(conn, script, index, elapsed)
+    }
+
+    fn finished(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
+        (**self).finished(migration, script, outcome);
+    }
+
+    fn change_starts(&mut self, first_oid: u32) {
+        (**self).change_starts(first_oid);
+    }
+}
+
+/// Both observers, the first one first.
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
+        self.0.before(conn, script, index).await?;
+        self.1.before(conn, script, index).await
+    }
+
+    async fn after(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+        elapsed: Duration,
+    ) -> Result<(), sqlx::Error> {
+        self.0.after(conn, script, index, elapsed).await?;
+        self.1.after(conn, script, index, elapsed).await
+    }
+
+    fn finished(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
+        self.0.finished(migration, script, outcome);
+        self.1.finished(migration, script, outcome);
+    }
+
+    fn change_starts(&mut self, first_oid: u32) {
+        self.0.change_starts(first_oid);
+        self.1.change_starts(first_oid);
+    }
+}
+
 /// Runs `script` on `conn`: wrapped in BEGIN/COMMIT when its transaction mode says so (rolled
 /// back on failure), else statement by statement in autocommit.
 pub async fn run_script(

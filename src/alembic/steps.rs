@@ -10,7 +10,7 @@ use crate::lint::Tracer;
 use crate::migrations::{Apply, Chain, LoadError, Migration, Script, Transaction, display_path};
 use crate::postgres::ScratchDatabase;
 use crate::report::MigrationReport;
-use crate::roundtrip::{StairwayError, Steps};
+use crate::roundtrip::{Pass, StairwayError, Steps};
 use crate::runner::{self, Observer, ScriptOutcome, StatementError};
 use crate::sql::TxEffect;
 use sqlx::postgres::PgConnection;
@@ -256,8 +256,8 @@ impl Steps for AlembicSteps<'_> {
         Ok(())
     }
 
-    async fn up(&mut self, conn: &mut PgConnection, index: usize, again: bool) -> Result<ScriptOutcome, StairwayError> {
-        let traced = if again { None } else { self.trace(conn, index).await? };
+    async fn up(&mut self, conn: &mut PgConnection, index: usize, pass: Pass) -> Result<ScriptOutcome, StairwayError> {
+        let traced = if pass == Pass::First { self.trace(conn, index).await? } else { None };
         let migration = &self.chain.migrations[index];
         let file = revision_file(migration);
         let step = self.driver().upgrade(&migration.id, &file).await.map_err(tool)?;

@@ -2,8 +2,10 @@
 //! query per object kind (SQL in `sql/*.sql`), inside one read-only snapshot with a fixed
 //! `search_path` so that type names and expressions print the same on every connection.
 //! Skips system schemas, objects owned by extensions and migration tools' bookkeeping tables.
-//! [`Snapshots`] reads the same schema repeatedly, re-reading only the objects that changed.
+//! [`Snapshots`] reads the same schema repeatedly, re-reading only the objects that changed, and
+//! hands out what changed as a [`Delta`].
 
+use super::delta::Delta;
 use super::model::*;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnection, PgRow};
@@ -120,10 +122,16 @@ impl Snapshots {
         // `public` only, so that objects there print unqualified and everything else qualified.
         // Generic plans: the per-owner queries take a parameter, and planning them anew for each
         // call would cost more than running them. No JIT: compiling costs more than any of them.
+        // No sequential scans where an index serves: a generic plan guesses how many owners it
+        // gets and scans whole catalogs for one (measured on a 3,000-migration schema, every
+        // query was as fast or faster this way, full reads included).
         for conn in [&mut owners, &mut whole] {
-            conn.execute("SET search_path = public; SET plan_cache_mode = force_generic_plan; SET jit = off")
-                .await
-                .map_err(|source| IntrospectError::Query { what: "search_path", source })?;
+            conn.execute(
+                "SET search_path = public; SET plan_cache_mode = force_generic_plan; SET jit = off; \
+                 SET enable_seqscan = off",
+            )
+            .await
+            .map_err(|source| IntrospectError::Query { what: "search_path", source })?;
         }
         Ok(Snapshots { owners, whole, last: None, logged: false })
     }
@@ -139,14 +147,15 @@ impl Snapshots {
         self.whole.close().await.ok();
     }
 
-    /// The schema now; equal to what [`introspect`] would return.
-    pub async fn take(&mut self) -> Result<Schema, IntrospectError> {
-        let mut schema = self.read().await?;
-        drop_bookkeeping(&mut schema);
-        Ok(schema)
+    /// What changed since the previous read (the first read: everything). Applied in turn to an
+    /// empty schema, the deltas give what [`introspect`] would return.
+    pub async fn take(&mut self) -> Result<Delta, IntrospectError> {
+        let mut delta = self.read().await?;
+        delta.for_both(drop_bookkeeping);
+        Ok(delta)
     }
 
-    async fn read(&mut self) -> Result<Schema, IntrospectError> {
+    async fn read(&mut self) -> Result<Delta, IntrospectError> {
         let (touched, versions) = if self.logged {
             let entries = super::ddl_log::drain(&mut self.whole).await?;
             let touched = self.last.as_ref().map_or(Touched::Everything, |last| touched_by_log(entries, &last.owned));
@@ -158,12 +167,15 @@ impl Snapshots {
             (touched, versions)
         };
         let Snapshots { owners, whole, last, .. } = self;
+        let mut delta = Delta::default();
         let (owned, namespaces) = match (last.take(), touched) {
             (Some(Last { mut owned, namespaces, .. }), Touched::Owners { changed, kinds, kept }) => {
                 let fresh =
                     read_both(owners, whole, Some(&changed), Kinds::of(kinds.iter().map(String::as_str))).await?;
                 let renamed = owned.renamed(&kept, &fresh);
-                owned.replace(&changed, fresh);
+                owned.remove(&changed).fill(&mut delta.before);
+                fresh.fill(&mut delta.after);
+                owned.merge(fresh);
                 if !renamed.is_empty() {
                     // A rename may change how anything that references the renamed object prints.
                     let mut dependents: Vec<Oid> = dependents(owners, &renamed)
@@ -174,18 +186,27 @@ impl Snapshots {
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
                     let fresh = read_both(owners, whole, Some(&dependents), Kinds::ALL).await?;
-                    owned.replace(&dependents, fresh);
+                    owned.remove(&dependents).fill(&mut delta.before);
+                    fresh.fill(&mut delta.after);
+                    owned.merge(fresh);
                 }
                 // Schemas and extensions change only with owner 0, which reads everything.
                 (owned, namespaces)
             }
-            _ => (read_both(owners, whole, None, Kinds::ALL).await?, read_namespaces(whole).await?),
+            (previous, _) => {
+                if let Some(Last { owned, namespaces, .. }) = previous {
+                    delta.before = namespaces;
+                    owned.fill(&mut delta.before);
+                }
+                let (owned, namespaces) =
+                    (read_both(owners, whole, None, Kinds::ALL).await?, read_namespaces(whole).await?);
+                delta.after = namespaces.clone();
+                owned.fill(&mut delta.after);
+                (owned, namespaces)
+            }
         };
-        // The returned schema is rebuilt from the per-owner entries each time.
-        let mut schema = namespaces.clone();
-        owned.fill(&mut schema);
         *last = Some(Last { versions, owned, namespaces });
-        Ok(schema)
+        Ok(delta)
     }
 }
 
@@ -576,7 +597,7 @@ impl Owned {
 
         const INDEXES: &str = "indexes";
         if kinds.indexes {
-            for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "i.indrelid", only).await? {
                 let schema: String = get(&row, 0, INDEXES)?;
                 let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
                 let definition: String = get(&row, 7, INDEXES)?;
@@ -643,7 +664,7 @@ impl Owned {
 
         const TRIGGERS: &str = "triggers";
         if kinds.attached {
-            for row in fetch_owned(conn, TRIGGERS, include_str!("sql/triggers.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, TRIGGERS, include_str!("sql/triggers.sql"), "t.tgrelid", only).await? {
                 let name = key3(
                     &get::<String>(&row, 0, TRIGGERS)?,
                     &get::<String>(&row, 1, TRIGGERS)?,
@@ -775,22 +796,28 @@ impl Owned {
         self.column_names.extend(other.column_names);
     }
 
-    /// Drops what `owners` had and takes what `fresh` read for them.
-    fn replace(&mut self, owners: &[Oid], fresh: Owned) {
-        for owner in owners {
-            self.tables.remove(&owner.0);
-            self.sequences.remove(&owner.0);
-            self.columns.remove(&owner.0);
-            self.constraints.remove(&owner.0);
-            self.indexes.remove(&owner.0);
-            self.views.remove(&owner.0);
-            self.triggers.remove(&owner.0);
-            self.policies.remove(&owner.0);
-            self.functions.remove(&owner.0);
-            self.types.remove(&owner.0);
+    /// Takes out what `owners` (sorted) had.
+    fn remove(&mut self, owners: &[Oid]) -> Owned {
+        fn take<T>(map: &mut HashMap<u32, T>, into: &mut HashMap<u32, T>, owner: u32) {
+            if let Some(entries) = map.remove(&owner) {
+                into.insert(owner, entries);
+            }
+        }
+        let mut out = Owned::default();
+        for &Oid(owner) in owners {
+            take(&mut self.tables, &mut out.tables, owner);
+            take(&mut self.sequences, &mut out.sequences, owner);
+            take(&mut self.columns, &mut out.columns, owner);
+            take(&mut self.constraints, &mut out.constraints, owner);
+            take(&mut self.indexes, &mut out.indexes, owner);
+            take(&mut self.views, &mut out.views, owner);
+            take(&mut self.triggers, &mut out.triggers, owner);
+            take(&mut self.policies, &mut out.policies, owner);
+            take(&mut self.functions, &mut out.functions, owner);
+            take(&mut self.types, &mut out.types, owner);
         }
         self.column_names.retain(|(table, _), _| owners.binary_search_by_key(table, |o| o.0).is_err());
-        self.merge(fresh);
+        out
     }
 
     /// Of the `changed` owners, those whose name (or a column's name) differs in `fresh`, and

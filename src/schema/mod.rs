@@ -4,12 +4,14 @@
 
 pub mod ddl_log;
 pub mod declared;
+pub mod delta;
 pub mod diff;
 pub mod drift;
 pub mod introspect;
 pub mod model;
 pub mod yaml;
 
+pub use delta::Delta;
 pub use diff::{Action, Change, diff};
 pub use introspect::{IntrospectError, introspect};
 pub use model::{Kind, Schema};

@@ -5,16 +5,33 @@
 use crate::support::*;
 use migration_guard::migrations::{self, LoadOptions};
 use migration_guard::runner::{self, NoObserver};
-use migration_guard::schema::{self, introspect::Snapshots};
+use migration_guard::schema::{self, Schema, introspect::Snapshots};
 use sqlx::Executor;
 use sqlx::postgres::PgConnection;
 
-/// Takes a snapshot and a full read; panics with the difference when they disagree.
-async fn agree(snapshots: &mut Snapshots, conn: &mut PgConnection, step: &str) {
-    let incremental = snapshots.take().await.unwrap();
+/// Snapshots, the schema their deltas add up to, and the previous full read.
+struct Watched {
+    snapshots: Snapshots,
+    state: Schema,
+    full: Schema,
+}
+
+impl Watched {
+    fn new(snapshots: Snapshots) -> Watched {
+        Watched { snapshots, state: Schema::default(), full: Schema::default() }
+    }
+}
+
+/// Takes a snapshot and a full read; panics when the deltas so far do not add up to the full
+/// read, or when this delta's changes are not those between the two full reads.
+async fn agree(watched: &mut Watched, conn: &mut PgConnection, step: &str) {
+    let delta = watched.snapshots.take().await.unwrap();
+    watched.state.apply(&delta);
     let full = schema::introspect(conn).await.unwrap();
-    let differences: Vec<String> = schema::diff(&full, &incremental).iter().map(ToString::to_string).collect();
-    assert!(differences.is_empty(), "after {step}, the snapshot differs from a full read: {differences:#?}");
+    let differences: Vec<String> = schema::diff(&full, &watched.state).iter().map(ToString::to_string).collect();
+    assert!(differences.is_empty(), "after {step}, the snapshots differ from a full read: {differences:#?}");
+    assert_eq!(delta.changes(), schema::diff(&watched.full, &full), "after {step}, the delta's changes");
+    watched.full = full;
 }
 
 #[tokio::test]
@@ -33,12 +50,12 @@ async fn renames_comments_and_drops(logged: bool) {
     let db = shared.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
     let (owners, whole) = (db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap());
-    let mut snapshots = if logged {
+    let mut snapshots = Watched::new(if logged {
         Snapshots::open(owners, whole).await.unwrap()
     } else {
         Snapshots::open_scanning(owners, whole).await.unwrap()
-    };
-    assert_eq!(snapshots.logged(), logged, "a superuser's snapshots read the DDL log");
+    });
+    assert_eq!(snapshots.snapshots.logged(), logged, "a superuser's snapshots read the DDL log");
     agree(&mut snapshots, &mut conn, "nothing").await;
     let steps = [
         "CREATE TYPE mood AS ENUM ('ok', 'sad')",
@@ -168,7 +185,7 @@ async fn renames_comments_and_drops(logged: bool) {
         agree(&mut snapshots, &mut conn, step).await;
     }
     drop(conn);
-    snapshots.close().await;
+    snapshots.snapshots.close().await;
     shared.drop_database(&db).await.unwrap();
 }
 
@@ -181,8 +198,9 @@ async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
     let shared = shared_server();
     let mut db = shared.create_database().await.unwrap();
     let mut conn = db.connect().await.unwrap();
-    let mut snapshots =
-        Snapshots::open(db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap()).await.unwrap();
+    let mut snapshots = Watched::new(
+        Snapshots::open(db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap()).await.unwrap(),
+    );
     let mut walked = 0;
     for (index, m) in chain.migrations.iter().enumerate() {
         let outcome = runner::run_script(&mut conn, &m.up, &mut NoObserver).await.unwrap();
@@ -198,23 +216,25 @@ async fn walk(corpus_name: &str, path: &str) -> Option<usize> {
                 agree(&mut snapshots, &mut conn, &format!("{} up again", m.id)).await;
             } else {
                 drop(conn);
-                snapshots.close().await;
+                snapshots.snapshots.close().await;
                 shared.drop_database(&db).await.unwrap();
                 db = shared.create_database().await.unwrap();
                 conn = db.connect().await.unwrap();
                 for earlier in &chain.migrations[..=index] {
                     runner::run_script(&mut conn, &earlier.up, &mut NoObserver).await.unwrap();
                 }
-                snapshots = Snapshots::open(db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap())
-                    .await
-                    .unwrap();
+                snapshots = Watched::new(
+                    Snapshots::open(db.connect_admin().await.unwrap(), db.connect_admin().await.unwrap())
+                        .await
+                        .unwrap(),
+                );
                 agree(&mut snapshots, &mut conn, &format!("rebuild after {}", m.id)).await;
             }
         }
         walked += 1;
     }
     drop(conn);
-    snapshots.close().await;
+    snapshots.snapshots.close().await;
     shared.drop_database(&db).await.unwrap();
     Some(walked)
 }
