@@ -380,33 +380,22 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Tables a migration touches: named in its SQL, changed in its diff, or linked by a foreign
-/// key to one of those (cascades).
-pub fn touched(sql: &str, changes: &[Change], after: &Schema) -> BTreeSet<String> {
-    let text = sql.to_lowercase();
-    let mut set: BTreeSet<String> = after
-        .tables
-        .keys()
-        .filter(|name| {
-            let bare = name.rsplit('.').next().unwrap_or(name).to_lowercase();
-            effects::mentions(&text, &bare)
+/// Whether a migration touches `table`: names it in its SQL (`sql` lower-cased), or changes
+/// it or something of it in its diff.
+fn touches(sql: &str, changes: &[Change], schema: &Schema, table: &str) -> bool {
+    let bare = table.rsplit('.').next().unwrap_or(table).to_lowercase();
+    effects::mentions(sql, &bare)
+        || changes.iter().any(|change| {
+            change.name == table
+                || change.name.strip_prefix(table).is_some_and(|rest| rest.starts_with('.'))
+                || schema.indexes.get(&change.name).is_some_and(|index| index.table == table)
         })
-        .cloned()
-        .collect();
-    for change in changes {
-        for table in after.tables.keys() {
-            if change.name == *table || change.name.starts_with(&format!("{table}.")) {
-                set.insert(table.clone());
-            }
-        }
-    }
-    for change in changes {
-        if let Some(index) = after.indexes.get(&change.name) {
-            set.insert(index.table.clone());
-        }
-    }
-    // Foreign keys: `schema.table.constraint` → `REFERENCES other(...)`.
-    let links: Vec<(String, String)> = after
+}
+
+/// The foreign keys of `schema` as (referencing table, referenced table).
+fn foreign_keys(schema: &Schema) -> Vec<(String, String)> {
+    // `schema.table.constraint` → `REFERENCES other(...)`.
+    schema
         .constraints
         .iter()
         .filter(|(_, c)| c.constraint_type == "foreign key")
@@ -416,20 +405,30 @@ pub fn touched(sql: &str, changes: &[Change], after: &Schema) -> BTreeSet<String
             let target = if target.contains('.') { target.to_string() } else { format!("public.{target}") };
             Some((table, target.replace('"', "")))
         })
-        .collect();
-    loop {
-        let before = set.len();
-        for (from, to) in &links {
-            if set.contains(from) || set.contains(to) {
-                set.insert(from.clone());
-                set.insert(to.clone());
+        .collect()
+}
+
+/// Whether `table` is linked by foreign keys (in `links`, either way, through any number of
+/// tables) to one `touched` says the migration touches: a cascade may have written it.
+fn linked_to_touched(table: &str, links: &[(String, String)], touched: impl Fn(&str) -> bool) -> bool {
+    let mut seen: BTreeSet<&str> = BTreeSet::from([table]);
+    let mut queue = vec![table];
+    while let Some(current) = queue.pop() {
+        for (from, to) in links {
+            let next = match (from.as_str(), to.as_str()) {
+                (f, t) if f == current => t,
+                (f, t) if t == current => f,
+                _ => continue,
+            };
+            if seen.insert(next) {
+                if touched(next) {
+                    return true;
+                }
+                queue.push(next);
             }
         }
-        if set.len() == before {
-            break;
-        }
     }
-    set
+    false
 }
 
 /// `data-changed` findings: tables holding rows before or after the up of `id` whose rows
@@ -445,13 +444,20 @@ pub fn changed(
     if before == after {
         return Vec::new();
     }
-    let touched = touched(&up.sql, changes, schema);
+    let sql = up.sql.to_lowercase();
+    let touched = |table: &str| touches(&sql, changes, schema, table);
+    // Read only if a changed table is not touched itself: the question is then whether a
+    // cascade reached it.
+    let mut links = None;
     let names: BTreeSet<&String> = before.tables.keys().chain(after.tables.keys()).collect();
     let mut out = Vec::new();
     for name in names {
         let (a, b) = (before.tables.get(name), after.tables.get(name));
         // A table that no longer exists was dropped, which the schema diff reports.
-        if a == b || touched.contains(name) || !schema.tables.contains_key(name) {
+        if a == b || !schema.tables.contains_key(name) || touched(name) {
+            continue;
+        }
+        if linked_to_touched(name, links.get_or_insert_with(|| foreign_keys(schema)), touched) {
             continue;
         }
         let rows = |c: Option<&(i64, String)>| c.map_or(0, |(n, _)| *n);
@@ -523,6 +529,17 @@ mod tests {
             assert!(may_write_rows(&script(sql)), "{sql}");
         }
         assert!(touches_event_triggers(&script("CREATE EVENT TRIGGER log ON ddl_command_end EXECUTE FUNCTION f()")));
+    }
+
+    #[test]
+    fn a_cascade_reaches_tables_linked_through_others() {
+        let link = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let links = [link("public.a", "public.b"), link("public.c", "public.b"), link("public.d", "public.e")];
+        let touched = |t: &str| t == "public.c";
+        assert!(linked_to_touched("public.a", &links, touched));
+        assert!(linked_to_touched("public.b", &links, touched));
+        assert!(!linked_to_touched("public.d", &links, touched));
+        assert!(!linked_to_touched("public.x", &links, touched));
     }
 
     #[test]
