@@ -68,13 +68,8 @@ pub struct Contents {
     pub tables: BTreeMap<String, (i64, String)>,
 }
 
-/// Reads the contents of every permanent table holding rows.
-pub async fn contents(conn: &mut PgConnection) -> Result<Contents, sqlx::Error> {
-    contents_of(conn, None).await
-}
-
-/// Reads the contents of the permanent tables holding rows, of those named `only` (as
-/// `schema.table`) when given. Tables never written to have no file pages
+/// Reads the contents of the permanent tables holding rows: all of them, or those named `only`
+/// (as `schema.table`). Tables never written to have no file pages
 /// (`pg_relation_size` is 0) and are skipped without being scanned, which keeps this cheap on
 /// the mostly empty databases migrations run on.
 async fn contents_of(conn: &mut PgConnection, only: Option<&BTreeSet<String>>) -> Result<Contents, sqlx::Error> {

@@ -176,18 +176,21 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
         self.written.start(script);
-        if pass == Pass::Replay || (pass == Pass::Again && !self.written.watching()) {
-            if self.written.watching() {
-                // Unwatched, what it wrote is unknown.
-                self.written.take();
+        match pass {
+            Pass::First => {
+                let outcome = runner::run_script(conn, script, &mut (&mut self.observer, &mut self.written)).await?;
+                self.observer.finished(&migration.id, script, &outcome);
+                Ok(outcome)
             }
-            Ok(runner::run_replay(conn, script).await?)
-        } else if pass == Pass::Again {
-            Ok(runner::run_script(conn, script, &mut self.written).await?)
-        } else {
-            let outcome = runner::run_script(conn, script, &mut (&mut self.observer, &mut self.written)).await?;
-            self.observer.finished(&migration.id, script, &outcome);
-            Ok(outcome)
+            // What a script that may write rows writes is read statement by statement.
+            Pass::Again if self.written.watching() => Ok(runner::run_script(conn, script, &mut self.written).await?),
+            _ => {
+                if self.written.watching() {
+                    // Unwatched, what it wrote is unknown.
+                    self.written.take();
+                }
+                Ok(runner::run_replay(conn, script).await?)
+            }
         }
     }
 
@@ -351,20 +354,14 @@ struct Stair<'a> {
 impl Stair<'_> {
     /// What changed in the schema since the previous snapshot; [`Stair::advance`] takes it in.
     async fn snapshot(&mut self) -> Result<Delta, StairwayError> {
-        let mut delta = self.snapshots.take().await?;
-        let dates = recent_dates();
-        delta.for_both(|schema| mask_now(schema, &dates));
-        Ok(delta)
+        Ok(masked(self.snapshots.take().await?))
     }
 
     /// What changed in the schema and the table contents now, read side by side on the two
     /// connections.
     async fn observe(&mut self) -> Result<(Delta, Contents), StairwayError> {
-        let dates = recent_dates();
         let (delta, contents) = tokio::join!(self.snapshots.take(), self.contents.read(&mut self.reader));
-        let mut delta = delta?;
-        delta.for_both(|schema| mask_now(schema, &dates));
-        Ok((delta, contents.map_err(StairwayError::Contents)?))
+        Ok((masked(delta?), contents.map_err(StairwayError::Contents)?))
     }
 
     /// Brings `schema` to the state after `delta`. DDL may rewrite the rows of what it alters
@@ -502,7 +499,6 @@ pub async fn apply_chain<S: Steps>(
             };
             report.duration_ms = report::millis(outcome.duration);
             report.partially_applied = outcome.partially_applied;
-            steps.written();
             stair.stale = true;
             if outcome.error.is_some() {
                 failed = true;
@@ -972,6 +968,13 @@ pub fn summary_line<'a>(migrations: impl IntoIterator<Item = &'a MigrationReport
     let parts: Vec<String> =
         order.iter().zip(counts).filter(|(_, n)| *n > 0).map(|((_, label), n)| format!("{n} {label}")).collect();
     (!parts.is_empty()).then(|| format!("round trip (up → down → up): {}", parts.join(", ")))
+}
+
+/// `delta` with [`mask_now`] applied to both its states.
+fn masked(mut delta: Delta) -> Delta {
+    let dates = recent_dates();
+    delta.for_both(|schema| mask_now(schema, &dates));
+    delta
 }
 
 /// Normalizes what differs between two creations of the same object: timestamps PostgreSQL

@@ -37,19 +37,9 @@ pub struct Delta {
 }
 
 impl Delta {
-    /// From nothing to `schema` (a first read).
-    pub fn whole(schema: Schema) -> Delta {
-        Delta { before: Schema::default(), after: schema }
-    }
-
     /// The differences, as [`diff`] of the two states would give them.
     pub fn changes(&self) -> Vec<Change> {
         diff(&self.before, &self.after)
-    }
-
-    /// Whether the state after is the state before.
-    pub fn is_unchanged(&self) -> bool {
-        self.before == self.after
     }
 
     /// This change followed by `next` (read from the state this one ends in), as one.
