@@ -2,11 +2,12 @@
 //! binary, `check --base-ref base`), against the psql floor of applying the same chain once
 //! (creating the database included) on the same server. Target: ≤ 1.5× the floor.
 //!
-//! `cargo bench --bench pr_check [-- CORPUS/PATH...]` (default lemmy's and goalert's chains,
+//! `cargo bench --bench pr_check [-- CORPUS/PATH...]` (default lemmy's, goalert's and ente's chains,
 //! under `MIGRATION_GUARD_CORPUS` or `../shared/corpus`). Both sides apply the prefix of the chain
 //! this server accepts (lemmy's later migrations need PostgreSQL 16). Prints the median of
-//! several runs of each, side by side, plus ours with the embedded server (start-up included)
-//! and ours with `--scope all` (the whole history judged) for scale.
+//! several runs of each, side by side, plus ours with the merged prefix restored from
+//! `--prefix-cache` (written by a run before), ours with the embedded server (start-up
+//! included) and ours with `--scope all` (the whole history judged) for scale.
 
 mod support;
 
@@ -23,7 +24,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let names: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let names = if names.is_empty() {
-        vec!["lemmy/migrations".to_string(), "goalert/migrate/migrations".to_string()]
+        ["lemmy/migrations", "goalert/migrate/migrations", "ente/server/migrations"].map(String::from).to_vec()
     } else {
         names
     };
@@ -53,9 +54,13 @@ async fn main() {
             t.elapsed()
         };
         let script = floor_script(&chain, repo.path());
-        let (mut ours, mut floor, mut embedded) = (Vec::new(), Vec::new(), Vec::new());
+        let cached_args = ["--database-url", url.as_str(), "--prefix-cache", ".prefix-cache"];
+        // Writes the archive the timed cached runs restore.
+        check(&cached_args);
+        let (mut ours, mut floor, mut embedded, mut cached) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..RUNS {
             ours.push(check(&["--database-url", &url]));
+            cached.push(check(&cached_args));
             let t = Instant::now();
             let db = server.create_database().await.unwrap();
             let (_, status) = psql(&server, &db, &script);
@@ -65,15 +70,18 @@ async fn main() {
             embedded.push(check(&[]));
         }
         let whole = median((0..3).map(|_| check(&["--database-url", &url, "--scope", "all"])).collect());
-        let (ours, floor, embedded) = (median(ours), median(floor), median(embedded));
+        let (ours, floor, embedded, cached) = (median(ours), median(floor), median(embedded), median(cached));
         let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
         println!(
             "{name}: PR adding 1 of {} migrations: migration-guard {:.0} ms, psql floor {:.0} ms, ratio {:.2} (target ≤ 1.5); \
-             embedded server {:.0} ms ({:.2}); whole history judged (--scope all) {:.0} ms ({:.2})",
+             merged prefix restored from --prefix-cache {:.0} ms ({:.2}); embedded server {:.0} ms ({:.2}); \
+             whole history judged (--scope all) {:.0} ms ({:.2})",
             chain.migrations.len(),
             ms(ours),
             ms(floor),
             ratio(ours),
+            ms(cached),
+            ratio(cached),
             ms(embedded),
             ratio(embedded),
             ms(whole),

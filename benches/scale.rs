@@ -4,7 +4,7 @@
 //! release binary against the bench's server), side by side with the psql floors in one run.
 //!
 //! `cargo bench --bench scale [-- SIZE...]` (default `100 1000 5000`; `MG_SCALE_RUNS`, default 3;
-//! `MG_SCALE_MODES`, default `pr,apply,all`).
+//! `MG_SCALE_MODES`, default `pr,cached,apply,all`).
 //! Prints, per size and mode, the median time, the time per migration, the ratio to its floor
 //! and the peak memory (RSS), then the growth from the smallest to the largest size.
 //! Targets: apply only ≤ 1.3× the apply floor; the whole history judged ≤ 2× the up/down/up
@@ -26,17 +26,33 @@ struct Mode {
     name: &'static str,
     args: &'static [&'static str],
     round_trip_floor: bool,
+    /// Run once before the timed runs (which then find the prefix cache written).
+    warm: bool,
 }
 
 const MODES: &[Mode] = &[
-    Mode { key: "pr", name: "PR check (1 changed)", args: &["--base-ref", "base"], round_trip_floor: false },
+    Mode {
+        key: "pr",
+        name: "PR check (1 changed)",
+        args: &["--base-ref", "base"],
+        round_trip_floor: false,
+        warm: false,
+    },
+    Mode {
+        key: "cached",
+        name: "PR check, prefix cached",
+        args: &["--base-ref", "base", "--prefix-cache", ".prefix-cache"],
+        round_trip_floor: false,
+        warm: true,
+    },
     Mode {
         key: "apply",
         name: "apply only",
         args: &["--scope", "all", "--round-trip", "none", "--no-lint"],
         round_trip_floor: false,
+        warm: false,
     },
-    Mode { key: "all", name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true },
+    Mode { key: "all", name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true, warm: false },
 ];
 
 /// A mode whose run at a larger size would take longer than this (guessed from the smaller
@@ -51,7 +67,7 @@ async fn main() {
     let sizes = if sizes.is_empty() { vec![100, 1000, 5000] } else { sizes };
     let runs: usize = std::env::var("MG_SCALE_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let selected: Vec<String> = std::env::var("MG_SCALE_MODES")
-        .unwrap_or_else(|_| "pr,apply,all".into())
+        .unwrap_or_else(|_| "pr,cached,apply,all".into())
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();
@@ -109,6 +125,9 @@ async fn main() {
                     );
                     continue;
                 }
+            }
+            if mode.warm {
+                check(repo.path(), &url, mode.args);
             }
             let samples: Vec<(Duration, u64)> = (0..runs).map(|_| check(repo.path(), &url, mode.args)).collect();
             let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);

@@ -86,6 +86,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
 
+    /// Keep the database as the merged migrations at the head of the chain leave it in this
+    /// directory (a pg_dump archive keyed by their hash), and restore it instead of replaying
+    /// them when they are the same (keep the directory between runs, e.g. with actions/cache)
+    #[arg(long, value_name = "DIR")]
+    pub prefix_cache: Option<PathBuf>,
+
     /// Flyway placeholder value, `${name}` in the SQL (repeatable)
     #[arg(long = "placeholder", value_name = "NAME=VALUE")]
     pub placeholders: Vec<String>,

@@ -12,8 +12,9 @@ use crate::lint::Tracer;
 use crate::migrations::git::Comparison;
 use crate::migrations::{self, Chain, Format, LoadOptions};
 use crate::postgres::{ProvisionOptions, ScratchDatabase, Server};
+use crate::prefix_cache::PrefixCache;
 use crate::progress::Progress;
-use crate::report::{self, ChainInfo, Database, MigrationReport, MigrationStatus, Report, ScopeSummary};
+use crate::report::{self, ChainInfo, Database, MigrationStatus, Report, ScopeSummary};
 use crate::roundtrip;
 use crate::schema::{self, declared, declared::Source};
 use crate::scope::{Base, Scope};
@@ -302,6 +303,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
     let alembic = chain.format == Format::Alembic;
     // Alembic refuses to load a history with these problems; they are already reported.
     let blocked = alembic && chain.findings.iter().any(|f| alembic::apply::BLOCKING.contains(&f.rule.as_str()));
+    let mut prefix_cache = None;
     let (database, reports, drift) = if blocked {
         (None, alembic::apply::skipped(&chain, &scope), None)
     } else {
@@ -318,6 +320,11 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         if settings.verbose {
             eprintln!("PostgreSQL {} ({:?}, {})", server.version(), server.provider(), server.location());
         }
+        plan.cache = settings.prefix_cache.as_deref().map(|dir| {
+            let url = settings.provision.database_url.as_deref();
+            let (roles, prefix) = (&settings.provision.roles, settings.provision.role_prefix.as_deref());
+            PrefixCache::new(dir, &chain, &plan, &server, roles, url, prefix)
+        });
         let tracer = Tracer::new(settings.lint, server.version_num());
         progress.stage(&format!("Apply {} migrations", chain.migrations.len()));
         let applied = if alembic {
@@ -330,18 +337,16 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
             apply_chain(&server, &chain, tracer, &plan).await
         };
         let (applied, tracer) = match applied {
-            Ok((db, reports, findings, tracer)) => (Ok((db, reports, findings)), Some(tracer)),
+            Ok((applied, tracer)) => (Ok(applied), Some(tracer)),
             Err(e) => (Err(e), None),
         };
         progress.stage_done();
         let lint_findings = tracer.map(|mut t| t.take()).unwrap_or_default();
         let drift = match (&applied, &settings.models) {
             // Drift is only meaningful for a chain that applied completely.
-            (Ok((db, migrations, _)), Some(models))
-                if migrations.iter().all(|m| m.status == MigrationStatus::Applied) =>
-            {
+            (Ok(applied), Some(models)) if applied.migrations.iter().all(|m| m.status == MigrationStatus::Applied) => {
                 progress.stage("Compare with the models");
-                let drift = check_drift(&server, db, models, &options).await;
+                let drift = check_drift(&server, &applied.database, models, &options).await;
                 progress.stage_done();
                 Some(drift)
             }
@@ -351,10 +356,11 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         for warning in server.shutdown().await {
             eprintln!("warning: {warning}");
         }
-        let (_, reports, run_findings) = applied?;
-        findings.extend(run_findings);
+        let applied = applied?;
+        findings.extend(applied.findings);
         findings.extend(lint_findings);
-        (Some(database), reports, drift)
+        prefix_cache = applied.cache;
+        (Some(database), applied.migrations, drift)
     };
     let drift = drift.transpose()?;
     let models_file = match &settings.models {
@@ -393,6 +399,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
     report.merged_findings = merged_findings;
     report.waivers = waivers;
     report.baseline = baseline;
+    report.prefix_cache = prefix_cache;
     report.drift = drift.as_deref().map(schema::drift::entries);
     Ok(Checked { report, chain })
 }
@@ -463,10 +470,10 @@ async fn apply_chain(
     chain: &Chain,
     tracer: Tracer,
     plan: &roundtrip::Plan,
-) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>, Tracer)> {
+) -> anyhow::Result<(roundtrip::Applied, Tracer)> {
     let mut steps = roundtrip::SqlSteps::new(chain, tracer);
     let applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
-    Ok((applied.database, applied.migrations, applied.findings, steps.into_observer()))
+    Ok((applied, steps.into_observer()))
 }
 
 /// Applies an Alembic chain through the stairway, the project's own Alembic running each step.
@@ -475,8 +482,8 @@ async fn apply_alembic(
     chain: &Chain,
     mut steps: alembic::steps::AlembicSteps<'_>,
     plan: &roundtrip::Plan,
-) -> anyhow::Result<(ScratchDatabase, Vec<MigrationReport>, Vec<Finding>, Tracer)> {
+) -> anyhow::Result<(roundtrip::Applied, Tracer)> {
     let mut applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
     let tracer = steps.finish(&mut applied.migrations);
-    Ok((applied.database, applied.migrations, applied.findings, tracer))
+    Ok((applied, tracer))
 }

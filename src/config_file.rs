@@ -39,6 +39,7 @@ pub const KEYS: &[&str] = &[
     "check-run",
     "artifact-name",
     "report-dir",
+    "prefix-cache",
     "slack-webhook",
     "fail-on-publish-error",
     "publish-timeout",

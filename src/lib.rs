@@ -16,6 +16,7 @@ pub mod github;
 pub mod lint;
 pub mod migrations;
 pub mod postgres;
+pub mod prefix_cache;
 pub mod progress;
 pub mod random;
 pub mod report;

@@ -91,6 +91,19 @@ impl Progress {
         }
     }
 
+    /// The first `count` of `total` migrations were restored from the prefix cache at once.
+    pub fn restored(&self, count: usize, total: usize) {
+        match &self.kind {
+            Kind::Terminal(bar) => {
+                bar.set_style(style(MIGRATION));
+                bar.set_length(total as u64);
+                bar.set_position(count as u64);
+            }
+            Kind::Actions { .. } => println!("{count}/{total} restored from the prefix cache"),
+            Kind::Silent => {}
+        }
+    }
+
     /// Migration `index` of `total` finished as `report` says.
     pub fn migration_done(&self, index: usize, total: usize, report: &MigrationReport) {
         match &self.kind {

@@ -10,6 +10,7 @@ use crate::effects;
 use crate::findings::Finding;
 use crate::migrations::{Apply, Chain, Migration, Script, display_path};
 use crate::postgres::{ProvisionError, ScratchDatabase, Server};
+use crate::prefix_cache::{CacheOutcome, CacheReport, PrefixCache};
 use crate::report::{self, MigrationReport, MigrationStatus};
 use crate::rules;
 use crate::runner::{self, Observer, RunError, ScriptOutcome, StatementError};
@@ -237,6 +238,9 @@ pub struct Plan {
     pub seed: Option<Seed>,
     /// Where to show the run moving.
     pub progress: crate::progress::Progress,
+    /// The archive of the merged migrations leading the chain, restored instead of replaying
+    /// them where it is there.
+    pub cache: Option<PrefixCache>,
 }
 
 /// A migration that is one-way on purpose, and where that is said.
@@ -274,6 +278,7 @@ impl Plan {
             seed,
             timeout: DEFAULT_TIMEOUT,
             progress: crate::progress::Progress::silent(),
+            cache: None,
         }
     }
 
@@ -324,6 +329,8 @@ pub struct Applied {
     pub database: ScratchDatabase,
     pub migrations: Vec<MigrationReport>,
     pub findings: Vec<Finding>,
+    /// What the merged prefix cache did, when there is one.
+    pub cache: Option<CacheReport>,
 }
 
 /// The stairway's working state: the database, a connection running the migrations, a second
@@ -456,7 +463,7 @@ pub async fn apply_chain<S: Steps>(
     steps: &mut S,
     plan: &Plan,
 ) -> Result<Applied, StairwayError> {
-    let database = server.create_database().await?;
+    let (database, restored, mut cache) = restore_prefix(server, plan).await?;
     steps.database(&database).await?;
     let conn = database.connect_as(MIGRATE_APP).await?;
     let reader = database.connect().await?;
@@ -473,7 +480,7 @@ pub async fn apply_chain<S: Steps>(
         stale: false,
         fresh: BTreeSet::new(),
     };
-    if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
+    if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none() && restored == 0) {
         load_seed(&mut stair.conn, seed).await?;
     }
     let first = stair.snapshot().await?;
@@ -483,12 +490,23 @@ pub async fn apply_chain<S: Steps>(
     let mut findings = Vec::new();
     let mut failed = false;
     let total = chain.migrations.len();
-    for (index, migration) in chain.migrations.iter().enumerate() {
+    for migration in &chain.migrations[..restored] {
+        let mut report = new_report(migration, false);
+        report.status = MigrationStatus::Applied;
+        reports.push(report);
+    }
+    if restored > 0 {
+        plan.progress.restored(restored, total);
+    }
+    for (index, migration) in chain.migrations.iter().enumerate().skip(restored) {
         let judged = plan.judged.get(index).copied().unwrap_or(true);
         let mut report = new_report(migration, judged);
         if failed {
             reports.push(report);
             continue;
+        }
+        if cache.is_none() {
+            cache = save_prefix(&stair, plan, index).await;
         }
         plan.progress.migration_starts(index, total, &report.path);
         if !judged {
@@ -582,10 +600,55 @@ pub async fn apply_chain<S: Steps>(
         plan.progress.migration_done(index, total, &report);
         reports.push(report);
     }
+    if cache.is_none() && !failed {
+        cache = save_prefix(&stair, plan, total).await;
+    }
+    if let (None, Some(prefix)) = (&cache, &plan.cache) {
+        cache = Some(prefix.unused(Some("a merged migration failed, so the prefix was not saved".into())));
+    }
     stair.conn.close().await.ok();
     stair.reader.close().await.ok();
     stair.snapshots.close().await;
-    Ok(Applied { database: stair.database, migrations: reports, findings })
+    Ok(Applied { database: stair.database, migrations: reports, findings, cache })
+}
+
+/// A new database for the stairway, with the merged prefix restored into it where the cache
+/// has its archive: the database, how many migrations it already holds, and the cache's report
+/// once there is one to make (a restore, or why there is none to try).
+async fn restore_prefix(
+    server: &Server,
+    plan: &Plan,
+) -> Result<(ScratchDatabase, usize, Option<CacheReport>), StairwayError> {
+    let database = server.create_database().await?;
+    let Some(cache) = &plan.cache else { return Ok((database, 0, None)) };
+    if !cache.usable() {
+        return Ok((database, 0, Some(cache.unused(None))));
+    }
+    if !cache.available() {
+        return Ok((database, 0, None));
+    }
+    match cache.restore(server, &database).await {
+        Ok(took) => Ok((database, cache.migrations(), Some(cache.report(CacheOutcome::Restored, None, took)))),
+        Err(e) => {
+            // Whatever part of it went in goes with the database.
+            server.drop_database(&database).await?;
+            let note = format!("restoring the archive failed ({e}); the merged migrations were replayed");
+            Ok((server.create_database().await?, 0, Some(cache.unused(Some(note)))))
+        }
+    }
+}
+
+/// Writes the cache's archive when the stairway, about to run migration `next`, has just
+/// replayed the merged prefix: the cache's report then, else `None` (not there yet).
+async fn save_prefix(stair: &Stair<'_>, plan: &Plan, next: usize) -> Option<CacheReport> {
+    let cache = plan.cache.as_ref()?;
+    if next != cache.migrations() {
+        return None;
+    }
+    Some(match cache.save(stair.server, &stair.database).await {
+        Ok(took) => cache.report(CacheOutcome::Saved, None, took),
+        Err(e) => cache.unused(Some(format!("writing the archive failed: {e}"))),
+    })
 }
 
 /// Files a failed up: the `migration-failed` finding and the state it left the database in
@@ -780,13 +843,14 @@ async fn rebuild<S: Steps>(
     plan: &Plan,
     upto: usize,
 ) -> Result<(), StairwayError> {
-    let database = stair.server.create_database().await?;
+    // Judged migrations come after the merged prefix: the cache's archive is a start.
+    let (database, restored, _) = restore_prefix(stair.server, plan).await?;
     steps.database(&database).await?;
     let mut conn = database.connect_as(MIGRATE_APP).await?;
-    if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none()) {
+    if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none() && restored == 0) {
         load_seed(&mut conn, seed).await?;
     }
-    for (index, migration) in chain.migrations.iter().enumerate().take(upto + 1) {
+    for (index, migration) in chain.migrations.iter().enumerate().take(upto + 1).skip(restored) {
         let outcome = steps.up(&mut conn, index, Pass::Replay).await?;
         if let Some(e) = outcome.error {
             return Err(StairwayError::Replay {

@@ -50,6 +50,8 @@ pub struct CheckSettings {
     pub format: Option<Format>,
     pub provision: ProvisionOptions,
     pub report_dir: Option<PathBuf>,
+    /// Where the merged prefix's archive is kept between runs.
+    pub prefix_cache: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
     pub fail_on: FailOn,
     /// Which migrations are judged: the base to compare with, `start-after`, `scope`.
@@ -143,8 +145,17 @@ struct Layers<'a> {
 
 /// Settings a pull request from a fork may not set through the repository's config file: they
 /// run commands, write files, reach servers or lift the check's own limits.
-pub const TRUSTED_ONLY: &[&str] =
-    &["models-command", "python", "report-dir", "seed", "database-url", "slack-webhook", "pg-bin", "allow-superuser"];
+pub const TRUSTED_ONLY: &[&str] = &[
+    "models-command",
+    "python",
+    "report-dir",
+    "prefix-cache",
+    "seed",
+    "database-url",
+    "slack-webhook",
+    "pg-bin",
+    "allow-superuser",
+];
 
 impl Layers<'_> {
     fn get(&self, name: &str) -> Option<Layered> {
@@ -326,6 +337,7 @@ impl CheckSettings {
             .or_else(|| layers.path("report-dir"))
             .transpose()?
             .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
+        let prefix_cache = args.prefix_cache.map(Ok).or_else(|| layers.path("prefix-cache")).transpose()?;
         let round_trip = match (args.round_trip, layers.get("round-trip")) {
             (Some(mode), _) => mode,
             (None, Some(l)) => <RoundTrip as clap::ValueEnum>::from_str(&l.value, true)
@@ -387,6 +399,7 @@ impl CheckSettings {
                 },
             },
             report_dir,
+            prefix_cache,
             placeholders,
             fail_on,
             lint: !args.no_lint && layers.flag("lint", true)?,
@@ -630,6 +643,8 @@ allow-superuser: true
             assert!(err.starts_with("input report-dir:") && err.contains("outside the workspace"), "{bad}: {err}");
         }
         assert!(resolve("INPUT_SEED", "/etc/passwd").unwrap_err().contains("input seed"));
+        let err = resolve("INPUT_PREFIX_CACHE", "out/cache").unwrap_err();
+        assert!(err.starts_with("input prefix-cache:") && err.contains("outside the workspace"), "{err}");
         // A flag is the workflow author's own.
         let args = CheckArgs { report_dir: Some(PathBuf::from("/tmp/r")), ..CheckArgs::default() };
         assert!(CheckSettings::resolve(args, &|k: &str| (k == "GITHUB_ACTIONS").then(|| "true".to_string())).is_ok());

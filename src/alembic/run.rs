@@ -115,7 +115,7 @@ pub struct Alembic {
 
 impl Alembic {
     /// Starts Alembic for `project` on the database at `url` (an SQLAlchemy URL, see
-    /// [`sqlalchemy_url`]) with `python`.
+    /// [`crate::postgres::ScratchDatabase::url`]) with `python`.
     pub async fn start(project: &Project, python: &Path, url: String) -> Result<Alembic, RunError> {
         let (ini, temp) = match &project.ini {
             Some(ini) => (ini.clone(), None),
@@ -310,56 +310,6 @@ fn frame(text: &str) -> Option<(&str, u32)> {
     Some((path, digits.parse().ok()?))
 }
 
-/// The SQLAlchemy URL of a scratch database, with the credentials of the role migrations run as:
-/// the server URL given by the user with its database and credentials swapped, or one built from
-/// the connection options (a Unix socket goes in `?host=`); a plain `postgres(ql)://` scheme
-/// becomes `driver` (from [`preflight`]).
-pub fn sqlalchemy_url(database: &crate::postgres::ScratchDatabase, given: Option<&str>, driver: &str) -> String {
-    let options = &database.options;
-    let name = &database.name;
-    // A `/` in the user or password would end the authority.
-    let part = |text: &str| encode(text).replace('/', "%2F");
-    let userinfo = match &database.password {
-        Some(password) => format!("{}:{}", part(options.get_username()), part(password)),
-        None => part(options.get_username()),
-    };
-    if let Some(url) = given
-        && let Some((scheme, rest)) = url.split_once("://")
-    {
-        // The given server's host, port and options; our role's credentials.
-        let scheme = if matches!(scheme, "postgres" | "postgresql") { driver } else { scheme };
-        let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-        let query =
-            tail.split_once('?').map(|(_, q)| format!("?{q}&{APPLICATION}")).unwrap_or(format!("?{APPLICATION}"));
-        return format!("{scheme}://{userinfo}@{host}/{name}{query}");
-    }
-    match options.get_socket() {
-        Some(socket) => format!(
-            "{driver}://{userinfo}@/{name}?host={}&port={}&{APPLICATION}",
-            encode(&socket.to_string_lossy()),
-            options.get_port()
-        ),
-        None => format!("{driver}://{userinfo}@{}:{}/{name}?{APPLICATION}", options.get_host(), options.get_port()),
-    }
-}
-
-/// The connection name the stairway stops a step that ran out of time by.
-const APPLICATION: &str = "application_name=migration-guard%20migrate";
-
-/// Percent-encodes what is not safe in a URL component (`/` stays: socket paths read better).
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,33 +336,5 @@ mod tests {
         let error = failure(env, Path::new("x.py"), Some(1));
         assert_eq!(error.location, Some((PathBuf::from("/srv/app/migrations/env.py"), 8)));
         assert_eq!(error.message, "ModuleNotFoundError: No module named 'app'");
-    }
-
-    #[test]
-    fn urls_for_socket_tcp_and_given_servers() {
-        let db = |options: sqlx::postgres::PgConnectOptions, name: &str, password: Option<&str>| {
-            crate::postgres::ScratchDatabase {
-                name: name.to_string(),
-                admin: options.clone(),
-                options,
-                role: None,
-                password: password.map(str::to_string),
-            }
-        };
-        let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("mg_1");
-        assert_eq!(
-            sqlalchemy_url(&db(socket, "mg_1", None), None, "postgresql"),
-            "postgresql://mg_1@/mg_1?host=/run/pg%20sock&port=5432&application_name=migration-guard%20migrate"
-        );
-        let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
-        assert_eq!(
-            sqlalchemy_url(&db(tcp.clone(), "mg_1", None), None, "postgresql+psycopg2"),
-            "postgresql+psycopg2://u@db:6543/mg_1?application_name=migration-guard%20migrate"
-        );
-        // The server's address and options, never the admin's credentials.
-        assert_eq!(
-            sqlalchemy_url(&db(tcp, "mg_2", Some("p/w")), Some("postgres://a:b@h:1/app?sslmode=require"), "postgresql"),
-            "postgresql://u:p%2Fw@h:1/mg_2?sslmode=require&application_name=migration-guard%20migrate"
-        );
     }
 }

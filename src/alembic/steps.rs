@@ -4,7 +4,7 @@
 //! transaction that is rolled back. The real application stays Alembic's online upgrade; the
 //! rendered SQL only feeds the lint, the location of findings and the data check.
 
-use super::run::{Alembic, Rendered, RunError, StepOutcome, sqlalchemy_url};
+use super::run::{Alembic, Rendered, RunError, StepOutcome};
 use super::{Project, config};
 use crate::lint::Tracer;
 use crate::migrations::{Apply, Chain, LoadError, Migration, Script, Transaction, display_path};
@@ -249,7 +249,7 @@ fn revision_file(migration: &Migration) -> PathBuf {
 
 impl Steps for AlembicSteps<'_> {
     async fn database(&mut self, database: &ScratchDatabase) -> Result<(), StairwayError> {
-        let url = sqlalchemy_url(database, self.given_url.as_deref(), &self.scheme);
+        let url = database.url(self.given_url.as_deref(), &self.scheme, true);
         // Stop the driver of the previous database before starting the next.
         self.alembic = None;
         self.alembic = Some(Alembic::start(&self.project, &self.python, url).await.map_err(tool)?);

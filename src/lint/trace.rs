@@ -568,13 +568,16 @@ impl Tracer {
                 });
             }
         }
+        // By name, not in the order pg_locks lists them (which follows OIDs): the same
+        // statement names the same table on every run.
         state.exclusive = locks
             .iter()
-            .find(|l| {
+            .filter(|l| {
                 l.strongest == LockMode::AccessExclusive
                     && l.relation.is_queried()
                     && !state.dropped.contains(&l.relation.oid)
             })
+            .min_by_key(|l| l.relation.qualified())
             .map(|l| l.relation.clone());
         let statement = &script.split.statements[index];
         let trace = StatementTrace {

@@ -22,6 +22,8 @@ const STALE_AFTER: Duration = Duration::from_secs(600);
 
 /// A running ephemeral cluster; dropping it stops the server and deletes its directory.
 pub struct Cluster {
+    /// The directory of the server binaries (and their client tools).
+    bin: PathBuf,
     dir: Option<tempfile::TempDir>,
     child: Option<Child>,
 }
@@ -33,6 +35,11 @@ struct RunAs {
 }
 
 impl Cluster {
+    /// The directory of the binaries the server runs from.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// Runs initdb and starts the server, waiting until it accepts connections.
     pub async fn start(pg_bin: Option<&Path>) -> Result<Cluster, ProvisionError> {
         let bin = find_binaries(pg_bin)?;
@@ -49,7 +56,7 @@ impl Cluster {
                 ProvisionError::NoUser(format!("cannot hand {} to the server user: {e}", dir.path().display()))
             })?;
         }
-        let mut cluster = Cluster { dir: Some(dir), child: None };
+        let mut cluster = Cluster { bin: bin.clone(), dir: Some(dir), child: None };
         let root = cluster.root().to_path_buf();
         let data = root.join("data");
         let log = root.join("postgres.log");

@@ -8,7 +8,7 @@ mod ephemeral;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor, Row};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -164,6 +164,40 @@ impl ScratchDatabase {
         })
     }
 
+    /// A URL of this database with the credentials of the role migrations run as (the
+    /// password only `with_password`: tools that take it from `PGPASSWORD` keep it off their
+    /// command line): the server URL given by the user with its database and credentials
+    /// swapped, or one built from the connection options (a Unix socket goes in `?host=`); a
+    /// plain `postgres(ql)://` scheme becomes `driver` (e.g. SQLAlchemy's `postgresql+psycopg2`).
+    pub fn url(&self, given: Option<&str>, driver: &str, with_password: bool) -> String {
+        let (options, name) = (&self.options, &self.name);
+        // A `/` in the user or password would end the authority.
+        let part = |text: &str| encode(text).replace('/', "%2F");
+        let userinfo = match self.password.as_ref().filter(|_| with_password) {
+            Some(password) => format!("{}:{}", part(options.get_username()), part(password)),
+            None => part(options.get_username()),
+        };
+        if let Some(url) = given
+            && let Some((scheme, rest)) = url.split_once("://")
+        {
+            // The given server's host, port and options; our role's credentials.
+            let scheme = if matches!(scheme, "postgres" | "postgresql") { driver } else { scheme };
+            let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            let query =
+                tail.split_once('?').map(|(_, q)| format!("?{q}&{APPLICATION}")).unwrap_or(format!("?{APPLICATION}"));
+            return format!("{scheme}://{userinfo}@{host}/{name}{query}");
+        }
+        match options.get_socket() {
+            Some(socket) => format!(
+                "{driver}://{userinfo}@/{name}?host={}&port={}&{APPLICATION}",
+                encode(&socket.to_string_lossy()),
+                options.get_port()
+            ),
+            None => format!("{driver}://{userinfo}@{}:{}/{name}?{APPLICATION}", options.get_host(), options.get_port()),
+        }
+    }
+
     /// Opens a new connection to this database that the server lists as `application`.
     pub async fn connect_as(&self, application: &str) -> Result<PgConnection, ProvisionError> {
         self.options.clone().application_name(application).connect().await.map_err(|source| ProvisionError::Sql {
@@ -171,6 +205,22 @@ impl ScratchDatabase {
             source,
         })
     }
+}
+
+/// The connection name the stairway stops a step that ran out of time by.
+const APPLICATION: &str = "application_name=migration-guard%20migrate";
+
+/// Percent-encodes what is not safe in a URL component (`/` stays: socket paths read better).
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -321,6 +371,31 @@ impl Server {
     /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// A PostgreSQL client program (`pg_dump`, `pg_restore`) that can talk to this server: the
+    /// one beside the server's own binaries, else of the server's major version, else on
+    /// `PATH`, else the newest installed, whichever first is of the server's major or newer.
+    pub fn client_tool(&self, name: &str) -> Result<PathBuf, String> {
+        let major = self.version_num / 10000;
+        let mut dirs = Vec::new();
+        if let Backend::Ephemeral(cluster) = &self.backend {
+            dirs.push(cluster.bin().to_path_buf());
+        }
+        dirs.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+        dirs.extend(std::env::var_os("PATH").iter().flat_map(std::env::split_paths));
+        let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+            .collect();
+        installed.sort();
+        dirs.extend(installed.into_iter().rev().map(|(_, bin)| bin));
+        dirs.into_iter()
+            .map(|dir| dir.join(name))
+            .find(|program| program.is_file() && tool_major(program).is_some_and(|m| m >= major))
+            .ok_or_else(|| format!("no {name} of PostgreSQL {major} or newer on PATH or in /usr/lib/postgresql/*/bin"))
     }
 
     /// `server_version_num`, e.g. `150018`.
@@ -496,8 +571,56 @@ pub async fn drop_registered() -> Vec<String> {
     dropped
 }
 
+/// The major version a client program says it is of (`pg_dump (PostgreSQL) 15.18 ...`).
+fn tool_major(program: &Path) -> Option<u32> {
+    let output =
+        std::process::Command::new(program).arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
+    let said = String::from_utf8_lossy(&output.stdout);
+    let version = said.split_once(") ")?.1;
+    version.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
 /// `host:port/database` (or the socket directory) without user or password, for messages.
 fn describe(options: &PgConnectOptions) -> String {
     let host = options.get_socket().map(|s| s.display().to_string()).unwrap_or_else(|| options.get_host().to_string());
     format!("{host}:{}/{}", options.get_port(), options.get_database().unwrap_or("postgres"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_for_socket_tcp_and_given_servers() {
+        let db = |options: sqlx::postgres::PgConnectOptions, name: &str, password: Option<&str>| ScratchDatabase {
+            name: name.to_string(),
+            admin: options.clone(),
+            options,
+            role: None,
+            password: password.map(str::to_string),
+        };
+        let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("mg_1");
+        assert_eq!(
+            db(socket, "mg_1", None).url(None, "postgresql", true),
+            "postgresql://mg_1@/mg_1?host=/run/pg%20sock&port=5432&application_name=migration-guard%20migrate"
+        );
+        let tcp = sqlx::postgres::PgConnectOptions::new().host("db").port(6543).username("u");
+        assert_eq!(
+            db(tcp.clone(), "mg_1", None).url(None, "postgresql+psycopg2", true),
+            "postgresql+psycopg2://u@db:6543/mg_1?application_name=migration-guard%20migrate"
+        );
+        // The server's address and options, never the admin's credentials.
+        assert_eq!(
+            db(tcp.clone(), "mg_2", Some("p/w")).url(
+                Some("postgres://a:b@h:1/app?sslmode=require"),
+                "postgresql",
+                true
+            ),
+            "postgresql://u:p%2Fw@h:1/mg_2?sslmode=require&application_name=migration-guard%20migrate"
+        );
+        assert_eq!(
+            db(tcp, "mg_2", Some("p/w")).url(None, "postgresql", false),
+            "postgresql://u@db:6543/mg_2?application_name=migration-guard%20migrate"
+        );
+    }
 }

@@ -309,14 +309,19 @@ fn migrations_table(out: &mut String, prepared: &Prepared, all: bool) {
     let merged: Vec<&MigrationReport> =
         report.migrations.iter().filter(|m| m.scope == MigrationScope::Merged).collect();
     if !merged.is_empty() {
-        let applied = merged.iter().filter(|m| m.status == MigrationStatus::Applied).count();
+        let restored = report.prefix_cache.as_ref().map_or(0, |c| c.restored());
+        let applied = merged.iter().filter(|m| m.status == MigrationStatus::Applied).count() - restored;
         let ms: f64 = merged.iter().map(|m| m.duration_ms).sum();
         let _ = writeln!(
             out,
-            "{applied} of {} merged migrations replayed in {:.2} s to build the schema the change applies to; they are not judged.\n",
+            "{}{applied} of {} merged migrations replayed in {:.2} s to build the schema the change applies to; they are not judged.\n",
+            if restored > 0 { format!("{restored} restored and ") } else { String::new() },
             merged.len(),
             ms / 1000.0
         );
+    }
+    if let Some(cache) = &report.prefix_cache {
+        let _ = writeln!(out, "{}.\n", escape(&cache.describe()));
     }
 }
 

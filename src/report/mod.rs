@@ -51,6 +51,9 @@ pub struct Report {
     /// The baseline file, when one was read: the findings it holds and its stale entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<crate::baseline::BaselineReport>,
+    /// What the merged prefix cache did, when one is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<crate::prefix_cache::CacheReport>,
 }
 
 /// How the change under review was told from the history.
@@ -186,6 +189,7 @@ impl Report {
             graph: None,
             waivers: Vec::new(),
             baseline: None,
+            prefix_cache: None,
         }
     }
 

@@ -61,15 +61,20 @@ pub fn render_styled(report: &Report) -> String {
             let _ = writeln!(out, "     {DIM}lint: {}{DIM:#}", line(note));
         }
     }
+    let restored = report.prefix_cache.as_ref().map_or(0, |c| c.restored());
     if report.scope.merged > 0 {
         let _ = writeln!(
             out,
-            "{DIM}replayed {} of {} merged migrations in {:.2} s (not judged; {}){DIM:#}",
-            merged.0,
+            "{DIM}{}replayed {} of {} merged migrations in {:.2} s (not judged; {}){DIM:#}",
+            if restored > 0 { format!("restored {restored} and ") } else { String::new() },
+            merged.0 - restored,
             report.scope.merged,
             merged.1 / 1000.0,
             report.scope.basis
         );
+    }
+    if let Some(cache) = &report.prefix_cache {
+        let _ = writeln!(out, "{DIM}{}{DIM:#}", line(&cache.describe()));
     }
     if let Some(line) = crate::roundtrip::summary_line(report.changed_migrations()) {
         let _ = writeln!(out, "\n{line}");

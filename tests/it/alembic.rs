@@ -223,7 +223,7 @@ fn python_without_alembic_is_a_usage_error() {
 /// `alembic downgrade <parent>` or `<rev>-1` would undo more (or refuse).
 #[test]
 fn upgrade_and_revert_one_revision_at_a_time() {
-    use migration_guard::alembic::run::{Alembic, preflight, sqlalchemy_url};
+    use migration_guard::alembic::run::{Alembic, preflight};
     use migration_guard::migrations::{self, LoadOptions};
     use migration_guard::postgres::{ProvisionOptions, Server};
     use sqlx::Connection;
@@ -236,7 +236,7 @@ fn upgrade_and_revert_one_revision_at_a_time() {
         let result = async {
             let driver = preflight(Path::new("python3")).await.unwrap();
             let database = server.create_database().await.unwrap();
-            let url = sqlalchemy_url(&database, None, &driver);
+            let url = database.url(None, &driver, true);
             let project = migration_guard::alembic::config::locate(&dir).unwrap();
             let mut alembic = Alembic::start(&project, Path::new("python3"), url).await.unwrap();
             let file = |id: &str| chain.migrations.iter().find(|m| m.id == id).unwrap().up.path.clone();

@@ -13,6 +13,7 @@ mod formats;
 mod graph;
 mod lint;
 mod pr;
+mod prefix_cache;
 mod provision;
 mod roundtrip;
 mod schema;
