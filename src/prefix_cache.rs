@@ -43,14 +43,18 @@ impl CacheReport {
     /// renderers escape it).
     pub fn describe(&self) -> String {
         let seconds = self.duration_ms / 1000.0;
+        let (dir, n) = (&self.dir, self.migrations);
+        let (first, were, them) = if n == 1 {
+            ("the first merged migration".to_string(), "was", "it")
+        } else {
+            (format!("the first {n} merged migrations"), "were", "them")
+        };
         match self.outcome {
-            CacheOutcome::Restored => format!(
-                "prefix cache ({}): the first {} merged migrations were restored in {seconds:.2} s instead of replayed",
-                self.dir, self.migrations
-            ),
+            CacheOutcome::Restored => {
+                format!("prefix cache ({dir}): {first} {were} restored in {seconds:.2} s instead of replayed")
+            }
             CacheOutcome::Saved => format!(
-                "prefix cache ({}): the database after the first {} merged migrations was saved in {seconds:.2} s; the next run with them unchanged restores it instead of replaying them",
-                self.dir, self.migrations
+                "prefix cache ({dir}): the database after {first} was saved in {seconds:.2} s; the next run with {them} unchanged restores it instead of replaying {them}"
             ),
             CacheOutcome::Unused => {
                 format!("prefix cache not used: {}", self.note.as_deref().unwrap_or("no archive was written"))

@@ -747,6 +747,36 @@ mod tests {
     }
 
     #[test]
+    fn the_prefix_cache_line_counts_restored_migrations_and_escapes_its_note() {
+        use crate::prefix_cache::{CacheOutcome, CacheReport};
+        let mut report = sample::change_scoped();
+        let merged = report.migrations.iter().filter(|m| m.scope == MigrationScope::Merged).count();
+        let cache = |outcome, note: Option<&str>| CacheReport {
+            dir: ".cache".into(),
+            key: "ab".into(),
+            migrations: merged,
+            outcome,
+            note: note.map(str::to_string),
+            duration_ms: 120.0,
+        };
+        report.prefix_cache = Some(cache(CacheOutcome::Restored, None));
+        let out = render(&report);
+        assert!(out.contains(&format!("{merged} restored and 0 of {merged} merged migrations replayed")), "{out}");
+        assert!(
+            out.contains(&format!(
+                "prefix cache (.cache): the first {merged} merged migrations were restored in 0.12 s"
+            ))
+        );
+        // pg_restore's message quotes names from the pull request's SQL.
+        let note = "restoring the archive failed (pg_restore failed: relation \"<img src=x>|@team\")";
+        report.prefix_cache = Some(cache(CacheOutcome::Unused, Some(note)));
+        let out = render(&report);
+        assert!(out.contains(&format!("\n{merged} of {merged} merged migrations replayed")), "{out}");
+        assert!(out.contains("&lt;img src=x&gt;\\|&#64;team"), "{out}");
+        assert!(!out.contains("<img"));
+    }
+
+    #[test]
     fn long_histories_do_not_grow_the_report() {
         let mut report = sample::change_scoped();
         let template = report.migrations[0].clone();

@@ -492,3 +492,30 @@ fn every_input_is_documented() {
         assert!(docs.contains(&format!("| `{name}` |")), "docs/action.md does not document the input {name}");
     }
 }
+
+#[test]
+fn the_prefix_cache_input_keeps_the_merged_migrations_in_the_workspace() {
+    let server = FakeGitHub::start(Behaviour::default());
+    let ws = Workspace::new("github/fail");
+    let inputs = [("INPUT_START_AFTER", "1"), ("INPUT_PREFIX_CACHE", ".migration-guard-cache")];
+    let first = ws.run(&server, &inputs);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    assert!(
+        ws.summary()
+            .contains("prefix cache (.migration-guard-cache): the database after the first merged migration was saved"),
+        "{}",
+        ws.summary()
+    );
+    let archives = std::fs::read_dir(ws.dir.path().join(".migration-guard-cache")).unwrap().count();
+    assert_eq!(archives, 2, "the archive and its sidecar");
+    let second = ws.run(&server, &inputs);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let out = stdout(&second);
+    assert!(out.lines().any(|l| l == "1/3 restored from the prefix cache"), "{out}");
+    assert!(out.contains("[2/3] FAILED "), "the change still runs: {out}");
+    assert!(ws.summary().contains("the first merged migration was restored in"), "{}", ws.summary());
+    // Outside the workspace is refused, naming the input.
+    let outside = ws.run(&server, &[("INPUT_PREFIX_CACHE", "/tmp")]);
+    assert_eq!(outside.status.code(), Some(2), "{}", text(&outside));
+    assert!(String::from_utf8_lossy(&outside.stderr).contains("input prefix-cache"), "{}", text(&outside));
+}
