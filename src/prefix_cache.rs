@@ -7,7 +7,7 @@
 //! more than a migration could.
 
 use crate::migrations::{Chain, Format, Transaction};
-use crate::postgres::{Isolation, ScratchDatabase, Server};
+use crate::postgres::{Isolation, ScratchDatabase, Server, last_line};
 use crate::roundtrip::Plan;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -339,9 +339,7 @@ impl PrefixCache {
             Err(_) => return Err(format!("{name} did not finish in {} s", self.timeout.as_secs())),
         };
         if !output.status.success() {
-            let said = String::from_utf8_lossy(&output.stderr);
-            let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim();
-            return Err(format!("{name} failed: {last}"));
+            return Err(format!("{name} failed: {}", last_line(&String::from_utf8_lossy(&output.stderr))));
         }
         Ok(output.stdout)
     }
@@ -350,23 +348,23 @@ impl PrefixCache {
 /// What the names of the cache's files start with (and only they are ever removed).
 const FILE_PREFIX: &str = "migration-guard-prefix-";
 
-/// A role name [`Server::create_database`] makes: `mg_<seconds>_<16 hex digits>`.
-fn is_run_role(name: &str) -> bool {
+/// A name of the shape this tool makes: `mg_<seconds>_<hex_digits hex digits>`.
+fn is_generated(name: &str, hex_digits: usize) -> bool {
     let mut parts = name.split('_');
     parts.next() == Some("mg")
         && parts.next().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        && parts.next().is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts.next().is_some_and(|h| h.len() == hex_digits && h.bytes().all(|b| b.is_ascii_hexdigit()))
         && parts.next().is_none()
+}
+
+/// A role name [`Server::create_database`] makes: `mg_<seconds>_<16 hex digits>`.
+fn is_run_role(name: &str) -> bool {
+    is_generated(name, 16)
 }
 
 /// A role prefix of a run on a shared server: `mg_<seconds>_<8 hex digits>_`.
 fn is_role_prefix(prefix: &str) -> bool {
-    let mut parts = prefix.split('_');
-    parts.next() == Some("mg")
-        && parts.next().is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-        && parts.next().is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        && parts.next() == Some("")
-        && parts.next().is_none()
+    prefix.strip_suffix('_').is_some_and(|name| is_generated(name, 8))
 }
 
 #[cfg(test)]

@@ -260,24 +260,25 @@ fn find_binaries(pg_bin: Option<&Path>) -> Result<PathBuf, ProvisionError> {
             }
         }
     }
-    let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let major = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let bin = entry.path().join("bin");
-            has_both(&bin).then_some((major, bin))
-        })
-        .collect();
-    installed.sort();
-    installed.pop().map(|(_, bin)| bin).ok_or_else(|| {
+    installed().into_iter().rev().find(|(_, bin)| has_both(bin)).map(|(_, bin)| bin).ok_or_else(|| {
         ProvisionError::Binaries(
             "no PostgreSQL server binaries (initdb, postgres) on PATH or in /usr/lib/postgresql/*/bin: \
              install the PostgreSQL server, pass --pg-bin DIR, or use --database-url"
                 .into(),
         )
     })
+}
+
+/// The `/usr/lib/postgresql/<major>/bin` directories there are (Debian's layout), by major.
+pub(super) fn installed() -> Vec<(u32, PathBuf)> {
+    let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry.path().join("bin"))))
+        .collect();
+    installed.sort();
+    installed
 }
 
 /// `None` when we may run the server ourselves; as root, the unprivileged user to run it as.
@@ -305,7 +306,8 @@ fn run_as() -> Result<Option<RunAs>, ProvisionError> {
     Ok(Some(RunAs { uid: user.uid, gid: user.gid }))
 }
 
-/// The last non-empty line of a tool's output: where initdb and postgres say what went wrong.
-fn last_line(text: &str) -> String {
+/// The last non-empty line of a tool's output: where initdb, postgres and the client tools say
+/// what went wrong.
+pub(crate) fn last_line(text: &str) -> String {
     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string()
 }

@@ -5,6 +5,8 @@
 mod container;
 mod ephemeral;
 
+pub(crate) use ephemeral::last_line;
+
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor, Row};
@@ -384,14 +386,7 @@ impl Server {
         }
         dirs.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
         dirs.extend(std::env::var_os("PATH").iter().flat_map(std::env::split_paths));
-        let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-            .collect();
-        installed.sort();
-        dirs.extend(installed.into_iter().rev().map(|(_, bin)| bin));
+        dirs.extend(ephemeral::installed().into_iter().rev().map(|(_, bin)| bin));
         dirs.into_iter()
             .map(|dir| dir.join(name))
             .find(|program| program.is_file() && tool_major(program).is_some_and(|m| m >= major))

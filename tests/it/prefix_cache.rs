@@ -11,8 +11,9 @@ use std::path::Path;
 /// sequence's position, an enum, a view, a function, a comment, grants to a declared role and
 /// default privileges of the role migrations run as. The last migration (the change) needs
 /// them all: it fails if any is missing. (On a shared server the declared role `app` has a
-/// name of the run's own, which the SQL looks up.)
-fn chain(dir: &Path) {
+/// name of the run's own, which the SQL looks up.) Returned with an empty cache directory.
+fn chain() -> (tempfile::TempDir, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
     let files = [
         (
             "1_tables.up.sql",
@@ -56,8 +57,9 @@ fn chain(dir: &Path) {
         ("4_change.down.sql", "ALTER TABLE users DROP COLUMN email;\nDROP TABLE audit;\n"),
     ];
     for (name, sql) in files {
-        std::fs::write(dir.join(name), sql).unwrap();
+        std::fs::write(dir.path().join(name), sql).unwrap();
     }
+    (dir, tempfile::tempdir().unwrap())
 }
 
 /// The report without what differs between any two runs (times, the cache's own entry).
@@ -100,9 +102,7 @@ fn archives(cache: &Path) -> Vec<String> {
 
 #[test]
 fn the_second_run_restores_the_prefix_and_reports_the_same() {
-    let dir = tempfile::tempdir().unwrap();
-    chain(dir.path());
-    let cache = tempfile::tempdir().unwrap();
+    let (dir, cache) = chain();
     let plain = run(dir.path(), None, &[]);
     assert!(plain.get("prefix_cache").is_none(), "no cache configured: {}", plain["prefix_cache"]);
 
@@ -128,9 +128,7 @@ fn the_second_run_restores_the_prefix_and_reports_the_same() {
 
 #[test]
 fn a_changed_prefix_is_replayed_and_replaces_the_old_archive() {
-    let dir = tempfile::tempdir().unwrap();
-    chain(dir.path());
-    let cache = tempfile::tempdir().unwrap();
+    let (dir, cache) = chain();
     let first = run(dir.path(), Some(cache.path()), &[]);
     let old = first["prefix_cache"]["key"].as_str().unwrap().to_string();
     // The merged part changes (a new base): its archive no longer stands for it.
@@ -149,9 +147,7 @@ fn a_changed_prefix_is_replayed_and_replaces_the_old_archive() {
 
 #[test]
 fn a_damaged_archive_or_forged_sidecar_is_replayed_instead() {
-    let dir = tempfile::tempdir().unwrap();
-    chain(dir.path());
-    let cache = tempfile::tempdir().unwrap();
+    let (dir, cache) = chain();
     let plain = run(dir.path(), None, &[]);
     let first = run(dir.path(), Some(cache.path()), &[]);
     let key = first["prefix_cache"]["key"].as_str().unwrap().to_string();
@@ -177,9 +173,7 @@ fn a_damaged_archive_or_forged_sidecar_is_replayed_instead() {
 
 #[test]
 fn nothing_to_cache_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    chain(dir.path());
-    let cache = tempfile::tempdir().unwrap();
+    let (dir, cache) = chain();
     let c = cache.path().display().to_string();
     let (output, report) =
         check_json(dir.path(), &["--scope", "all", "--role", "app", "--fail-on", "never", "--prefix-cache", &c]);
@@ -210,9 +204,7 @@ async fn a_shared_server_gets_this_runs_role_names() {
     let server = migration_guard::postgres::Server::start(&Default::default()).await.unwrap();
     let socket = server.admin_options().get_socket().unwrap().display().to_string();
     let url = format!("postgres://postgres@localhost/postgres?host={socket}&port=5432");
-    let dir = tempfile::tempdir().unwrap();
-    chain(dir.path());
-    let cache = tempfile::tempdir().unwrap();
+    let (dir, cache) = chain();
     let (path, cache_path) = (dir.path().to_path_buf(), cache.path().to_path_buf());
     let reports = tokio::task::spawn_blocking(move || {
         let first = run(&path, Some(&cache_path), &["--database-url", &url]);
@@ -231,8 +223,7 @@ async fn a_shared_server_gets_this_runs_role_names() {
 
 #[test]
 fn a_rebuild_after_a_failed_round_trip_starts_from_the_archive() {
-    let dir = tempfile::tempdir().unwrap();
-    chain(dir.path());
+    let (dir, cache) = chain();
     // Its down leaves the table, so the up fails when run again: the stairway rebuilds the
     // database up to it (from the archive when there is one) before going on.
     std::fs::write(dir.path().join("5_reup.up.sql"), "CREATE TABLE t5 (id int);\n").unwrap();
@@ -243,7 +234,6 @@ fn a_rebuild_after_a_failed_round_trip_starts_from_the_archive() {
     )
     .unwrap();
     std::fs::write(dir.path().join("6_after.down.sql"), "DROP TABLE t6;\n").unwrap();
-    let cache = tempfile::tempdir().unwrap();
     let c = cache.path().display().to_string();
     let args = |cached: bool| {
         let mut a = vec!["--start-after", "3", "--role", "app", "--fail-on", "never"];
