@@ -4,7 +4,8 @@
 //! release binary against the bench's server), side by side with the psql floors in one run.
 //!
 //! `cargo bench --bench scale [-- SIZE...]` (default `100 1000 5000`; `MG_SCALE_RUNS`, default 3;
-//! `MG_SCALE_MODES`, default `pr,cached,apply,all`).
+//! `MG_SCALE_MODES`, default `pr,cached,apply,all`; `MG_SCALE_KEEP=DIR` keeps each size's
+//! repository as `DIR/SIZE` for profiling a mode by hand).
 //! Prints, per size and mode, the median time, the time per migration, the ratio to its floor
 //! and the peak memory (RSS), then the growth from the smallest to the largest size.
 //! Targets: apply only ≤ 1.3× the apply floor; the whole history judged ≤ 2× the up/down/up
@@ -84,6 +85,12 @@ async fn main() {
         let chain = migrations::load(source.path(), &LoadOptions::default()).expect("load synthetic chain");
         assert_eq!(chain.migrations.len(), n);
         let repo = pull_request(&chain);
+        if let Ok(keep) = std::env::var("MG_SCALE_KEEP") {
+            // For profiling one mode by hand: the pull request's repository, kept.
+            let kept = Path::new(&keep).join(n.to_string());
+            let status = Command::new("cp").arg("-r").arg(repo.path()).arg(&kept).status().expect("cp");
+            assert!(status.success(), "copy the repository to {}", kept.display());
+        }
         let apply = floor_script(&chain, repo.path());
         let mut round_trip = String::from("\\set ON_ERROR_STOP 1\n");
         for m in &chain.migrations {

@@ -82,6 +82,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
 
+    /// PostgreSQL major of the embedded server, among those installed (e.g. 16) [default: the
+    /// one diesel-guard.toml or .squawk.toml declares, else as --pg-bin says]
+    #[arg(long, value_name = "MAJOR")]
+    pub postgres_version: Option<String>,
+
     /// Write report.json and report.md into this directory
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
@@ -216,4 +221,8 @@ pub struct DiffArgs {
     /// Directory with initdb and postgres for the embedded server
     #[arg(long, value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
+
+    /// PostgreSQL major of the embedded server, among those installed (e.g. 16)
+    #[arg(long, value_name = "MAJOR")]
+    pub postgres_version: Option<String>,
 }

@@ -352,7 +352,11 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
             }
             _ => None,
         };
-        let database = Database { provider: server.provider(), server_version: server.version().to_string() };
+        let database = Database {
+            provider: server.provider(),
+            server_version: server.version().to_string(),
+            version_note: server.version_note().map(str::to_string),
+        };
         for warning in server.shutdown().await {
             eprintln!("warning: {warning}");
         }
@@ -436,6 +440,13 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
             database_url: args.database_url,
             postgres_image: None,
             pg_bin: args.pg_bin,
+            postgres_version: match args.postgres_version {
+                Some(value) => Some(
+                    crate::settings::postgres_version("--postgres-version".into(), value)
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                ),
+                None => None,
+            },
             ..ProvisionOptions::default()
         };
         Some(Server::start(&provision).await?)

@@ -16,6 +16,7 @@ pub const KEYS: &[&str] = &[
     "database-url",
     "postgres-image",
     "pg-bin",
+    "postgres-version",
     "allow-superuser",
     "roles",
     "models",

@@ -8,6 +8,7 @@ use crate::findings::{FailOn, RuleLevels};
 use crate::github::CommentMode;
 use crate::migrations::Format;
 use crate::postgres::ProvisionOptions;
+use crate::postgres::version::{self, VersionChoice};
 use crate::roundtrip::RoundTrip;
 use crate::scope::ScopeSettings;
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
     #[error("{setting}: unknown value {value:?} (expected all, new or none)")]
     RoundTrip { setting: String, value: String },
+    #[error("{setting}: {value:?} is not a PostgreSQL major version (e.g. 16)")]
+    PostgresVersion { setting: String, value: String },
     #[error("{setting}: unknown value {value:?} (expected changed or all)")]
     Scope { setting: String, value: String },
     #[error("{setting}: {value:?} leads outside the workspace; give a path inside the repository")]
@@ -118,6 +121,14 @@ pub const ACTION_REPORT_DIR: &str = "migration-guard-report";
 
 /// Reads an action input: GitHub upper-cases the name and keeps hyphens, which some runners
 /// drop for Docker actions, so the underscore spelling is read too. Empty means unset.
+/// The `postgres-version` setting: a major that must be met.
+pub fn postgres_version(setting: String, value: String) -> Result<VersionChoice, SettingsError> {
+    match version::parse_major(&value) {
+        Some(major) => Ok(VersionChoice { major, source: setting, required: true }),
+        None => Err(SettingsError::PostgresVersion { setting, value }),
+    }
+}
+
 fn input(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     let upper = name.to_uppercase();
     [format!("INPUT_{upper}"), format!("INPUT_{}", upper.replace('-', "_"))]
@@ -337,6 +348,17 @@ impl CheckSettings {
             .or_else(|| layers.path("report-dir"))
             .transpose()?
             .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
+        let dir = args
+            .dir
+            .map(Ok)
+            .or_else(|| layers.path("path"))
+            .transpose()?
+            .unwrap_or_else(|| PathBuf::from("migrations"));
+        let postgres_version = match (args.postgres_version, layers.get("postgres-version")) {
+            (Some(value), _) => Some(postgres_version("--postgres-version".into(), value)?),
+            (None, Some(l)) => Some(postgres_version(l.setting, l.value)?),
+            (None, None) => version::declared(&dir, Path::new(".")),
+        };
         let prefix_cache = args.prefix_cache.map(Ok).or_else(|| layers.path("prefix-cache")).transpose()?;
         let round_trip = match (args.round_trip, layers.get("round-trip")) {
             (Some(mode), _) => mode,
@@ -368,18 +390,14 @@ impl CheckSettings {
             in_action.then(|| env("GITHUB_BASE_REF")).flatten().filter(|b| !b.is_empty()).map(|b| format!("origin/{b}"))
         });
         Ok(CheckSettings {
-            dir: args
-                .dir
-                .map(Ok)
-                .or_else(|| layers.path("path"))
-                .transpose()?
-                .unwrap_or_else(|| PathBuf::from("migrations")),
+            dir,
             format,
             provision: ProvisionOptions {
                 database_url,
                 postgres_image,
                 pg_bin: args.pg_bin.or_else(|| input("pg-bin").map(PathBuf::from)),
                 allow_superuser: args.allow_superuser || layers.flag("allow-superuser", false)?,
+                postgres_version,
                 // On a shared server this run's roles get names of their own.
                 role_prefix: Some(format!(
                     "mg_{}_{:08x}_",

@@ -2,6 +2,7 @@
 //! by `postgres` on a Unix socket in that directory only, stopped and removed when dropped.
 
 use super::ProvisionError;
+use super::version::{self, VersionChoice};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User};
 use sqlx::postgres::PgConnectOptions;
@@ -40,9 +41,13 @@ impl Cluster {
         &self.bin
     }
 
-    /// Runs initdb and starts the server, waiting until it accepts connections.
-    pub async fn start(pg_bin: Option<&Path>) -> Result<Cluster, ProvisionError> {
-        let bin = find_binaries(pg_bin)?;
+    /// Runs initdb and starts the server, waiting until it accepts connections; with a note
+    /// when a project's declared major is not installed and another one runs.
+    pub async fn start(
+        pg_bin: Option<&Path>,
+        version: Option<&VersionChoice>,
+    ) -> Result<(Cluster, Option<String>), ProvisionError> {
+        let (bin, note) = find_binaries(pg_bin, version)?;
         let run_as = run_as()?;
         for swept in sweep(&cluster_parent()) {
             eprintln!("note: removed {swept}, the cluster of a check that was killed");
@@ -107,7 +112,7 @@ impl Cluster {
             .map_err(|e| ProvisionError::Start(format!("cannot run {}: {e}", bin.join("postgres").display())))?;
         cluster.child = Some(child);
         cluster.wait_ready(&log).await?;
-        Ok(cluster)
+        Ok((cluster, note))
     }
 
     fn root(&self) -> &Path {
@@ -241,18 +246,81 @@ fn cluster_parent() -> PathBuf {
 
 /// The directory holding `initdb` and `postgres`: `--pg-bin`, else `PATH`, else the highest
 /// `/usr/lib/postgresql/<major>/bin`.
-fn find_binaries(pg_bin: Option<&Path>) -> Result<PathBuf, ProvisionError> {
-    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+/// The server binaries to run: `--pg-bin`, else those of the major asked for, else the default
+/// ones (see [`default_binaries`]); with a note when a hint could not be followed.
+fn find_binaries(
+    pg_bin: Option<&Path>,
+    version: Option<&VersionChoice>,
+) -> Result<(PathBuf, Option<String>), ProvisionError> {
     if let Some(dir) = pg_bin {
-        return if has_both(dir) {
-            Ok(dir.to_path_buf())
-        } else {
-            Err(ProvisionError::Binaries(format!(
+        if !has_both(dir) {
+            return Err(ProvisionError::Binaries(format!(
                 "--pg-bin {}: no initdb and postgres there (point it at PostgreSQL's bin directory)",
                 dir.display()
-            )))
-        };
+            )));
+        }
+        if let Some(asked) = version.filter(|v| v.required) {
+            let major = super::tool_major(&dir.join("postgres"));
+            if major.is_some_and(|m| m != asked.major) {
+                return Err(ProvisionError::Binaries(format!(
+                    "--pg-bin {} holds PostgreSQL {}, but {} asks for {}: set one of them",
+                    dir.display(),
+                    major.unwrap_or_default(),
+                    asked.source,
+                    asked.major
+                )));
+            }
+        }
+        return Ok((dir.to_path_buf(), None));
     }
+    let Some(asked) = version else { return Ok((default_binaries()?, None)) };
+    let found = servers();
+    if let Some((_, bin)) = found.iter().find(|(major, _)| *major == asked.major) {
+        return Ok((bin.clone(), None));
+    }
+    let missing = format!(
+        "{} asks for PostgreSQL {}, which is not installed here (installed: {})",
+        asked.source,
+        asked.major,
+        version::list(&found)
+    );
+    if asked.required {
+        return Err(ProvisionError::Binaries(format!(
+            "{missing}; install its server package (e.g. postgresql-{}) or pick an installed major",
+            asked.major
+        )));
+    }
+    let bin = default_binaries()?;
+    let running =
+        found.iter().find(|(_, b)| *b == bin).map_or_else(|| bin.display().to_string(), |(m, _)| m.to_string());
+    Ok((bin, Some(format!("{missing}; ran {running} instead (set postgres-version to choose)"))))
+}
+
+fn has_both(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("postgres").is_file()
+}
+
+/// The server binaries there are, by major: those on `PATH` first, then Debian's layout; one
+/// directory per major.
+fn servers() -> Vec<(u32, PathBuf)> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|dir| has_both(dir))
+        .filter_map(|dir| Some((super::tool_major(&dir.join("postgres"))?, dir)));
+    let mut found: Vec<(u32, PathBuf)> = Vec::new();
+    for (major, dir) in on_path.chain(installed().into_iter().filter(|(_, bin)| has_both(bin))) {
+        if !found.iter().any(|(m, _)| *m == major) {
+            found.push((major, dir));
+        }
+    }
+    found.sort_by_key(|(major, _)| *major);
+    found
+}
+
+/// The binaries on `PATH`, else the newest in `/usr/lib/postgresql/*/bin`.
+fn default_binaries() -> Result<PathBuf, ProvisionError> {
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if has_both(&dir) {

@@ -4,6 +4,7 @@
 
 mod container;
 mod ephemeral;
+pub mod version;
 
 pub(crate) use ephemeral::last_line;
 
@@ -44,6 +45,8 @@ pub struct ProvisionOptions {
     pub roles: Vec<String>,
     /// The prefix of this run's roles on a shared server (see `LoadOptions::role_prefix`).
     pub role_prefix: Option<String>,
+    /// The major the embedded server runs (a setting, or a project's hint).
+    pub postgres_version: Option<version::VersionChoice>,
 }
 
 /// Why no server could be provided. Messages name the setting to change.
@@ -110,6 +113,8 @@ pub struct Server {
     /// Roles created before the chain (as named on the server), granted to every role
     /// migrations run as.
     roles: Vec<String>,
+    /// Why it is not the major that was asked for, when it is not.
+    version_note: Option<String>,
 }
 
 /// Whom migrations run as.
@@ -231,6 +236,20 @@ impl Server {
     /// Provides a server as the options say: URL, container image, or (default) ephemeral.
     pub async fn start(options: &ProvisionOptions) -> Result<Server, ProvisionError> {
         let mut server = Server::provide(options).await?;
+        if let Some(asked) = options.postgres_version.as_ref().filter(|v| v.required)
+            && server.provider != Provider::Ephemeral
+            && server.version_num / 10000 != asked.major
+        {
+            server.version_note = Some(format!(
+                "{} asks for PostgreSQL {}, but the server given is {}; the setting picks the embedded server's major only",
+                asked.source,
+                asked.major,
+                server.version_num / 10000
+            ));
+        }
+        if let Some(note) = &server.version_note {
+            eprintln!("warning: {note}");
+        }
         let prefix = if server.provider == Provider::Url { options.role_prefix.as_deref() } else { None };
         let roles: Vec<String> = options.roles.iter().map(|r| format!("{}{r}", prefix.unwrap_or_default())).collect();
         server.create_roles(&roles).await?;
@@ -266,9 +285,13 @@ impl Server {
             Server::attach(Provider::Container, admin, "--postgres-image", Backend::Container(Box::new(container)))
                 .await
         } else {
-            let cluster = ephemeral::Cluster::start(options.pg_bin.as_deref()).await?;
+            let (cluster, note) =
+                ephemeral::Cluster::start(options.pg_bin.as_deref(), options.postgres_version.as_ref()).await?;
             let admin = cluster.connect_options();
-            Server::attach(Provider::Ephemeral, admin, "--pg-bin", Backend::Ephemeral(cluster)).await
+            let mut server =
+                Server::attach(Provider::Ephemeral, admin, "--pg-bin", Backend::Ephemeral(cluster)).await?;
+            server.version_note = note;
+            Ok(server)
         }
     }
 
@@ -324,6 +347,7 @@ impl Server {
             backend,
             isolation,
             roles: Vec::new(),
+            version_note: None,
         })
     }
 
@@ -396,6 +420,11 @@ impl Server {
     /// `server_version_num`, e.g. `150018`.
     pub fn version_num(&self) -> u32 {
         self.version_num
+    }
+
+    /// Why the server is not of the major that was asked for (a setting or a project's hint).
+    pub fn version_note(&self) -> Option<&str> {
+        self.version_note.as_deref()
     }
 
     /// Creates a new empty database `mg_<seconds>_<random>` (owned by a role of the same name
@@ -567,7 +596,7 @@ pub async fn drop_registered() -> Vec<String> {
 }
 
 /// The major version a client program says it is of (`pg_dump (PostgreSQL) 15.18 ...`).
-fn tool_major(program: &Path) -> Option<u32> {
+pub(crate) fn tool_major(program: &Path) -> Option<u32> {
     let output =
         std::process::Command::new(program).arg("--version").stdin(std::process::Stdio::null()).output().ok()?;
     let said = String::from_utf8_lossy(&output.stdout);

@@ -202,6 +202,9 @@ fn status_lines(out: &mut String, report: &Report) {
         let _ = write!(out, ", {}", escape(&scope.basis));
     }
     let _ = writeln!(out, ", fail on: {}", fail_on_name(report));
+    if let Some(note) = report.database.as_ref().and_then(|db| db.version_note.as_deref()) {
+        let _ = writeln!(out, "\n⚠️ {}", escape(note));
+    }
     let merged = &report.merged_findings;
     if !merged.is_empty() {
         let migrations = merged.iter().filter_map(|f| f.migration.as_deref()).collect::<std::collections::HashSet<_>>();

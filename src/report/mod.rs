@@ -95,6 +95,9 @@ pub struct Summary {
 pub struct Database {
     pub provider: Provider,
     pub server_version: String,
+    /// Why the server is not of the PostgreSQL major that was asked for, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_note: Option<String>,
 }
 
 /// The migration chain that was checked.

@@ -28,7 +28,7 @@ pub fn migration(id: &str, name: &str, status: MigrationStatus) -> MigrationRepo
 }
 
 fn database() -> Option<Database> {
-    Some(Database { provider: Provider::Ephemeral, server_version: "15.8".into() })
+    Some(Database { provider: Provider::Ephemeral, server_version: "15.8".into(), version_note: None })
 }
 
 fn chain() -> ChainInfo {

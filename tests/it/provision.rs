@@ -148,3 +148,104 @@ fn container_provider_applies_a_chain() {
     assert_eq!(report["database"]["provider"], "container");
     assert!(report["database"]["server_version"].as_str().unwrap().starts_with("16"));
 }
+
+/// The majors with server binaries in Debian's layout, oldest first.
+fn installed_majors() -> Vec<u32> {
+    let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("bin/initdb").is_file())
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    majors.sort();
+    majors
+}
+
+/// A repository (it has `.git`) with a one-migration chain under `migrations/`.
+fn repository() -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join(".git")).unwrap();
+    std::fs::create_dir(repo.path().join("migrations")).unwrap();
+    std::fs::write(repo.path().join("migrations/1_t.sql"), "CREATE TABLE t (id int);\n").unwrap();
+    repo
+}
+
+#[test]
+fn postgres_version_picks_an_installed_major_or_lists_them() {
+    let Some(&newest) = installed_majors().last() else {
+        panic!("no PostgreSQL server binaries in /usr/lib/postgresql: .ci/run installs them");
+    };
+    let repo = repository();
+    let migrations = repo.path().join("migrations");
+    let (output, report) = check_json(&migrations, &["--postgres-version", &newest.to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let version = report["database"]["server_version"].as_str().unwrap();
+    assert!(version.starts_with(&format!("{newest}.")), "{version}");
+    assert!(report["database"].get("version_note").is_none(), "{report:#}");
+
+    let output = check(&migrations, &["--postgres-version", "99"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .starts_with("error: --postgres-version asks for PostgreSQL 99, which is not installed here (installed: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{newest} (")), "the installed majors are listed: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    let output = check(&migrations, &["--postgres-version", "latest"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--postgres-version: \"latest\" is not a PostgreSQL major version"), "{stderr}");
+}
+
+#[test]
+fn a_declared_major_is_followed_where_installed_and_noted_where_not() {
+    let Some(&newest) = installed_majors().last() else {
+        panic!("no PostgreSQL server binaries in /usr/lib/postgresql: .ci/run installs them");
+    };
+    let repo = repository();
+    let migrations = repo.path().join("migrations");
+    std::fs::write(repo.path().join("diesel-guard.toml"), format!("postgres_version = {newest}\n")).unwrap();
+    let (output, report) = check_json(&migrations, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(report["database"]["server_version"].as_str().unwrap().starts_with(&format!("{newest}.")));
+    assert!(report["database"].get("version_note").is_none(), "{report:#}");
+
+    // Not installed: the check still runs (on the default major) and says so.
+    std::fs::write(repo.path().join("diesel-guard.toml"), "postgres_version = 98\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = check(&migrations, &["--report-dir", out.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
+    let note = report["database"]["version_note"].as_str().unwrap_or_default();
+    assert!(note.contains("diesel-guard.toml asks for PostgreSQL 98, which is not installed here"), "{report:#}");
+    assert!(note.ends_with(" instead (set postgres-version to choose)"), "{note}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning: "), "{}", text(&output));
+    let markdown = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(markdown.contains("asks for PostgreSQL 98"), "{markdown}");
+
+    // The setting wins over the hint.
+    let output = check(&migrations, &["--postgres-version", &newest.to_string()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("asks for"), "{}", text(&output));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_version_with_a_given_server_is_a_note_not_a_stop() {
+    let (server, url) = url_server().await;
+    let repo = repository();
+    let migrations = repo.path().join("migrations");
+    let (output, report) = tokio::task::spawn_blocking(move || {
+        check_json(&migrations, &["--database-url", &url, "--postgres-version", "97"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let note = report["database"]["version_note"].as_str().unwrap_or_default();
+    assert!(note.contains("--postgres-version asks for PostgreSQL 97, but the server given is"), "{report:#}");
+    server.shutdown().await;
+}
