@@ -83,7 +83,8 @@ pub struct CheckArgs {
     pub pg_bin: Option<PathBuf>,
 
     /// PostgreSQL major of the embedded server, among those installed (e.g. 16) [default: the
-    /// one diesel-guard.toml or .squawk.toml declares, else as --pg-bin says]
+    /// one diesel-guard.toml or .squawk.toml declares where installed, else that of --pg-bin's
+    /// default]
     #[arg(long, value_name = "MAJOR")]
     pub postgres_version: Option<String>,
 

@@ -440,13 +440,10 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
             database_url: args.database_url,
             postgres_image: None,
             pg_bin: args.pg_bin,
-            postgres_version: match args.postgres_version {
-                Some(value) => Some(
-                    crate::settings::postgres_version("--postgres-version".into(), value)
-                        .map_err(|e| anyhow::anyhow!(e))?,
-                ),
-                None => None,
-            },
+            postgres_version: args
+                .postgres_version
+                .map(|value| crate::settings::postgres_version("--postgres-version".into(), value))
+                .transpose()?,
             ..ProvisionOptions::default()
         };
         Some(Server::start(&provision).await?)

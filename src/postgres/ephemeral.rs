@@ -244,8 +244,6 @@ fn cluster_parent() -> PathBuf {
     }
 }
 
-/// The directory holding `initdb` and `postgres`: `--pg-bin`, else `PATH`, else the highest
-/// `/usr/lib/postgresql/<major>/bin`.
 /// The server binaries to run: `--pg-bin`, else those of the major asked for, else the default
 /// ones (see [`default_binaries`]); with a note when a hint could not be followed.
 fn find_binaries(
@@ -259,17 +257,16 @@ fn find_binaries(
                 dir.display()
             )));
         }
-        if let Some(asked) = version.filter(|v| v.required) {
-            let major = super::tool_major(&dir.join("postgres"));
-            if major.is_some_and(|m| m != asked.major) {
-                return Err(ProvisionError::Binaries(format!(
-                    "--pg-bin {} holds PostgreSQL {}, but {} asks for {}: set one of them",
-                    dir.display(),
-                    major.unwrap_or_default(),
-                    asked.source,
-                    asked.major
-                )));
-            }
+        if let Some(asked) = version.filter(|v| v.required)
+            && let Some(major) = super::tool_major(&dir.join("postgres"))
+            && major != asked.major
+        {
+            return Err(ProvisionError::Binaries(format!(
+                "--pg-bin {} holds PostgreSQL {major}, but {} asks for {}: set one of them",
+                dir.display(),
+                asked.source,
+                asked.major
+            )));
         }
         return Ok((dir.to_path_buf(), None));
     }

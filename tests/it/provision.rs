@@ -162,6 +162,11 @@ fn installed_majors() -> Vec<u32> {
     majors
 }
 
+/// The newest of [`installed_majors`]; .ci/run installs one.
+fn newest_major() -> u32 {
+    *installed_majors().last().expect("no PostgreSQL server binaries in /usr/lib/postgresql: .ci/run installs them")
+}
+
 /// A repository (it has `.git`) with a one-migration chain under `migrations/`.
 fn repository() -> tempfile::TempDir {
     let repo = tempfile::tempdir().unwrap();
@@ -173,9 +178,7 @@ fn repository() -> tempfile::TempDir {
 
 #[test]
 fn postgres_version_picks_an_installed_major_or_lists_them() {
-    let Some(&newest) = installed_majors().last() else {
-        panic!("no PostgreSQL server binaries in /usr/lib/postgresql: .ci/run installs them");
-    };
+    let newest = newest_major();
     let repo = repository();
     let migrations = repo.path().join("migrations");
     let (output, report) = check_json(&migrations, &["--postgres-version", &newest.to_string()]);
@@ -203,9 +206,7 @@ fn postgres_version_picks_an_installed_major_or_lists_them() {
 
 #[test]
 fn a_declared_major_is_followed_where_installed_and_noted_where_not() {
-    let Some(&newest) = installed_majors().last() else {
-        panic!("no PostgreSQL server binaries in /usr/lib/postgresql: .ci/run installs them");
-    };
+    let newest = newest_major();
     let repo = repository();
     let migrations = repo.path().join("migrations");
     std::fs::write(repo.path().join("diesel-guard.toml"), format!("postgres_version = {newest}\n")).unwrap();
