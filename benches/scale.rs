@@ -4,12 +4,13 @@
 //! release binary against the bench's server), side by side with the psql floors in one run.
 //!
 //! `cargo bench --bench scale [-- SIZE...]` (default `100 1000 5000`; `MG_SCALE_RUNS`, default 3;
-//! `MG_SCALE_MODES`, default `pr,cached,apply,all`; `MG_SCALE_KEEP=DIR` keeps each size's
+//! `MG_SCALE_MODES`, default `pr,cached,effects,apply,all`; `MG_SCALE_KEEP=DIR` keeps each size's
 //! repository as `DIR/SIZE` for profiling a mode by hand).
 //! Prints, per size and mode, the median time, the time per migration, the ratio to its floor
 //! and the peak memory (RSS), then the growth from the smallest to the largest size.
-//! Targets: apply only ≤ 1.3× the apply floor; the whole history judged ≤ 2× the up/down/up
-//! floor; growth from 1,000 to 5,000 within 6×.
+//! Targets: apply only (no lint, round trip or effect rules: nothing snapshotted) ≤ 1.3× the apply
+//! floor; the whole history judged ≤ 2× the up/down/up floor; growth from 1,000 to 5,000 within
+//! 6×.
 
 mod support;
 
@@ -47,9 +48,28 @@ const MODES: &[Mode] = &[
         warm: true,
     },
     Mode {
+        key: "effects",
+        name: "apply + effect rules",
+        args: &["--scope", "all", "--round-trip", "none", "--no-lint"],
+        round_trip_floor: false,
+        warm: false,
+    },
+    Mode {
         key: "apply",
         name: "apply only",
-        args: &["--scope", "all", "--round-trip", "none", "--no-lint"],
+        args: &[
+            "--scope",
+            "all",
+            "--round-trip",
+            "none",
+            "--no-lint",
+            "--rule",
+            "destructive-change=off",
+            "--rule",
+            "backward-incompatible=off",
+            "--rule",
+            "data-changed=off",
+        ],
         round_trip_floor: false,
         warm: false,
     },
@@ -68,7 +88,7 @@ async fn main() {
     let sizes = if sizes.is_empty() { vec![100, 1000, 5000] } else { sizes };
     let runs: usize = std::env::var("MG_SCALE_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let selected: Vec<String> = std::env::var("MG_SCALE_MODES")
-        .unwrap_or_else(|_| "pr,cached,apply,all".into())
+        .unwrap_or_else(|_| "pr,cached,effects,apply,all".into())
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();

@@ -102,6 +102,11 @@ pub struct CheckArgs {
     #[arg(long = "placeholder", value_name = "NAME=VALUE")]
     pub placeholders: Vec<String>,
 
+    /// A run-time parameter the sessions migrations run in start with, as the deploy's runner
+    /// sets it, e.g. `lock_timeout=5s` (repeatable)
+    #[arg(long = "session-setting", value_name = "NAME=VALUE")]
+    pub session_settings: Vec<String>,
+
     /// Which findings fail the check [default: error]
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub fail_on: Option<FailOn>,

@@ -312,6 +312,10 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         let seed = data::Seed::load(settings.seed.as_deref(), settings.seed_at.as_deref(), &chain)?;
         let mut plan = roundtrip::Plan::new(&chain, settings.round_trip, &scope, &settings.irreversible, seed);
         plan.timeout = settings.migration_timeout;
+        // Snapshots around each judged migration serve these rules (and its round trip) only.
+        let effect_rules = [&crate::rules::DESTRUCTIVE, &crate::rules::INCOMPATIBLE, &crate::rules::DATA_CHANGED];
+        plan.effects = effect_rules.iter().any(|rule| !settings.rules.is_off(rule.id));
+        plan.trace = settings.lint;
         findings.extend(plan.one_way_findings(&chain));
         plan.progress = progress.clone();
         progress.stage("Provision PostgreSQL");
@@ -404,6 +408,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
     report.waivers = waivers;
     report.baseline = baseline;
     report.prefix_cache = prefix_cache;
+    report.lint = settings.lint;
     report.drift = drift.as_deref().map(schema::drift::entries);
     Ok(Checked { report, chain })
 }

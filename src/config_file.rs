@@ -35,6 +35,7 @@ pub const KEYS: &[&str] = &[
     "migration-timeout",
     "fail-on",
     "placeholders",
+    "session-settings",
     "comment",
     "comment-key",
     "check-run",

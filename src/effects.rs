@@ -50,6 +50,21 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fres
         .filter(|c| c.kind == Kind::Table && c.action == Action::Removed)
         .map(|c| c.name.as_str())
         .collect();
+    let dropped_columns: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.kind == Kind::Column && c.action == Action::Removed)
+        .map(|c| c.name.as_str())
+        .collect();
+    // A column swap (add a new column, copy, drop the old one, rename the new one to the old
+    // name) shows as the old column altered: judged as that change, at the rename.
+    let swapped: Vec<&Rename> = renames
+        .iter()
+        .filter(|r| {
+            r.kind == Kind::Column && !before.columns.contains_key(&r.from) && before.columns.contains_key(&r.to)
+        })
+        .collect();
+    let swap_line = |name: &str| swapped.iter().find(|r| r.to == name).map(|r| r.line);
+    let unique_keys_after = unique_keys_added(changes);
     let file = up.display_path();
     let mut out = Vec::new();
     let mut push = |rule: &'static StageRule, line: u32, message: String| {
@@ -87,7 +102,7 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fres
             (Kind::Table, Action::Removed) if !renamed_tables.contains(name) => push(
                 &rules::DESTRUCTIVE,
                 locate(up, &["drop"], &[short(name)]),
-                format!("{id} drops table {} and every row in it", short(name)),
+                format!("{id} drops table {}{} and every row in it", short(name), columns_of(before, name)),
             ),
             (Kind::Column, Action::Removed)
                 if !dropped_tables.contains(table)
@@ -133,30 +148,71 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fres
                 }
             }
             // A column renamed away and re-created under its old name is reported as the rename.
-            (Kind::Column, Action::Altered) if renamed_columns.contains(name) => {}
+            (Kind::Column, Action::Altered) if renamed_columns.contains(name) && swap_line(name).is_none() => {}
             (Kind::Column, Action::Altered) if change.attribute.as_deref() == Some("data_type") => {
                 let (from, to) = (change.before.as_deref().unwrap_or(""), change.after.as_deref().unwrap_or(""));
+                let line = swap_line(name).unwrap_or_else(|| locate(up, &["type"], &[table, column]));
+                let how = if swap_line(name).is_some() { " (by swapping in a new column under its name)" } else { "" };
                 if is_widening(from, to) && textual(from) && textual(to) {
                     // A longer string limit breaks no reader.
                 } else if !narrows(from, to) {
                     push(
                         &rules::INCOMPATIBLE,
-                        locate(up, &["type"], &[table, column]),
+                        line,
                         format!(
-                            "{id} changes the type of column {} from {from} to {to}; code written for {from} may not read it",
+                            "{id} changes the type of column {} from {from} to {to}{how}; code written for {from} may not read it",
                             short(name)
                         ),
                     );
                 } else {
                     push(
                         &rules::DESTRUCTIVE,
-                        locate(up, &["type"], &[table, column]),
+                        line,
                         format!(
-                            "{id} changes the type of column {} from {from} to {to}, which does not hold every {from} value: values are cut, rounded or fail to convert",
+                            "{id} changes the type of column {} from {from} to {to}{how}, which does not hold every {from} value: values are cut, rounded or fail to convert",
                             short(name)
                         ),
                     );
                 }
+            }
+            (Kind::Column, Action::Altered)
+                if change.attribute.as_deref() == Some("default")
+                    && change.after.is_none()
+                    && before.columns.get(name).is_some_and(|c| c.not_null && c.identity.is_none())
+                    && !filled_otherwise(name, before, changes) =>
+            {
+                push(
+                    &rules::INCOMPATIBLE,
+                    swap_line(name).unwrap_or_else(|| locate(up, &["default"], &[table, column])),
+                    format!(
+                        "{id} drops the default of NOT NULL column {}; inserts from the running application that leave the column out now fail",
+                        short(name)
+                    ),
+                )
+            }
+            (Kind::Constraint | Kind::Index, Action::Removed) => {
+                let Some((what, on, columns)) = unique_key(before, change) else { continue };
+                let lost_column = columns.iter().any(|c| dropped_columns.contains(format!("{on}.{c}").as_str()));
+                let table_gone = dropped_tables.contains(on.as_str())
+                    || renamed_tables.contains(on.as_str())
+                    || changes.iter().any(|c| c.name == on && c.action == Action::Removed);
+                if table_gone
+                    || lost_column
+                    || unique_keys_after.contains(&(on.clone(), columns.clone()))
+                    || is_fresh(&on)
+                {
+                    continue;
+                }
+                let key = columns.join(", ");
+                push(
+                    &rules::INCOMPATIBLE,
+                    locate(up, &["drop"], &[change.name.rsplit('.').next().unwrap_or(name)]),
+                    format!(
+                        "{id} drops {what} {} on {} ({key}) and no other key covers those columns; code that relies on one row per ({key}), such as `INSERT ... ON CONFLICT ({key})`, breaks, and duplicates can now be written",
+                        change.name.rsplit('.').next().unwrap_or(name),
+                        short(&on)
+                    ),
+                )
             }
             (Kind::Column, Action::Altered)
                 if change.attribute.as_deref() == Some("not_null") && change.after.as_deref() == Some("true") =>
@@ -194,6 +250,121 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fres
         }
     }
     out
+}
+
+/// ` (columns a, b, c)` for a table of `before` (up to 8 named), or nothing when it had none.
+fn columns_of(before: &Schema, table: &str) -> String {
+    let prefix = format!("{table}.");
+    let names: Vec<&str> = before
+        .columns
+        .range(prefix.clone()..)
+        .take_while(|(key, _)| key.starts_with(&prefix))
+        .map(|(key, _)| &key[prefix.len()..])
+        .filter(|rest| !rest.contains('.'))
+        .collect();
+    match names.len() {
+        0 => String::new(),
+        n if n <= 8 => format!(" (columns {})", names.join(", ")),
+        n => format!(" ({n} columns: {}, …)", names[..8].join(", ")),
+    }
+}
+
+/// For a removed unique or primary key constraint, or a removed unique index without a
+/// predicate, of `before`: what it was, its table and its key columns.
+fn unique_key(before: &Schema, change: &Change) -> Option<(&'static str, String, Vec<String>)> {
+    match change.kind {
+        Kind::Constraint => {
+            let constraint = before.constraints.get(&change.name)?;
+            let what = match constraint.constraint_type.as_str() {
+                "unique" => "unique constraint",
+                "primary key" => "primary key",
+                _ => return None,
+            };
+            Some((what, table_of(&change.name).to_string(), key_columns(&constraint.definition)?))
+        }
+        Kind::Index => {
+            let index = before.indexes.get(&change.name).filter(|i| i.unique && i.predicate.is_none())?;
+            Some(("unique index", index.table.clone(), key_columns(&index.definition)?))
+        }
+        _ => None,
+    }
+}
+
+/// True when something other than the column's default fills `column` on insert after the
+/// migration: it becomes an identity or generated column, becomes nullable, or its table has
+/// triggers (a BEFORE INSERT trigger may set it).
+fn filled_otherwise(column: &str, before: &Schema, changes: &[Change]) -> bool {
+    let table = table_of(column);
+    let prefix = format!("{table}.");
+    let altered = |attribute: &str| {
+        changes.iter().any(|c| c.name == column && c.attribute.as_deref() == Some(attribute) && c.after.is_some())
+    };
+    let nullable = changes
+        .iter()
+        .any(|c| c.name == column && c.attribute.as_deref() == Some("not_null") && c.after.as_deref() == Some("false"));
+    let triggers = before.triggers.range(prefix.clone()..).next().is_some_and(|(key, _)| key.starts_with(&prefix))
+        || changes.iter().any(|c| c.kind == Kind::Trigger && c.action == Action::Added && c.name.starts_with(&prefix));
+    nullable || altered("identity") || altered("generated") || triggers
+}
+
+/// The unique keys (table, sorted columns) that constraints and indexes added or redefined by a
+/// migration provide.
+fn unique_keys_added(changes: &[Change]) -> BTreeSet<(String, Vec<String>)> {
+    changes
+        .iter()
+        .filter(|c| {
+            c.action == Action::Added || (c.action == Action::Altered && c.attribute.as_deref() == Some("definition"))
+        })
+        .filter_map(|c| {
+            let summary = c.after.as_deref()?;
+            match c.kind {
+                Kind::Constraint if summary.starts_with("UNIQUE") || summary.starts_with("PRIMARY KEY") => {
+                    Some((table_of(&c.name).to_string(), key_columns(summary)?))
+                }
+                // `CREATE UNIQUE INDEX name ON schema.table USING method (columns)`, no WHERE.
+                Kind::Index if summary.starts_with("CREATE UNIQUE INDEX") && !summary.contains(" WHERE ") => {
+                    let on = summary.split(" ON ").nth(1)?;
+                    let table = on.strip_prefix("ONLY ").unwrap_or(on).split_whitespace().next()?;
+                    let table = table.replace('"', "");
+                    let table = if table.contains('.') { table } else { format!("public.{table}") };
+                    Some((table, key_columns(summary)?))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The columns (or expressions) in the first parentheses of a key's definition, without operator
+/// classes, collations or ordering, sorted (neither changes what the key makes unique, nor
+/// which key `ON CONFLICT` infers): `UNIQUE (b, a)` → `[a, b]`.
+fn key_columns(definition: &str) -> Option<Vec<String>> {
+    let start = definition.find('(')? + 1;
+    let (mut depth, mut columns, mut from) = (0usize, Vec::new(), start);
+    let element = |text: &str| {
+        let text = text.trim();
+        // `name opclass`, `name COLLATE x DESC`: the column; an expression stays whole.
+        let column = if text.contains('(') { text } else { text.split_whitespace().next().unwrap_or("") };
+        column.replace('"', "")
+    };
+    for (at, c) in definition[start..].char_indices().map(|(i, c)| (i + start, c)) {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => {
+                columns.push(element(&definition[from..at]));
+                columns.retain(|c: &String| !c.is_empty());
+                columns.sort();
+                return Some(columns);
+            }
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                columns.push(element(&definition[from..at]));
+                from = at + 1;
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// True when converting `from` to `to` can silently cut or round values: a shorter string, a
@@ -467,6 +638,89 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_default_of_a_required_column_is_incompatible() {
+        let mut before = base();
+        before.columns.get_mut("public.users.name").unwrap().default = Some("'x'::character varying".into());
+        let mut after = before.clone();
+        after.columns.get_mut("public.users.name").unwrap().default = None;
+        let found = |before: &Schema, after: &Schema, sql: &str| -> Vec<(String, u32)> {
+            let changes = crate::schema::diff(before, after);
+            findings("2", &script(sql), &changes, before, &BTreeSet::new())
+                .into_iter()
+                .map(|f| (f.rule, f.line.unwrap()))
+                .collect()
+        };
+        let sql = "SELECT 1;\nALTER TABLE users ALTER name DROP DEFAULT;";
+        assert_eq!(found(&before, &after, sql), [], "a nullable column: inserts leave it NULL");
+        before.columns.get_mut("public.users.name").unwrap().not_null = true;
+        after.columns.get_mut("public.users.name").unwrap().not_null = true;
+        assert_eq!(found(&before, &after, sql), [(INCOMPATIBLE.into(), 2)]);
+        after.columns.get_mut("public.users.name").unwrap().not_null = false;
+        assert_eq!(found(&before, &after, sql), [], "made nullable in the same migration");
+    }
+
+    #[test]
+    fn a_column_swap_is_judged_as_the_type_change() {
+        let mut after = base();
+        after.columns.get_mut("public.users.id").unwrap().data_type = "text".into();
+        let swap = "ALTER TABLE users ADD COLUMN new_id text;\nUPDATE users SET new_id = id;\n\
+                    ALTER TABLE users DROP COLUMN id;\nALTER TABLE users RENAME COLUMN new_id TO id;";
+        assert_eq!(rules(swap, &after), [(INCOMPATIBLE.into(), 4)]);
+        // The near twin: the old column renamed away and a new one made: the rename is reported.
+        let mut after = base();
+        let id = after.columns.remove("public.users.id").unwrap();
+        after.columns.insert("public.users.old_id".into(), id);
+        after.columns.insert("public.users.id".into(), column("text", false, None));
+        let rename = "ALTER TABLE users RENAME COLUMN id TO old_id;\nALTER TABLE users ADD COLUMN id text;";
+        assert_eq!(rules(rename, &after), [(INCOMPATIBLE.into(), 1)]);
+    }
+
+    #[test]
+    fn dropping_a_unique_key_without_a_replacement_is_incompatible() {
+        use crate::schema::model::{Constraint, Index};
+        let unique = |definition: &str| Constraint {
+            constraint_type: "unique".into(),
+            definition: definition.into(),
+            comment: None,
+        };
+        let mut before = base();
+        before.constraints.insert("public.users.users_name_key".into(), unique("UNIQUE (name)"));
+        let mut check = unique("CHECK (id > 0)");
+        check.constraint_type = "check".into();
+        before.constraints.insert("public.users.users_id_check".into(), check);
+        let found = |after: &Schema, sql: &str| -> Vec<(String, u32)> {
+            let changes = crate::schema::diff(&before, after);
+            findings("2", &script(sql), &changes, &before, &BTreeSet::new())
+                .into_iter()
+                .map(|f| (f.rule, f.line.unwrap()))
+                .collect()
+        };
+        let mut after = before.clone();
+        after.constraints.remove("public.users.users_name_key");
+        let drop = "SELECT 1;\nALTER TABLE users DROP CONSTRAINT users_name_key;";
+        assert_eq!(found(&after, drop), [(INCOMPATIBLE.into(), 2)]);
+        let mut replaced = after.clone();
+        replaced.indexes.insert(
+            "public.users_name_idx".into(),
+            Index {
+                table: "public.users".into(),
+                method: "btree".into(),
+                unique: true,
+                nulls_not_distinct: false,
+                columns: vec!["name".into()],
+                include: vec![],
+                predicate: None,
+                definition: "CREATE UNIQUE INDEX users_name_idx ON public.users USING btree (name)".into(),
+                comment: None,
+            },
+        );
+        assert_eq!(found(&replaced, drop), [], "a unique index on the same columns replaces it");
+        let mut after = before.clone();
+        after.constraints.remove("public.users.users_id_check");
+        assert_eq!(found(&after, "ALTER TABLE users DROP CONSTRAINT users_id_check;"), [], "not a unique key");
+    }
+
+    #[test]
     fn renamed_enum_values_are_not_lost() {
         let mut before = base();
         before.enums.insert(
@@ -548,5 +802,17 @@ mod tests {
         assert!(mentions("drop index users_email_idx", "users_email_idx"));
         assert!(!mentions("drop index users_email_idx", "users"));
         assert!(mentions("alter table users drop name;", "users"));
+    }
+
+    #[test]
+    fn key_columns_ignore_order_opclass_and_collation() {
+        let key = |d: &str| key_columns(d).unwrap();
+        assert_eq!(key("UNIQUE (b, \"A\")"), ["A", "b"]);
+        assert_eq!(key("CREATE UNIQUE INDEX i ON public.t USING btree (index_id varchar_pattern_ops)"), ["index_id"]);
+        assert_eq!(key("CREATE UNIQUE INDEX i ON t USING btree (name COLLATE \"C\" DESC, id)"), ["id", "name"]);
+        assert_eq!(
+            key("CREATE UNIQUE INDEX i ON t USING btree (lower((name)::text), id)"),
+            ["id", "lower((name)::text)"]
+        );
     }
 }

@@ -147,6 +147,11 @@ impl RuleLevels {
         self.0.insert(rule, level);
     }
 
+    /// True when `rule` is turned off.
+    pub fn is_off(&self, rule: &str) -> bool {
+        matches!(self.0.get(rule), Some(None))
+    }
+
     /// True when no rule is overridden.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

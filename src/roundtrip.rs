@@ -241,6 +241,12 @@ pub struct Plan {
     /// The archive of the merged migrations leading the chain, restored instead of replaying
     /// them where it is there.
     pub cache: Option<PrefixCache>,
+    /// Judge what each judged migration does (its effects and data checks, from snapshots
+    /// around it). Off when their rules are: a judged migration that is not round-tripped is
+    /// then applied as fast as a merged one, its changes not recorded.
+    pub effects: bool,
+    /// The lint traces judged migrations as they apply (else they may run unwatched).
+    pub trace: bool,
 }
 
 /// A migration that is one-way on purpose, and where that is said.
@@ -279,6 +285,8 @@ impl Plan {
             timeout: DEFAULT_TIMEOUT,
             progress: crate::progress::Progress::silent(),
             cache: None,
+            effects: true,
+            trace: true,
         }
     }
 
@@ -350,8 +358,8 @@ struct Stair<'a> {
     contents: ContentsCache,
     /// Event triggers exist: DDL may run code that writes rows.
     event_triggers: bool,
-    /// Merged migrations ran since `schema` was read: it, the contents and `event_triggers`
-    /// are out of date until [`Stair::refresh`].
+    /// Nothing was read yet, or migrations ran unwatched since `schema` was read: it, the
+    /// contents and `event_triggers` are out of date until [`Stair::refresh`].
     stale: bool,
     /// Qualified names of what the change's added migrations created so far (tables, columns,
     /// views, ...): new and empty in production, so later changes to them are no risk.
@@ -436,6 +444,7 @@ impl Stair<'_> {
 
     /// Reads the schema again after merged migrations ran unobserved.
     async fn refresh(&mut self) -> Result<(), StairwayError> {
+        self.snapshots.start_log().await;
         let delta = self.snapshot().await?;
         self.advance(&delta);
         self.contents.forget();
@@ -467,7 +476,9 @@ pub async fn apply_chain<S: Steps>(
     steps.database(&database).await?;
     let conn = database.connect_as(MIGRATE_APP).await?;
     let reader = database.connect().await?;
-    let snapshots = Snapshots::open(database.connect_admin().await?, database.connect_admin().await?).await?;
+    // The DDL log starts before the first watched migration: until then it would only slow
+    // every DDL statement down.
+    let snapshots = Snapshots::open_scanning(database.connect_admin().await?, database.connect_admin().await?).await?;
     let mut stair = Stair {
         server,
         database,
@@ -477,15 +488,12 @@ pub async fn apply_chain<S: Steps>(
         schema: Schema::default(),
         contents: ContentsCache::default(),
         event_triggers: false,
-        stale: false,
+        stale: true,
         fresh: BTreeSet::new(),
     };
     if let Some(seed) = plan.seed.as_ref().filter(|s| s.after.is_none() && restored == 0) {
         load_seed(&mut stair.conn, seed).await?;
     }
-    let first = stair.snapshot().await?;
-    stair.advance(&first);
-    stair.event_triggers = has_event_triggers(&mut stair.reader).await?;
     let mut reports = Vec::with_capacity(chain.migrations.len());
     let mut findings = Vec::new();
     let mut failed = false;
@@ -509,12 +517,23 @@ pub async fn apply_chain<S: Steps>(
             cache = save_prefix(&stair, plan, index).await;
         }
         plan.progress.migration_starts(index, total, &report.path);
-        if !judged {
-            // Merged: replayed as fast as possible, with no snapshot, trace or round trip.
-            let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, Pass::Replay)).await? {
+        let selected = plan.round_trip.get(index).copied().unwrap_or(false);
+        if plan.change_start == Some(index) {
+            steps.change_starts(first_new_oid(&mut stair.reader).await?);
+        }
+        if !judged || !(plan.effects || selected) {
+            // Merged, or judged on how it applies alone (traced, when the lint is on): no
+            // snapshot or round trip.
+            if judged {
+                report.round_trip = Some(not_selected(plan));
+            }
+            let pass = if judged && plan.trace { Pass::First } else { Pass::Replay };
+            let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, pass)).await? {
                 Some(outcome) => outcome,
                 None => stair.timed_out(steps, plan, &migration.up).await?,
             };
+            // Nothing reads what it wrote.
+            steps.written();
             report.duration_ms = report::millis(outcome.duration);
             report.partially_applied = outcome.partially_applied;
             stair.stale = true;
@@ -534,10 +553,7 @@ pub async fn apply_chain<S: Steps>(
         if stair.stale {
             stair.refresh().await?;
         }
-        if plan.change_start == Some(index) {
-            steps.change_starts(first_new_oid(&mut stair.reader).await?);
-        }
-        let writes = stair.may_write_rows(steps, index);
+        let writes = plan.effects && stair.may_write_rows(steps, index);
         let before_contents = if writes { Some(stair.contents().await?) } else { None };
         let outcome = match within(plan.timeout, steps.up(&mut stair.conn, index, Pass::First)).await? {
             Some(outcome) => outcome,
@@ -563,7 +579,9 @@ pub async fn apply_chain<S: Steps>(
         let changes = delta.changes();
         let up = steps.script(index);
         let up_or_file = up.unwrap_or(&migration.up);
-        findings.extend(effects::findings(&migration.id, up_or_file, &changes, &stair.schema, &stair.fresh));
+        if plan.effects {
+            findings.extend(effects::findings(&migration.id, up_or_file, &changes, &stair.schema, &stair.fresh));
+        }
         stair.advance(&delta);
         if plan.change_start.is_some_and(|start| index >= start) {
             stair.fresh.extend(changes.iter().filter(|c| c.action == Action::Added).map(|c| c.name.clone()));
@@ -576,8 +594,8 @@ pub async fn apply_chain<S: Steps>(
             stair.event_triggers = has_event_triggers(&mut stair.reader).await?;
         }
 
-        report.round_trip = Some(if !plan.round_trip.get(index).copied().unwrap_or(false) {
-            RoundTripResult { status: RoundTripStatus::NotSelected, note: Some(plan.not_selected.clone()) }
+        report.round_trip = Some(if !selected {
+            not_selected(plan)
         } else if let Some(one_way) = plan.one_way.get(index).and_then(Option::as_ref) {
             RoundTripResult { status: RoundTripStatus::OneWay, note: Some(one_way.reason.clone()) }
         } else if !steps.has_down(index) {
@@ -610,6 +628,11 @@ pub async fn apply_chain<S: Steps>(
     stair.reader.close().await.ok();
     stair.snapshots.close().await;
     Ok(Applied { database: stair.database, migrations: reports, findings, cache })
+}
+
+/// The round trip of a judged migration the plan does not round-trip.
+fn not_selected(plan: &Plan) -> RoundTripResult {
+    RoundTripResult { status: RoundTripStatus::NotSelected, note: Some(plan.not_selected.clone()) }
 }
 
 /// A new database for the stairway, with the merged prefix restored into it where the cache
@@ -679,7 +702,7 @@ async fn record_failure(
             .collect();
         AfterFailure::PartiallyApplied { statements }
     } else if stair.stale {
-        // No snapshot was taken before a merged migration; PostgreSQL rolled it back.
+        // No snapshot was taken before it (merged, or nothing needed one); PostgreSQL rolled it back.
         AfterFailure::RolledBack { verified: false, differences: Vec::new() }
     } else {
         let now = stair.snapshot().await?;
@@ -994,7 +1017,7 @@ pub fn describe_after_failure(after: &AfterFailure) -> String {
             "rolled back: the schema was checked to be exactly as before it".to_string()
         }
         AfterFailure::RolledBack { verified: false, differences } if differences.is_empty() => {
-            "rolled back by PostgreSQL (not compared with a snapshot: merged migrations are replayed without one)"
+            "rolled back by PostgreSQL (not compared with a snapshot: merged migrations, and all of them when neither the effect rules nor the round trip need one, are applied without one)"
                 .to_string()
         }
         AfterFailure::RolledBack { verified: false, differences } => {

@@ -53,10 +53,10 @@ stage_rules! {
         "A migration is one-way on purpose: its down raises, or it is listed under `irreversible`.",
         "A deliberate choice, not a defect: it is reported once so that reviewers see it, and the round trip is skipped.";
     DESTRUCTIVE = "destructive-change", Warning, "effects",
-        "A migration drops a table, column, view or enum value that existed before it, or narrows a column type.",
+"A migration drops a table (one finding, naming its columns), column, view or enum value that existed before it, or narrows a column type.",
         "Data is lost for good and code still reading the object fails, but dropping what the application no longer uses is the normal last step of a cleanup: the check cannot tell that from an accident, so it asks for a look (and a waiver with the reason) rather than stopping the merge. `--rule destructive-change=error` makes it a stop.";
     INCOMPATIBLE = "backward-incompatible", Warning, "effects",
-        "A migration renames a table or column, adds a required column or makes one NOT NULL, or changes a type.",
+"A migration renames a table or column, adds a required column or makes one NOT NULL, drops the default of a required column, drops a unique key no other key covers, or changes a type (also by swapping in a new column under the old name).",
         "The application version still running during a rolling deploy may break, but many teams deploy with downtime or in expand/contract steps where this is planned: worth a look, not a stop.";
     DATA_CHANGED = "data-changed", Warning, "data",
         "Rows of a table the migration does not name changed (triggers, cascades).",

@@ -23,6 +23,8 @@ pub enum SettingsError {
     Format { setting: String, value: String },
     #[error("{setting}: {value:?} is not NAME=VALUE")]
     Placeholder { setting: String, value: String },
+    #[error("{setting}: {value:?} is not NAME=VALUE with a PostgreSQL run-time parameter name (e.g. lock_timeout=5s)")]
+    SessionSetting { setting: String, value: String },
     #[error("{setting}: unknown level {value:?} (expected error, warning or never)")]
     FailOn { setting: String, value: String },
     #[error("{setting}: {value:?} is not one of {expected}")]
@@ -192,6 +194,23 @@ impl Layers<'_> {
         self.get(name).map(|l| l.value)
     }
 
+    /// The non-empty lines of setting `name`, then the values of flag `flag`, each with the
+    /// setting it came from.
+    fn lines(&self, name: &str, flags: Vec<String>, flag: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = match self.get(name) {
+            Some(l) => l
+                .value
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(|line| (l.setting.clone(), line.to_string()))
+                .collect(),
+            None => Vec::new(),
+        };
+        out.extend(flags.into_iter().map(|value| (flag.to_string(), value)));
+        out
+    }
+
     /// A path setting. Inside Actions it must lead into the workspace: the repository's config
     /// (or an input built from PR text) must not make the check read or write elsewhere.
     fn path(&self, name: &str) -> Option<Result<PathBuf, SettingsError>> {
@@ -220,6 +239,23 @@ impl Layers<'_> {
             _ => Err(SettingsError::Choice { setting: l.setting, value: l.value, expected: "true or false" }),
         }
     }
+}
+
+/// `name=value` of a run-time parameter: a (possibly dotted) identifier and a one-line value,
+/// with the name lowercased as PostgreSQL reads it.
+fn session_setting(text: &str) -> Option<(String, String)> {
+    let (name, value) = text.split_once('=')?;
+    let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+    let part = |p: &str| {
+        p.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let value = value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(value);
+    (name.split('.').count() <= 2
+        && name.split('.').all(part)
+        && !value.is_empty()
+        && !value.contains(char::is_control))
+    .then(|| (name, value.to_string()))
 }
 
 /// Whether `path` (relative to `workspace`, or absolute) stays inside `workspace`, after `..`
@@ -282,21 +318,17 @@ impl CheckSettings {
         };
 
         let mut placeholders = BTreeMap::new();
-        let mut raw: Vec<(String, String)> = Vec::new();
-        if let Some(l) = layers.get("placeholders") {
-            raw.extend(
-                l.value
-                    .lines()
-                    .map(|line| (l.setting.clone(), line.trim().to_string()))
-                    .filter(|(_, line)| !line.is_empty()),
-            );
-        }
-        raw.extend(args.placeholders.into_iter().map(|p| ("--placeholder".to_string(), p)));
-        for (setting, value) in raw {
+        for (setting, value) in layers.lines("placeholders", args.placeholders, "--placeholder") {
             let Some((name, val)) = value.split_once('=') else {
                 return Err(SettingsError::Placeholder { setting, value });
             };
             placeholders.insert(name.trim().to_string(), val.to_string());
+        }
+        let mut session_settings: Vec<(String, String)> = Vec::new();
+        for (setting, value) in layers.lines("session-settings", args.session_settings, "--session-setting") {
+            let (name, val) = session_setting(&value).ok_or(SettingsError::SessionSetting { setting, value })?;
+            session_settings.retain(|(n, _)| *n != name);
+            session_settings.push((name, val));
         }
 
         let fail_on = match (args.fail_on, layers.get("fail-on")) {
@@ -398,6 +430,7 @@ impl CheckSettings {
                 pg_bin: args.pg_bin.or_else(|| input("pg-bin").map(PathBuf::from)),
                 allow_superuser: args.allow_superuser || layers.flag("allow-superuser", false)?,
                 postgres_version,
+                session_settings,
                 // On a shared server this run's roles get names of their own.
                 role_prefix: Some(format!(
                     "mg_{}_{:08x}_",
@@ -509,6 +542,25 @@ mod tests {
         assert_eq!(CheckSettings::resolve(args, &env).unwrap().format, Some(Format::Flyway));
         let outside = env_of(&[("INPUT_PATH", "db/migrations")]);
         assert_eq!(CheckSettings::resolve(CheckArgs::default(), &outside).unwrap().dir, PathBuf::from("migrations"));
+    }
+
+    #[test]
+    fn session_settings_from_inputs_and_flags() {
+        let env = env_of(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_SESSION_SETTINGS", "Lock_Timeout = '4s'\n\nstatement_timeout=1min"),
+        ]);
+        let args = CheckArgs { session_settings: vec!["lock_timeout=5s".into()], ..CheckArgs::default() };
+        let s = CheckSettings::resolve(args, &env).unwrap();
+        let expected =
+            [("statement_timeout", "1min"), ("lock_timeout", "5s")].map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(s.provision.session_settings, expected, "a flag wins over the input");
+        for bad in ["lock_timeout", "=5s", "lock timeout=5s", "a.b.c=1", "x=", "search_path=a\u{7}"] {
+            let args = CheckArgs { session_settings: vec![bad.into()], ..CheckArgs::default() };
+            let error = CheckSettings::resolve(args, &env_of(&[])).unwrap_err().to_string();
+            assert!(error.starts_with("--session-setting: "), "{bad}: {error}");
+        }
+        assert_eq!(session_setting("app.tenant=7"), Some(("app.tenant".into(), "7".into())));
     }
 
     #[test]

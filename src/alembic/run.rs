@@ -115,8 +115,14 @@ pub struct Alembic {
 
 impl Alembic {
     /// Starts Alembic for `project` on the database at `url` (an SQLAlchemy URL, see
-    /// [`crate::postgres::ScratchDatabase::url`]) with `python`.
-    pub async fn start(project: &Project, python: &Path, url: String) -> Result<Alembic, RunError> {
+    /// [`crate::postgres::ScratchDatabase::url`]) with `python`; `pgoptions` starts its sessions
+    /// with the session settings.
+    pub async fn start(
+        project: &Project,
+        python: &Path,
+        url: String,
+        pgoptions: Option<String>,
+    ) -> Result<Alembic, RunError> {
         let (ini, temp) = match &project.ini {
             Some(ini) => (ini.clone(), None),
             None => {
@@ -149,6 +155,10 @@ impl Alembic {
         let mut command = tokio::process::Command::new(python);
         for key in crate::scrub::secret_keys() {
             command.env_remove(key);
+        }
+        if let Some(options) = pgoptions {
+            // libpq drivers start every session with the session settings.
+            command.env("PGOPTIONS", options);
         }
         let mut child = command
             .arg("-c")

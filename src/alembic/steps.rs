@@ -41,6 +41,23 @@ pub struct AlembicSteps<'a> {
     notes: Vec<Option<String>>,
     /// Time spent rendering and tracing, for `--verbose`.
     traced: Duration,
+    /// The `lock_timeout` the project's env.py sets on its connection: the trace runs with it.
+    env_lock_timeout: Option<String>,
+    /// The version table each upgrade must be recorded in (`None`: env.py names it in a way
+    /// not read here, so it is not checked).
+    version_table: Option<String>,
+}
+
+/// An upgrade Alembic reported done that the scratch database does not record.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{file}: alembic upgrade {revision} reported success, but {table} in the scratch database {found}: env.py migrated another database or did not commit; it must connect with the URL the check passes (os.environ[\"DATABASE_URL\"], the `-x url` argument or the `sqlalchemy.url` option) and let Alembic commit"
+)]
+pub struct NotRecorded {
+    file: String,
+    revision: String,
+    table: String,
+    found: String,
 }
 
 impl<'a> AlembicSteps<'a> {
@@ -54,9 +71,16 @@ impl<'a> AlembicSteps<'a> {
         verbose: bool,
     ) -> Result<Self, LoadError> {
         let n = chain.migrations.len();
+        let project = config::locate(&chain.dir)?;
+        let env_py = project.script_location.as_ref().and_then(|dir| std::fs::read_to_string(dir.join("env.py")).ok());
+        let env_lock_timeout = env_py.as_deref().and_then(env_lock_timeout);
+        let version_table = env_py.as_deref().map_or(Some("alembic_version".to_string()), version_table);
+        if verbose && let Some(timeout) = &env_lock_timeout {
+            eprintln!("alembic: env.py sets lock_timeout = {timeout}; the lint's trace runs with it");
+        }
         Ok(AlembicSteps {
             chain,
-            project: config::locate(&chain.dir)?,
+            project,
             python: python.to_path_buf(),
             scheme: scheme.to_string(),
             given_url: given_url.map(str::to_string),
@@ -66,6 +90,8 @@ impl<'a> AlembicSteps<'a> {
             scripts: vec![None; n],
             notes: vec![None; n],
             traced: Duration::ZERO,
+            env_lock_timeout,
+            version_table,
         })
     }
 
@@ -133,6 +159,14 @@ impl<'a> AlembicSteps<'a> {
         self.scripts[index] = Some(script);
         let mut pending = None;
         if self.tracer.is_enabled() && !traced.is_empty() {
+            if let Some(timeout) = &self.env_lock_timeout {
+                let lost = |source| runner::RunError::Connection { path: traced.display_path(), source };
+                sqlx::query("SELECT set_config('lock_timeout', $1, false)")
+                    .bind(timeout)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(lost)?;
+            }
             let outcome = runner::run_rolled_back(conn, &traced, &mut self.tracer).await?;
             match &outcome.error {
                 None => pending = Some((traced, outcome)),
@@ -240,6 +274,69 @@ fn outcome(step: StepOutcome, file: &Path, function: &Script, name: &str) -> Scr
     }
 }
 
+/// Stops the check when the scratch database's version table does not hold `revision` after
+/// its upgrade: Alembic migrated something else, and every result after would be false.
+async fn verify_recorded(
+    conn: &mut PgConnection,
+    table: &str,
+    revision: &str,
+    file: &Path,
+) -> Result<(), StairwayError> {
+    let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(file), source });
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.relname = $1 AND c.relkind IN ('r', 'p') \
+         ORDER BY c.oid LIMIT 1",
+    )
+    .bind(table)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(lost)?;
+    let found = match found {
+        None => "does not exist".to_string(),
+        Some(relation) => {
+            let sql = format!("SELECT version_num::text FROM {relation}");
+            let heads: Vec<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *conn).await.map_err(lost)?;
+            if heads.iter().any(|h| h == revision) {
+                return Ok(());
+            }
+            format!("holds {}", if heads.is_empty() { "no revision".to_string() } else { heads.join(", ") })
+        }
+    };
+    Err(StairwayError::Tool(Box::new(NotRecorded {
+        file: display_path(file),
+        revision: revision.to_string(),
+        table: table.to_string(),
+        found,
+    })))
+}
+
+/// The version table an env.py configures: `alembic_version` unless it passes
+/// `version_table="name"`; `None` when it passes something not written out.
+fn version_table(env_py: &str) -> Option<String> {
+    let Some(at) = env_py.find("version_table=").or_else(|| env_py.find("version_table =")) else {
+        return Some("alembic_version".to_string());
+    };
+    let rest = env_py[at..].split_once('=')?.1.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let name = rest[1..].split(quote).next()?;
+    (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then(|| name.to_string())
+}
+
+/// The `lock_timeout` an env.py sets on the connection Alembic migrates through
+/// (`SET lock_timeout = 4000`, `-c lock_timeout=5s` in connect options), if one is set and not 0.
+fn env_lock_timeout(env_py: &str) -> Option<String> {
+    let lower = env_py.to_ascii_lowercase();
+    lower.match_indices("lock_timeout").find_map(|(at, word)| {
+        let rest = lower[at + word.len()..].trim_start();
+        let rest = rest.strip_prefix('=').or_else(|| rest.strip_prefix("to "))?.trim_start();
+        let rest = rest.trim_start_matches(['\'', '"']);
+        let value: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+        let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty() && digits.chars().any(|c| c != '0')).then_some(value)
+    })
+}
+
 fn revision_file(migration: &Migration) -> PathBuf {
     match &migration.apply {
         Apply::Alembic(rev) => rev.file.clone(),
@@ -252,7 +349,8 @@ impl Steps for AlembicSteps<'_> {
         let url = database.url(self.given_url.as_deref(), &self.scheme, true);
         // Stop the driver of the previous database before starting the next.
         self.alembic = None;
-        self.alembic = Some(Alembic::start(&self.project, &self.python, url).await.map_err(tool)?);
+        let pgoptions = database.pgoptions();
+        self.alembic = Some(Alembic::start(&self.project, &self.python, url, pgoptions).await.map_err(tool)?);
         Ok(())
     }
 
@@ -264,6 +362,11 @@ impl Steps for AlembicSteps<'_> {
         if self.verbose {
             let ms = step.duration.as_secs_f64() * 1000.0;
             eprintln!("alembic upgrade {} ({ms:.1} ms)\n{}", migration.id, step.output.trim_end());
+        }
+        if step.error.is_none()
+            && let Some(table) = &self.version_table
+        {
+            verify_recorded(conn, table, &migration.id, &file).await?;
         }
         if let Some((script, traced)) = traced {
             // As for SQL migrations, a failed one reports its failure; its lint waits until it applies.
@@ -311,6 +414,25 @@ impl Steps for AlembicSteps<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_tables_named_by_env_py() {
+        assert_eq!(version_table("context.configure(connection=c)").as_deref(), Some("alembic_version"));
+        assert_eq!(version_table("context.configure(version_table='my_versions')").as_deref(), Some("my_versions"));
+        assert_eq!(version_table("context.configure(version_table = \"v\")").as_deref(), Some("v"));
+        assert_eq!(version_table("context.configure(version_table=VERSION_TABLE)"), None);
+    }
+
+    #[test]
+    fn lock_timeouts_set_by_env_py() {
+        let found = |text: &str| env_lock_timeout(text);
+        assert_eq!(found(r#"connection.execute(text("SET lock_timeout = 4000"))"#).as_deref(), Some("4000"));
+        assert_eq!(found("conn.exec_driver_sql(\"SET LOCK_TIMEOUT TO '5s'\")").as_deref(), Some("5s"));
+        assert_eq!(found(r#"connect_args={"options": "-c lock_timeout=2s"}"#).as_deref(), Some("2s"));
+        assert_eq!(found(r#"text("SET lock_timeout = 0")"#), None, "0 turns it off");
+        assert_eq!(found(r#"text(f"SET lock_timeout = {timeout}")"#), None, "unknown value");
+        assert_eq!(found("# nothing about timeouts"), None);
+    }
 
     fn up() -> Script {
         Script::new(Path::new("a1.py"), 9, String::new()).unwrap()

@@ -47,6 +47,9 @@ pub struct ProvisionOptions {
     pub role_prefix: Option<String>,
     /// The major the embedded server runs (a setting, or a project's hint).
     pub postgres_version: Option<version::VersionChoice>,
+    /// Run-time parameters every session migrations run in starts with (`lock_timeout`, ...),
+    /// as the deploy's runner sets them.
+    pub session_settings: Vec<(String, String)>,
 }
 
 /// Why no server could be provided. Messages name the setting to change.
@@ -85,6 +88,8 @@ pub enum ProvisionError {
     NoCreateDb { role: String },
     #[error("{0}")]
     Container(String),
+    #[error("session-settings: PostgreSQL refuses them: {0} (fix the setting or remove it)")]
+    SessionSettings(String),
     #[error("database command failed on the server: {what}")]
     Sql {
         what: String,
@@ -115,6 +120,8 @@ pub struct Server {
     roles: Vec<String>,
     /// Why it is not the major that was asked for, when it is not.
     version_note: Option<String>,
+    /// See [`ProvisionOptions::session_settings`].
+    session_settings: Vec<(String, String)>,
 }
 
 /// Whom migrations run as.
@@ -141,6 +148,9 @@ pub struct ScratchDatabase {
     /// Connections as the server's administrator, for what we install there ourselves (never
     /// for the chain's SQL).
     pub admin: PgConnectOptions,
+    /// The run-time parameters `options` starts sessions with, for tools that connect on their
+    /// own (see [`ScratchDatabase::pgoptions`]).
+    pub session_settings: Vec<(String, String)>,
 }
 
 /// Scratch databases (and their roles) of servers we do not own, by maintenance connection:
@@ -165,10 +175,31 @@ impl ScratchDatabase {
 
     /// Opens a new connection to this database.
     pub async fn connect(&self) -> Result<PgConnection, ProvisionError> {
-        self.options.connect().await.map_err(|source| ProvisionError::Sql {
-            what: format!("connect to scratch database {}", self.name),
-            source,
-        })
+        self.options.connect().await.map_err(|source| self.connect_error(source))
+    }
+
+    /// A failed connection; one the session settings made fail says so.
+    fn connect_error(&self, source: sqlx::Error) -> ProvisionError {
+        if let sqlx::Error::Database(db) = &source
+            && !self.session_settings.is_empty()
+            // Unknown parameter, bad value, or one the role may not set.
+            && matches!(db.code().as_deref(), Some("42704" | "22023" | "42501" | "55P02"))
+        {
+            return ProvisionError::SessionSettings(db.message().replace('\n', " "));
+        }
+        ProvisionError::Sql { what: format!("connect to scratch database {}", self.name), source }
+    }
+
+    /// `PGOPTIONS` for a libpq client that should start its sessions as `options` does
+    /// (`-c name=value` each, spaces and backslashes escaped as libpq reads them).
+    pub fn pgoptions(&self) -> Option<String> {
+        let escape = |text: &str| text.replace('\\', "\\\\").replace(' ', "\\ ");
+        let parts: Vec<String> = self
+            .session_settings
+            .iter()
+            .map(|(name, value)| format!("-c {}={}", escape(name), escape(value)))
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     }
 
     /// A URL of this database with the credentials of the role migrations run as (the
@@ -207,10 +238,7 @@ impl ScratchDatabase {
 
     /// Opens a new connection to this database that the server lists as `application`.
     pub async fn connect_as(&self, application: &str) -> Result<PgConnection, ProvisionError> {
-        self.options.clone().application_name(application).connect().await.map_err(|source| ProvisionError::Sql {
-            what: format!("connect to scratch database {}", self.name),
-            source,
-        })
+        self.options.clone().application_name(application).connect().await.map_err(|source| self.connect_error(source))
     }
 }
 
@@ -253,6 +281,7 @@ impl Server {
         let prefix = if server.provider == Provider::Url { options.role_prefix.as_deref() } else { None };
         let roles: Vec<String> = options.roles.iter().map(|r| format!("{}{r}", prefix.unwrap_or_default())).collect();
         server.create_roles(&roles).await?;
+        server.session_settings = options.session_settings.clone();
         if options.allow_superuser {
             server.isolation = Isolation::Admin("allow-superuser is set".into());
         }
@@ -348,6 +377,7 @@ impl Server {
             isolation,
             roles: Vec::new(),
             version_note: None,
+            session_settings: Vec::new(),
         })
     }
 
@@ -483,7 +513,18 @@ impl Server {
             conn.execute(sqlx::AssertSqlSafe(format!("REVOKE ALL ON DATABASE \"{name}\" FROM PUBLIC"))).await.ok();
         }
         conn.close().await.ok();
-        Ok(ScratchDatabase { options, name: name.clone(), role, password, admin: self.admin.clone().database(&name) })
+        let session_settings = self.session_settings.clone();
+        if !session_settings.is_empty() {
+            options = options.options(session_settings.iter().map(|(name, value)| (name, value)));
+        }
+        Ok(ScratchDatabase {
+            options,
+            name: name.clone(),
+            role,
+            password,
+            admin: self.admin.clone().database(&name),
+            session_settings,
+        })
     }
 
     /// Drops a scratch database now (it is otherwise dropped at shutdown), and its role.
@@ -536,7 +577,14 @@ impl Server {
             let names = std::mem::take(&mut *self.scratch.lock().expect("scratch list lock"));
             for name in names {
                 let options = self.admin.clone().database(&name);
-                let db = ScratchDatabase { admin: options.clone(), options, name, role: None, password: None };
+                let db = ScratchDatabase {
+                    admin: options.clone(),
+                    options,
+                    name,
+                    role: None,
+                    password: None,
+                    session_settings: Vec::new(),
+                };
                 if let Err(e) = self.drop_database(&db).await {
                     warnings.push(format!("could not drop scratch database {}: {e}", db.name));
                 }
@@ -622,6 +670,7 @@ mod tests {
             options,
             role: None,
             password: password.map(str::to_string),
+            session_settings: Vec::new(),
         };
         let socket = sqlx::postgres::PgConnectOptions::new().socket("/run/pg sock").port(5432).username("mg_1");
         assert_eq!(

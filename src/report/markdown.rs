@@ -192,6 +192,9 @@ fn status_lines(out: &mut String, report: &Report) {
         parts.push(plural(s.infos, "note"));
     }
     parts.push(drift_status(report));
+    if !report.lint {
+        parts.push("lint trace: off".to_string());
+    }
     parts.push(format!("{:.1} s", s.duration_ms / 1000.0));
     let _ = write!(out, "{}", parts.join(" · "));
     let _ = write!(out, "  \n{} migrations in `{}`", report.chain.format, code(&report.chain.dir));

@@ -54,6 +54,13 @@ pub struct Report {
     /// What the merged prefix cache did, when one is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_cache: Option<crate::prefix_cache::CacheReport>,
+    /// False when the lint trace was off: locks and rewrites were not traced.
+    #[serde(skip_serializing_if = "is_on")]
+    pub lint: bool,
+}
+
+fn is_on(lint: &bool) -> bool {
+    *lint
 }
 
 /// How the change under review was told from the history.
@@ -193,6 +200,7 @@ impl Report {
             waivers: Vec::new(),
             baseline: None,
             prefix_cache: None,
+            lint: true,
         }
     }
 

@@ -79,6 +79,9 @@ pub fn render_styled(report: &Report) -> String {
     if let Some(line) = crate::roundtrip::summary_line(report.changed_migrations()) {
         let _ = writeln!(out, "\n{line}");
     }
+    if !report.lint {
+        let _ = writeln!(out, "lint trace: off (--no-lint)");
+    }
     if !report.findings.is_empty() {
         out.push('\n');
     }

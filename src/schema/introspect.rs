@@ -71,6 +71,8 @@ pub struct Snapshots {
     /// The DDL log is installed: what changed is read from it (in proportion to what the
     /// migrations touched) instead of being found by scanning the catalogs.
     logged: bool,
+    /// The log was installed after the previous read: the next read is a whole one.
+    log_started: bool,
 }
 
 /// The owners whose objects changed since the previous read.
@@ -114,6 +116,16 @@ impl Snapshots {
         Ok(snapshots)
     }
 
+    /// Installs the DDL log from now on where it can be (see [`Snapshots::open`]); the next
+    /// read is then a whole one. For a caller that runs DDL it does not snapshot first: the
+    /// log's event triggers slow every DDL statement down.
+    pub async fn start_log(&mut self) {
+        if !self.logged && super::ddl_log::install(&mut self.whole).await {
+            self.logged = true;
+            self.log_started = true;
+        }
+    }
+
     /// Like [`Snapshots::open`] without the DDL log: each read scans the catalogs for changes.
     pub async fn open_scanning(
         mut owners: PgConnection,
@@ -133,7 +145,7 @@ impl Snapshots {
             .await
             .map_err(|source| IntrospectError::Query { what: "search_path", source })?;
         }
-        Ok(Snapshots { owners, whole, last: None, logged: false })
+        Ok(Snapshots { owners, whole, last: None, logged: false, log_started: false })
     }
 
     /// Whether changes are read from the DDL log (else found by scanning the catalogs).
@@ -158,7 +170,10 @@ impl Snapshots {
     async fn read(&mut self) -> Result<Delta, IntrospectError> {
         let (touched, versions) = if self.logged {
             let entries = super::ddl_log::drain(&mut self.whole).await?;
-            let touched = self.last.as_ref().map_or(Touched::Everything, |last| touched_by_log(entries, &last.owned));
+            let touched = match &self.last {
+                Some(last) if !std::mem::take(&mut self.log_started) => touched_by_log(entries, &last.owned),
+                _ => Touched::Everything,
+            };
             (touched, Versions::new())
         } else {
             let versions = versions(&mut self.owners, &mut self.whole).await?;

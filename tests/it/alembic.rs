@@ -238,7 +238,7 @@ fn upgrade_and_revert_one_revision_at_a_time() {
             let database = server.create_database().await.unwrap();
             let url = database.url(None, &driver, true);
             let project = migration_guard::alembic::config::locate(&dir).unwrap();
-            let mut alembic = Alembic::start(&project, Path::new("python3"), url).await.unwrap();
+            let mut alembic = Alembic::start(&project, Path::new("python3"), url, None).await.unwrap();
             let file = |id: &str| chain.migrations.iter().find(|m| m.id == id).unwrap().up.path.clone();
             let mut conn = database.connect().await.unwrap();
             let mut heads = async || -> Vec<String> {
@@ -505,4 +505,34 @@ fn the_projects_python_gets_no_secrets() {
         assert!(!environment.lines().any(|l| l == secret), "{secret} reached the project:\n{environment}");
     }
     assert!(environment.lines().any(|l| l == "DATABASE_URL"), "the scratch database's URL is given");
+}
+
+/// An env.py that sets `lock_timeout` on the connection Alembic migrates through (as warehouse's
+/// does) gets no `lock-timeout-missing`; the same revisions under the shared env.py do.
+#[test]
+fn a_lock_timeout_set_by_env_py_counts() {
+    let (_, report) = crate::support::check_json(&project("env_lock_timeout"), &[]);
+    let rules: Vec<String> = findings(&report).into_iter().map(|(rule, _, _)| rule).collect();
+    assert_eq!(rules, ["index-not-concurrent"], "{report:#}");
+    assert!(
+        lint_findings_in("b1_index_existing.py").iter().any(|(rule, _, _)| rule == "lock-timeout-missing"),
+        "{:?}",
+        lint_report()["findings"]
+    );
+}
+
+/// An env.py that ignores the URL it is given migrates some other database and Alembic reports
+/// success: the check stops (exit 2) at the first revision, saying that the scratch database
+/// does not record it and how env.py must connect, instead of judging a database nothing ran on.
+#[test]
+fn an_env_py_that_ignores_the_url_stops_the_check() {
+    let output = crate::support::check(&project("ignores_url"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("a1_items.py: alembic upgrade a1 reported success, but alembic_version in the scratch database does not exist")
+            && stderr.contains("DATABASE_URL"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
 }

@@ -206,3 +206,29 @@ fn not_null_column_on_a_new_table_is_not_reported() {
     let refilled = format!("DELETE FROM orders;\nINSERT INTO orders (id) SELECT id FROM accounts;\n{add}");
     assert_eq!(lines_of(rule, TABLES, &refilled), vec![3]);
 }
+
+/// A `lock_timeout` the deploy's runner sets for its sessions (`session-settings`) is one the
+/// migrations run with: `lock-timeout-missing` does not fire. A setting PostgreSQL refuses stops
+/// the check naming the setting, and a malformed one is refused before anything runs.
+#[test]
+fn session_settings_reach_the_migrations_and_the_lint() {
+    let dir = fixture("lint/lock-timeout-missing/fires");
+    let (_, fired, _) = rules_of(&dir, &[]);
+    assert!(fired.iter().any(|r| r == "lock-timeout-missing"), "{fired:?}");
+    let (code, quiet, report) = rules_of(&dir, &["--session-setting", "lock_timeout=5s"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert!(!quiet.iter().any(|r| r == "lock-timeout-missing"), "{quiet:?}");
+    let (_, zero, _) = rules_of(&dir, &["--session-setting", "lock_timeout=0"]);
+    assert!(zero.iter().any(|r| r == "lock-timeout-missing"), "0 turns the timeout off: {zero:?}");
+
+    let output = check(&dir, &["--session-setting", "lock_timeout=banana"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("session-settings: PostgreSQL refuses them") && stderr.contains("lock_timeout"),
+        "{stderr}"
+    );
+    let output = check(&dir, &["--session-setting", "lock_timeout; DROP TABLE x=1"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--session-setting"), "{}", text(&output));
+}

@@ -113,12 +113,73 @@ fn backward_incompatible_changes_are_warnings() {
     assert_eq!(code, Some(1));
 }
 
+/// Contract steps that break the application version still running: a required column loses its
+/// default, a unique key that `ON CONFLICT` needs is dropped, a column is swapped for one of
+/// another type. Their near twins in the same file do not fire: a nullable column's default, a
+/// unique constraint replaced by a unique index first, a CHECK constraint.
+#[test]
+fn contract_steps_that_break_running_code_are_incompatible() {
+    let (code, findings, report) = run(&roundtrip("contract"), &["--round-trip", "none"]);
+    assert_eq!(code, Some(0), "warnings only");
+    let file = "2_contract.up.sql";
+    let incompatible = |line| f("backward-incompatible", file, line);
+    assert_eq!(findings, [incompatible(1), incompatible(3), incompatible(7), incompatible(11)]);
+    assert!(
+        message(&report, "backward-incompatible", file, 1)
+            .contains("drops the default of NOT NULL column accounts.plan")
+    );
+    assert!(message(&report, "backward-incompatible", file, 3).contains("ON CONFLICT (email)"));
+    assert!(
+        message(&report, "backward-incompatible", file, 11)
+            .contains("from text to integer (by swapping in a new column")
+    );
+}
+
 #[test]
 fn failed_transactional_migration_is_verified_rolled_back() {
     let (code, findings, report) = run(&roundtrip("rolled_back"), &[]);
     assert_eq!(code, Some(1));
     assert_eq!(findings, [f("migration-failed", "1_tables.sql", 4)]);
     assert_eq!(report["migrations"][0]["after_failure"], serde_json::json!({"state": "rolled-back", "verified": true}));
+}
+
+/// With the rules on what a migration changes off and no round trip, nothing needs a snapshot:
+/// judged migrations apply as fast as merged ones and their changes are not recorded. One of
+/// those rules on (the near twin) brings the snapshots back.
+#[test]
+fn migrations_apply_without_snapshots_when_nothing_needs_them() {
+    const EFFECTS_OFF: &[&str] = &[
+        "--round-trip",
+        "none",
+        "--rule",
+        "destructive-change=off",
+        "--rule",
+        "backward-incompatible=off",
+        "--rule",
+        "data-changed=off",
+    ];
+    let changes = |report: &Value| -> Vec<usize> {
+        let migrations = report["migrations"].as_array().unwrap();
+        migrations.iter().map(|m| m["changes"].as_array().map_or(0, Vec::len)).collect()
+    };
+    let (code, findings, report) = run(&roundtrip("destructive"), EFFECTS_OFF);
+    assert_eq!((code, findings), (Some(0), vec![]));
+    assert_eq!(report["summary"]["applied"], 4, "{report:#}");
+    assert_eq!(changes(&report), [0, 0, 0, 0]);
+    assert_eq!(round_trip_statuses(&report), ["not-selected"; 4]);
+    assert_eq!(report["lint"], false, "the trace is off too, and the report says so");
+
+    // data-changed on: the snapshots are taken again.
+    let (_, _, report) = run(&roundtrip("destructive"), &EFFECTS_OFF[..6]);
+    assert_ne!(changes(&report), [0, 0, 0, 0], "{report:#}");
+
+    // A failure is located as ever; PostgreSQL's rollback is not compared with a snapshot.
+    let (code, findings, report) = run(&roundtrip("rolled_back"), EFFECTS_OFF);
+    assert_eq!((code, findings), (Some(1), vec![f("migration-failed", "1_tables.sql", 4)]));
+    assert_eq!(
+        report["migrations"][0]["after_failure"],
+        serde_json::json!({"state": "rolled-back", "verified": false})
+    );
 }
 
 #[test]
@@ -380,6 +441,8 @@ fn quickwit_round_trip() {
     assert!(rename.contains("renames column indexes.index_id to indexes.index_uid"), "{rename}");
     let drop = message(&report, "destructive-change", "8_delete-update-timestamp-on-indexes-table.up.sql", 1);
     assert!(drop.contains("drops column indexes.update_timestamp"), "{drop}");
+    // 23 replaces the unique constraint on indexes.index_id by a unique index with another
+    // operator class: still a key on that column, no finding.
     assert_eq!((count(&report, "backward-incompatible"), count(&report, "destructive-change")), (6, 1));
 }
 
@@ -441,8 +504,12 @@ fn ente_round_trip() {
         ]
     );
     // 22 integer → bigint type changes (18, 23, 25, 99), 6 NOT NULL columns without a default
-    // added to existing tables (4, 8, 15, 84), 1 table and 1 column rename (10, 5).
-    assert_eq!(count(&report, "backward-incompatible"), 22 + 6 + 2);
+    // added to existing tables (4, 8, 15, 84), 1 table and 1 column rename (10, 5), 2 unique
+    // constraints dropped for narrower or other keys (58, 83), 1 column swapped for a text one
+    // (90). 25 drops the defaults of its serial keys but makes them identity columns: no finding.
+    assert_eq!(count(&report, "backward-incompatible"), 22 + 6 + 2 + 2 + 1);
+    let swap = message(&report, "backward-incompatible", "90_use_string_id_entity.up.sql", 7);
+    assert!(swap.contains("entity_data.id from uuid to text (by swapping in a new column"), "{swap}");
     let line = message(&report, "backward-incompatible", "25_alter_ids_to_bigint.up.sql", 32);
     assert!(line.contains("users.user_id from integer to bigint"), "{line}");
     let rename = message(&report, "backward-incompatible", "10_update_temp_object_keys.up.sql", 1);
@@ -485,7 +552,10 @@ fn lemmy_round_trip() {
     assert!(renamed.contains("renames enum value registration_mode_enum.closed"), "{renamed}");
     // Counted by kind and checked by sampling: lemmy drops many columns and views over its
     // history, moved every timestamp to timestamptz and renamed columns freely.
-    assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (128, 160));
+    // Of the incompatible ones, 7 drop unique keys (their replacement primary keys of 2023-10-24
+    // count as keys: no finding there) and 3 drop the defaults of NOT NULL ap_id columns
+    // (2024-06-24), which the application's triggers fill only once it is deployed.
+    assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (128, 160 + 7 + 3));
     assert_eq!(count(&report, "data-changed"), 0);
 }
 
@@ -529,7 +599,10 @@ fn goalert_round_trip() {
             f("irreversible", "20241108160105-import-river-migration-4.sql", 45),
         ]
     );
-    assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (69, 36));
+    // 14 of the incompatible ones drop unique keys (goalert relaxed its uniqueness rules often).
+    assert_eq!((count(&report, "destructive-change"), count(&report, "backward-incompatible")), (69, 36 + 14));
+    let dropped = message(&report, "backward-incompatible", "20170808110638-user-email-nullable-allowed.sql", 3);
+    assert!(dropped.contains("drops unique constraint goalert_user_email_key on users (email)"), "{dropped}");
 }
 
 /// Replays send a transactional script as one batch; a failing batch is rolled back and run
