@@ -486,13 +486,20 @@ impl Tracer {
                             if let Some(table) = rel.table.and_then(|t| snapshot.relations.get(&t))
                                 && rel.is_index()
                             {
-                                // An index re-created under its old name (ALTER COLUMN TYPE) is a
-                                // rebuild, not a new index.
-                                let old =
-                                    snapshot.relations.values().any(|r| r.table == rel.table && r.name == rel.name);
+                                // An index re-created under its old name (ALTER COLUMN TYPE) is no
+                                // new index: a rebuild, unless PostgreSQL kept its file (a
+                                // binary-compatible change such as varchar to text).
+                                let old = snapshot
+                                    .relations
+                                    .values()
+                                    .find(|r| r.table == rel.table && r.name == rel.name)
+                                    .map(|r| r.oid);
                                 let key = (table.oid, rel.name.clone());
-                                if old && retypes {
-                                    rewritten.push(rel);
+                                if let (Some(old), true) = (old, retypes) {
+                                    let filenode: i64 = row.try_get("filenode")?;
+                                    if state.filenodes.get(&old) != Some(&filenode) {
+                                        rewritten.push(rel);
+                                    }
                                 } else if state.new_index_names.insert(key) {
                                     new_indexes.push((rel, table.clone()));
                                 }

@@ -12,7 +12,7 @@ pub const RULE: Rule = Rule {
     severity: Severity::Error,
     why: "The table and its indexes are rebuilt under ACCESS EXCLUSIVE: reads and writes stop for as long as it takes.",
     summary: "`ALTER COLUMN ... TYPE` rewrites an existing table or rebuilds its indexes.",
-    detects: "The statement changes a column's type and the trace sees the table's or one of its indexes' file node change. Binary-compatible changes that PostgreSQL does in place (`varchar(10)` to `varchar(20)` or `text`, dropping a length limit) leave the file nodes alone and are not reported.",
+    detects: "The statement changes a column's type and the trace sees the table's or one of its indexes' file node change. Binary-compatible changes that PostgreSQL does in place (`varchar(10)` to `varchar(20)` or `text`, dropping a length limit or a timestamp precision) leave the file nodes alone and are not reported, also for indexed columns: the indexes PostgreSQL re-creates under their old names keep their files.",
     production: "The whole table is rewritten and every index rebuilt while ACCESS EXCLUSIVE blocks all reads and writes; on a large table that is an outage of minutes or hours.",
     instead: "Add a new column of the new type, backfill it in batches, switch the application over, then drop the old column. Or pick a type change PostgreSQL can do without a rewrite (e.g. `varchar(n)` to `text`).",
     help: "add a column of the new type, backfill it in batches and switch over instead",
