@@ -64,7 +64,8 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fres
         })
         .collect();
     let swap_line = |name: &str| swapped.iter().find(|r| r.to == name).map(|r| r.line);
-    let unique_keys_after = unique_keys_added(changes);
+    let mut unique_keys_after = unique_keys_added(changes);
+    unique_keys_after.extend(unique_keys_kept(before, changes));
     let file = up.display_path();
     let mut out = Vec::new();
     let mut push = |rule: &'static StageRule, line: u32, message: String| {
@@ -288,6 +289,29 @@ fn unique_key(before: &Schema, change: &Change) -> Option<(&'static str, String,
         }
         _ => None,
     }
+}
+
+/// The unique keys (table, sorted columns) of `before` that a migration with `changes` leaves
+/// as they were.
+fn unique_keys_kept(before: &Schema, changes: &[Change]) -> BTreeSet<(String, Vec<String>)> {
+    let changed: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Constraint | Kind::Index) && c.action != Action::Added)
+        .map(|c| c.name.as_str())
+        .collect();
+    let constraints = before
+        .constraints
+        .iter()
+        .filter(|(name, c)| {
+            matches!(c.constraint_type.as_str(), "unique" | "primary key") && !changed.contains(name.as_str())
+        })
+        .filter_map(|(name, c)| Some((table_of(name).to_string(), key_columns(&c.definition)?)));
+    let indexes = before
+        .indexes
+        .iter()
+        .filter(|(name, i)| i.unique && i.predicate.is_none() && !changed.contains(name.as_str()))
+        .filter_map(|(_, i)| Some((i.table.clone(), key_columns(&i.definition)?)));
+    constraints.chain(indexes).collect()
 }
 
 /// True when something other than the column's default fills `column` on insert after the
@@ -715,6 +739,12 @@ mod tests {
             },
         );
         assert_eq!(found(&replaced, drop), [], "a unique index on the same columns replaces it");
+        // The same index there before and kept: the key still holds.
+        let mut with_index = before.clone();
+        with_index.indexes = replaced.indexes.clone();
+        let changes = crate::schema::diff(&with_index, &replaced);
+        let kept = findings("2", &script(drop), &changes, &with_index, &BTreeSet::new());
+        assert!(kept.is_empty(), "another key on the same columns stays: {kept:?}");
         let mut after = before.clone();
         after.constraints.remove("public.users.users_id_check");
         assert_eq!(found(&after, "ALTER TABLE users DROP CONSTRAINT users_id_check;"), [], "not a unique key");

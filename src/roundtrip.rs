@@ -1017,7 +1017,7 @@ pub fn describe_after_failure(after: &AfterFailure) -> String {
             "rolled back: the schema was checked to be exactly as before it".to_string()
         }
         AfterFailure::RolledBack { verified: false, differences } if differences.is_empty() => {
-            "rolled back by PostgreSQL (not compared with a snapshot: merged migrations, and all of them when neither the effect rules nor the round trip need one, are applied without one)"
+            "rolled back by PostgreSQL (not compared with a snapshot: none is taken before merged migrations, nor where no stage needs one)"
                 .to_string()
         }
         AfterFailure::RolledBack { verified: false, differences } => {

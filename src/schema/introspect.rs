@@ -170,8 +170,10 @@ impl Snapshots {
     async fn read(&mut self) -> Result<Delta, IntrospectError> {
         let (touched, versions) = if self.logged {
             let entries = super::ddl_log::drain(&mut self.whole).await?;
+            // What changed before the log started is not in it.
+            let log_started = std::mem::take(&mut self.log_started);
             let touched = match &self.last {
-                Some(last) if !std::mem::take(&mut self.log_started) => touched_by_log(entries, &last.owned),
+                Some(last) if !log_started => touched_by_log(entries, &last.owned),
                 _ => Touched::Everything,
             };
             (touched, Versions::new())
