@@ -219,7 +219,9 @@ fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{location}{} [{}] {}", f.severity, f.rule, f.message);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // As `check` would fail on them: two heads, a cycle, a missing parent, a duplicate.
+    let broken = chain.findings.iter().any(|f| f.severity == findings::Severity::Error);
+    Ok(if broken { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// `baseline`: checks every migration and writes the findings that count to the baseline file.

@@ -151,6 +151,9 @@ pub trait Steps {
     fn written(&mut self) -> Option<BTreeSet<String>> {
         None
     }
+
+    /// The stairway ran something on the database itself (seed data).
+    fn unobserved(&mut self) {}
 }
 
 /// SQL migrations run by our [`runner`]; the observer sees the first up of each migration.
@@ -177,6 +180,9 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
         self.written.start(script);
+        if pass != Pass::First {
+            self.observer.unobserved();
+        }
         match pass {
             Pass::First => {
                 let outcome = runner::run_script(conn, script, &mut (&mut self.observer, &mut self.written)).await?;
@@ -198,6 +204,7 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
     async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, StairwayError> {
         let script = self.chain.migrations[index].down.as_ref().expect("has_down checked");
         self.written.start(script);
+        self.observer.unobserved();
         Ok(runner::run_script(conn, script, &mut self.written).await?)
     }
 
@@ -215,6 +222,10 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
 
     fn script(&self, index: usize) -> Option<&Script> {
         Some(&self.chain.migrations[index].up)
+    }
+
+    fn unobserved(&mut self) {
+        self.observer.unobserved();
     }
 }
 
@@ -544,6 +555,7 @@ pub async fn apply_chain<S: Steps>(
                 report.status = MigrationStatus::Applied;
                 if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
                     load_seed(&mut stair.conn, seed).await?;
+                    steps.unobserved();
                 }
             }
             plan.progress.migration_done(index, total, &report);
@@ -610,6 +622,7 @@ pub async fn apply_chain<S: Steps>(
         });
         if let Some(seed) = plan.seed.as_ref().filter(|s| s.after == Some(index)) {
             load_seed(&mut stair.conn, seed).await?;
+            steps.unobserved();
             let seeded = stair.snapshot().await?;
             stair.advance(&seeded);
             stair.contents.forget();
@@ -896,6 +909,7 @@ async fn rebuild<S: Steps>(
     std::mem::replace(&mut stair.reader, reader).close().await.ok();
     std::mem::replace(&mut stair.snapshots, snapshots).close().await;
     stair.server.drop_database(&old).await?;
+    steps.unobserved();
     stair.schema = stair.snapshot().await?.after;
     stair.contents.forget();
     Ok(())

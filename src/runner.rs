@@ -101,6 +101,10 @@ pub trait Observer {
     /// The migrations the change under review adds start here; objects with OIDs from
     /// `first_oid` on are theirs.
     fn change_starts(&mut self, _first_oid: u32) {}
+
+    /// Something ran on the database that the observer did not see (a replay, a down, seed
+    /// data): what it learned of the database may be out of date.
+    fn unobserved(&mut self) {}
 }
 
 /// An observer that does nothing.
@@ -135,6 +139,10 @@ impl<T: Observer> Observer for &mut T {
     fn change_starts(&mut self, first_oid: u32) {
         (**self).change_starts(first_oid);
     }
+
+    fn unobserved(&mut self) {
+        (**self).unobserved();
+    }
 }
 
 /// Both observers, the first one first.
@@ -163,6 +171,11 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn change_starts(&mut self, first_oid: u32) {
         self.0.change_starts(first_oid);
         self.1.change_starts(first_oid);
+    }
+
+    fn unobserved(&mut self) {
+        self.0.unobserved();
+        self.1.unobserved();
     }
 }
 

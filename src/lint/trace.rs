@@ -264,6 +264,53 @@ struct Snapshot {
     /// (table OID, constraint name) → `convalidated`, to recognize constraints PostgreSQL drops
     /// and re-creates (ALTER COLUMN TYPE) as the same ones.
     constraint_names: HashMap<(u32, String), bool>,
+    /// Constraint OID → its table's OID.
+    constraint_tables: HashMap<u32, u32>,
+}
+
+impl Snapshot {
+    /// Takes in rows of `catalog/snapshot.sql`.
+    fn add(&mut self, rows: &[sqlx::postgres::PgRow]) -> Result<(), sqlx::Error> {
+        for row in rows {
+            let tag: String = row.try_get("tag")?;
+            let oid = row.try_get::<i64, _>("oid")? as u32;
+            if tag == "r" {
+                let relation = relation(row, oid)?;
+                self.filenodes.insert(oid, row.try_get("filenode")?);
+                self.relations.insert(oid, relation);
+            } else {
+                let valid: bool = row.try_get("flag")?;
+                let table = row.try_get::<i64, _>("parent")? as u32;
+                self.constraints.insert(oid, valid);
+                self.constraint_tables.insert(oid, table);
+                self.constraint_names.insert((table, row.try_get("name")?), valid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets what it knows of `tables` (relations, their indexes and constraints), to read
+    /// them again.
+    fn forget(&mut self, tables: &HashSet<u32>) {
+        let gone: Vec<u32> = self
+            .relations
+            .values()
+            .filter(|r| tables.contains(&r.oid) || r.table.is_some_and(|t| tables.contains(&t)))
+            .map(|r| r.oid)
+            .collect();
+        for oid in gone {
+            self.relations.remove(&oid);
+            self.filenodes.remove(&oid);
+        }
+        self.constraint_tables.retain(|oid, table| {
+            let keep = !tables.contains(table);
+            if !keep {
+                self.constraints.remove(oid);
+            }
+            keep
+        });
+        self.constraint_names.retain(|(table, _), _| !tables.contains(table));
+    }
 }
 
 /// A rule that fired on a statement.
@@ -282,6 +329,11 @@ struct ScriptState {
     /// We opened a transaction around an autocommit statement to see its locks.
     opened: bool,
     held: HashSet<(u32, LockMode)>,
+    /// Every relation the script locked: what a kept snapshot must read again.
+    touched: HashSet<u32>,
+    /// A statement may have changed relations without the trace seeing its locks (run outside
+    /// a transaction, CONCURRENTLY, or not looked at): a kept snapshot would be wrong.
+    blind: bool,
     filenodes: HashMap<u32, i64>,
     scans: HashMap<u32, i64>,
     dropped_columns: HashMap<u32, i64>,
@@ -315,6 +367,10 @@ pub struct Tracer {
     fresh_from: i64,
     state: ScriptState,
     findings: Vec<Finding>,
+    /// The snapshot of the last script, which committed, with the relations it touched: the
+    /// next script starts from it (reading those again) instead of reading every relation,
+    /// unless something ran unobserved in between.
+    kept: Option<(Snapshot, HashSet<u32>)>,
 }
 
 impl Tracer {
@@ -326,6 +382,7 @@ impl Tracer {
             fresh_from: i64::MAX,
             state: ScriptState::default(),
             findings: Vec::new(),
+            kept: None,
         }
     }
 
@@ -369,6 +426,14 @@ impl Tracer {
             self.state.hits.extend(hits);
         }
         let mut state = std::mem::take(&mut self.state);
+        let committed =
+            outcome.error.is_none() && outcome.statements_kept == script.split.statements.len() && !state.blind;
+        match state.snapshot.take() {
+            Some(snapshot) if committed => self.kept = Some((snapshot, std::mem::take(&mut state.touched))),
+            // Nothing was traced: what was kept still holds.
+            None if committed => {}
+            _ => self.kept = None,
+        }
         // Findings decided at the end of the migration join the others in statement order.
         state.hits.sort_by_key(|hit| hit.statement);
         for hit in state.hits {
@@ -390,6 +455,7 @@ impl Tracer {
     /// (its SQL failed where the real migration may not).
     pub fn discard(&mut self) {
         self.state = ScriptState::default();
+        self.kept = None;
     }
 
     /// The findings so far.
@@ -397,23 +463,30 @@ impl Tracer {
         std::mem::take(&mut self.findings)
     }
 
+    /// The relations and constraints before the script: the kept snapshot brought up to date,
+    /// else all of them read.
     async fn snapshot(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let rows = sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).fetch_all(&mut *conn).await?;
-        let mut snapshot = Snapshot::default();
-        for row in &rows {
-            let tag: String = row.try_get("tag")?;
-            let oid = row.try_get::<i64, _>("oid")? as u32;
-            if tag == "r" {
-                let relation = relation(row, oid)?;
-                snapshot.filenodes.insert(oid, row.try_get("filenode")?);
-                snapshot.relations.insert(oid, relation);
-            } else {
-                let valid: bool = row.try_get("flag")?;
-                let table = row.try_get::<i64, _>("parent")? as u32;
-                snapshot.constraints.insert(oid, valid);
-                snapshot.constraint_names.insert((table, row.try_get("name")?), valid);
+        let snapshot = match self.kept.take() {
+            Some((mut snapshot, touched)) => {
+                if !touched.is_empty() {
+                    snapshot.forget(&touched);
+                    let only: Vec<i64> = touched.iter().map(|&oid| i64::from(oid)).collect();
+                    let rows = sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).bind(only).fetch_all(&mut *conn).await?;
+                    snapshot.add(&rows)?;
+                }
+                snapshot
             }
-        }
+            None => {
+                let rows = sqlx::query(SNAPSHOT_SQL)
+                    .bind(self.fresh_from)
+                    .bind(None::<Vec<i64>>)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut snapshot = Snapshot::default();
+                snapshot.add(&rows)?;
+                snapshot
+            }
+        };
         self.state.filenodes = snapshot.filenodes.clone();
         self.state.validated = snapshot.constraints.clone();
         self.state.constraint_names = snapshot.constraint_names.clone();
@@ -479,6 +552,7 @@ impl Tracer {
                     let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
                     let acquired: Vec<LockMode> =
                         modes.iter().copied().filter(|m| state.held.insert((oid, *m))).collect();
+                    state.touched.insert(oid);
                     let Some(before) = snapshot.relations.get(&oid) else {
                         // Created by this migration: only new indexes on old tables matter.
                         if exists && state.seen_new.insert(oid) {
@@ -703,6 +777,12 @@ impl Observer for Tracer {
 
     fn change_starts(&mut self, first_oid: u32) {
         self.fresh_from = i64::from(first_oid);
+        // What it kept counted the change's objects as existing.
+        self.kept = None;
+    }
+
+    fn unobserved(&mut self) {
+        self.kept = None;
     }
 
     async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
@@ -737,6 +817,11 @@ impl Observer for Tracer {
             if self.state.queried {
                 self.baseline(conn, node.as_ref()).await?;
             }
+        }
+        // Sequences and schema elements are made without a lock the trace looks at.
+        let unseen = matches!(node, Some(NodeEnum::CreateSeqStmt(_) | NodeEnum::CreateSchemaStmt(_)));
+        if (interesting && !self.state.queried) || unseen {
+            self.state.blind = true;
         }
         self.state.node = node;
         Ok(())
