@@ -519,3 +519,54 @@ fn the_prefix_cache_input_keeps_the_merged_migrations_in_the_workspace() {
     assert_eq!(outside.status.code(), Some(2), "{}", text(&outside));
     assert!(String::from_utf8_lossy(&outside.stderr).contains("input prefix-cache"), "{}", text(&outside));
 }
+
+/// The docs match the code: every input of action.yml has its row in docs/action.md, and every
+/// input described as true or false, and every choice it lists in backquotes that the binary
+/// reads as a setting, is accepted; every flag `--help` lists is in the README.
+#[test]
+fn docs_match_the_code() {
+    let docs = std::fs::read_to_string(root().join("docs/action.md")).unwrap();
+    let action = action_yml();
+    let mut refused = Vec::new();
+    for (name, input) in action["inputs"].as_object().unwrap() {
+        assert!(docs.contains(&format!("| `{name}` |")), "docs/action.md has no row for input {name}");
+        let description = input["description"].as_str().unwrap();
+        let key = format!("INPUT_{}", name.to_uppercase().replace('-', "_"));
+        let mut values: Vec<String> = Vec::new();
+        if description.contains("(true or false)") {
+            values.extend(["true".to_string(), "false".to_string()]);
+        }
+        // `Default `x`.`: the default it names is a value the binary takes (the config file's
+        // default is read only where it exists; named explicitly it must).
+        if name != "config"
+            && let Some((_, rest)) = description.split_once("Default `")
+            && let Some((default, _)) = rest.split_once('`')
+        {
+            values.push(default.to_string());
+        }
+        for value in &values {
+            let env = |k: &str| match k {
+                "GITHUB_ACTIONS" => Some("true".to_string()),
+                k if k == key => Some(value.to_string()),
+                _ => None,
+            };
+            if let Err(e) = migration_guard::settings::CheckSettings::resolve(Default::default(), &env) {
+                refused.push(format!("input {name}: {value:?} is refused: {e}"));
+            }
+        }
+    }
+    assert!(refused.is_empty(), "{refused:#?}");
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for command in ["check", "baseline", "graph", "diff"] {
+        let output = bin().args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        for flag in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=').filter(|w| {
+            w.starts_with("--") && w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        }) {
+            if flag == "--help" || flag == "--version" {
+                continue;
+            }
+            assert!(readme.contains(flag), "`{command} --help` lists {flag}, the README does not");
+        }
+    }
+}
