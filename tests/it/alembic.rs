@@ -44,6 +44,10 @@ fn triple(rule: &str, file: &str, line: u64) -> (String, String, u64) {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn linear_chain_is_applied_in_order() {
     let (output, report) = check_json(&project("linear"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -54,6 +58,10 @@ fn linear_chain_is_applied_in_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn merge_revision_joins_the_branches() {
     let out = tempfile::tempdir().unwrap();
     let output = check(&project("merge"), &["--report-dir", out.path().to_str().unwrap()]);
@@ -68,6 +76,10 @@ fn merge_revision_joins_the_branches() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn two_heads_are_reported_and_both_applied() {
     let (output, report) = check_json(&project("two_heads"), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -79,6 +91,10 @@ fn two_heads_are_reported_and_both_applied() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn branch_point_without_merge() {
     let (output, report) = check_json(&project("branch_point"), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -91,6 +107,10 @@ fn branch_point_without_merge() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn missing_parent_is_reported_before_running() {
     let (output, report) = check_json(&project("missing_parent"), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -100,6 +120,10 @@ fn missing_parent_is_reported_before_running() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn cycle_is_reported_before_running() {
     let (output, report) = check_json(&project("cycle"), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -108,6 +132,10 @@ fn cycle_is_reported_before_running() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn empty_upgrade_is_a_warning_and_rules_regrade_it() {
     let (output, report) = check_json(&project("empty_upgrade"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -124,6 +152,10 @@ fn empty_upgrade_is_a_warning_and_rules_regrade_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn broken_downgrades_are_warnings() {
     let (output, report) = check_json(&project("broken_downgrade"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -135,6 +167,10 @@ fn broken_downgrades_are_warnings() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn failing_revision_is_located_by_its_traceback() {
     let (output, report) = check_json(&project("failing"), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -148,6 +184,10 @@ fn failing_revision_is_located_by_its_traceback() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn versions_folder_given_directly() {
     let dir = project("linear").join("migrations/versions");
     let graph = graph_json(&dir);
@@ -158,6 +198,10 @@ fn versions_folder_given_directly() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn missing_python_is_a_usage_error() {
     let output = check(&project("linear"), &["--python", "/nonexistent/python3"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
@@ -178,6 +222,10 @@ fn graph_history_and_mermaid() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn warehouse_corpus_parses_exactly() {
     let Some(corpus) = corpus("warehouse") else { return };
     let graph = graph_json(&corpus.join("warehouse/migrations"));
@@ -195,6 +243,10 @@ fn warehouse_corpus_parses_exactly() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn ckan_corpus_is_linear() {
     let Some(corpus) = corpus("ckan") else { return };
     let graph = graph_json(&corpus.join("ckan/migration"));
@@ -208,6 +260,10 @@ fn ckan_corpus_is_linear() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn python_without_alembic_is_a_usage_error() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -225,6 +281,10 @@ fn python_without_alembic_is_a_usage_error() {
 /// revision, and revert exactly one revision, also beside another branch and at a merge, where
 /// `alembic downgrade <parent>` or `<rev>-1` would undo more (or refuse).
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn upgrade_and_revert_one_revision_at_a_time() {
     use migration_guard::alembic::run::{Alembic, preflight};
     use migration_guard::migrations::{self, LoadOptions};
@@ -274,6 +334,10 @@ fn upgrade_and_revert_one_revision_at_a_time() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn labelled_branches_with_a_dependency_run_without_findings() {
     let (output, report) = check_json(&project("labels"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -283,6 +347,10 @@ fn labelled_branches_with_a_dependency_run_without_findings() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn environment_failure_points_at_env_py() {
     let (output, report) = check_json(&project("broken_env"), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -302,6 +370,10 @@ fn round_trips(report: &serde_json::Value) -> Vec<String> {
 /// downgrade's line; one that raises is one-way by design (reported once, at its `def`, and not
 /// round-tripped); dropping a column is destructive, at the `op.drop_column` line.
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn stairway_round_trips_alembic_revisions() {
     let (output, report) = crate::support::check_json(&project("roundtrip"), NO_LINT);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -328,6 +400,10 @@ fn stairway_round_trips_alembic_revisions() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn alembic_round_trip_none_skips_it() {
     let (output, report) = crate::support::check_json(&project("roundtrip"), &["--no-lint", "--round-trip", "none"]);
     assert_eq!(output.status.code(), Some(0), "a one-way note and a destructive warning: {}", text(&output));
@@ -339,6 +415,10 @@ fn alembic_round_trip_none_skips_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn alembic_seed_is_loaded_at_a_revision() {
     let dir = project("roundtrip");
     let seed = dir.join("seed.sql");
@@ -359,6 +439,10 @@ fn alembic_seed_is_loaded_at_a_revision() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn clean_chain_with_a_merge_round_trips_fully() {
     let (output, report) = crate::support::check_json(&project("merge"), NO_LINT);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -382,6 +466,10 @@ fn lint_findings_in(file: &str) -> Vec<(String, String, u64)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn index_on_an_existing_table_is_flagged_at_the_op_line() {
     let hits: Vec<_> =
         lint_findings_in("b1_index_existing.py").into_iter().filter(|(r, _, _)| r == "index-not-concurrent").collect();
@@ -389,11 +477,19 @@ fn index_on_an_existing_table_is_flagged_at_the_op_line() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn index_on_a_table_of_the_same_revision_is_not_flagged() {
     assert!(lint_findings_in("c1_new_table.py").is_empty(), "{:?}", lint_report()["findings"]);
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn concurrent_index_in_an_autocommit_block_is_not_flagged() {
     assert!(lint_findings_in("d1_concurrently.py").is_empty(), "{:?}", lint_report()["findings"]);
     let note = lint_report()["migrations"][3]["trace_note"].as_str().unwrap();
@@ -401,6 +497,10 @@ fn concurrent_index_in_an_autocommit_block_is_not_flagged() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn python_waiver_comment_silences_the_rule() {
     let rules: Vec<_> = lint_findings_in("e1_suppressed.py").into_iter().map(|(r, _, _)| r).collect();
     assert!(!rules.contains(&"index-not-concurrent".to_string()), "{rules:?}");
@@ -417,6 +517,10 @@ fn python_waiver_comment_silences_the_rule() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn revision_reading_data_applies_and_round_trips_without_a_trace() {
     let report = lint_report();
     assert!(lint_findings_in("f1_reads_data.py").is_empty(), "{:?}", report["findings"]);
@@ -436,6 +540,14 @@ fn revision_reading_data_applies_and_round_trips_without_a_trace() {
 /// `alembic_postgresql_enum` plugin). The check says so with one error at the env.py import and
 /// no other error, instead of a crash or a finding per revision.
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn alembic_corpora_without_their_application_stop_at_env_py() {
     for (name, dir, line) in [("warehouse", "warehouse/migrations", 3), ("ckan", "ckan/migration", 7)] {
         let Some(corpus) = corpus(name) else { continue };
@@ -464,6 +576,10 @@ fn alembic_corpora_without_their_application_stop_at_env_py() {
 /// A revision that reads standard input gets end of file at once (the driver talks over a
 /// socket of its own), one that sleeps is stopped by `migration-timeout`, and neither hangs.
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn revisions_cannot_hang_the_check() {
     for (behaviour, expected) in [("stdin", "EOFError"), ("sleep", "did not finish within 2 s")] {
         let started = std::time::Instant::now();
@@ -489,6 +605,10 @@ fn revisions_cannot_hang_the_check() {
 /// The project's Python sees neither the database password in its command line nor the
 /// runner's secrets in its environment.
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn the_projects_python_gets_no_secrets() {
     let probe = tempfile::NamedTempFile::new().unwrap();
     let output = crate::support::bin()
@@ -513,6 +633,10 @@ fn the_projects_python_gets_no_secrets() {
 /// An env.py that sets `lock_timeout` on the connection Alembic migrates through (as warehouse's
 /// does) gets no `lock-timeout-missing`; the same revisions under the shared env.py do.
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn a_lock_timeout_set_by_env_py_counts() {
     let (_, report) = crate::support::check_json(&project("env_lock_timeout"), &[]);
     let rules: Vec<String> = findings(&report).into_iter().map(|(rule, _, _)| rule).collect();
@@ -528,6 +652,10 @@ fn a_lock_timeout_set_by_env_py_counts() {
 /// success: the check stops (exit 2) at the first revision, saying that the scratch database
 /// does not record it and how env.py must connect, instead of judging a database nothing ran on.
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn an_env_py_that_ignores_the_url_stops_the_check() {
     let output = crate::support::check(&project("ignores_url"), &[]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));

@@ -65,6 +65,10 @@ fn failure(report: &Value) -> (String, String, u64, String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn lemmy_diesel() {
     let Some((code, report)) = apply("lemmy", "migrations", "diesel") else { return };
     assert_eq!(report["summary"]["migrations"], 342);
@@ -81,16 +85,28 @@ fn lemmy_diesel() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn atuin_sqlx() {
     assert_pass(apply("atuin", "crates/atuin-server-postgres/migrations", "sqlx"), 20, &[]);
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn svix_sqlx() {
     assert_pass(apply("svix", "server/svix-server/migrations", "sqlx"), 16, &[]);
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn river_golang_migrate() {
     let Some((code, report)) = apply("river", "riverdriver/riverpgxv5/migration/main", "golang-migrate") else {
         return;
@@ -109,6 +125,10 @@ fn river_golang_migrate() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn ente_golang_migrate() {
     let result = apply("ente", "server/migrations", "golang-migrate");
     if let Some((_, report)) = &result {
@@ -121,6 +141,10 @@ fn ente_golang_migrate() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn goalert_sql_migrate() {
     let result = apply("goalert", "migrate/migrations", "sql-migrate");
     if let Some((_, report)) = &result {
@@ -134,12 +158,20 @@ fn goalert_sql_migrate() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn peerdb_flyway() {
     // refinery names (`V1__x.sql`) are Flyway's.
     assert_pass(apply("peerdb", "nexus/catalog/migrations", "flyway"), 55, &[]);
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn cowprotocol_flyway() {
     // `database/sql` is the Flyway location; sql-pool-indexer/ and sql-solana/ are other chains.
     let result = apply("cowprotocol-services", "database/sql", "flyway");

@@ -148,6 +148,10 @@ fn diff_command_prints_changes_and_exits_by_equality() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
 fn sqlalchemy_models_through_the_python_script() {
     let has_sqlalchemy = std::process::Command::new("python3")
         .args(["-c", "import sqlalchemy"])
@@ -201,6 +205,10 @@ fn sqlalchemy_models_through_the_python_script() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn stravacollector_check_against_its_dump_has_no_drift() {
     let Some(dir) = corpus("stravacollector") else { return };
     let dump = dir.join("database/dump.sql");

@@ -177,6 +177,10 @@ fn no_lint_turns_the_trace_off() {
 /// river's golang-migrate files are also valid sqlx `.up.sql` files: its initial schema creates
 /// everything it indexes and constrains (no finding), and its later NOT NULL changes scan.
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn river_corpus_only_reports_changes_to_existing_tables() {
     let Some(corpus) = corpus("river") else { return };
     let dir = corpus.join("riverdriver/riverpgxv5/migration/main");

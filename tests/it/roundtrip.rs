@@ -394,6 +394,10 @@ fn message<'a>(report: &'a Value, rule: &str, file: &str, line: u64) -> &'a str 
 const ROUND_TRIP: &[&str] = &["irreversible", "reapply-failed"];
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn svix_round_trip() {
     let Some(report) = stairway("svix", "server/svix-server/migrations") else { return };
     assert_eq!(report["summary"]["applied"], 16);
@@ -415,6 +419,10 @@ fn svix_round_trip() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn quickwit_round_trip() {
     let Some(report) = stairway("quickwit", "quickwit/quickwit-metastore/migrations/postgresql") else { return };
     assert_eq!(report["summary"]["applied"], 28);
@@ -447,6 +455,10 @@ fn quickwit_round_trip() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn ente_round_trip() {
     let Some(report) = stairway("ente", "server/migrations") else { return };
     assert_eq!(report["summary"]["applied"], 124);
@@ -517,6 +529,10 @@ fn ente_round_trip() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn lemmy_round_trip() {
     let Some(report) = stairway("lemmy", "migrations") else { return };
     // 2025-08-01-000016 needs PostgreSQL 16 (`corpora.rs`); the 247 before it round-trip.
@@ -560,6 +576,10 @@ fn lemmy_round_trip() {
 }
 
 #[test]
+#[cfg_attr(
+    not(mg_corpora),
+    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+)]
 fn goalert_round_trip() {
     let Some(report) = stairway("goalert", "migrate/migrations") else { return };
     assert_eq!(report["summary"]["applied"], 280);

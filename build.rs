@@ -1,0 +1,30 @@
+//! Tells the integration tests which optional tools and data this machine has (Alembic with
+//! SQLAlchemy and psycopg2; the shared migration corpora), so that tests needing them are
+//! ignored with the reason instead of failing, or passing without having run.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(mg_alembic)");
+    println!("cargo::rustc-check-cfg=cfg(mg_corpora)");
+    println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed=MIGRATION_GUARD_CORPUS");
+    let alembic = Command::new("python3")
+        .args(["-c", "import alembic, sqlalchemy, psycopg2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if alembic {
+        println!("cargo::rustc-cfg=mg_alembic");
+    }
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let corpus = std::env::var_os("MIGRATION_GUARD_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../shared/corpus"));
+    if corpus.is_dir() {
+        println!("cargo::rerun-if-changed={}", corpus.display());
+        println!("cargo::rustc-cfg=mg_corpora");
+    }
+}
