@@ -372,7 +372,17 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         prefix_cache = applied.cache;
         (Some(database), applied.migrations, drift)
     };
-    let drift = drift.transpose()?;
+    let drift = match drift.transpose() {
+        Err(error) => match error.downcast_ref() {
+            // Models PostgreSQL refuses are a finding on the models; the rest of the report stands.
+            Some(schema::declared::DeclaredError::Refused { path, line, message }) => {
+                findings.push(schema::drift::refused(path, *line, message));
+                None
+            }
+            _ => return Err(error),
+        },
+        Ok(drift) => drift,
+    };
     let models_file = match &settings.models {
         Some(Models::File(path)) => Some(migrations::display_path(path)),
         _ => None,

@@ -231,6 +231,9 @@ fn drift_status(report: &Report) -> String {
         Some(items) if items.is_empty() => "drift: none".to_string(),
         Some(items) => format!("drift: {}", plural(items.len(), "difference")),
         None if report.summary.failed > 0 => "drift: not checked (the chain did not apply)".to_string(),
+        None if report.findings.iter().any(|f| f.rule == crate::rules::DRIFT.id) => {
+            "drift: not checked (the models do not apply)".to_string()
+        }
         None => "drift: not checked (no models)".to_string(),
     }
 }

@@ -72,6 +72,9 @@ pub enum DeclaredError {
     },
     #[error("{path}:{line}: {message}")]
     Invalid { path: String, line: u32, message: String },
+    /// PostgreSQL refused the models' DDL: a defect of the models, reported as drift.
+    #[error("{path}:{line}: {message}")]
+    Refused { path: String, line: u32, message: String },
     #[error("--models-command {command:?} failed ({status}){stderr}")]
     Command { command: String, status: String, stderr: String },
     #[error("{url}: not a valid PostgreSQL URL")]
@@ -235,7 +238,7 @@ async fn apply_script(db: &ScratchDatabase, script: &Script) -> Result<(), Decla
     conn.close().await.ok();
     match outcome.error {
         None => Ok(()),
-        Some(e) => Err(DeclaredError::Invalid {
+        Some(e) => Err(DeclaredError::Refused {
             path: e.file,
             line: e.line,
             message: format!("{} (SQLSTATE {})", e.message, e.sqlstate),
@@ -255,7 +258,7 @@ async fn apply_statements(
                 sqlx::Error::Database(db) => format!("{} (in `{}`)", db.message(), statement.sql),
                 other => other.to_string(),
             };
-            return Err(DeclaredError::Invalid { path: path.to_string(), line: statement.line, message });
+            return Err(DeclaredError::Refused { path: path.to_string(), line: statement.line, message });
         }
     }
     conn.close().await.ok();

@@ -29,6 +29,17 @@ pub async fn check(
     Ok(diff(&expected, &actual))
 }
 
+/// The finding for models whose DDL PostgreSQL refuses (at `path`:`line`): drift cannot be
+/// checked against them.
+pub fn refused(path: &str, line: u32, message: &str) -> Finding {
+    Finding::of(
+        &crate::rules::DRIFT,
+        format!("the models do not apply on PostgreSQL, so drift was not checked: {message}"),
+    )
+    .at(path, Some(line))
+    .with_help("fix the models (or the command that prints them) so that their DDL runs on an empty database")
+}
+
 /// One error finding per change; `file` is the models file, when there is one.
 pub fn findings(changes: &[Change], file: Option<&str>) -> Vec<Finding> {
     changes

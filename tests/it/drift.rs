@@ -83,6 +83,8 @@ fn sql_models_spelled_differently_are_not_drift() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
 
+/// Models that cannot be read stop the check (exit 2) naming the file and line; models that
+/// PostgreSQL refuses are a `drift` error at their line, and the rest of the report stands.
 #[test]
 fn broken_models_stop_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,16 +97,6 @@ fn broken_models_stop_with_file_and_line() {
             "tables:\n  users:\n    columns:\n      id: {type: bigint, nulable: false}\n",
             "models.yaml:4:",
         ),
-        (
-            "bad_type.yaml",
-            "tables:\n  users:\n    columns:\n      id: {type: bigitn}\n",
-            "bad_type.yaml:4: type \"bigitn\" does not exist",
-        ),
-        (
-            "schema.sql",
-            "CREATE TABLE a (id int);\n\nCREATE TABLE b (id nope);\n",
-            "schema.sql:3: type \"nope\" does not exist",
-        ),
         ("models.txt", "", "models.txt: cannot tell what this is"),
     ] {
         let models = write(dir.path(), name, content);
@@ -112,6 +104,25 @@ fn broken_models_stop_with_file_and_line() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{}", text(&output));
         assert!(stderr.contains(expected), "expected {expected:?} in\n{stderr}");
+    }
+    for (name, content, line, expected) in [
+        (
+            "bad_type.yaml",
+            "tables:\n  users:\n    columns:\n      id: {type: bigitn}\n",
+            4,
+            "type \"bigitn\" does not exist",
+        ),
+        ("schema.sql", "CREATE TABLE a (id int);\n\nCREATE TABLE b (id nope);\n", 3, "type \"nope\" does not exist"),
+    ] {
+        let models = write(dir.path(), name, content);
+        let (output, report) = check_json(&migrations, &["--models", &models]);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        assert_eq!(report["summary"]["applied"], 1, "{report:#}");
+        let finding = &report["findings"][0];
+        assert_eq!((finding["rule"].as_str(), finding["line"].as_u64()), (Some("drift"), Some(line)), "{report:#}");
+        assert!(finding["file"].as_str().unwrap().ends_with(name), "{finding}");
+        let message = finding["message"].as_str().unwrap();
+        assert!(message.contains("the models do not apply") && message.contains(expected), "{message}");
     }
     let output = check(&migrations, &["--models-command", "echo broken >&2; exit 3"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
