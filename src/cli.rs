@@ -192,6 +192,12 @@ pub struct CheckArgs {
     /// `python -m migration_guard_sqlalchemy app.models:Base`
     #[arg(long, value_name = "CMD")]
     pub models_command: Option<String>,
+
+    /// Leave out of the drift check the objects this names (`schema.name` or `name` in public,
+    /// `*` matching any text; a table takes its columns, indexes and constraints), e.g. objects
+    /// another tool owns (repeatable)
+    #[arg(long = "drift-ignore", value_name = "PATTERN")]
+    pub drift_ignore: Vec<String>,
 }
 
 /// Which migrations a check judges.

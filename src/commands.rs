@@ -373,6 +373,9 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         (Some(database), applied.migrations, drift)
     };
     let drift = match drift.transpose() {
+        Ok(Some(drift)) => {
+            Some(drift.into_iter().filter(|c| !schema::drift::ignored(c, &settings.drift_ignore)).collect::<Vec<_>>())
+        }
         Err(error) => match error.downcast_ref() {
             // Models PostgreSQL refuses are a finding on the models; the rest of the report stands.
             Some(schema::declared::DeclaredError::Refused { path, line, message }) => {
@@ -381,7 +384,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
             }
             _ => return Err(error),
         },
-        Ok(drift) => drift,
+        Ok(None) => None,
     };
     let models_file = match &settings.models {
         Some(Models::File(path)) => Some(migrations::display_path(path)),

@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "roles",
     "models",
     "models-command",
+    "drift-ignore",
     "seed",
     "seed-at",
     "base-ref",

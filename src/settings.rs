@@ -80,6 +80,8 @@ pub struct CheckSettings {
     pub publish: Option<PublishSettings>,
     /// The declared schema to check the migrated one against.
     pub models: Option<Models>,
+    /// Patterns of objects the drift check leaves out (see [`crate::schema::drift::ignored`]).
+    pub drift_ignore: Vec<String>,
     /// Which migrations are round-tripped.
     pub round_trip: RoundTrip,
     /// Longest one up or down may take.
@@ -458,6 +460,12 @@ impl CheckSettings {
             progress: crate::progress::Progress::silent(),
             publish,
             models,
+            drift_ignore: layers
+                .lines("drift-ignore", args.drift_ignore, "--drift-ignore")
+                .into_iter()
+                .flat_map(|(_, value)| value.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
+                .filter(|p| !p.is_empty())
+                .collect(),
             migration_timeout: match (args.migration_timeout, layers.get("migration-timeout")) {
                 (Some(seconds), _) => std::time::Duration::from_secs(seconds.max(1)),
                 (None, Some(l)) => {

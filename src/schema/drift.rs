@@ -29,6 +29,39 @@ pub async fn check(
     Ok(diff(&expected, &actual))
 }
 
+/// True when `patterns` (see `--drift-ignore`) name the object a change is about, or its table.
+pub fn ignored(change: &Change, patterns: &[String]) -> bool {
+    // `schema.table.column` → itself and `schema.table`; names in public also without it.
+    let mut names = vec![change.name.clone()];
+    if let Some((table, _)) = change.name.rsplit_once('.').filter(|(table, _)| table.contains('.')) {
+        names.push(table.to_string());
+    }
+    // An index is named apart from its table; its definition names the table.
+    if change.kind == crate::schema::Kind::Index
+        && let Some(on) = [&change.before, &change.after].into_iter().flatten().find_map(|d| d.split(" ON ").nth(1))
+        && let Some(table) = on.strip_prefix("ONLY ").unwrap_or(on).split_whitespace().next()
+    {
+        let table = table.replace('"', "");
+        names.push(if table.contains('.') { table } else { format!("public.{table}") });
+    }
+    let short: Vec<String> = names.iter().filter_map(|n| n.strip_prefix("public.")).map(str::to_string).collect();
+    names.extend(short);
+    patterns.iter().any(|pattern| names.iter().any(|name| glob(pattern, name)))
+}
+
+/// `*` matches any text (dots too); everything else matches itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len())
+                    .filter(|&at| text.is_char_boundary(head.len() + at))
+                    .any(|at| glob(rest, &text[head.len() + at..]))
+        }
+    }
+}
+
 /// The finding for models whose DDL PostgreSQL refuses (at `path`:`line`): drift cannot be
 /// checked against them.
 pub fn refused(path: &str, line: u32, message: &str) -> Finding {
@@ -88,6 +121,32 @@ pub fn entries(changes: &[Change]) -> Vec<Drift> {
 mod tests {
     use super::*;
     use crate::schema::Kind;
+
+    #[test]
+    fn ignored_objects_with_what_belongs_to_them() {
+        let change = |kind, name: &str, after: Option<&str>| Change {
+            kind,
+            name: name.into(),
+            action: Action::Added,
+            attribute: None,
+            before: None,
+            after: after.map(str::to_string),
+        };
+        let patterns = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let column = change(Kind::Column, "public.spatial_ref_sys.srid", None);
+        assert!(ignored(&column, &patterns(&["spatial_ref_sys"])));
+        assert!(ignored(&column, &patterns(&["public.spatial_*"])));
+        assert!(!ignored(&column, &patterns(&["spatial_ref"])));
+        let index = change(
+            Kind::Index,
+            "public.srs_idx",
+            Some("CREATE INDEX srs_idx ON public.spatial_ref_sys USING btree (srid)"),
+        );
+        assert!(ignored(&index, &patterns(&["spatial_ref_sys"])), "an index of an ignored table");
+        let other = change(Kind::Table, "audit.log", None);
+        assert!(ignored(&other, &patterns(&["audit.*"])) && !ignored(&other, &patterns(&["log"])));
+        assert!(glob("a*b*c", "a.x.b.y.c") && !glob("a*b", "a.b.c"));
+    }
 
     #[test]
     fn messages_name_object_attribute_expected_and_actual() {

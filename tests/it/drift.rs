@@ -56,6 +56,11 @@ fn yaml_models_report_each_difference_as_drift() {
     assert!(report["drift"][0]["message"].as_str().unwrap().starts_with("column users.email: data type"));
     assert!(report["findings"][0]["file"].as_str().unwrap().ends_with("models.yaml"));
     assert!(String::from_utf8_lossy(&output.stdout).contains("[drift] column users.email"));
+    // Objects another tool owns are left out: a column by name, an index by its table.
+    let (_, report) = check_json(&migrations, &["--models", &models, "--drift-ignore", "users.nick*"]);
+    assert_eq!(drift_messages(&report).len(), 2, "{report:#}");
+    let (output, report) = check_json(&migrations, &["--models", &models, "--drift-ignore", "public.users"]);
+    assert_eq!((output.status.code(), drift_messages(&report).len()), (Some(0), 0), "{report:#}");
 }
 
 #[test]
