@@ -31,6 +31,22 @@ pub fn detect(dir: &Path) -> Result<Detection, LoadError> {
         return found(Format::Diesel, format!("{diesel_dirs} directories <version>_<name>/ with up.sql"));
     }
     if sql.is_empty() {
+        // Only subfolders with .sql files, named as Flyway names them: Flyway scans subfolders.
+        let nested_sql: Vec<String> = dirs
+            .iter()
+            .filter_map(|d| list_dir(d).ok())
+            .flat_map(|(files, _)| files.into_iter().map(|p| file_name(&p)).filter(|n| n.ends_with(".sql")))
+            .collect();
+        let flyway = nested_sql.iter().filter(|n| flyway::looks_like_flyway(n)).count();
+        if flyway * 2 > nested_sql.len() {
+            return found(
+                Format::Flyway,
+                format!(
+                    "{flyway} of {} .sql files in its subfolders named V<version>__<description>.sql (Flyway scans subfolders)",
+                    nested_sql.len()
+                ),
+            );
+        }
         let nested =
             dirs.iter().filter(|d| list_dir(d).is_ok_and(|(f, _)| f.iter().any(|p| file_name(p).ends_with(".sql"))));
         let nested: Vec<String> = nested.map(|d| format!("{}/", file_name(d))).collect();
@@ -188,7 +204,9 @@ mod tests {
 
     #[test]
     fn nothing_to_detect() {
-        let err = detect_files(&[("sql/V1__a.sql", "SELECT 1;")]).unwrap_err().to_string();
+        // Flyway scans subfolders; other tools do not.
+        assert_eq!(detect_files(&[("sql/V1__a.sql", "SELECT 1;")]).unwrap().format, Format::Flyway);
+        let err = detect_files(&[("sql/001_a.up.sql", "SELECT 1;")]).unwrap_err().to_string();
         assert!(
             err.ends_with(
                 "no migrations found (no .sql files here; subdirectories sql/ have some: point `check` at one)"

@@ -232,6 +232,18 @@ fn flyway_baseline_stands_for_the_versions_it_covers() {
     assert!(stderr.contains("B2__baseline.sql stands for 2 versioned migration(s) up to version 2"), "{stderr}");
 }
 
+/// Flyway scans a location's subfolders: migrations split over `schema/` and `data/` apply in
+/// version order, found without `--format`.
+#[test]
+fn flyway_migrations_in_subfolders_count() {
+    let (output, report) = check_json(&fixture("flyway/nested"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(report["chain"]["format"], "flyway");
+    let ids: Vec<&str> = report["migrations"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "2", "3"], "{report:#}");
+    assert!(report["migrations"][1]["path"].as_str().unwrap().ends_with("data/V2__seed_teams.sql"));
+}
+
 #[test]
 fn flyway_failing() {
     assert_eq!(failing("flyway"), (("V002__backfill.sql".into(), 4), "42703".into()));

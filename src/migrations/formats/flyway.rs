@@ -28,7 +28,14 @@ enum Kind {
 }
 
 pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Result<Loaded, LoadError> {
-    let (files, _) = list_dir(dir)?;
+    // Flyway scans a location and its subfolders (e.g. `V1/`, `data/`): all of them count.
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let (found, subfolders) = list_dir(&folder)?;
+        files.extend(found);
+        folders.extend(subfolders);
+    }
     let mut loaded = Loaded::default();
     let mut undos = Vec::new();
     let mut baselines = Vec::new();
