@@ -204,13 +204,12 @@ pub fn findings(id: &str, up: &Script, changes: &[Change], before: &Schema, fres
                 {
                     continue;
                 }
-                let key = columns.join(", ");
+                let (key, object) = (columns.join(", "), name.rsplit('.').next().unwrap_or(name));
                 push(
                     &rules::INCOMPATIBLE,
-                    locate(up, &["drop"], &[change.name.rsplit('.').next().unwrap_or(name)]),
+                    locate(up, &["drop"], &[object]),
                     format!(
-                        "{id} drops {what} {} on {} ({key}) and no other key covers those columns; code that relies on one row per ({key}), such as `INSERT ... ON CONFLICT ({key})`, breaks, and duplicates can now be written",
-                        change.name.rsplit('.').next().unwrap_or(name),
+                        "{id} drops {what} {object} on {} ({key}) and no other key covers those columns; code that relies on one row per ({key}), such as `INSERT ... ON CONFLICT ({key})`, breaks, and duplicates can now be written",
                         short(&on)
                     ),
                 )
@@ -347,11 +346,7 @@ fn unique_keys_added(changes: &[Change]) -> BTreeSet<(String, Vec<String>)> {
                 }
                 // `CREATE UNIQUE INDEX name ON schema.table USING method (columns)`, no WHERE.
                 Kind::Index if summary.starts_with("CREATE UNIQUE INDEX") && !summary.contains(" WHERE ") => {
-                    let on = summary.split(" ON ").nth(1)?;
-                    let table = on.strip_prefix("ONLY ").unwrap_or(on).split_whitespace().next()?;
-                    let table = table.replace('"', "");
-                    let table = if table.contains('.') { table } else { format!("public.{table}") };
-                    Some((table, key_columns(summary)?))
+                    Some((crate::schema::model::indexed_table(summary)?, key_columns(summary)?))
                 }
                 _ => None,
             }
@@ -595,9 +590,13 @@ mod tests {
     }
 
     fn rules(sql: &str, after: &Schema) -> Vec<(String, u32)> {
-        let before = base();
-        let changes = crate::schema::diff(&before, after);
-        findings("2", &script(sql), &changes, &before, &BTreeSet::new())
+        rules_between(&base(), after, sql)
+    }
+
+    /// (rule, line) of the findings for `sql` taking `before` to `after`.
+    fn rules_between(before: &Schema, after: &Schema, sql: &str) -> Vec<(String, u32)> {
+        let changes = crate::schema::diff(before, after);
+        findings("2", &script(sql), &changes, before, &BTreeSet::new())
             .into_iter()
             .map(|f| (f.rule, f.line.unwrap()))
             .collect()
@@ -667,13 +666,7 @@ mod tests {
         before.columns.get_mut("public.users.name").unwrap().default = Some("'x'::character varying".into());
         let mut after = before.clone();
         after.columns.get_mut("public.users.name").unwrap().default = None;
-        let found = |before: &Schema, after: &Schema, sql: &str| -> Vec<(String, u32)> {
-            let changes = crate::schema::diff(before, after);
-            findings("2", &script(sql), &changes, before, &BTreeSet::new())
-                .into_iter()
-                .map(|f| (f.rule, f.line.unwrap()))
-                .collect()
-        };
+        let found = rules_between;
         let sql = "SELECT 1;\nALTER TABLE users ALTER name DROP DEFAULT;";
         assert_eq!(found(&before, &after, sql), [], "a nullable column: inserts leave it NULL");
         before.columns.get_mut("public.users.name").unwrap().not_null = true;
@@ -712,13 +705,7 @@ mod tests {
         let mut check = unique("CHECK (id > 0)");
         check.constraint_type = "check".into();
         before.constraints.insert("public.users.users_id_check".into(), check);
-        let found = |after: &Schema, sql: &str| -> Vec<(String, u32)> {
-            let changes = crate::schema::diff(&before, after);
-            findings("2", &script(sql), &changes, &before, &BTreeSet::new())
-                .into_iter()
-                .map(|f| (f.rule, f.line.unwrap()))
-                .collect()
-        };
+        let found = |after: &Schema, sql: &str| rules_between(&before, after, sql);
         let mut after = before.clone();
         after.constraints.remove("public.users.users_name_key");
         let drop = "SELECT 1;\nALTER TABLE users DROP CONSTRAINT users_name_key;";
@@ -742,9 +729,7 @@ mod tests {
         // The same index there before and kept: the key still holds.
         let mut with_index = before.clone();
         with_index.indexes = replaced.indexes.clone();
-        let changes = crate::schema::diff(&with_index, &replaced);
-        let kept = findings("2", &script(drop), &changes, &with_index, &BTreeSet::new());
-        assert!(kept.is_empty(), "another key on the same columns stays: {kept:?}");
+        assert_eq!(rules_between(&with_index, &replaced, drop), [], "another key on the same columns stays");
         let mut after = before.clone();
         after.constraints.remove("public.users.users_id_check");
         assert_eq!(found(&after, "ALTER TABLE users DROP CONSTRAINT users_id_check;"), [], "not a unique key");

@@ -196,6 +196,11 @@ impl Layers<'_> {
         self.get(name).map(|l| l.value)
     }
 
+    /// The items of list setting `name`: one a line or comma-separated.
+    fn list(&self, name: &str) -> Vec<String> {
+        self.value(name).map(|v| list_items(&v)).unwrap_or_default()
+    }
+
     /// The non-empty lines of setting `name`, then the values of flag `flag`, each with the
     /// setting it came from.
     fn lines(&self, name: &str, flags: Vec<String>, flag: &str) -> Vec<(String, String)> {
@@ -241,6 +246,11 @@ impl Layers<'_> {
             _ => Err(SettingsError::Choice { setting: l.setting, value: l.value, expected: "true or false" }),
         }
     }
+}
+
+/// The trimmed, non-empty items of `text`, one a line or comma-separated.
+fn list_items(text: &str) -> Vec<String> {
+    text.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// `name=value` of a run-time parameter: a (possibly dotted) identifier and a one-line value,
@@ -414,10 +424,7 @@ impl CheckSettings {
             (None, Some(l)) => (Some(l.value), l.setting),
             (None, None) => (None, "--start-after".to_string()),
         };
-        let mut irreversible: Vec<String> = layers
-            .value("irreversible")
-            .map(|v| v.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
-            .unwrap_or_default();
+        let mut irreversible = layers.list("irreversible");
         irreversible.extend(args.irreversible);
         // In a pull request the base branch is the natural baseline.
         let base_ref = args.base_ref.or_else(|| input("base-ref")).or_else(|| {
@@ -441,12 +448,7 @@ impl CheckSettings {
                 ))
                 .filter(|_| shared_server),
                 roles: {
-                    let mut roles: Vec<String> = layers
-                        .value("roles")
-                        .map(|v| {
-                            v.split(['\n', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-                        })
-                        .unwrap_or_default();
+                    let mut roles = layers.list("roles");
                     roles.extend(args.roles);
                     roles
                 },
@@ -460,12 +462,11 @@ impl CheckSettings {
             progress: crate::progress::Progress::silent(),
             publish,
             models,
-            drift_ignore: layers
-                .lines("drift-ignore", args.drift_ignore, "--drift-ignore")
-                .into_iter()
-                .flat_map(|(_, value)| value.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
-                .filter(|p| !p.is_empty())
-                .collect(),
+            drift_ignore: {
+                let mut patterns = layers.list("drift-ignore");
+                patterns.extend(list_items(&args.drift_ignore.join(",")));
+                patterns
+            },
             migration_timeout: match (args.migration_timeout, layers.get("migration-timeout")) {
                 (Some(seconds), _) => std::time::Duration::from_secs(seconds.max(1)),
                 (None, Some(l)) => {

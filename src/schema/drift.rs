@@ -38,11 +38,10 @@ pub fn ignored(change: &Change, patterns: &[String]) -> bool {
     }
     // An index is named apart from its table; its definition names the table.
     if change.kind == crate::schema::Kind::Index
-        && let Some(on) = [&change.before, &change.after].into_iter().flatten().find_map(|d| d.split(" ON ").nth(1))
-        && let Some(table) = on.strip_prefix("ONLY ").unwrap_or(on).split_whitespace().next()
+        && let Some(table) =
+            [&change.before, &change.after].into_iter().flatten().find_map(|d| crate::schema::model::indexed_table(d))
     {
-        let table = table.replace('"', "");
-        names.push(if table.contains('.') { table } else { format!("public.{table}") });
+        names.push(table);
     }
     let short: Vec<String> = names.iter().filter_map(|n| n.strip_prefix("public.")).map(str::to_string).collect();
     names.extend(short);

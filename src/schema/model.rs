@@ -401,6 +401,14 @@ impl Object for Constraint {
     }
 }
 
+/// The table (`schema.name`) a `CREATE INDEX ... ON [ONLY] table ...` definition names, a
+/// name without a schema taken to be in `public`.
+pub fn indexed_table(definition: &str) -> Option<String> {
+    let on = definition.split(" ON ").nth(1)?;
+    let table = on.strip_prefix("ONLY ").unwrap_or(on).split_whitespace().next()?.replace('"', "");
+    Some(if table.contains('.') { table } else { format!("public.{table}") })
+}
+
 /// An index that does not implement a constraint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Index {

@@ -148,21 +148,11 @@ fn failed_transactional_migration_is_verified_rolled_back() {
 /// those rules on (the near twin) brings the snapshots back.
 #[test]
 fn migrations_apply_without_snapshots_when_nothing_needs_them() {
-    const EFFECTS_OFF: &[&str] = &[
-        "--round-trip",
-        "none",
-        "--rule",
-        "destructive-change=off",
-        "--rule",
-        "backward-incompatible=off",
-        "--rule",
-        "data-changed=off",
-    ];
     let changes = |report: &Value| -> Vec<usize> {
         let migrations = report["migrations"].as_array().unwrap();
         migrations.iter().map(|m| m["changes"].as_array().map_or(0, Vec::len)).collect()
     };
-    let (code, findings, report) = run(&roundtrip("destructive"), EFFECTS_OFF);
+    let (code, findings, report) = run(&roundtrip("destructive"), NO_STAIRWAY);
     assert_eq!((code, findings), (Some(0), vec![]));
     assert_eq!(report["summary"]["applied"], 4, "{report:#}");
     assert_eq!(changes(&report), [0, 0, 0, 0]);
@@ -170,11 +160,11 @@ fn migrations_apply_without_snapshots_when_nothing_needs_them() {
     assert_eq!(report["lint"], false, "the trace is off too, and the report says so");
 
     // data-changed on: the snapshots are taken again.
-    let (_, _, report) = run(&roundtrip("destructive"), &EFFECTS_OFF[..6]);
+    let (_, _, report) = run(&roundtrip("destructive"), &NO_STAIRWAY[..6]);
     assert_ne!(changes(&report), [0, 0, 0, 0], "{report:#}");
 
     // A failure is located as ever; PostgreSQL's rollback is not compared with a snapshot.
-    let (code, findings, report) = run(&roundtrip("rolled_back"), EFFECTS_OFF);
+    let (code, findings, report) = run(&roundtrip("rolled_back"), NO_STAIRWAY);
     assert_eq!((code, findings), (Some(1), vec![f("migration-failed", "1_tables.sql", 4)]));
     assert_eq!(
         report["migrations"][0]["after_failure"],
