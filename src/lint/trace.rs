@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 const SNAPSHOT_SQL: &str = include_str!("catalog/snapshot.sql");
+const SNAPSHOT_TABLES_SQL: &str = include_str!("catalog/snapshot_tables.sql");
 const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
 const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
@@ -471,17 +472,14 @@ impl Tracer {
                 if !touched.is_empty() {
                     snapshot.forget(&touched);
                     let only: Vec<i64> = touched.iter().map(|&oid| i64::from(oid)).collect();
-                    let rows = sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).bind(only).fetch_all(&mut *conn).await?;
+                    let rows =
+                        sqlx::query(SNAPSHOT_TABLES_SQL).bind(self.fresh_from).bind(only).fetch_all(&mut *conn).await?;
                     snapshot.add(&rows)?;
                 }
                 snapshot
             }
             None => {
-                let rows = sqlx::query(SNAPSHOT_SQL)
-                    .bind(self.fresh_from)
-                    .bind(None::<Vec<i64>>)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                let rows = sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).fetch_all(&mut *conn).await?;
                 let mut snapshot = Snapshot::default();
                 snapshot.add(&rows)?;
                 snapshot

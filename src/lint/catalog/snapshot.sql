@@ -1,8 +1,7 @@
 -- Relations and constraints of the database before a migration runs, so the trace can tell
 -- objects that existed before it from objects it creates. User objects have OIDs >= 16384;
 -- those from $1 on were created by the change under review (OIDs only grow), so they are new
--- in production too. $2: NULL for all of them, else only these relations, the indexes of these
--- tables and the constraints on them (to bring a kept snapshot up to date).
+-- in production too.
 SELECT 'r' AS tag, c.oid::int8 AS oid, c.relkind::text AS kind, c.relfilenode::int8 AS filenode,
        coalesce(i.indrelid, 0)::int8 AS parent, n.nspname::text AS schema, c.relname::text AS name,
        true AS flag
@@ -10,9 +9,7 @@ FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
 WHERE c.oid >= 16384 AND c.oid::int8 < $1 AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 'v', 'S')
-  AND ($2::int8[] IS NULL OR c.oid::int8 = ANY($2) OR i.indrelid::int8 = ANY($2))
 UNION ALL
 SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::text, k.convalidated
 FROM pg_catalog.pg_constraint k
 WHERE k.oid >= 16384 AND k.oid::int8 < $1 AND k.conrelid <> 0
-  AND ($2::int8[] IS NULL OR k.conrelid::int8 = ANY($2))
