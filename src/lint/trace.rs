@@ -270,7 +270,7 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    /// Takes in rows of `catalog/snapshot.sql`.
+    /// Takes in rows of `catalog/snapshot.sql` or `catalog/snapshot_tables.sql`.
     fn add(&mut self, rows: &[sqlx::postgres::PgRow]) -> Result<(), sqlx::Error> {
         for row in rows {
             let tag: String = row.try_get("tag")?;
