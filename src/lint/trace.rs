@@ -335,6 +335,9 @@ struct ScriptState {
     /// A statement may have changed relations without the trace seeing its locks (run outside
     /// a transaction, CONCURRENTLY, or not looked at): a kept snapshot would be wrong.
     blind: bool,
+    /// File nodes, `convalidated` by constraint OID and by (table OID, name), as the script's
+    /// statements left them: what is not here is as in the snapshot (read through, not copied
+    /// per script, so a script costs what it touched).
     filenodes: HashMap<u32, i64>,
     scans: HashMap<u32, i64>,
     dropped_columns: HashMap<u32, i64>,
@@ -485,9 +488,6 @@ impl Tracer {
                 snapshot
             }
         };
-        self.state.filenodes = snapshot.filenodes.clone();
-        self.state.validated = snapshot.constraints.clone();
-        self.state.constraint_names = snapshot.constraint_names.clone();
         self.state.snapshot = Some(snapshot);
         Ok(())
     }
@@ -569,7 +569,8 @@ impl Tracer {
                                 let key = (table.oid, rel.name.clone());
                                 if let (Some(old), true) = (old, retypes) {
                                     let filenode: i64 = row.try_get("filenode")?;
-                                    if state.filenodes.get(&old) != Some(&filenode) {
+                                    let before = state.filenodes.get(&old).or(snapshot.filenodes.get(&old));
+                                    if before != Some(&filenode) {
                                         rewritten.push(rel);
                                     }
                                 } else if state.new_index_names.insert(key) {
@@ -588,7 +589,8 @@ impl Tracer {
                         let filenode: i64 = row.try_get("filenode")?;
                         // Sequences get a new file on RESTART; views have none.
                         let stored = current.is_table() || current.is_index();
-                        if state.filenodes.insert(oid, filenode).is_some_and(|old| old != filenode) && stored {
+                        let before = state.filenodes.insert(oid, filenode).or(snapshot.filenodes.get(&oid).copied());
+                        if before.is_some_and(|old| old != filenode) && stored {
                             rewritten.push(current.clone());
                         }
                         // Scan and dropped-column counts have a baseline only for tables the
@@ -633,8 +635,11 @@ impl Tracer {
             };
             let validated: bool = row.try_get("flag")?;
             let name: String = row.try_get("name")?;
-            let by_name = state.constraint_names.insert((table_oid, name.clone()), validated).filter(|_| retypes);
-            let previous = state.validated.insert(oid, validated).or(by_name);
+            let key = (table_oid, name.clone());
+            let by_name = state.constraint_names.insert(key.clone(), validated);
+            let by_name = by_name.or_else(|| snapshot.constraint_names.get(&key).copied()).filter(|_| retypes);
+            let previous =
+                state.validated.insert(oid, validated).or(snapshot.constraints.get(&oid).copied()).or(by_name);
             let created = previous.is_none();
             if created || (previous == Some(false) && validated) {
                 constraints.push(ConstraintChange {
