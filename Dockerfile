@@ -1,33 +1,38 @@
-# The GitHub Action's image: the migration-guard binary, an embedded PostgreSQL 15 server (with
-# the contrib extensions), git for base-ref comparisons, and a Python environment with Alembic
-# for Alembic projects. Expected size: see docs/action.md.
+# The GitHub Action's image: the migration-guard binary, embedded PostgreSQL servers 15, 16 and 17
+# (with the contrib extensions; `postgres-version` picks one, the newest by default), git for
+# base-ref comparisons, and a Python environment with Alembic for Alembic projects. Released
+# images are built by .github/workflows/release.yml; action.yml points at the published one.
 
 # --- build ---------------------------------------------------------------------------------
-FROM rust:1-bookworm AS build
+FROM rust:1.95.0-bookworm AS chef
 # pg_query compiles libpg_query and generates bindings with bindgen, which needs libclang.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libclang-dev \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
+
+# The dependency list alone, so that the layer that builds dependencies changes only with it.
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --bin migration-guard --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin migration-guard \
     && strip target/release/migration-guard
 
 # --- runtime -------------------------------------------------------------------------------
-FROM debian:bookworm-slim
-# The server binaries only: no default cluster is created (each check starts its own).
-RUN mkdir -p /etc/postgresql-common/createcluster.d \
-    && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/no-main-cluster.conf \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends \
-        postgresql-15 postgresql-contrib-15 git ca-certificates python3 python3-venv \
-    && rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man
-RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir "alembic>=1.13,<2" "sqlalchemy>=2,<3" "psycopg2-binary>=2.9,<3" \
-    && find /opt/venv -name __pycache__ -type d -prune -exec rm -rf {} +
-ENV PATH="/opt/venv/bin:/usr/lib/postgresql/15/bin:${PATH}"
+FROM debian:bookworm-20250520-slim
+COPY docker/install-runtime.sh /tmp/install-runtime.sh
+RUN PG_MAJORS="15 16 17" sh /tmp/install-runtime.sh && rm /tmp/install-runtime.sh
+# No server on PATH: the provisioner picks among /usr/lib/postgresql/<major>/bin.
+ENV PATH="/opt/venv/bin:${PATH}"
 COPY --from=build /src/target/release/migration-guard /usr/local/bin/migration-guard
-# The SQLAlchemy models script for `models-command` (docs/models.md).
+# The SQLAlchemy models script (docs/models.md); `models: module:attribute` runs the copy built
+# into the binary, this one is for `models-command`.
 COPY python/migration_guard_sqlalchemy.py /usr/local/share/migration-guard/
 ENTRYPOINT ["migration-guard"]
 CMD ["check"]

@@ -153,6 +153,11 @@ pub struct CheckArgs {
     #[arg(long, env = "MIGRATION_GUARD_PYTHON", value_name = "PATH")]
     pub python: Option<PathBuf>,
 
+    /// Install this requirements file with `--python -m pip install -r` before the check, so that
+    /// env.py and the models import (the action's image has a venv of its own)
+    #[arg(long, value_name = "FILE")]
+    pub python_requirements: Option<PathBuf>,
+
     /// Skip the lock and rewrite lint traced while migrations apply
     #[arg(long)]
     pub no_lint: bool,
@@ -183,9 +188,10 @@ pub struct CheckArgs {
     #[arg(long, value_name = "REV", requires = "seed")]
     pub seed_at: Option<String>,
 
-    /// The schema the chain must produce: a .sql file (DDL or pg_dump --schema-only) or a
-    /// .yaml/.yml model file; differences are `drift` findings
-    #[arg(long, value_name = "PATH", conflicts_with = "models_command")]
+    /// The schema the chain must produce: a .sql file (DDL or pg_dump --schema-only), a
+    /// .yaml/.yml model file, or SQLAlchemy models as `module:attribute` (`app.models:Base`,
+    /// imported by --python from the working directory); differences are `drift` findings
+    #[arg(long, value_name = "PATH|MODULE:ATTR", conflicts_with = "models_command")]
     pub models: Option<PathBuf>,
 
     /// A shell command printing the DDL the chain must produce, e.g.

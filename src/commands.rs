@@ -22,6 +22,7 @@ use crate::settings::{CheckSettings, Models};
 use crate::waivers::Waivers;
 use anyhow::Context;
 use clap::Parser;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -277,6 +278,11 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
         role_prefix: settings.provision.role_prefix.clone(),
     };
     let progress = &settings.progress;
+    if let Some(requirements) = &settings.python_requirements {
+        progress.stage("Install the Python requirements");
+        crate::python::install_requirements(&settings.python, requirements).await?;
+        progress.stage_done();
+    }
     progress.stage("Load the migrations");
     let chain = migrations::load(&settings.dir, &options)?;
     if settings.verbose {
@@ -352,7 +358,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
             // Drift is only meaningful for a chain that applied completely.
             (Ok(applied), Some(models)) if applied.migrations.iter().all(|m| m.status == MigrationStatus::Applied) => {
                 progress.stage("Compare with the models");
-                let drift = check_drift(&server, &applied.database, models, &options).await;
+                let drift = check_drift(&server, &applied.database, models, &settings.python, &options).await;
                 progress.stage_done();
                 Some(drift)
             }
@@ -388,6 +394,14 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
     };
     let models_file = match &settings.models {
         Some(Models::File(path)) => Some(migrations::display_path(path)),
+        // The module's file, where the working directory's import finds it.
+        Some(Models::SqlAlchemy(target)) => {
+            let module = PathBuf::from(target.split_once(':').map_or(target.as_str(), |(m, _)| m).replace('.', "/"));
+            [module.with_extension("py"), module.join("__init__.py")]
+                .into_iter()
+                .find(|file| file.is_file())
+                .map(|file| migrations::display_path(&file))
+        }
         _ => None,
     };
     findings.extend(schema::drift::findings(drift.as_deref().unwrap_or_default(), models_file.as_deref()));
@@ -433,11 +447,13 @@ async fn check_drift(
     server: &Server,
     migrated: &ScratchDatabase,
     models: &Models,
+    python: &Path,
     options: &LoadOptions,
 ) -> anyhow::Result<Vec<schema::Change>> {
     let source = match models {
         Models::File(path) => Source::file(path).context("--models")?,
         Models::Command(command) => Source::Command(command.clone()),
+        Models::SqlAlchemy(target) => Source::SqlAlchemy { target: target.clone(), python: python.to_path_buf() },
     };
     Ok(schema::drift::check(server, migrated, &source, options).await?)
 }

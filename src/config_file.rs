@@ -31,6 +31,7 @@ pub const KEYS: &[&str] = &[
     "irreversible",
     "rules",
     "python",
+    "python-requirements",
     "lint",
     "round-trip",
     "migration-timeout",

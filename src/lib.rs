@@ -18,6 +18,7 @@ pub mod migrations;
 pub mod postgres;
 pub mod prefix_cache;
 pub mod progress;
+pub mod python;
 pub mod random;
 pub mod report;
 pub mod roundtrip;

@@ -71,6 +71,8 @@ pub struct CheckSettings {
     pub rules: RuleLevels,
     /// Interpreter that runs Alembic.
     pub python: PathBuf,
+    /// A requirements file to install with `python -m pip` before the check.
+    pub python_requirements: Option<PathBuf>,
     /// Trace and lint locks and rewrites while applying (`--no-lint`, input `lint: false`).
     pub lint: bool,
     pub verbose: bool,
@@ -98,6 +100,48 @@ pub enum Models {
     File(PathBuf),
     /// A shell command printing DDL.
     Command(String),
+    /// SQLAlchemy models named `module:attribute`, printed as DDL by the helper built in.
+    SqlAlchemy(String),
+}
+
+impl Models {
+    /// The `models` setting: a file, or SQLAlchemy models when it reads `module:attribute`
+    /// (`app.models:Base`), does not end as a models file does, and no file has that name.
+    fn from_setting(path: PathBuf) -> Models {
+        let file_like =
+            path.extension().is_some_and(|e| ["sql", "yaml", "yml"].iter().any(|x| e.eq_ignore_ascii_case(x)));
+        match path.to_str().filter(|value| !file_like && !path.exists() && is_python_target(value)) {
+            Some(target) => Models::SqlAlchemy(target.to_string()),
+            None => Models::File(path),
+        }
+    }
+}
+
+/// The migrations folder when none is set: `migrations`, or the working directory when it has
+/// no such folder but an `alembic.ini` (the root of an `alembic init` project).
+fn default_dir() -> PathBuf {
+    let migrations = PathBuf::from("migrations");
+    if !migrations.exists() && Path::new("alembic.ini").is_file() { PathBuf::from(".") } else { migrations }
+}
+
+/// The `python` setting as a command to spawn: a relative path (`.venv/bin/python`) is meant
+/// from the working directory, while Alembic runs from the project's folder.
+fn interpreter(python: PathBuf) -> PathBuf {
+    if python.is_relative() && python.components().count() > 1 {
+        std::path::absolute(&python).unwrap_or(python)
+    } else {
+        python
+    }
+}
+
+/// `module:attribute`, both dotted Python identifiers.
+fn is_python_target(value: &str) -> bool {
+    let identifier = |part: &str| {
+        part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
+    let dotted = |s: &str| s.split('.').all(identifier);
+    value.split_once(':').is_some_and(|(module, attribute)| dotted(module) && dotted(attribute))
 }
 
 /// Publishing settings, read only inside GitHub Actions.
@@ -163,6 +207,7 @@ struct Layers<'a> {
 pub const TRUSTED_ONLY: &[&str] = &[
     "models-command",
     "python",
+    "python-requirements",
     "report-dir",
     "prefix-cache",
     "seed",
@@ -381,7 +426,7 @@ impl CheckSettings {
             args.models_command.filter(|c| !c.trim().is_empty()).or_else(|| input("models-command")),
         ) {
             (Some(_), Some(_)) => return Err(SettingsError::TwoModels),
-            (Some(path), None) => Some(Models::File(path)),
+            (Some(path), None) => Some(Models::from_setting(path)),
             (None, Some(command)) => Some(Models::Command(command)),
             (None, None) => None,
         };
@@ -392,12 +437,7 @@ impl CheckSettings {
             .or_else(|| layers.path("report-dir"))
             .transpose()?
             .or_else(|| in_action.then(|| PathBuf::from(ACTION_REPORT_DIR)));
-        let dir = args
-            .dir
-            .map(Ok)
-            .or_else(|| layers.path("path"))
-            .transpose()?
-            .unwrap_or_else(|| PathBuf::from("migrations"));
+        let dir = args.dir.map(Ok).or_else(|| layers.path("path")).transpose()?.unwrap_or_else(default_dir);
         let postgres_version = match (args.postgres_version, layers.get("postgres-version")) {
             (Some(value), _) => Some(postgres_version("--postgres-version".into(), value)?),
             (None, Some(l)) => Some(postgres_version(l.setting, l.value)?),
@@ -484,10 +524,14 @@ impl CheckSettings {
             seed: args.seed.map(Ok).or_else(|| layers.path("seed")).transpose()?,
             seed_at: args.seed_at.or_else(|| input("seed-at")),
             rules,
-            python: args
-                .python
-                .or_else(|| input("python").map(PathBuf::from))
-                .unwrap_or_else(|| PathBuf::from("python3")),
+            python: interpreter(
+                args.python.or_else(|| input("python").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("python3")),
+            ),
+            python_requirements: args
+                .python_requirements
+                .map(Ok)
+                .or_else(|| layers.path("python-requirements"))
+                .transpose()?,
         })
     }
 }
@@ -620,6 +664,21 @@ mod tests {
         let args = CheckArgs { models: Some(PathBuf::from("schema.sql")), ..CheckArgs::default() };
         let s = CheckSettings::resolve(args, &env_of(&[])).unwrap();
         assert_eq!(s.models, Some(Models::File(PathBuf::from("schema.sql"))));
+    }
+
+    #[test]
+    fn models_named_module_colon_attribute_are_sqlalchemy_unless_a_file_has_that_name() {
+        let models = |value: &str| Models::from_setting(PathBuf::from(value));
+        assert_eq!(models("app.models:Base"), Models::SqlAlchemy("app.models:Base".into()));
+        assert_eq!(models("models:db.Model.metadata"), Models::SqlAlchemy("models:db.Model.metadata".into()));
+        for file in ["schema.sql", "db/models.yaml", "C:models.sql", "app.models:", ":Base", "app-models:Base", "a.:B"]
+        {
+            assert_eq!(models(file), Models::File(PathBuf::from(file)), "{file}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("app.models:Base");
+        std::fs::write(&odd, "").unwrap();
+        assert_eq!(Models::from_setting(odd.clone()), Models::File(odd));
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub fn locate(dir: &Path) -> Result<Project, LoadError> {
     if ini.is_file() {
         return from_ini(&ini);
     }
+    if let Some(project) = ini_above(&dir) {
+        return Ok(project);
+    }
     if dir.join("env.py").is_file() {
         return Ok(Project {
             ini: None,
@@ -67,23 +70,60 @@ pub fn locate(dir: &Path) -> Result<Project, LoadError> {
     })
 }
 
+/// The project of an `alembic.ini` in a folder above `dir` (up to the repository's root) that
+/// names `dir` as its script location or one of its version locations: `alembic init` puts
+/// alembic.ini at the root and the environment in a folder of its own.
+fn ini_above(dir: &Path) -> Option<Project> {
+    let same = |a: &Path, b: &Path| a == b || a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
+    for folder in dir.ancestors().skip(1) {
+        let ini = folder.join("alembic.ini");
+        if ini.is_file()
+            && let Ok(project) = from_ini(&ini)
+            && (project.script_location.as_deref().is_some_and(|s| same(s, dir))
+                || project.version_locations.iter().any(|v| same(v, dir)))
+        {
+            return Some(project);
+        }
+        if folder.join(".git").exists() {
+            break;
+        }
+    }
+    None
+}
+
 /// Reads the `[alembic]` section of an ini file.
 pub fn from_ini(ini: &Path) -> Result<Project, LoadError> {
     let text = std::fs::read_to_string(ini).map_err(|source| LoadError::Io { path: display_path(ini), source })?;
     let here = ini.parent().unwrap_or(Path::new(".")).to_path_buf();
     let section = read_section(&text, "alembic");
     let value = |key: &str| section.get(key).map(|(v, line)| (interpolate(v, &here, &section), *line));
-    let Some((location, line)) = value("script_location") else {
-        return Err(LoadError::invalid(ini, 1, "no `script_location` in the [alembic] section"));
+    let script_location = match value("script_location") {
+        // `package:folder`, as Alembic resolves it: the package's folder on sys.path, which
+        // for a project is the ini's folder or a `prepend_sys_path` entry.
+        Some((location, line)) if location.contains(':') && !here.join(&location).exists() => {
+            let (package, resource) = location.split_once(':').unwrap_or_default();
+            let mut roots = vec![here.clone()];
+            if let Some((paths, _)) = value("prepend_sys_path") {
+                let separator = value("path_separator").map(|(s, _)| s);
+                roots.extend(split_locations(&paths, separator.as_deref()).into_iter().map(|p| here.join(p)));
+            }
+            let folder = Path::new(&package.replace('.', "/")).join(resource);
+            roots.iter().map(|root| root.join(&folder)).find(|dir| dir.is_dir()).ok_or_else(|| {
+                LoadError::invalid(
+                    ini,
+                    line,
+                    format!(
+                        "script_location {location:?} names package {package}'s folder {resource}, not found next to alembic.ini or on its prepend_sys_path"
+                    ),
+                )
+            })?
+        }
+        Some((location, _)) => here.join(&location),
+        // Flask-Migrate's ini sits in the environment folder and names none (its commands set
+        // the location themselves).
+        None if here.join("env.py").is_file() => here.clone(),
+        None => return Err(LoadError::invalid(ini, 1, "no `script_location` in the [alembic] section")),
     };
-    if location.contains(':') && !Path::new(&location).exists() {
-        return Err(LoadError::invalid(
-            ini,
-            line,
-            format!("script_location {location:?} names a package resource; use a path (e.g. %(here)s/migrations)"),
-        ));
-    }
-    let script_location = here.join(&location);
     let version_locations = match value("version_locations") {
         Some((list, _)) => {
             let separator = value("path_separator").map(|(s, _)| s);
@@ -199,6 +239,63 @@ mod tests {
         assert_eq!(project.version_locations, vec![dir.path().join("migrations/versions")]);
         std::fs::write(&ini, "[alembic]\nsqlalchemy.url = x\n").unwrap();
         assert!(from_ini(&ini).unwrap_err().to_string().contains("script_location"));
+    }
+
+    #[test]
+    fn an_environment_or_versions_folder_takes_the_ini_above_that_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("alembic/versions")).unwrap();
+        std::fs::create_dir_all(root.join("other/versions")).unwrap();
+        for env in ["alembic", "other"] {
+            std::fs::write(root.join(env).join("env.py"), "").unwrap();
+        }
+        std::fs::write(
+            root.join("alembic.ini"),
+            "[alembic]\nscript_location = %(here)s/alembic\nprepend_sys_path = .\n",
+        )
+        .unwrap();
+        for folder in ["alembic", "alembic/versions"] {
+            let project = locate(&root.join(folder)).unwrap();
+            assert_eq!(project.ini, Some(root.join("alembic.ini")), "{folder}");
+            assert_eq!(project.run_dir, root, "{folder}");
+        }
+        // An ini that names another environment is not this one's.
+        let project = locate(&root.join("other")).unwrap();
+        assert_eq!(project.ini, None);
+        assert_eq!(project.run_dir, root.join("other"));
+    }
+
+    #[test]
+    fn package_resource_locations_and_the_flask_migrate_ini() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src/myapp/db/migrations/versions")).unwrap();
+        let ini = root.join("alembic.ini");
+        std::fs::write(&ini, "[alembic]\nscript_location = myapp.db:migrations\nprepend_sys_path = src\n").unwrap();
+        let project = from_ini(&ini).unwrap();
+        assert_eq!(project.script_location, Some(root.join("src/myapp/db/migrations")));
+        std::fs::write(&ini, "[alembic]\nscript_location = otherapp:migrations\n").unwrap();
+        let err = from_ini(&ini).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "alembic.ini:2: script_location \"otherapp:migrations\" names package otherapp's folder migrations"
+            ),
+            "{err}"
+        );
+
+        // Flask-Migrate: the ini in the environment folder, without script_location.
+        let flask = root.join("migrations");
+        std::fs::create_dir_all(flask.join("versions")).unwrap();
+        std::fs::write(flask.join("env.py"), "").unwrap();
+        std::fs::write(
+            flask.join("alembic.ini"),
+            "# A generic, single database configuration.\n\n[alembic]\n\n[loggers]\nkeys = root\n",
+        )
+        .unwrap();
+        let project = locate(&flask).unwrap();
+        assert_eq!(project.script_location, Some(flask.clone()));
+        assert_eq!(project.version_locations, vec![flask.join("versions")]);
     }
 
     #[test]

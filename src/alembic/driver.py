@@ -14,11 +14,19 @@
 # (REV's upgrade() as SQL in offline mode, without env.py; the reply's "statements" lists
 # {"sql", "line"} per statement and {"autocommit": true, "line"} where an autocommit block
 # starts, "line" being the revision file's line that caused it).
+import sys
+
+# `python -c` puts the working directory (the project) first on sys.path, where the `alembic`
+# command has its own bin folder: a project module named like a standard one (`logging`,
+# `types`) would shadow it. The project is on sys.path only as alembic.ini says
+# (`prepend_sys_path`).
+if sys.path and sys.path[0] == "":
+    del sys.path[0]
+
 import io
 import json
 import os
 import socket
-import sys
 import tempfile
 import time
 import traceback

@@ -21,6 +21,13 @@ use tokio::process::Child;
 
 const DRIVER: &str = include_str!("driver.py");
 
+/// The logging sections of the ini `alembic init` writes: a stock env.py passes the ini to
+/// `logging.config.fileConfig`, which fails without them (`KeyError: 'formatters'`).
+const GENERATED_LOGGING: &str = "[loggers]\nkeys = root\n\n[handlers]\nkeys = console\n\n[formatters]\nkeys = generic\n\n\
+    [logger_root]\nlevel = WARNING\nhandlers = console\nqualname =\n\n\
+    [handler_console]\nclass = StreamHandler\nargs = (sys.stderr,)\nlevel = NOTSET\nformatter = generic\n\n\
+    [formatter_generic]\nformat = %(levelname)-5.5s [%(name)s] %(message)s\n";
+
 /// Finds the SQLAlchemy URL scheme whose PostgreSQL driver is installed, preferring the
 /// SQLAlchemy default.
 const PREFLIGHT: &str = r#"import alembic, sqlalchemy
@@ -136,7 +143,7 @@ impl Alembic {
                 let locations: Vec<String> =
                     project.version_locations.iter().map(|p| p.to_string_lossy().replace('%', "%%")).collect();
                 let text = format!(
-                    "[alembic]\nscript_location = {}\nversion_locations = {}\npath_separator = newline\n",
+                    "[alembic]\nscript_location = {}\nversion_locations = {}\npath_separator = newline\n\n{GENERATED_LOGGING}",
                     location.to_string_lossy().replace('%', "%%"),
                     locations.join("\n    ")
                 );

@@ -27,6 +27,9 @@ pub enum Source {
     Yaml(PathBuf),
     /// A shell command whose standard output is DDL.
     Command(String),
+    /// SQLAlchemy models (`module:attribute`), printed as DDL by the helper built into the
+    /// binary, run by `python` from the working directory.
+    SqlAlchemy { target: String, python: PathBuf },
     /// A migrations directory, applied in order.
     Migrations(PathBuf),
 }
@@ -75,8 +78,8 @@ pub enum DeclaredError {
     /// PostgreSQL refused the models' DDL: a defect of the models, reported as drift.
     #[error("{path}:{line}: {message}")]
     Refused { path: String, line: u32, message: String },
-    #[error("--models-command {command:?} failed ({status}){stderr}")]
-    Command { command: String, status: String, stderr: String },
+    #[error("{what} failed ({status}){stderr}")]
+    Command { what: String, status: String, stderr: String },
     #[error("{url}: not a valid PostgreSQL URL")]
     Url {
         url: String,
@@ -145,8 +148,17 @@ pub async fn build(server: &Server, source: &Source, options: &LoadOptions) -> R
             in_scratch(server, |db| async move { apply_statements(&db, &shown, &statements).await }).await
         }
         Source::Command(command) => {
-            let text = run_command(command).await?;
+            let mut child = tokio::process::Command::new("sh");
+            child.arg("-c").arg(command);
+            let text = printed_ddl(child, format!("--models-command {command:?}")).await?;
             let script = ddl_script(Path::new("--models-command output"), text)?;
+            in_scratch(server, |db| async move { apply_script(&db, &script).await }).await
+        }
+        Source::SqlAlchemy { target, python } => {
+            let mut child = tokio::process::Command::new(python);
+            child.arg("-c").arg(SQLALCHEMY_HELPER).arg(target);
+            let text = printed_ddl(child, format!("models {target} (through {})", python.display())).await?;
+            let script = ddl_script(Path::new(&format!("models {target}")), text)?;
             in_scratch(server, |db| async move { apply_script(&db, &script).await }).await
         }
         Source::Migrations(dir) => {
@@ -265,28 +277,29 @@ async fn apply_statements(
     Ok(())
 }
 
-/// Runs `command` with `sh -c` and returns its standard output.
-async fn run_command(command: &str) -> Result<String, DeclaredError> {
-    let mut child = tokio::process::Command::new("sh");
+/// The SQLAlchemy models helper (also shipped as a file for `--models-command`).
+const SQLALCHEMY_HELPER: &str = include_str!("../../python/migration_guard_sqlalchemy.py");
+
+/// Runs a command that prints DDL (`what` names it in errors), without the run's secrets in its
+/// environment, and returns its standard output.
+async fn printed_ddl(mut child: tokio::process::Command, what: String) -> Result<String, DeclaredError> {
     for key in crate::scrub::secret_keys() {
         child.env_remove(key);
     }
-    let output =
-        child.arg("-c").arg(command).stdin(std::process::Stdio::null()).kill_on_drop(true).output().await.map_err(
-            |e| DeclaredError::Command { command: command.to_string(), status: e.to_string(), stderr: String::new() },
-        )?;
+    let output = child
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| DeclaredError::Command { what: what.clone(), status: e.to_string(), stderr: String::new() })?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     let last =
         stderr.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim())).unwrap_or_default();
     if !output.status.success() {
-        return Err(DeclaredError::Command {
-            command: command.to_string(),
-            status: output.status.to_string(),
-            stderr: last,
-        });
+        return Err(DeclaredError::Command { what, status: output.status.to_string(), stderr: last });
     }
     String::from_utf8(output.stdout).map_err(|_| DeclaredError::Command {
-        command: command.to_string(),
+        what,
         status: "its output is not UTF-8".into(),
         stderr: String::new(),
     })

@@ -520,6 +520,43 @@ fn the_prefix_cache_input_keeps_the_merged_migrations_in_the_workspace() {
     assert!(String::from_utf8_lossy(&outside.stderr).contains("input prefix-cache"), "{}", text(&outside));
 }
 
+/// The action runs the image released for this version: action.yml's image tag is the crate's
+/// version (the release workflow publishes that tag, and refuses a tag whose version differs).
+#[test]
+fn action_yml_runs_the_image_of_the_crate_version() {
+    let image = action_yml()["runs"]["image"].as_str().unwrap().to_string();
+    let (name, tag) = image.rsplit_once(':').unwrap();
+    assert_eq!(name, "docker://ghcr.io/migration-guard/migration-guard", "{image}");
+    assert_eq!(tag, env!("CARGO_PKG_VERSION"), "{image}");
+    let release = std::fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
+    let workflow = serde_saphyr::from_str::<Value>(&release).unwrap();
+    let steps: Vec<&Value> =
+        workflow["jobs"].as_object().unwrap().values().flat_map(|j| j["steps"].as_array().unwrap()).collect();
+    assert!(steps.iter().any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("docker/build-push-action@"))));
+    // The workflow's own check names the same image, so a renamed owner fails the release.
+    assert!(release.contains("image: docker://$image:$version"), "{release}");
+}
+
+/// The image smoke test (docker/smoke-test.sh, run where debootstrap and root are) builds what
+/// the Dockerfile's runtime stage builds: the same install script, the binary and the helper at
+/// the same paths, the entrypoint's command, the image's PATH.
+#[test]
+fn the_image_smoke_test_installs_what_the_dockerfile_does() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let smoke = std::fs::read_to_string(root().join("docker/smoke-test.sh")).unwrap();
+    let runtime = dockerfile.split("# --- runtime").nth(1).unwrap();
+    for shared in ["install-runtime.sh", "/usr/local/bin/migration-guard", "/usr/local/share/migration-guard/"] {
+        assert!(runtime.contains(shared), "the Dockerfile's runtime stage has {shared}");
+        assert!(smoke.contains(shared), "the smoke test has {shared}");
+    }
+    assert!(runtime.contains(r#"ENTRYPOINT ["migration-guard"]"#) && runtime.contains(r#"CMD ["check"]"#));
+    assert!(smoke.contains("exec migration-guard check"));
+    assert!(runtime.contains(r#"ENV PATH="/opt/venv/bin:${PATH}""#));
+    assert!(smoke.contains("PATH=/opt/venv/bin:"));
+    let base = runtime.lines().find_map(|l| l.strip_prefix("FROM debian:")).unwrap();
+    assert!(base.starts_with("bookworm-") && smoke.contains("debootstrap --variant=minbase bookworm"), "{base}");
+}
+
 /// The docs match the code: every input of action.yml has its row in docs/action.md, and every
 /// input described as true or false, and every choice it lists in backquotes that the binary
 /// reads as a setting, is accepted; every flag `--help` lists is in the README.

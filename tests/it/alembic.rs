@@ -667,3 +667,185 @@ fn an_env_py_that_ignores_the_url_stops_the_check() {
     );
     assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
 }
+
+/// A project as `alembic init alembic` lays it out (alembic.ini at the root, the stock env.py,
+/// `prepend_sys_path = .`), with an application package `app` whose models declare `note`
+/// only when `with_note`, and one revision creating `customer` without it. env.py imports the
+/// models, as autogenerate projects do: that works only when alembic.ini's settings apply.
+fn alembic_init_project(with_note: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let init = std::process::Command::new("python3")
+        .args(["-m", "alembic", "init", "alembic"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", text(&init));
+    let env = dir.path().join("alembic/env.py");
+    let stock = std::fs::read_to_string(&env).unwrap();
+    assert!(stock.contains("target_metadata = None"), "{stock}");
+    std::fs::write(
+        &env,
+        stock.replace("target_metadata = None", "from app.models import Base\ntarget_metadata = Base.metadata"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(dir.path().join("app/__init__.py"), "").unwrap();
+    let note = if with_note { "    note = sa.Column(sa.Text)\n" } else { "" };
+    std::fs::write(
+        dir.path().join("app/models.py"),
+        format!(
+            "import sqlalchemy as sa\nfrom sqlalchemy.orm import declarative_base\n\nBase = declarative_base()\n\n\n\
+             class Customer(Base):\n    __tablename__ = \"customer\"\n    id = sa.Column(sa.Integer, primary_key=True)\n\
+             {note}"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("alembic/versions/a1_customer.py"),
+        "\"\"\"customer\n\nRevision ID: a1\nRevises:\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+         revision = \"a1\"\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\n\n\
+         def upgrade():\n    op.create_table(\"customer\", sa.Column(\"id\", sa.Integer, primary_key=True))\n\n\n\
+         def downgrade():\n    op.drop_table(\"customer\")\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// `check` run from `cwd` with `args` (no DIR unless given), report.json read back.
+fn check_from(cwd: &Path, args: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let out = tempfile::tempdir().unwrap();
+    let output = bin()
+        .arg("check")
+        .args(args)
+        .args(["--report-dir", out.path().to_str().unwrap()])
+        .args(NO_STAIRWAY)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let json = std::fs::read_to_string(out.path().join("report.json"))
+        .unwrap_or_else(|_| panic!("no report.json\n{}", text(&output)));
+    (output, serde_json::from_str(&json).unwrap())
+}
+
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn an_alembic_init_project_is_checked_from_its_root_with_its_models_named_by_module() {
+    let project = alembic_init_project(true);
+    let (output, report) = check_from(project.path(), &["--models", "app.models:Base"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(report["chain"]["format"], "alembic");
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+    assert_eq!(findings(&report), [triple("drift", "models.py", 0)], "{}", text(&output));
+    let message = report["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains("customer.note"), "{message}");
+    assert_eq!(report["findings"][0]["file"], "app/models.py");
+
+    // The near twin: models that match the chain are no drift.
+    let matching = alembic_init_project(false);
+    let (output, report) = check_from(matching.path(), &["--models", "app.models:Base"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(findings(&report).is_empty(), "{}", text(&output));
+    assert_eq!(report["drift"].as_array().map(Vec::len), Some(0), "{}", text(&output));
+
+    // A module that does not import stops the check, naming the setting.
+    let output = bin()
+        .args(["check", "--models", "app.nothing:Base"])
+        .args(NO_STAIRWAY)
+        .current_dir(matching.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("models app.nothing:Base"), "{}", text(&output));
+}
+
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn the_environment_folder_of_an_alembic_init_project_runs_with_the_root_ini() {
+    // env.py imports `app`, which only `prepend_sys_path = .` of the root's alembic.ini finds.
+    let project = alembic_init_project(false);
+    let (output, report) = check_from(project.path(), &["alembic"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+    let (output, report) = check_from(project.path(), &["alembic/versions"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+
+    // Without alembic.ini, the stock env.py (which configures logging from the ini) still runs
+    // with the ini generated for it; only its own import of `app` is then the project's to fix.
+    std::fs::remove_file(project.path().join("alembic.ini")).unwrap();
+    let env = project.path().join("alembic/env.py");
+    let text_of_env = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(
+        &env,
+        text_of_env.replace("from app.models import Base\ntarget_metadata = Base.metadata", "target_metadata = None"),
+    )
+    .unwrap();
+    let (output, report) = check_from(project.path(), &["alembic"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+}
+
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn python_requirements_are_installed_before_the_check_or_stop_it() {
+    let project = alembic_init_project(false);
+    // Nothing to install (no network needed): pip runs and the check goes on.
+    std::fs::write(project.path().join("requirements.txt"), "# the application's pins\n").unwrap();
+    let (output, report) = check_from(project.path(), &["--python-requirements", "requirements.txt"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+
+    // A requirement pip cannot install stops the check with pip's reason, before any migration.
+    std::fs::write(project.path().join("broken.txt"), "./no-such-package\n").unwrap();
+    let output =
+        bin().args(["check", "--python-requirements", "broken.txt"]).current_dir(project.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("python-requirements broken.txt: pip failed"), "{}", text(&output));
+    assert!(!stderr.contains("a1"), "{}", text(&output));
+    let output =
+        bin().args(["check", "--python-requirements", "missing.txt"]).current_dir(project.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("python-requirements missing.txt: no such file"),
+        "{}",
+        text(&output)
+    );
+}
+
+/// Alembic runs as its own command would: a project module named like a standard one does not
+/// shadow it (the project is on sys.path only as alembic.ini says), and a relative `--python`
+/// is meant from where the check runs, not from the project's folder.
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn the_project_folder_does_not_shadow_python_and_a_relative_python_is_found() {
+    let project = alembic_init_project(false);
+    let root = project.path();
+    std::fs::write(root.join("logging.py"), "raise RuntimeError('the project shadowed the standard logging')\n")
+        .unwrap();
+    let python = String::from_utf8(
+        std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("venv/bin")).unwrap();
+    std::os::unix::fs::symlink(python.trim(), root.join("venv/bin/python")).unwrap();
+    let (output, report) = check_from(&root.join("app"), &["../alembic", "--python", "../venv/bin/python"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+}

@@ -103,11 +103,38 @@ fn versions_sort_numerically() {
     assert_eq!(ids, ["9", "10"]);
 }
 
+/// The README's first command, run as the README shows it: the sample's findings (one change
+/// that fails, a waiver, a drift, five round trips) are the lines the README prints.
 #[test]
-fn the_readme_sample_passes() {
-    let (output, report) = check_json(&root().join("examples/shop/migrations"), &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert_eq!(report["summary"]["applied"], 4);
+fn the_readme_shows_what_its_sample_prints() {
+    let output = bin()
+        .args(["check", "examples/shop/migrations", "--models", "examples/shop/models.yaml", "--scope", "all"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let assert_shown =
+        |line: &str| assert!(readme.contains(line), "the README does not show {line:?}\n{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut shown = 0;
+    for line in stdout.lines() {
+        // Timings vary; everything else is shown as printed.
+        let stable = line.split(" (").next().unwrap_or(line);
+        let stable = stable.split(" in ").next().unwrap_or(stable);
+        if !stable.is_empty() && !stable.starts_with("note:") {
+            assert_shown(stable);
+            shown += 1;
+        }
+    }
+    assert!(shown >= 12, "{}", text(&output));
+    for expected in
+        ["error [type-change-rewrite]", "error [drift]", "5 reversible", "1 finding(s) waived by 1 waiver(s)"]
+    {
+        assert!(stdout.contains(expected), "{expected}\n{}", text(&output));
+    }
+    let (_, report) = check_json(&root().join("examples/shop/migrations"), &["--scope", "all"]);
+    assert_eq!(report["summary"]["applied"], 5);
     assert_eq!(report["migrations"][2]["transaction"]["mode"], "none");
     // The COMMENT ON after the ALTER TABLE adds no time under its lock.
     let rules: Vec<_> = findings(&report).into_iter().map(|f| f.0).collect();

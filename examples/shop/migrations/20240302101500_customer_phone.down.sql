@@ -1,0 +1,3 @@
+SET lock_timeout = '2s';
+
+ALTER TABLE customers DROP COLUMN phone;

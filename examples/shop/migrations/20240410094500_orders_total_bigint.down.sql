@@ -1,0 +1,3 @@
+SET lock_timeout = '2s';
+
+ALTER TABLE orders ALTER COLUMN total_cents TYPE integer;
