@@ -17,9 +17,13 @@ use sqlx::postgres::PgConnection;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Help for a revision that failed inside the project's env.py rather than in its own code.
-const ENV_HELP: &str = "the project's env.py failed, not the revision: run from the project root with the Python \
-                        that has its packages (--python), and see --verbose for Alembic's output";
+/// Help for an env.py that failed: where the environment is set up.
+const ENV_HELP: &str = "run from the project root with the Python that has its packages (--python), and see --verbose \
+                        for Alembic's output";
+/// Help for an env.py that cannot import what it needs.
+const IMPORT_HELP: &str = "the Python that runs Alembic cannot import what env.py imports: install the project's \
+                           requirements into it (--python-requirements, input python-requirements), point --python at \
+                           the project's virtualenv, or set PYTHONPATH";
 /// Help for a failing revision.
 const STEP_HELP: &str = "run with --verbose to see Alembic's full output";
 
@@ -46,6 +50,34 @@ pub struct AlembicSteps<'a> {
     /// The version table each upgrade must be recorded in (`None`: env.py names it in a way
     /// not read here, so it is not checked).
     version_table: Option<String>,
+}
+
+/// A step that failed inside the project's env.py, not in a revision's own code: the
+/// environment is broken, so no revision's result would mean anything.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: env.py failed while running revision {revision}: {message}; {hint}")]
+pub struct EnvFailed {
+    file: String,
+    line: u32,
+    revision: String,
+    message: String,
+    hint: &'static str,
+}
+
+impl EnvFailed {
+    /// The step's failure when it is env.py's.
+    fn of(step: &StepOutcome, revision: &str) -> Option<EnvFailed> {
+        let error = step.error.as_ref()?;
+        let (path, line) = error.location.as_ref().filter(|(path, _)| path.ends_with("env.py"))?;
+        let import = ["ModuleNotFoundError", "ImportError"].iter().any(|kind| error.message.starts_with(kind));
+        Some(EnvFailed {
+            file: display_path(path),
+            line: *line,
+            revision: revision.to_string(),
+            message: error.message.clone(),
+            hint: if import { IMPORT_HELP } else { ENV_HELP },
+        })
+    }
 }
 
 /// An upgrade Alembic reported done that the scratch database does not record.
@@ -247,7 +279,6 @@ fn tool(error: RunError) -> StairwayError {
 /// revision file (or env.py), else at `function`'s `def`.
 fn outcome(step: StepOutcome, file: &Path, function: &Script, name: &str) -> ScriptOutcome {
     let error = step.error.map(|error| {
-        let in_env = error.location.as_ref().is_some_and(|(path, _)| path.ends_with("env.py"));
         let (file, line) = match &error.location {
             Some((path, line)) => (display_path(path), *line),
             None => (display_path(file), function.first_line),
@@ -258,7 +289,7 @@ fn outcome(step: StepOutcome, file: &Path, function: &Script, name: &str) -> Scr
             sqlstate: String::new(),
             message: error.message,
             detail: None,
-            hint: Some(if in_env { ENV_HELP } else { STEP_HELP }.to_string()),
+            hint: Some(STEP_HELP.to_string()),
             statement: 0,
             statement_text: name.to_string(),
             refused: false,
@@ -359,6 +390,9 @@ impl Steps for AlembicSteps<'_> {
         let migration = &self.chain.migrations[index];
         let file = revision_file(migration);
         let step = self.driver().upgrade(&migration.id, &file).await.map_err(tool)?;
+        if let Some(failed) = EnvFailed::of(&step, &migration.id) {
+            return Err(StairwayError::Tool(Box::new(failed)));
+        }
         if self.verbose {
             let ms = step.duration.as_secs_f64() * 1000.0;
             eprintln!("alembic upgrade {} ({ms:.1} ms)\n{}", migration.id, step.output.trim_end());
@@ -383,6 +417,9 @@ impl Steps for AlembicSteps<'_> {
         let migration = &self.chain.migrations[index];
         let file = revision_file(migration);
         let step = self.driver().revert(&migration.id, &file).await.map_err(tool)?;
+        if let Some(failed) = EnvFailed::of(&step, &migration.id) {
+            return Err(StairwayError::Tool(Box::new(failed)));
+        }
         if self.verbose {
             let ms = step.duration.as_secs_f64() * 1000.0;
             eprintln!("alembic downgrade {} ({ms:.1} ms)\n{}", migration.id, step.output.trim_end());

@@ -5,6 +5,7 @@
 use super::declared::{self, DeclaredError, Source};
 use super::diff::{Action, Change, diff, one_line};
 use super::introspect::introspect;
+use super::model::Schema;
 use crate::findings::Finding;
 use crate::migrations::LoadOptions;
 use crate::postgres::{ScratchDatabase, Server};
@@ -22,11 +23,62 @@ pub async fn check(
     models: &Source,
     options: &LoadOptions,
 ) -> Result<Vec<Change>, DeclaredError> {
-    let expected = declared::build(server, models, options).await?;
+    let mut expected = declared::build(server, models, options).await?;
     let mut conn = migrated.connect().await?;
     let actual = introspect(&mut conn).await?;
     conn.close().await.ok();
+    match_unnamed_constraints(&mut expected, &actual);
     Ok(diff(&expected, &actual))
+}
+
+/// Models often leave constraints unnamed (SQLAlchemy's `unique=True`, a `REFERENCES` in DDL),
+/// so PostgreSQL names them (`users_email_key`), while the migrations may have named them
+/// (`uq_users_email`): the same constraint. A declared constraint under PostgreSQL's default
+/// name that the database lacks takes the name of the one constraint of its table there with
+/// the same type and definition that the models do not declare. Named ones must match by name.
+fn match_unnamed_constraints(expected: &mut Schema, actual: &Schema) {
+    let table_of = |key: &str| key.rsplit_once('.').map(|(table, name)| (table.to_string(), name.to_string()));
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for (key, declared) in &expected.constraints {
+        let Some((table, name)) = table_of(key) else { continue };
+        let bare_table = table.rsplit_once('.').map_or(table.as_str(), |(_, t)| t);
+        if actual.constraints.contains_key(key) || !generated_name(bare_table, &name, &declared.constraint_type) {
+            continue;
+        }
+        let mut same = actual.constraints.iter().filter(|(other, found)| {
+            table_of(other).is_some_and(|(t, _)| t == table)
+                && !expected.constraints.contains_key(*other)
+                && found.constraint_type == declared.constraint_type
+                && found.definition == declared.definition
+        });
+        if let (Some((only, _)), None) = (same.next(), same.next())
+            && !renames.iter().any(|(_, to)| to == only)
+        {
+            renames.push((key.clone(), only.clone()));
+        }
+    }
+    for (from, to) in renames {
+        if let Some(constraint) = expected.constraints.remove(&from) {
+            expected.constraints.insert(to, constraint);
+        }
+    }
+}
+
+/// Whether `name` is one PostgreSQL chooses for a constraint of `table` created without a name:
+/// the table, then columns for all but a primary key, then the kind's suffix and perhaps a
+/// number; long names are cut to 63 bytes, the table's part with them.
+fn generated_name(table: &str, name: &str, constraint_type: &str) -> bool {
+    let suffix = match constraint_type {
+        "primary key" => "_pkey",
+        "unique" => "_key",
+        "foreign key" => "_fkey",
+        "check" => "_check",
+        "exclusion" => "_excl",
+        _ => return false,
+    };
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let shared = table.bytes().zip(name.bytes()).take_while(|(a, b)| a == b).count();
+    stem.ends_with(suffix) && (name.starts_with(&format!("{table}_")) || (name.len() >= 56 && shared >= 8))
 }
 
 /// True when `patterns` (see `--drift-ignore`) name the object a change is about, or its table.
@@ -120,6 +172,68 @@ pub fn entries(changes: &[Change]) -> Vec<Drift> {
 mod tests {
     use super::*;
     use crate::schema::Kind;
+    use crate::schema::model::Constraint;
+
+    fn constraints(list: &[(&str, &str, &str)]) -> Schema {
+        let mut schema = Schema::default();
+        for (key, kind, definition) in list {
+            let constraint =
+                Constraint { constraint_type: kind.to_string(), definition: definition.to_string(), comment: None };
+            schema.constraints.insert(key.to_string(), constraint);
+        }
+        schema
+    }
+
+    #[test]
+    fn unnamed_model_constraints_match_the_database_by_definition() {
+        let actual = constraints(&[
+            ("public.users.uq_users_email", "unique", "UNIQUE (email)"),
+            ("public.users.fk_users_team", "foreign key", "FOREIGN KEY (team_id) REFERENCES teams(id)"),
+            ("public.users.users_pkey", "primary key", "PRIMARY KEY (id)"),
+            ("public.users.ck_positive", "check", "CHECK (score > 0)"),
+        ]);
+        let mut expected = constraints(&[
+            ("public.users.users_email_key", "unique", "UNIQUE (email)"),
+            ("public.users.users_team_id_fkey", "foreign key", "FOREIGN KEY (team_id) REFERENCES teams(id)"),
+            ("public.users.users_pkey", "primary key", "PRIMARY KEY (id)"),
+            // Named in the models: must match by name.
+            ("public.users.positive_score", "check", "CHECK (score > 0)"),
+        ]);
+        match_unnamed_constraints(&mut expected, &actual);
+        let changes = diff(&expected, &actual);
+        let names: Vec<(&str, Action)> = changes.iter().map(|c| (c.name.as_str(), c.action)).collect();
+        assert_eq!(
+            names,
+            [("public.users.ck_positive", Action::Added), ("public.users.positive_score", Action::Removed)]
+        );
+
+        // A different definition, or two candidates, is drift as before.
+        let actual = constraints(&[
+            ("public.users.uq_a", "unique", "UNIQUE (email, team_id)"),
+            ("public.users.uq_b", "unique", "UNIQUE (email)"),
+            ("public.users.uq_c", "unique", "UNIQUE (email)"),
+        ]);
+        let mut expected = constraints(&[
+            ("public.users.users_email_team_id_key", "unique", "UNIQUE (team_id, email)"),
+            ("public.users.users_email_key", "unique", "UNIQUE (email)"),
+        ]);
+        match_unnamed_constraints(&mut expected, &actual);
+        assert_eq!(diff(&expected, &actual).len(), 5);
+    }
+
+    #[test]
+    fn postgresql_default_constraint_names() {
+        assert!(generated_name("users", "users_email_key", "unique"));
+        assert!(generated_name("users", "users_email_key1", "unique"));
+        assert!(generated_name("users", "users_pkey", "primary key"));
+        assert!(generated_name("users", "users_team_id_fkey", "foreign key"));
+        assert!(generated_name("users", "users_score_check", "check"));
+        assert!(!generated_name("users", "uq_users_email", "unique"));
+        assert!(!generated_name("users", "users_email_key", "foreign key"));
+        assert!(!generated_name("users", "accounts_email_key", "unique"));
+        let long = "organization_memberships_with_a_very_long_name_xxx_user_id_fkey";
+        assert!(generated_name("organization_memberships_with_a_very_long_name_xxxxxxxxx", long, "foreign key"));
+    }
 
     #[test]
     fn ignored_objects_with_what_belongs_to_them() {

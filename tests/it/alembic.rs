@@ -352,12 +352,15 @@ fn labelled_branches_with_a_dependency_run_without_findings() {
     ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
 )]
 fn environment_failure_points_at_env_py() {
-    let (output, report) = check_json(&project("broken_env"), &[]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert_eq!(findings(&report), [triple("migration-failed", "env.py", 5)]);
-    let finding = &report["findings"][0];
-    assert!(finding["message"].as_str().unwrap().contains("No module named 'app_that_is_not_installed'"));
-    assert!(finding["help"].as_str().unwrap().contains("env.py failed"));
+    // The environment is broken, not the first revision: the check cannot run (exit 2), and
+    // says where env.py failed and what to install.
+    let output = check(&project("broken_env"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{}", text(&output)));
+    assert!(error.contains("broken_env/env.py:5: env.py failed while running revision a1"), "{error}");
+    assert!(error.contains("No module named 'app_that_is_not_installed'"), "{error}");
+    assert!(error.contains("--python-requirements") && error.contains("PYTHONPATH"), "{error}");
 }
 
 /// Round trip statuses of each migration line, in apply order.
@@ -537,8 +540,8 @@ fn revision_reading_data_applies_and_round_trips_without_a_trace() {
 
 /// The Alembic corpora cannot be applied here: their env.py imports the application's models
 /// (`warehouse.db`, `ckan.model`), which the corpora do not include (and warehouse's also the
-/// `alembic_postgresql_enum` plugin). The check says so with one error at the env.py import and
-/// no other error, instead of a crash or a finding per revision.
+/// `alembic_postgresql_enum` plugin). The check cannot run (exit 2) and says so in one line at
+/// the env.py import, with what to install, instead of a crash or a finding per revision.
 #[test]
 #[cfg_attr(
     not(mg_alembic),
@@ -551,25 +554,14 @@ fn revision_reading_data_applies_and_round_trips_without_a_trace() {
 fn alembic_corpora_without_their_application_stop_at_env_py() {
     for (name, dir, line) in [("warehouse", "warehouse/migrations", 3), ("ckan", "ckan/migration", 7)] {
         let Some(corpus) = corpus(name) else { continue };
-        let (output, report) = crate::support::check_json(&corpus.join(dir), &[]);
-        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-        let errors: Vec<_> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["severity"] == "error")
-            .map(|f| {
-                (
-                    f["rule"].as_str().unwrap(),
-                    f["file"].as_str().unwrap().rsplit('/').next().unwrap(),
-                    f["line"].as_u64().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(errors, [("migration-failed", "env.py", line)], "{name}");
-        let migrations = report["migrations"].as_array().unwrap();
-        assert_eq!(migrations[0]["status"], "failed");
-        assert!(migrations[1..].iter().all(|m| m["status"] == "skipped"), "{name}");
+        let output = crate::support::check(&corpus.join(dir), &[]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(errors.len(), 1, "{name}: {}", text(&output));
+        assert!(errors[0].contains(&format!("/env.py:{line}: env.py failed while running revision")), "{}", errors[0]);
+        assert!(errors[0].contains("ModuleNotFoundError: No module named"), "{}", errors[0]);
+        assert!(errors[0].contains("--python-requirements"), "{}", errors[0]);
     }
 }
 

@@ -88,6 +88,50 @@ fn sql_models_spelled_differently_are_not_drift() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
 
+/// Constraints the models leave unnamed match those the migrations named, by definition; a
+/// constraint the models name differently, or define differently, is drift.
+#[test]
+fn unnamed_model_constraints_match_named_ones_by_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    write(
+        &migrations,
+        "1_init.sql",
+        "CREATE TABLE teams (id bigint CONSTRAINT pk_teams PRIMARY KEY);
+         CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, team_id bigint,
+           CONSTRAINT uq_users_email UNIQUE (email), CONSTRAINT fk_users_team FOREIGN KEY (team_id) REFERENCES teams);
+",
+    );
+    let unnamed = write(
+        dir.path(),
+        "unnamed.sql",
+        "CREATE TABLE teams (id bigint PRIMARY KEY);
+         CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, team_id bigint REFERENCES teams);
+",
+    );
+    let (output, report) = check_json(&migrations, &["--models", &unnamed]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(drift_messages(&report).is_empty(), "{:?}", drift_messages(&report));
+
+    // Named otherwise in the models, or another definition: drift, as before.
+    let named = write(
+        dir.path(),
+        "named.sql",
+        "CREATE TABLE teams (id bigint PRIMARY KEY);
+         CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL CONSTRAINT users_email_unique UNIQUE,
+           team_id bigint REFERENCES teams, UNIQUE (email, team_id));
+",
+    );
+    let (output, report) = check_json(&migrations, &["--models", &named]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let messages = drift_messages(&report);
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("users.users_email_unique is declared")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("users.users_email_team_id_key is declared")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("users.uq_users_email exists")), "{messages:?}");
+}
+
 /// Models that cannot be read stop the check (exit 2) naming the file and line; models that
 /// PostgreSQL refuses are a `drift` error at their line, and the rest of the report stands.
 #[test]
