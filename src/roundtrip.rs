@@ -835,7 +835,7 @@ fn one_way(m: &Migration, irreversible: &[String]) -> Option<OneWay> {
             file: display_path(&rev.file),
             line: d.line,
         }),
-        Apply::Sql => {
+        Apply::Sql | Apply::Opaque(_) => {
             let down = m.down.as_ref()?;
             let first = down.split.statements.iter().find(|s| !is_setting(down.text(s)))?;
             crate::sql::raises_unconditionally(down.text(first)).then(|| OneWay {

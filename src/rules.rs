@@ -94,6 +94,9 @@ stage_rules! {
     EMPTY_DOWNGRADE = "empty-downgrade", Info, "graph",
         "A migration's down is empty: it is not reversible by design.",
         "Many teams never roll back and leave downs empty on purpose; there is nothing for the round trip to prove, so it is skipped and the migration is reported once.";
+    NOT_RUN = "migration-not-run", Warning, "graph",
+        "A migration is code the check cannot run (a goose Go migration): the chain goes on without it.",
+        "goose compiles Go migrations into the application; the check applies the SQL migrations around one as goose orders them, so the rest of the chain is still checked. What the Go code does is not: a data backfill (the usual case) changes nothing the check judges, a schema change shows up as a failure or drift after it.";
     MISSING_DOWNGRADE = "missing-downgrade", Info, "graph",
         "A migration has no down where others in the chain have one: it is not reversible by design.",
         "As for an empty down: a choice the format allows, reported once, not a defect.";

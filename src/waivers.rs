@@ -229,7 +229,7 @@ impl Waivers {
                         waivers.extend(python(&text, &display_path(&rev.file), &m.id));
                     }
                 }
-                Apply::Sql => {
+                Apply::Sql | Apply::Opaque(_) => {
                     // Section formats keep the up and the down in one file.
                     let mut files: BTreeMap<PathBuf, Vec<&Script>> = BTreeMap::new();
                     for script in std::iter::once(&m.up).chain(m.down.as_ref()) {

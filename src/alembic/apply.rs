@@ -17,7 +17,7 @@ pub fn skipped(chain: &Chain, scope: &Scope) -> Vec<MigrationReport> {
 fn line(m: &Migration, scope: MigrationScope) -> MigrationReport {
     let path = match &m.apply {
         Apply::Alembic(rev) => display_path(&rev.file),
-        Apply::Sql => m.up.display_path(),
+        Apply::Sql | Apply::Opaque(_) => m.up.display_path(),
     };
     MigrationReport {
         id: m.id.clone(),

@@ -371,7 +371,7 @@ fn env_lock_timeout(env_py: &str) -> Option<String> {
 fn revision_file(migration: &Migration) -> PathBuf {
     match &migration.apply {
         Apply::Alembic(rev) => rev.file.clone(),
-        Apply::Sql => migration.up.path.clone(),
+        Apply::Sql | Apply::Opaque(_) => migration.up.path.clone(),
     }
 }
 
@@ -435,7 +435,7 @@ impl Steps for AlembicSteps<'_> {
             Apply::Alembic(rev) => {
                 rev.downgrade.as_ref().is_some_and(|down| !down.empty || rev.upgrade.as_ref().is_none_or(|up| up.empty))
             }
-            Apply::Sql => false,
+            Apply::Sql | Apply::Opaque(_) => false,
         }
     }
 

@@ -47,7 +47,7 @@ fn out_of_order(chain: &Chain, is_new: &[bool], reference: &str) -> Vec<Finding>
     let finding = |m: &Migration, later: &Migration| {
         let (file, line) = match &m.apply {
             Apply::Alembic(rev) => (display_path(&rev.file), rev.down_revision_line),
-            Apply::Sql => (m.up.display_path(), m.up.first_line),
+            Apply::Sql | Apply::Opaque(_) => (m.up.display_path(), m.up.first_line),
         };
         Finding::of(
             &rules::OUT_OF_ORDER,

@@ -139,7 +139,9 @@ impl Comparison {
 pub fn migration_files(m: &Migration) -> Vec<PathBuf> {
     match &m.apply {
         Apply::Alembic(rev) => vec![rev.file.clone()],
-        Apply::Sql => std::iter::once(m.up.path.clone()).chain(m.down.as_ref().map(|d| d.path.clone())).collect(),
+        Apply::Sql | Apply::Opaque(_) => {
+            std::iter::once(m.up.path.clone()).chain(m.down.as_ref().map(|d| d.path.clone())).collect()
+        }
     }
 }
 

@@ -55,7 +55,7 @@ impl<'a> Graph<'a> {
             }
             let dependencies = match &m.apply {
                 Apply::Alembic(rev) => rev.depends_on.as_slice(),
-                Apply::Sql => &[],
+                Apply::Sql | Apply::Opaque(_) => &[],
             };
             let named =
                 m.parents.iter().map(|p| (p, Edge::Parent)).chain(dependencies.iter().map(|d| (d, Edge::Dependency)));
@@ -157,7 +157,7 @@ fn has_labels(m: &Migration) -> bool {
 fn declared_at(m: &Migration) -> (String, u32) {
     match &m.apply {
         Apply::Alembic(rev) => (super::display_path(&rev.file), rev.revision_line),
-        Apply::Sql => (m.up.display_path(), m.up.first_line),
+        Apply::Sql | Apply::Opaque(_) => (m.up.display_path(), m.up.first_line),
     }
 }
 
@@ -166,7 +166,7 @@ fn parents_at(m: &Migration, edge: Edge) -> (String, u32) {
     match (&m.apply, edge) {
         (Apply::Alembic(rev), Edge::Parent) => (super::display_path(&rev.file), rev.down_revision_line),
         (Apply::Alembic(rev), Edge::Dependency) => (super::display_path(&rev.file), rev.depends_on_line),
-        (Apply::Sql, _) => declared_at(m),
+        (Apply::Sql | Apply::Opaque(_), _) => declared_at(m),
     }
 }
 
@@ -419,6 +419,13 @@ fn bodies(migrations: &[Migration]) -> Vec<Finding> {
                     _ => {}
                 }
             }
+            Apply::Opaque(reason) => push(
+                &rules::NOT_RUN,
+                reason.clone(),
+                m.up.display_path(),
+                m.up.first_line,
+                "check its effect on the schema by hand, or write it in SQL; the migrations after it were applied without it",
+            ),
             Apply::Sql => {
                 if m.up.is_empty() {
                     push(

@@ -255,6 +255,9 @@ pub enum Apply {
     /// An Alembic revision, run by `alembic upgrade` / `downgrade`; `up` / `down` hold no SQL
     /// and only locate `upgrade()` / `downgrade()` in the file.
     Alembic(Box<crate::alembic::Revision>),
+    /// Code the check cannot run (a goose Go migration, whose reason this is): `up` is its file
+    /// with no statement, so the chain goes on without it and a warning says so.
+    Opaque(String),
 }
 
 /// A loaded chain: the migrations in the order they apply, plus what loading noticed.

@@ -111,16 +111,30 @@ fn goose_duplicate() {
     assert_eq!(duplicate("goose"), dup("2_projects.sql"));
 }
 
+/// A Go migration takes its place in goose's order as a migration that runs nothing, with a
+/// warning at its file; the SQL ones around it are applied and judged, so the chain is not
+/// refused. Go files that are not migrations (tests, the registry) are not.
 #[test]
 fn goose_go_migrations_are_reported_not_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("00001_users.sql"), "-- +goose Up\nCREATE TABLE users (id int);\n").unwrap();
     std::fs::write(dir.path().join("00002_backfill.go"), "package migrations\n").unwrap();
+    std::fs::write(dir.path().join("00003_email.sql"), "-- +goose Up\nALTER TABLE users ADD COLUMN email text;\n")
+        .unwrap();
     std::fs::write(dir.path().join("main_test.go"), "package migrations\n").unwrap();
-    let output = check(dir.path(), &["--format", "goose"]);
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("00002_backfill.go:1: goose Go migrations are not supported"), "{stderr}");
+    std::fs::write(dir.path().join("migrations.go"), "package migrations\n").unwrap();
+    let (output, report) = check_json(dir.path(), &["--format", "goose"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let ids: Vec<_> = report["migrations"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["00001", "00002", "00003"]);
+    let rules: Vec<_> = findings(&report).into_iter().filter(|f| f.0 != "lock-timeout-missing").collect();
+    assert_eq!(rules, [("migration-not-run".into(), "00002_backfill.go".into(), 1)], "{}", text(&output));
+    let message =
+        report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "migration-not-run").unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert!(message.contains("goose Go migration 00002: the check cannot run Go code"), "{message}");
 }
 
 #[test]

@@ -2,10 +2,11 @@
 //! `-- +goose Down` sections, `-- +goose StatementBegin` / `StatementEnd` blocks sent unsplit, and
 //! `-- +goose NO TRANSACTION` for the whole file. `-- +goose ENVSUB ON/OFF` (environment
 //! substitution) is accepted but not applied, with a note. goose's Go migrations cannot be run
-//! from SQL: a versioned `.go` file is a load error rather than a silent gap in the chain.
+//! from SQL: a versioned `.go` file takes its place in the chain as a migration that runs
+//! nothing, with a `migration-not-run` warning, rather than a silent gap or a refused chain.
 
 use super::{Loaded, Marker, Section, file_name, list_dir, sections};
-use crate::migrations::{LoadError, Migration, Transaction, Version, read_sql_file};
+use crate::migrations::{LoadError, Migration, Script, Transaction, Version, read_sql_file};
 use std::path::Path;
 
 pub(super) fn load(dir: &Path) -> Result<Loaded, LoadError> {
@@ -14,13 +15,23 @@ pub(super) fn load(dir: &Path) -> Result<Loaded, LoadError> {
     for path in files {
         let name = file_name(&path);
         if let Some(stem) = name.strip_suffix(".go") {
-            if !stem.ends_with("_test") && parse_name(stem).is_some() {
-                return Err(LoadError::invalid(
-                    &path,
-                    1,
-                    "goose Go migrations are not supported (only SQL ones can be applied); \
-                     check a directory of SQL migrations, or rewrite this one in SQL",
-                ));
+            if !stem.ends_with("_test")
+                && let Some((version, description)) = parse_name(stem)
+            {
+                super::fits_64(&path, version.as_str(), "goose", true)?;
+                let reason = format!(
+                    "goose Go migration {}: the check cannot run Go code, so the migrations after it were applied without it",
+                    version.as_str()
+                );
+                loaded.migrations.push(Migration {
+                    id: version.as_str().to_string(),
+                    version: Some(version),
+                    name: description,
+                    parents: Vec::new(),
+                    up: Script::new(&path, 1, String::new())?,
+                    down: None,
+                    apply: crate::migrations::Apply::Opaque(reason),
+                });
             }
             continue;
         }
