@@ -98,6 +98,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     pub prefix_cache: Option<PathBuf>,
 
+    /// Another Flyway location holding migrations of the same chain, e.g. `db/migration_data`
+    /// (repeatable) [default: the `locations` of a flyway.conf or flyway.toml above DIR that
+    /// names DIR]
+    #[arg(long = "location", value_name = "DIR")]
+    pub locations: Vec<PathBuf>,
+
     /// Flyway placeholder value, `${name}` in the SQL (repeatable)
     #[arg(long = "placeholder", value_name = "NAME=VALUE")]
     pub placeholders: Vec<String>,

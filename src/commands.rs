@@ -274,6 +274,7 @@ async fn run_check(settings: &CheckSettings, use_baseline: bool) -> anyhow::Resu
     let options = LoadOptions {
         format: settings.format,
         placeholders: settings.placeholders.clone(),
+        locations: settings.locations.clone(),
         roles: settings.provision.roles.clone(),
         role_prefix: settings.provision.role_prefix.clone(),
     };

@@ -37,6 +37,7 @@ pub const KEYS: &[&str] = &[
     "migration-timeout",
     "fail-on",
     "placeholders",
+    "locations",
     "session-settings",
     "comment",
     "comment-key",

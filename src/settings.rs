@@ -58,6 +58,8 @@ pub struct CheckSettings {
     /// Where the merged prefix's archive is kept between runs.
     pub prefix_cache: Option<PathBuf>,
     pub placeholders: BTreeMap<String, String>,
+    /// More Flyway locations of the chain (`--location`, input `locations`).
+    pub locations: Vec<PathBuf>,
     pub fail_on: FailOn,
     /// Which migrations are judged: the base to compare with, `start-after`, `scope`.
     pub scope: ScopeSettings,
@@ -267,19 +269,23 @@ impl Layers<'_> {
     /// (or an input built from PR text) must not make the check read or write elsewhere.
     fn path(&self, name: &str) -> Option<Result<PathBuf, SettingsError>> {
         let l = self.get(name)?;
-        let path = PathBuf::from(&l.value);
+        Some(self.inside_workspace(&l.setting, PathBuf::from(&l.value)))
+    }
+
+    /// `path` from `setting`, refused inside Actions when it leads out of the workspace.
+    fn inside_workspace(&self, setting: &str, path: PathBuf) -> Result<PathBuf, SettingsError> {
         if !self.in_action {
-            return Some(Ok(path));
+            return Ok(path);
         }
         let workspace = (self.env)("GITHUB_WORKSPACE")
             .map(PathBuf::from)
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_else(|| PathBuf::from("."));
-        Some(if inside(&workspace, &path) {
+        if inside(&workspace, &path) {
             Ok(path)
         } else {
-            Err(SettingsError::OutsideWorkspace { setting: l.setting, value: l.value })
-        })
+            Err(SettingsError::OutsideWorkspace { setting: setting.to_string(), value: path.display().to_string() })
+        }
     }
 
     /// A yes/no setting; `true`/`false` (also `yes`/`no`, `1`/`0`).
@@ -374,6 +380,11 @@ impl CheckSettings {
             ),
         };
 
+        let mut locations = Vec::new();
+        for value in layers.list("locations") {
+            locations.push(layers.inside_workspace("locations", PathBuf::from(value))?);
+        }
+        locations.extend(args.locations);
         let mut placeholders = BTreeMap::new();
         for (setting, value) in layers.lines("placeholders", args.placeholders, "--placeholder") {
             let Some((name, val)) = value.split_once('=') else {
@@ -496,6 +507,7 @@ impl CheckSettings {
             report_dir,
             prefix_cache,
             placeholders,
+            locations,
             fail_on,
             lint: !args.no_lint && layers.flag("lint", true)?,
             verbose: args.verbose || layers.flag("verbose", false)?,

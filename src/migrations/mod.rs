@@ -281,6 +281,9 @@ pub struct LoadOptions {
     pub format: Option<Format>,
     /// Flyway `${name}` placeholder values.
     pub placeholders: BTreeMap<String, String>,
+    /// Flyway locations besides the directory (none: those of a flyway.conf or flyway.toml
+    /// that names the directory).
+    pub locations: Vec<PathBuf>,
     /// Roles the check creates before the chain: statements that only create, alter or drop
     /// them are not run.
     pub roles: Vec<String>,
@@ -313,6 +316,9 @@ pub enum LoadError {
     Sql { path: String, line: u32, error: sql::SqlError },
     #[error("{path}:{line}: {message}")]
     Invalid { path: String, line: u32, message: String },
+    /// A `--location` (input `locations`) that cannot be one.
+    #[error("location {path}: {reason}")]
+    Location { path: String, reason: String },
     /// A migration file that is not a regular file inside the repository.
     #[error("{path}: {reason}; migration files must be regular files inside the repository")]
     NotRegular { path: String, reason: String },
@@ -340,6 +346,14 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
             (detection.format, detection.reasons)
         }
     };
+    if format != Format::Flyway
+        && let Some(location) = options.locations.first()
+    {
+        return Err(LoadError::Location {
+            path: display_path(location),
+            reason: format!("more locations are read for Flyway only, and this chain is {format}"),
+        });
+    }
     let loaded = formats::load(format, dir, options)?;
     let mut notes = notes;
     notes.extend(loaded.notes);

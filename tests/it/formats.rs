@@ -258,6 +258,67 @@ fn flyway_migrations_in_subfolders_count() {
     assert!(report["migrations"][1]["path"].as_str().unwrap().ends_with("data/V2__seed_teams.sql"));
 }
 
+/// Migrations kept in two unrelated folders are one Flyway chain: given with `--location`, or
+/// read from the `locations` of a flyway.conf / flyway.toml above the folder that names it.
+/// Without them, the data location's table is missing and the chain fails.
+#[test]
+fn flyway_locations_from_flags_or_the_projects_flyway_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let schema = root.join("db/migration");
+    let data = root.join("seed/migration_data");
+    std::fs::create_dir_all(&schema).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(schema.join("V1__users.sql"), "CREATE TABLE users (id int PRIMARY KEY);\n").unwrap();
+    std::fs::write(data.join("V2__audit.sql"), "CREATE TABLE audit (id int PRIMARY KEY);\n").unwrap();
+    std::fs::write(schema.join("V3__audit_user.sql"), "ALTER TABLE audit ADD COLUMN user_id int REFERENCES users;\n")
+        .unwrap();
+    let ids = |report: &serde_json::Value| -> Vec<String> {
+        report["migrations"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    };
+
+    let (output, report) = check_json(&schema, &[]);
+    assert_eq!(output.status.code(), Some(1), "without its other location the chain fails\n{}", text(&output));
+
+    let location = data.to_str().unwrap();
+    let (output, report_flag) = check_json(&schema, &["--location", location]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(ids(&report_flag), ["1", "2", "3"]);
+    drop(report);
+
+    for (file, config) in [
+        (
+            "flyway.conf",
+            "flyway.url=jdbc:postgresql://db/app\nflyway.locations=filesystem:db/migration,filesystem:seed/migration_data\n",
+        ),
+        (
+            "flyway.toml",
+            "[environments.default]\nurl = \"jdbc:postgresql://db/app\"\n\n[flyway]\nlocations = [\n  \"filesystem:db/migration\",\n  \"filesystem:seed/migration_data\",\n]\n",
+        ),
+    ] {
+        std::fs::write(root.join(file), config).unwrap();
+        let (output, report) = check_json(&schema, &["--verbose"]);
+        assert_eq!(output.status.code(), Some(0), "{file}\n{}", text(&output));
+        assert_eq!(ids(&report), ["1", "2", "3"], "{file}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("{file}: locations ")), "{}", text(&output));
+        std::fs::remove_file(root.join(file)).unwrap();
+    }
+
+    // A config that names other folders only is another chain's: not followed.
+    std::fs::write(root.join("flyway.conf"), "flyway.locations=filesystem:other,filesystem:seed/migration_data\n")
+        .unwrap();
+    let (output, _) = check_json(&schema, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    let output = check(&schema, &["--location", "no/such/folder"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("location no/such/folder: no such directory"),
+        "{}",
+        text(&output)
+    );
+}
+
 #[test]
 fn flyway_failing() {
     assert_eq!(failing("flyway"), (("V002__backfill.sql".into(), 4), "42703".into()));

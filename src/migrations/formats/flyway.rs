@@ -14,9 +14,84 @@
 //! transaction off.
 
 use super::{Loaded, file_name, list_dir};
-use crate::migrations::{LoadError, Migration, Script, Transaction, Version, read_sql_file};
+use crate::migrations::{LoadError, Migration, Script, Transaction, Version, display_path, read_sql_file};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The Flyway configuration (`flyway.conf`, `conf/flyway.conf` or `flyway.toml`) in `dir` or a
+/// folder above it, up to the repository's root, whose `locations` name `dir`: all its
+/// locations hold the chain (Flyway merges them into one). `None` when there is none, or the
+/// nearest names other folders only (it configures another chain).
+fn configured_locations(dir: &Path) -> Option<(PathBuf, Vec<PathBuf>)> {
+    let absolute = std::path::absolute(dir).ok()?;
+    for folder in absolute.ancestors() {
+        for name in ["flyway.conf", "conf/flyway.conf", "flyway.toml"] {
+            let config = folder.join(name);
+            let Ok(text) = std::fs::read_to_string(&config) else { continue };
+            let listed = if name.ends_with(".toml") { toml_locations(&text) } else { properties_locations(&text) };
+            let Some(listed) = listed else { continue };
+            // Relative locations are meant from where flyway runs: the project's root.
+            let root = if name.starts_with("conf/") { folder.to_path_buf() } else { config.parent()?.to_path_buf() };
+            let resolved: Vec<PathBuf> = listed.iter().filter_map(|l| resolve_location(&root, l)).collect();
+            return resolved.iter().any(|p| same_folder(p, dir)).then_some((config, resolved));
+        }
+        if folder.join(".git").exists() {
+            break;
+        }
+    }
+    None
+}
+
+/// `flyway.locations=filesystem:a,classpath:b` of a Java properties file.
+fn properties_locations(text: &str) -> Option<Vec<String>> {
+    text.lines().map(str::trim).filter(|l| !l.starts_with('#') && !l.starts_with('!')).find_map(|line| {
+        let (key, value) = line.split_once(['=', ':'])?;
+        (key.trim() == "flyway.locations").then(|| value.split(',').map(|v| v.trim().to_string()).collect())
+    })
+}
+
+/// `locations = ["filesystem:a", ...]` of flyway.toml (its first, usually under `[flyway]`).
+fn toml_locations(text: &str) -> Option<Vec<String>> {
+    let at = text.lines().position(|l| l.trim_start().starts_with("locations") && l.contains('='))?;
+    let rest: String = text.lines().skip(at).collect::<Vec<_>>().join("\n");
+    let (_, value) = rest.split_once('=')?;
+    let list = value.trim_start().strip_prefix('[')?.split(']').next()?;
+    Some(
+        list.split(',')
+            .map(|v| v.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+            .filter(|v| !v.is_empty())
+            .collect(),
+    )
+}
+
+/// A location as a folder: `filesystem:PATH`, or `classpath:PATH` (the default prefix) under a
+/// Maven/Gradle project's resources when it is there. `None` for other schemes (S3, GCS).
+fn resolve_location(root: &Path, location: &str) -> Option<PathBuf> {
+    let (scheme, path) = location.split_once(':').filter(|(s, _)| !s.contains('/')).unwrap_or(("classpath", location));
+    match scheme {
+        "filesystem" => Some(root.join(path)),
+        "classpath" => {
+            let resources = root.join("src/main/resources").join(path);
+            Some(if resources.is_dir() { resources } else { root.join(path) })
+        }
+        _ => None,
+    }
+}
+
+/// Whether folder `a` is `b` or inside it.
+fn within(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a.starts_with(b),
+        _ => a.starts_with(b),
+    }
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
 
 /// What a Flyway file name declares.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,16 +102,38 @@ enum Kind {
     Baseline(Version),
 }
 
-pub(super) fn load(dir: &Path, placeholders: &BTreeMap<String, String>) -> Result<Loaded, LoadError> {
+pub(super) fn load(
+    dir: &Path,
+    locations: &[PathBuf],
+    placeholders: &BTreeMap<String, String>,
+) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
+    let mut folders = vec![dir.to_path_buf()];
+    if locations.is_empty() {
+        if let Some((config, configured)) = configured_locations(dir) {
+            let shown: Vec<String> = configured.iter().map(|p| display_path(p)).collect();
+            loaded.notes.push(format!("{}: locations {}", display_path(&config), shown.join(", ")));
+            // Missing ones are skipped, as Flyway warns and goes on; folders inside `dir` are
+            // scanned with it.
+            folders.extend(configured.into_iter().filter(|p| p.is_dir() && !within(p, dir)));
+        }
+    } else {
+        for location in locations {
+            if !location.is_dir() {
+                return Err(LoadError::Location { path: display_path(location), reason: "no such directory".into() });
+            }
+            if !within(location, dir) {
+                folders.push(location.clone());
+            }
+        }
+    }
     // Flyway scans a location and its subfolders (e.g. `V1/`, `data/`): all of them count.
     let mut files = Vec::new();
-    let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
         let (found, subfolders) = list_dir(&folder)?;
         files.extend(found);
         folders.extend(subfolders);
     }
-    let mut loaded = Loaded::default();
     let mut undos = Vec::new();
     let mut baselines = Vec::new();
     let mut ignored = Vec::new();
@@ -222,6 +319,20 @@ pub(crate) fn looks_like_flyway(file: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_of_flyway_conf_and_flyway_toml() {
+        let conf =
+            "# comment\nflyway.url=jdbc:postgresql://h/db\nflyway.locations = filesystem:sql, classpath:db/migration\n";
+        assert_eq!(properties_locations(conf), Some(vec!["filesystem:sql".into(), "classpath:db/migration".into()]));
+        assert_eq!(properties_locations("#flyway.locations=filesystem:x\n"), None);
+        let toml = "[flyway]\nlocations = [\"filesystem:sql\", 'filesystem:data']\n";
+        assert_eq!(toml_locations(toml), Some(vec!["filesystem:sql".into(), "filesystem:data".into()]));
+        let root = Path::new("/p");
+        assert_eq!(resolve_location(root, "filesystem:sql"), Some(PathBuf::from("/p/sql")));
+        assert_eq!(resolve_location(root, "db/migration"), Some(PathBuf::from("/p/db/migration")));
+        assert_eq!(resolve_location(root, "s3:bucket/migrations"), None);
+    }
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()

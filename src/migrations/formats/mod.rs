@@ -38,7 +38,7 @@ pub fn load(format: Format, dir: &Path, options: &LoadOptions) -> Result<Loaded,
         Format::SqlMigrate => sql_migrate::load(dir).map(Loaded::from),
         Format::Dbmate => dbmate::load(dir).map(Loaded::from),
         Format::Diesel => diesel::load(dir).map(Loaded::from),
-        Format::Flyway => flyway::load(dir, &options.placeholders),
+        Format::Flyway => flyway::load(dir, &options.locations, &options.placeholders),
     }
 }
 
