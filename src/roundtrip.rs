@@ -702,6 +702,9 @@ async fn record_failure(
     report.status = MigrationStatus::Failed;
     let seeded = plan.seed.as_ref().filter(|s| s.after.is_none_or(|at| at < index));
     let mut finding = failure_finding(&migration.id, &error, outcome.statements_kept, seeded);
+    if index == 0 && seeded.is_none() && undefined_table(&error) {
+        finding.help = Some(BEFORE_FIRST_HELP.to_string());
+    }
     if report.scope == MigrationScope::Merged {
         finding.message.push_str(
             "; it is already merged, so the migrations after it (those this change adds among them) could not be checked",
@@ -1017,6 +1020,17 @@ pub fn failure_finding(id: &str, error: &StatementError, kept: usize, seed: Opti
         (None, Some(why)) => finding.with_help(why),
         (None, None) => finding,
     }
+}
+
+/// Help for a chain whose first migration needs tables that exist before it.
+const BEFORE_FIRST_HELP: &str = "the first migration expects tables that exist before the chain (created by the application, e.g. SQLAlchemy's create_all, or by a schema dump): load their DDL first with --seed FILE.sql (input seed; for SQLAlchemy models, what python/migration_guard_sqlalchemy.py module:attribute prints)";
+
+/// A relation that does not exist: PostgreSQL's undefined_table, also as a Python driver words it.
+fn undefined_table(error: &StatementError) -> bool {
+    error.sqlstate == "42P01"
+        || (error.sqlstate.is_empty()
+            && (error.message.contains("UndefinedTable")
+                || (error.message.contains("relation \"") && error.message.contains("does not exist"))))
 }
 
 /// ` (SQLSTATE 42P01)`, or nothing for an error that did not come from PostgreSQL (a tool's).

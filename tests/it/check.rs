@@ -181,3 +181,30 @@ fn a_dropped_table_is_reported_once() {
         check_json(&fixture("lint/drop-table/fires"), &["--round-trip", "none", "--rule", "destructive-change=off"]);
     assert!(findings(&report).iter().any(|f| f.0 == "drop-table"), "the lint speaks when the other rule is off");
 }
+
+/// A chain whose first migration needs tables created before it (an application's create_all,
+/// a dump) fails with the hint to load them with --seed; a later migration that reads a missing
+/// table is an ordinary failure, and so is the first one once the seed is loaded before it.
+#[test]
+fn a_first_migration_needing_tables_from_before_the_chain_suggests_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "1_orders_note.sql", "ALTER TABLE orders ADD COLUMN note text;\n");
+    write(dir.path(), "2_items.sql", "CREATE TABLE items (id int);\n");
+    let help = |report: &serde_json::Value| report["findings"][0]["help"].as_str().unwrap_or("").to_string();
+    let (output, report) = check_json(dir.path(), &["--no-lint"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(help(&report).contains("--seed FILE.sql"), "{}", text(&output));
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let seed = elsewhere.path().join("seed.sql");
+    std::fs::write(&seed, "CREATE TABLE orders (id int);\n").unwrap();
+    let later = tempfile::tempdir().unwrap();
+    write(later.path(), "1_items.sql", "CREATE TABLE items (id int);\n");
+    write(later.path(), "2_orders_note.sql", "ALTER TABLE orders ADD COLUMN note text;\n");
+    let (output, report) = check_json(later.path(), &["--no-lint"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(!help(&report).contains("--seed"), "{}", text(&output));
+
+    let (output, _) = check_json(dir.path(), &["--no-lint", "--seed", seed.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
