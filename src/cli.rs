@@ -249,4 +249,8 @@ pub struct DiffArgs {
     /// PostgreSQL major of the embedded server, among those installed (e.g. 16)
     #[arg(long, value_name = "MAJOR")]
     pub postgres_version: Option<String>,
+
+    /// Python interpreter that runs an Alembic project's own Alembic [default: python3]
+    #[arg(long, env = "MIGRATION_GUARD_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
 }

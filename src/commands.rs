@@ -469,8 +469,9 @@ async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let options = LoadOptions { format, ..LoadOptions::default() };
-    let before = Source::parse(&args.before)?;
-    let after = Source::parse(&args.after)?;
+    let python = crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3")));
+    let before = Source::parse(&args.before, &python)?;
+    let after = Source::parse(&args.after, &python)?;
     let needs_server = !matches!((&before, &after), (Source::Url(_), Source::Url(_)));
     let server = if needs_server {
         let provision = ProvisionOptions {

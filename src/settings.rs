@@ -128,7 +128,7 @@ fn default_dir() -> PathBuf {
 
 /// The `python` setting as a command to spawn: a relative path (`.venv/bin/python`) is meant
 /// from the working directory, while Alembic runs from the project's folder.
-fn interpreter(python: PathBuf) -> PathBuf {
+pub(crate) fn interpreter(python: PathBuf) -> PathBuf {
     if python.is_relative() && python.components().count() > 1 {
         std::path::absolute(&python).unwrap_or(python)
     } else {

@@ -30,19 +30,21 @@ pub enum Source {
     /// SQLAlchemy models (`module:attribute`), printed as DDL by the helper built into the
     /// binary, run by `python` from the working directory.
     SqlAlchemy { target: String, python: PathBuf },
-    /// A migrations directory, applied in order.
-    Migrations(PathBuf),
+    /// A migrations directory, applied in order (an Alembic one through its own Alembic, run by
+    /// `python`).
+    Migrations { dir: PathBuf, python: PathBuf },
 }
 
 impl Source {
-    /// Reads a `diff` argument: a `postgres://` URL, a `.sql`/`.yaml`/`.yml` file or a directory.
-    pub fn parse(arg: &str) -> Result<Source, DeclaredError> {
+    /// Reads a `diff` argument: a `postgres://` URL, a `.sql`/`.yaml`/`.yml` file or a directory
+    /// (an Alembic project's run by `python`).
+    pub fn parse(arg: &str, python: &Path) -> Result<Source, DeclaredError> {
         if arg.starts_with("postgres://") || arg.starts_with("postgresql://") {
             return Ok(Source::Url(arg.to_string()));
         }
         let path = PathBuf::from(arg);
         if path.is_dir() {
-            return Ok(Source::Migrations(path));
+            return Ok(Source::Migrations { dir: path, python: python.to_path_buf() });
         }
         Source::file(&path)
     }
@@ -104,6 +106,8 @@ pub enum DeclaredError {
     Introspect(#[from] IntrospectError),
     #[error(transparent)]
     Run(#[from] RunError),
+    #[error(transparent)]
+    Alembic(#[from] crate::alembic::run::RunError),
 }
 
 /// Reads the schema `source` describes; `server` (needed for everything but a URL) hosts the
@@ -161,9 +165,12 @@ pub async fn build(server: &Server, source: &Source, options: &LoadOptions) -> R
             let script = ddl_script(Path::new(&format!("models {target}")), text)?;
             in_scratch(server, |db| async move { apply_script(&db, &script).await }).await
         }
-        Source::Migrations(dir) => {
+        Source::Migrations { dir, python } => {
             let chain = migrations::load(dir, options)?;
             let shown = display_path(dir);
+            if chain.format == migrations::Format::Alembic {
+                return in_scratch(server, |db| alembic_upgrades(db, chain, python, shown)).await;
+            }
             in_scratch(server, |db| async move {
                 let mut conn = db.connect().await?;
                 for migration in &chain.migrations {
@@ -184,6 +191,39 @@ pub async fn build(server: &Server, source: &Source, options: &LoadOptions) -> R
             .await
         }
     }
+}
+
+/// Upgrades `db` through each revision of an Alembic chain, in order, with the project's own
+/// Alembic (as `check` applies it); the first failure is the error.
+async fn alembic_upgrades(
+    db: ScratchDatabase,
+    chain: migrations::Chain,
+    python: &Path,
+    shown: String,
+) -> Result<(), DeclaredError> {
+    let project = crate::alembic::config::locate(&chain.dir)?;
+    let scheme = crate::alembic::run::preflight(python).await?;
+    let url = db.url(None, &scheme, true);
+    let mut alembic = crate::alembic::run::Alembic::start(&project, python, url, db.pgoptions()).await?;
+    for migration in &chain.migrations {
+        let file = match &migration.apply {
+            migrations::Apply::Alembic(revision) => revision.file.clone(),
+            _ => migration.up.path.clone(),
+        };
+        let step = alembic.upgrade(&migration.id, &file).await?;
+        if let Some(error) = step.error {
+            let (file, line) =
+                error.location.map_or((display_path(&file), 1), |(path, line)| (display_path(&path), line));
+            return Err(DeclaredError::Migration {
+                path: shown,
+                id: migration.id.clone(),
+                file,
+                line,
+                message: error.message,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Creates a scratch database, fills it with `fill`, introspects it and drops it again.
@@ -333,8 +373,11 @@ mod tests {
 
     #[test]
     fn sources_by_argument() {
-        assert_eq!(Source::parse("postgres://u@h/db").unwrap(), Source::Url("postgres://u@h/db".into()));
-        assert!(matches!(Source::parse("nope.sql"), Err(DeclaredError::NotFound { .. })));
+        assert_eq!(
+            Source::parse("postgres://u@h/db", Path::new("python3")).unwrap(),
+            Source::Url("postgres://u@h/db".into())
+        );
+        assert!(matches!(Source::parse("nope.sql", Path::new("python3")), Err(DeclaredError::NotFound { .. })));
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u@h/db");
     }
 }

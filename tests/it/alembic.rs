@@ -841,3 +841,23 @@ fn the_project_folder_does_not_shadow_python_and_a_relative_python_is_found() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(statuses(&report), all(&["a1"], "applied"));
 }
+
+/// `diff` applies an Alembic project through its own Alembic, as `check` does (it used to read
+/// one as an empty schema).
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn diff_applies_an_alembic_project_through_alembic() {
+    let project = alembic_init_project(false);
+    let same = project.path().join("same.sql");
+    std::fs::write(&same, "CREATE TABLE customer (id serial PRIMARY KEY);\n").unwrap();
+    let output = bin().arg("diff").arg(&same).arg(project.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let other = project.path().join("other.sql");
+    std::fs::write(&other, "CREATE TABLE customer (id serial PRIMARY KEY, note text);\n").unwrap();
+    let output = bin().arg("diff").arg(&other).arg(project.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("customer.note"), "{}", text(&output));
+}
