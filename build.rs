@@ -1,5 +1,5 @@
 //! Tells the integration tests which optional tools and data this machine has (Alembic with
-//! SQLAlchemy and psycopg2; the shared migration corpora), so that tests needing them are
+//! SQLAlchemy and psycopg2; sqlx-cli; the shared migration corpora), so that tests needing them are
 //! ignored with the reason instead of failing, or passing without having run.
 
 use std::path::PathBuf;
@@ -8,16 +8,16 @@ use std::process::{Command, Stdio};
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(mg_alembic)");
     println!("cargo::rustc-check-cfg=cfg(mg_corpora)");
+    println!("cargo::rustc-check-cfg=cfg(mg_sqlx_cli)");
+    println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=MIGRATION_GUARD_CORPUS");
-    let alembic = Command::new("python3")
-        .args(["-c", "import alembic, sqlalchemy, psycopg2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if alembic {
+    if succeeds("python3", &["-c", "import alembic, sqlalchemy, psycopg2"]) {
         println!("cargo::rustc-cfg=mg_alembic");
+    }
+    // sqlx-cli, for the differential test against the real tool.
+    if succeeds("sqlx", &["migrate", "--help"]) {
+        println!("cargo::rustc-cfg=mg_sqlx_cli");
     }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let corpus = std::env::var_os("MIGRATION_GUARD_CORPUS")
@@ -27,4 +27,9 @@ fn main() {
         println!("cargo::rerun-if-changed={}", corpus.display());
         println!("cargo::rustc-cfg=mg_corpora");
     }
+}
+
+/// Whether `program args` runs and exits 0.
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
