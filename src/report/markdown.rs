@@ -150,6 +150,7 @@ fn render_with(prepared: &Prepared, detail: &Detail, note: Option<&str>) -> Stri
     migrations_table(&mut body, prepared, detail.all_migrations);
     if detail.sections {
         failures(&mut body, &prepared.shown);
+        untraced_section(&mut body, &prepared.shown);
         graph_section(&mut body, report);
         drift_section(&mut body, report.drift.as_deref());
         waivers_section(&mut body, &report.waivers);
@@ -192,8 +193,13 @@ fn status_lines(out: &mut String, report: &Report) {
         parts.push(plural(s.infos, "note"));
     }
     parts.push(drift_status(report));
+    let judged = report.migrations.iter().filter(|m| m.scope != MigrationScope::Merged);
+    let untraced = judged.filter(|m| m.trace_note.is_some()).count();
     if !report.lint {
         parts.push("lint trace: off".to_string());
+    } else if untraced > 0 {
+        // The lint could not see all of these: say so where a pass would otherwise claim it.
+        parts.push(format!("lint trace: {} not fully traced", plural(untraced, "migration")));
     }
     parts.push(format!("{:.1} s", s.duration_ms / 1000.0));
     let _ = write!(out, "{}", parts.join(" · "));
@@ -399,6 +405,27 @@ fn failures(out: &mut String, shown: &[&MigrationReport]) {
         }
         out.push_str("\n</details>\n\n");
     }
+}
+
+/// The judged migrations the lint trace did not see all of, and why (an Alembic revision that
+/// cannot be rendered offline, the part from an `autocommit_block()` on): their lint findings
+/// may be missing.
+fn untraced_section(out: &mut String, shown: &[&MigrationReport]) {
+    let untraced: Vec<_> = shown.iter().filter_map(|m| Some((m, m.trace_note.as_deref()?))).collect();
+    if untraced.is_empty() {
+        return;
+    }
+    out.push_str(
+        "### Not fully traced
+
+The lint may miss findings in these:
+
+",
+    );
+    for (m, note) in untraced {
+        let _ = writeln!(out, "- `{}`: {}", code(&m.id), escape(note));
+    }
+    out.push('\n');
 }
 
 /// The revision graph: shown for Alembic histories and for any chain that is not a straight
@@ -738,6 +765,24 @@ mod tests {
         graph_section(&mut out, &report);
         drift_section(&mut out, Some(&drift));
         insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn migrations_the_trace_did_not_see_are_named_in_the_status_and_listed() {
+        let mut report = sample::passing();
+        report.migrations[0].trace_note =
+            Some("not traced: Alembic cannot render its upgrade() as SQL offline (<op.get_bind()>)".into());
+        let out = render(&report);
+        assert!(out.contains("lint trace: 1 migration not fully traced"), "{out}");
+        let id = &report.migrations[0].id;
+        assert!(
+            out.contains(&format!(
+                "- `{id}`: not traced: Alembic cannot render its upgrade() as SQL offline (&lt;op.get_bind()&gt;)"
+            )),
+            "{out}"
+        );
+        report.migrations[0].trace_note = None;
+        assert!(!render(&report).contains("not fully traced"));
     }
 
     #[test]
