@@ -267,6 +267,16 @@ struct Snapshot {
     constraint_names: HashMap<(u32, String), bool>,
     /// Constraint OID → its table's OID.
     constraint_tables: HashMap<u32, u32>,
+    /// Table OID → the relations that belong to it (indexes, TOAST) and its constraints (OID,
+    /// name): what forgetting a table removes, found without walking the whole snapshot.
+    owned: HashMap<u32, Owned>,
+}
+
+/// What belongs to one table in a [`Snapshot`].
+#[derive(Debug, Default)]
+struct Owned {
+    relations: HashSet<u32>,
+    constraints: HashSet<(u32, String)>,
 }
 
 impl Snapshot {
@@ -278,13 +288,18 @@ impl Snapshot {
             if tag == "r" {
                 let relation = relation(row, oid)?;
                 self.filenodes.insert(oid, row.try_get("filenode")?);
+                if let Some(table) = relation.table {
+                    self.owned.entry(table).or_default().relations.insert(oid);
+                }
                 self.relations.insert(oid, relation);
             } else {
                 let valid: bool = row.try_get("flag")?;
                 let table = row.try_get::<i64, _>("parent")? as u32;
+                let name: String = row.try_get("name")?;
                 self.constraints.insert(oid, valid);
                 self.constraint_tables.insert(oid, table);
-                self.constraint_names.insert((table, row.try_get("name")?), valid);
+                self.owned.entry(table).or_default().constraints.insert((oid, name.clone()));
+                self.constraint_names.insert((table, name), valid);
             }
         }
         Ok(())
@@ -293,24 +308,18 @@ impl Snapshot {
     /// Forgets what it knows of `tables` (relations, their indexes and constraints), to read
     /// them again.
     fn forget(&mut self, tables: &HashSet<u32>) {
-        let gone: Vec<u32> = self
-            .relations
-            .values()
-            .filter(|r| tables.contains(&r.oid) || r.table.is_some_and(|t| tables.contains(&t)))
-            .map(|r| r.oid)
-            .collect();
-        for oid in gone {
-            self.relations.remove(&oid);
-            self.filenodes.remove(&oid);
-        }
-        self.constraint_tables.retain(|oid, table| {
-            let keep = !tables.contains(table);
-            if !keep {
-                self.constraints.remove(oid);
+        for &table in tables {
+            let owned = self.owned.remove(&table).unwrap_or_default();
+            for oid in std::iter::once(table).chain(owned.relations) {
+                self.relations.remove(&oid);
+                self.filenodes.remove(&oid);
             }
-            keep
-        });
-        self.constraint_names.retain(|(table, _), _| !tables.contains(table));
+            for (oid, name) in owned.constraints {
+                self.constraints.remove(&oid);
+                self.constraint_tables.remove(&oid);
+                self.constraint_names.remove(&(table, name));
+            }
+        }
     }
 }
 
