@@ -97,6 +97,10 @@ pub fn from_ini(ini: &Path) -> Result<Project, LoadError> {
     let here = ini.parent().unwrap_or(Path::new(".")).to_path_buf();
     let section = read_section(&text, "alembic");
     let value = |key: &str| section.get(key).map(|(v, line)| (interpolate(v, &here, &section), *line));
+    // Alembic resolves relative locations from the working directory; we run it from the ini's
+    // folder, unless the location is only there from the working directory (an ini kept in a
+    // subfolder, run from the root with `-c`).
+    let mut base = here.clone();
     let script_location = match value("script_location") {
         // `package:folder`, as Alembic resolves it: the package's folder on sys.path, which
         // for a project is the ini's folder or a `prepend_sys_path` entry.
@@ -118,7 +122,13 @@ pub fn from_ini(ini: &Path) -> Result<Project, LoadError> {
                 )
             })?
         }
-        Some((location, _)) => here.join(&location),
+        Some((location, _)) => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| here.clone());
+            if Path::new(&location).is_relative() && !here.join(&location).is_dir() && cwd.join(&location).is_dir() {
+                base = cwd;
+            }
+            base.join(&location)
+        }
         // Flask-Migrate's ini sits in the environment folder and names none (its commands set
         // the location themselves).
         None if here.join("env.py").is_file() => here.clone(),
@@ -127,7 +137,7 @@ pub fn from_ini(ini: &Path) -> Result<Project, LoadError> {
     let version_locations = match value("version_locations") {
         Some((list, _)) => {
             let separator = value("path_separator").map(|(s, _)| s);
-            split_locations(&list, separator.as_deref()).into_iter().map(|p| here.join(p)).collect()
+            split_locations(&list, separator.as_deref()).into_iter().map(|p| base.join(p)).collect()
         }
         None => vec![script_location.join("versions")],
     };
@@ -137,7 +147,7 @@ pub fn from_ini(ini: &Path) -> Result<Project, LoadError> {
         script_location: Some(script_location),
         version_locations,
         recursive,
-        run_dir: here,
+        run_dir: base,
     })
 }
 

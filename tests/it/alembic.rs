@@ -861,3 +861,28 @@ fn diff_applies_an_alembic_project_through_alembic() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("customer.note"), "{}", text(&output));
 }
+
+/// An alembic.ini kept in a subfolder whose relative script_location is meant from the root,
+/// where the project runs `alembic -c conf/alembic.ini`: Alembic resolves it from the working
+/// directory, and so does the check.
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn a_relative_script_location_is_read_from_the_working_directory_as_alembic_does() {
+    let project = alembic_init_project(false);
+    let root = project.path();
+    let ini = std::fs::read_to_string(root.join("alembic.ini")).unwrap();
+    assert!(ini.contains("script_location = %(here)s/alembic"), "{ini}");
+    std::fs::create_dir(root.join("conf")).unwrap();
+    std::fs::write(
+        root.join("conf/alembic.ini"),
+        ini.replace("script_location = %(here)s/alembic", "script_location = alembic"),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("alembic.ini")).unwrap();
+    let (output, report) = check_from(root, &["conf"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(statuses(&report), all(&["a1"], "applied"));
+}
