@@ -1,6 +1,6 @@
 //! Tells the integration tests which optional tools and data this machine has (Alembic with
-//! SQLAlchemy and psycopg2; sqlx-cli; the shared migration corpora), so that tests needing them are
-//! ignored with the reason instead of failing, or passing without having run.
+//! SQLAlchemy and psycopg2; sqlx-cli and dbmate; the shared migration corpora), so that tests
+//! needing them are ignored with the reason instead of failing, or passing without having run.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -9,6 +9,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(mg_alembic)");
     println!("cargo::rustc-check-cfg=cfg(mg_corpora)");
     println!("cargo::rustc-check-cfg=cfg(mg_sqlx_cli)");
+    println!("cargo::rustc-check-cfg=cfg(mg_dbmate)");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=MIGRATION_GUARD_CORPUS");
@@ -18,6 +19,9 @@ fn main() {
     // sqlx-cli, for the differential test against the real tool.
     if succeeds("sqlx", &["migrate", "--help"]) {
         println!("cargo::rustc-cfg=mg_sqlx_cli");
+    }
+    if succeeds("dbmate", &["--version"]) {
+        println!("cargo::rustc-cfg=mg_dbmate");
     }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let corpus = std::env::var_os("MIGRATION_GUARD_CORPUS")

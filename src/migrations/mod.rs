@@ -381,13 +381,18 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
         let findings = graph::check(&migrations);
         return Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes });
     }
-    // Stable sort: equal versions keep file-name order, repeatables (no version) go last.
-    migrations.sort_by(|a, b| match (&a.version, &b.version) {
-        (Some(x), Some(y)) => x.cmp(y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => a.id.cmp(&b.id),
-    });
+    if format == Format::Dbmate {
+        // dbmate applies its files in file-name order (`10_` before `9_`), not by version.
+        migrations.sort_by(|a, b| a.up.path.file_name().cmp(&b.up.path.file_name()));
+    } else {
+        // Stable sort: equal versions keep file-name order, repeatables (no version) go last.
+        migrations.sort_by(|a, b| match (&a.version, &b.version) {
+            (Some(x), Some(y)) => x.cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.id.cmp(&b.id),
+        });
+    }
     for i in 1..migrations.len() {
         let previous = migrations[i - 1].id.clone();
         migrations[i].parents = vec![previous];

@@ -48,3 +48,46 @@ async fn sqlx_cli_and_the_check_build_the_same_schema() {
     }
     assert!(differences.is_empty(), "schemas differ from sqlx-cli's:\n{}", differences.join("\n"));
 }
+
+/// A dbmate chain (no shared corpus uses dbmate) with what its runner treats specially: a block
+/// outside a transaction, file-name order across version widths, an empty down block, enums,
+/// functions and comments. dbmate's own `up` and Migration Guard must give the same schema.
+#[tokio::test]
+#[cfg_attr(not(mg_dbmate), ignore = "needs dbmate on PATH (npm install -g dbmate), then rebuild the tests")]
+async fn dbmate_and_the_check_build_the_same_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "20240101000000_users.sql",
+            "-- migrate:up\nCREATE TYPE mood AS ENUM ('ok', 'sad');\nCREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, mood mood);\n\n-- migrate:down\nDROP TABLE users;\nDROP TYPE mood;\n",
+        ),
+        (
+            "20240102000000_email_index.sql",
+            "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n\n-- migrate:down transaction:false\nDROP INDEX CONCURRENTLY users_email;\n",
+        ),
+        (
+            "20240103000000_touch.sql",
+            "-- migrate:up\nCREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  NEW.email := lower(NEW.email);\n  RETURN NEW;\nEND;\n$$;\nCREATE TRIGGER users_touch BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION touch();\nCOMMENT ON TABLE users IS 'people';\n\n-- migrate:down\n",
+        ),
+        (
+            "3_teams.sql",
+            "-- migrate:up\nCREATE TABLE teams (id bigint PRIMARY KEY, owner bigint REFERENCES users);\n\n-- migrate:down\nDROP TABLE teams;\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let server = shared_server();
+    let database = server.create_database().await.unwrap();
+    let url = database.url(None, "postgres", true).replacen("@/", "@localhost/", 1) + "&sslmode=disable";
+    let applied = Command::new("dbmate")
+        .args(["--no-dump-schema", "--migrations-dir"])
+        .arg(dir.path())
+        .args(["--url", &url, "up"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "dbmate up\n{}", text(&applied));
+    let output = bin().arg("diff").arg(dir.path()).arg(&url).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "schemas differ from dbmate's\n{}", text(&output));
+    server.drop_database(&database).await.unwrap();
+}

@@ -173,11 +173,29 @@ fn sql_migrate_failing() {
 #[test]
 fn dbmate_ok() {
     let report = ok("dbmate", &["--verbose"]);
-    assert_eq!(ids(&report), ["1", "2", "3", "9", "10"]);
-    assert_eq!(mode(&report, "1"), "wrapped");
-    assert_eq!(mode(&report, "2"), "none");
-    assert!(migration(&report, "3").get("down_path").is_some(), "an empty down block is still a down");
-    assert!(migration(&report, "9").get("down_path").is_none());
+    assert_eq!(ids(&report), ["01", "02", "03", "09", "10"]);
+    assert_eq!(mode(&report, "01"), "wrapped");
+    assert_eq!(mode(&report, "02"), "none");
+    assert!(migration(&report, "03").get("down_path").is_some(), "an empty down block is still a down");
+    assert!(migration(&report, "09").get("down_path").is_none());
+}
+
+/// dbmate applies files in file-name order: `10_` before `9_`, so a chain that needs 9 first
+/// fails at 10 as its deploy would (numeric order would have said it passes).
+#[test]
+fn dbmate_applies_files_in_file_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("9_teams.sql"), "-- migrate:up\nCREATE TABLE teams (id bigint PRIMARY KEY);\n")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("10_members.sql"),
+        "-- migrate:up\nCREATE TABLE members (team_id bigint REFERENCES teams (id));\n",
+    )
+    .unwrap();
+    let (output, report) = check_json(dir.path(), &["--format", "dbmate"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(ids(&report), ["10", "9"]);
+    assert_eq!(findings(&report)[0], ("migration-failed".into(), "10_members.sql".into(), 2));
 }
 
 #[test]

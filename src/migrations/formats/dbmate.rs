@@ -1,8 +1,8 @@
 //! dbmate: `<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down` blocks, each
 //! optionally followed by `transaction:false`. As in dbmate, the up block is required and comes
 //! first, and no SQL may stand outside the blocks; files not named `<digits>_...sql` are ignored.
-//! dbmate orders by file name; we order by version numerically, which agrees for its
-//! fixed-width timestamps and catches `10_` sorting before `9_`.
+//! dbmate applies its files in file-name order, and so do we: for its fixed-width timestamps
+//! that is the versions' order, while `10_x.sql` runs before `9_y.sql` (as the deploy will).
 
 use super::{Marker, Section, file_name, list_dir, sections, version_and_name};
 use crate::migrations::{LoadError, Migration, Transaction, read_sql_file};
