@@ -25,6 +25,29 @@ pub enum Command {
     /// Check every migration and record the findings in a baseline file, so that later checks
     /// count only new ones.
     Baseline(Box<BaselineArgs>),
+    /// Read a database's migration bookkeeping (never writing) and compare it with the chain:
+    /// applied, pending, unknown, edited, dirty. Exit 1 when it needs a person before a deploy.
+    Status(StatusArgs),
+}
+
+/// Options of `status`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StatusArgs {
+    /// Directory holding the migrations
+    #[arg(default_value = "migrations")]
+    pub dir: PathBuf,
+
+    /// The database to read (staging, production): its bookkeeping table is only read
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: String,
+
+    /// Migration format [default: auto]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Print the status as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `baseline`: those of `check`, and where to write.

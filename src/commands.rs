@@ -4,7 +4,7 @@
 
 use crate::alembic;
 use crate::baseline::{self, Baseline, Fingerprints};
-use crate::cli::{BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs};
+use crate::cli::{BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs, StatusArgs};
 use crate::data;
 use crate::findings::{self, Finding, Status};
 use crate::github;
@@ -49,6 +49,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => interruptible(check_command(*args)).await,
         Command::Baseline(args) => interruptible(baseline_command(*args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
+        Command::Status(args) => interruptible(status_command(args)).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
             Err(error) => {
@@ -457,6 +458,32 @@ async fn check_drift(
         Models::SqlAlchemy(target) => Source::SqlAlchemy { target: target.clone(), python: python.to_path_buf() },
     };
     Ok(schema::drift::check(server, migrated, &source, options).await?)
+}
+
+/// `status DIR --database-url URL`: the target's bookkeeping against the chain; exit 1 when it
+/// needs a person (unknown, edited or dirty), 0 otherwise (pending migrations are normal).
+async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let format = match args.format.as_deref() {
+        None | Some("auto") => None,
+        Some(value) => Some(
+            <migrations::Format as clap::ValueEnum>::from_str(value, true)
+                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
+        ),
+    };
+    let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
+    let shown = declared::redact(&args.database_url);
+    let mut conn = crate::bookkeeping::connect(&args.database_url)
+        .await
+        .with_context(|| format!("--database-url {shown}: cannot connect"))?;
+    let status = crate::bookkeeping::status(&mut conn, &chain)
+        .await
+        .with_context(|| format!("{shown}: cannot read {}", crate::bookkeeping::table(chain.format)))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", crate::bookkeeping::to_text(&status, &chain));
+    }
+    Ok(ExitCode::from(u8::from(status.needs_attention())))
 }
 
 /// `diff A B`: prints the changes from A to B; exit 0 when equal, 1 when not.

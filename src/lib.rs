@@ -6,6 +6,7 @@
 
 pub mod alembic;
 pub mod baseline;
+pub mod bookkeeping;
 pub mod cli;
 pub mod commands;
 pub mod config_file;

@@ -594,7 +594,7 @@ fn docs_match_the_code() {
     }
     assert!(refused.is_empty(), "{refused:#?}");
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    for command in ["check", "baseline", "graph", "diff"] {
+    for command in ["check", "baseline", "graph", "diff", "status"] {
         let output = bin().args([command, "--help"]).output().unwrap();
         let help = String::from_utf8_lossy(&output.stdout);
         for flag in help.split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == '=').filter(|w| {

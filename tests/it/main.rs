@@ -21,4 +21,5 @@ mod schema;
 mod schema_oracle;
 mod security;
 mod snapshots;
+mod status;
 mod waivers;
