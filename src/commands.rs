@@ -189,15 +189,19 @@ fn write_reports(dir: &std::path::Path, report: &Report) -> anyhow::Result<Vec<s
     Ok(paths)
 }
 
+/// The `--format` flag of `graph`, `diff` and `status`: `None` (or `auto`) detects it.
+fn format_flag(value: Option<&str>) -> anyhow::Result<Option<Format>> {
+    match value {
+        None | Some("auto") => Ok(None),
+        Some(value) => <Format as clap::ValueEnum>::from_str(value, true)
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}")),
+    }
+}
+
 /// `graph`: prints the history, a Mermaid diagram, or the graph summary as JSON.
 fn graph_command(args: GraphArgs) -> anyhow::Result<ExitCode> {
-    let format = match args.format.as_deref() {
-        None | Some("auto") => None,
-        Some(value) => Some(
-            <Format as clap::ValueEnum>::from_str(value, true)
-                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
-        ),
-    };
+    let format = format_flag(args.format.as_deref())?;
     let dir = args.dir.unwrap_or_else(|| std::path::PathBuf::from("migrations"));
     let chain = migrations::load(&dir, &LoadOptions { format, ..LoadOptions::default() })?;
     let summary = migrations::graph::summary(&chain.migrations);
@@ -463,13 +467,7 @@ async fn check_drift(
 /// `status DIR --database-url URL`: the target's bookkeeping against the chain; exit 1 when it
 /// needs a person (unknown, edited or dirty), 0 otherwise (pending migrations are normal).
 async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let format = match args.format.as_deref() {
-        None | Some("auto") => None,
-        Some(value) => Some(
-            <migrations::Format as clap::ValueEnum>::from_str(value, true)
-                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
-        ),
-    };
+    let format = format_flag(args.format.as_deref())?;
     let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
     let shown = declared::redact(&args.database_url);
     let mut conn = crate::bookkeeping::connect(&args.database_url)
@@ -488,13 +486,7 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 /// `diff A B`: prints the changes from A to B; exit 0 when equal, 1 when not.
 async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let format = match args.format.as_deref() {
-        None | Some("auto") => None,
-        Some(value) => Some(
-            <migrations::Format as clap::ValueEnum>::from_str(value, true)
-                .map_err(|_| anyhow::anyhow!("--format: unknown format {value:?}"))?,
-        ),
-    };
+    let format = format_flag(args.format.as_deref())?;
     let options = LoadOptions { format, ..LoadOptions::default() };
     let python = crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3")));
     let before = Source::parse(&args.before, &python)?;
