@@ -151,8 +151,9 @@ fn key(format: Format, m: &crate::migrations::Migration) -> String {
             if trimmed.is_empty() { "0".to_string() } else { trimmed.to_string() }
         }
         Format::SqlMigrate => m.up.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-        // Flyway's repeatables are keyed by description; versions as written.
+        // Flyway keys repeatables by description, and writes `1_1` as `1.1`.
         Format::Flyway if m.version.is_none() => m.name.clone(),
+        Format::Flyway => version().replace('_', "."),
         _ => version(),
     }
 }

@@ -116,3 +116,27 @@ async fn after_sqlx_cli_applies_a_chain_status_is_up_to_date_and_sees_an_edit() 
     );
     server.drop_database(&database).await.unwrap();
 }
+
+#[tokio::test]
+async fn flyway_history_rows_with_dotted_versions_and_a_failed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("V1__a.sql", "CREATE TABLE a (id int);"),
+        ("V1_1__b.sql", "CREATE TABLE b (id int);"),
+        ("V2__c.sql", "CREATE TABLE c (id int);"),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let (server, database, url) = target().await;
+    // As Flyway keeps it (the columns read here), `1_1` recorded as `1.1`.
+    execute(&url, "CREATE TABLE flyway_schema_history (installed_rank int PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL, success boolean NOT NULL);\
+                   INSERT INTO flyway_schema_history VALUES (1, '1', 'a', 'SQL', true), (2, '1.1', 'b', 'SQL', true);").await;
+    let (code, s) = status(dir.path(), &url, "flyway");
+    assert_eq!(code, Some(0), "{s}");
+    assert_eq!((ids(&s["applied"]), ids(&s["pending"])), (vec!["1".to_string(), "1_1".into()], vec!["2".to_string()]));
+    execute(&url, "INSERT INTO flyway_schema_history VALUES (3, '2', 'c', 'SQL', false);").await;
+    let (code, s) = status(dir.path(), &url, "flyway");
+    assert_eq!(code, Some(1), "{s}");
+    assert!(s["dirty"].as_str().unwrap().starts_with("2 is recorded as failed"), "{s}");
+    server.drop_database(&database).await.unwrap();
+}
