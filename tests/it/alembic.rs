@@ -543,13 +543,10 @@ fn revision_reading_data_applies_and_round_trips_without_a_trace() {
 /// `alembic_postgresql_enum` plugin). The check cannot run (exit 2) and says so in one line at
 /// the env.py import, with what to install, instead of a crash or a finding per revision.
 #[test]
+// One `ignore` for both needs: two would be a duplicate attribute where both are missing.
 #[cfg_attr(
-    not(mg_alembic),
-    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
-)]
-#[cfg_attr(
-    not(mg_corpora),
-    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+    not(all(mg_alembic, mg_corpora)),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once) and the shared migration corpora (MIGRATION_GUARD_CORPUS), then rebuild the tests"
 )]
 fn alembic_corpora_without_their_application_stop_at_env_py() {
     for (name, dir, line) in [("warehouse", "warehouse/migrations", 3), ("ckan", "ckan/migration", 7)] {

@@ -14,13 +14,10 @@ const SQLX_CORPORA: &[(&str, &str)] = &[
 ];
 
 #[tokio::test]
+// One `ignore` for both needs: two would be a duplicate attribute where both are missing.
 #[cfg_attr(
-    not(mg_sqlx_cli),
-    ignore = "needs sqlx-cli on PATH (cargo install sqlx-cli --no-default-features --features postgres,rustls), then rebuild the tests"
-)]
-#[cfg_attr(
-    not(mg_corpora),
-    ignore = "needs the shared migration corpora (set MIGRATION_GUARD_CORPUS, then rebuild the tests)"
+    not(all(mg_sqlx_cli, mg_corpora)),
+    ignore = "needs sqlx-cli on PATH (cargo install sqlx-cli --no-default-features --features postgres,rustls) and the shared migration corpora (MIGRATION_GUARD_CORPUS), then rebuild the tests"
 )]
 async fn sqlx_cli_and_the_check_build_the_same_schema() {
     let server = shared_server();
