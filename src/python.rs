@@ -32,11 +32,8 @@ pub async fn install_requirements(python: &Path, file: &Path) -> Result<(), Inst
     if !file.is_file() {
         return Err(InstallError::NotFound { file: shown });
     }
-    let mut pip = tokio::process::Command::new(python);
+    let mut pip = crate::scrub::command(python);
     pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "-r"]).arg(file);
-    for key in crate::scrub::secret_keys() {
-        pip.env_remove(key);
-    }
     let run = pip.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true).output();
     let output =
         tokio::time::timeout(TIMEOUT, run).await.map_err(|_| InstallError::Timeout { file: shown.clone() })?.map_err(

@@ -2,8 +2,18 @@
 //! code (a models command, its Python and env.py) runs from the pull request, so it gets our
 //! environment without tokens, webhooks, passwords, action inputs or the runner's credentials.
 
+/// A child process of `program` whose environment is this process's without the secrets: every
+/// command the check runs from the repository (its Python, `models-command`, pip) starts so.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    for key in secret_keys() {
+        command.env_remove(key);
+    }
+    command
+}
+
 /// Names of the variables of this process that a child must not see.
-pub fn secret_keys() -> Vec<String> {
+fn secret_keys() -> Vec<String> {
     std::env::vars_os().filter_map(|(key, _)| key.into_string().ok()).filter(|key| is_secret(key)).collect()
 }
 

@@ -2,7 +2,7 @@
 //! `version_locations`, `%(here)s`), an environment directory (`env.py` + `versions/`), or a
 //! versions folder given directly.
 
-use crate::migrations::{LoadError, display_path};
+use crate::migrations::{LoadError, display_path, same_path, up_to_repository_root};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -74,21 +74,13 @@ pub fn locate(dir: &Path) -> Result<Project, LoadError> {
 /// names `dir` as its script location or one of its version locations: `alembic init` puts
 /// alembic.ini at the root and the environment in a folder of its own.
 fn ini_above(dir: &Path) -> Option<Project> {
-    let same = |a: &Path, b: &Path| a == b || a.canonicalize().ok().is_some_and(|a| b.canonicalize().ok() == Some(a));
-    for folder in dir.ancestors().skip(1) {
+    up_to_repository_root(dir).skip(1).find_map(|folder| {
         let ini = folder.join("alembic.ini");
-        if ini.is_file()
-            && let Ok(project) = from_ini(&ini)
-            && (project.script_location.as_deref().is_some_and(|s| same(s, dir))
-                || project.version_locations.iter().any(|v| same(v, dir)))
-        {
-            return Some(project);
-        }
-        if folder.join(".git").exists() {
-            break;
-        }
-    }
-    None
+        let project = from_ini(&ini).ok()?;
+        let names_dir = project.script_location.as_deref().is_some_and(|s| same_path(s, dir))
+            || project.version_locations.iter().any(|v| same_path(v, dir));
+        names_dir.then_some(project)
+    })
 }
 
 /// Reads the `[alembic]` section of an ini file.

@@ -159,10 +159,7 @@ impl Alembic {
             tempfile::Builder::new().prefix("migration-guard-driver-").tempdir().map_err(RunError::Temp)?;
         let socket = socket_dir.path().join("driver.sock");
         let listener = tokio::net::UnixListener::bind(&socket).map_err(RunError::Temp)?;
-        let mut command = tokio::process::Command::new(python);
-        for key in crate::scrub::secret_keys() {
-            command.env_remove(key);
-        }
+        let mut command = crate::scrub::command(python);
         if let Some(options) = pgoptions {
             // libpq drivers start every session with the session settings.
             command.env("PGOPTIONS", options);
@@ -271,11 +268,7 @@ fn start_failure(errors: &tempfile::NamedTempFile) -> RunError {
 /// of the installed driver (`postgresql`, `postgresql+psycopg2`, ...).
 pub async fn preflight(python: &Path) -> Result<String, RunError> {
     let name = python.display().to_string();
-    let mut command = tokio::process::Command::new(python);
-    for key in crate::scrub::secret_keys() {
-        command.env_remove(key);
-    }
-    let output = command
+    let output = crate::scrub::command(python)
         .args(["-c", PREFLIGHT])
         .stdin(Stdio::null())
         .kill_on_drop(true)

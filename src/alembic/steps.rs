@@ -368,7 +368,8 @@ fn env_lock_timeout(env_py: &str) -> Option<String> {
     })
 }
 
-fn revision_file(migration: &Migration) -> PathBuf {
+/// The file of a revision (Alembic's `upgrade` and `downgrade` report failures there).
+pub(crate) fn revision_file(migration: &Migration) -> PathBuf {
     match &migration.apply {
         Apply::Alembic(rev) => rev.file.clone(),
         Apply::Sql | Apply::Opaque(_) => migration.up.path.clone(),

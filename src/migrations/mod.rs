@@ -422,6 +422,23 @@ fn declare_roles(script: &mut Script, roles: &[String], renamed: &HashMap<String
     }
 }
 
+/// Whether `a` and `b` name the same file or folder (links and `..` resolved where they exist).
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+/// `dir`, then the folders above it up to the repository's root (the first with `.git`), or to
+/// the filesystem's root outside a repository: where a project's configuration files are looked
+/// for.
+pub fn up_to_repository_root(dir: &Path) -> impl Iterator<Item = &Path> {
+    let mut past_root = false;
+    dir.ancestors().take_while(move |folder| {
+        let yield_it = !past_root;
+        past_root = past_root || folder.join(".git").exists();
+        yield_it
+    })
+}
+
 /// A path as shown to users: relative to the working directory when it lies below it.
 pub fn display_path(path: &Path) -> String {
     let relative = std::env::current_dir()
@@ -486,6 +503,20 @@ pub fn read_sql_file(path: &Path) -> Result<String, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_walk_up_stops_at_the_repository_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(repo.join(".git")).unwrap();
+        std::fs::create_dir_all(repo.join("db/migrations")).unwrap();
+        let start = repo.join("db/migrations");
+        let walked: Vec<&Path> = up_to_repository_root(&start).collect();
+        assert_eq!(walked, [start.as_path(), &repo.join("db"), &repo]);
+        assert_eq!(up_to_repository_root(&repo).collect::<Vec<_>>(), [repo.as_path()]);
+        assert!(same_path(&repo.join("db/../db"), &repo.join("db")));
+        assert!(!same_path(&repo.join("db"), &repo));
+    }
 
     fn load_files(format: Format, files: &[(&str, &str)]) -> Chain {
         let dir = tempfile::tempdir().unwrap();

@@ -32,7 +32,7 @@ pub fn parse_major(value: &str) -> Option<u32> {
 pub fn declared(dir: &Path, stop: &Path) -> Option<VersionChoice> {
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let stop = std::fs::canonicalize(stop).unwrap_or_else(|_| stop.to_path_buf());
-    for folder in dir.ancestors() {
+    for folder in crate::migrations::up_to_repository_root(&dir) {
         for (file, key) in HINTS {
             let path = folder.join(file);
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
@@ -40,7 +40,7 @@ pub fn declared(dir: &Path, stop: &Path) -> Option<VersionChoice> {
                 return Some(VersionChoice { major, source: shown(&path, &stop), required: false });
             }
         }
-        if folder == stop || folder.join(".git").exists() {
+        if folder == stop {
             break;
         }
     }

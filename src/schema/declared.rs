@@ -152,14 +152,14 @@ pub async fn build(server: &Server, source: &Source, options: &LoadOptions) -> R
             in_scratch(server, |db| async move { apply_statements(&db, &shown, &statements).await }).await
         }
         Source::Command(command) => {
-            let mut child = tokio::process::Command::new("sh");
+            let mut child = crate::scrub::command("sh");
             child.arg("-c").arg(command);
             let text = printed_ddl(child, format!("--models-command {command:?}")).await?;
             let script = ddl_script(Path::new("--models-command output"), text)?;
             in_scratch(server, |db| async move { apply_script(&db, &script).await }).await
         }
         Source::SqlAlchemy { target, python } => {
-            let mut child = tokio::process::Command::new(python);
+            let mut child = crate::scrub::command(python);
             child.arg("-c").arg(SQLALCHEMY_HELPER).arg(target);
             let text = printed_ddl(child, format!("models {target} (through {})", python.display())).await?;
             let script = ddl_script(Path::new(&format!("models {target}")), text)?;
@@ -206,10 +206,7 @@ async fn alembic_upgrades(
     let url = db.url(None, &scheme, true);
     let mut alembic = crate::alembic::run::Alembic::start(&project, python, url, db.pgoptions()).await?;
     for migration in &chain.migrations {
-        let file = match &migration.apply {
-            migrations::Apply::Alembic(revision) => revision.file.clone(),
-            _ => migration.up.path.clone(),
-        };
+        let file = crate::alembic::steps::revision_file(migration);
         let step = alembic.upgrade(&migration.id, &file).await?;
         if let Some(error) = step.error {
             let (file, line) =
@@ -320,12 +317,9 @@ async fn apply_statements(
 /// The SQLAlchemy models helper (also shipped as a file for `--models-command`).
 const SQLALCHEMY_HELPER: &str = include_str!("../../python/migration_guard_sqlalchemy.py");
 
-/// Runs a command that prints DDL (`what` names it in errors), without the run's secrets in its
-/// environment, and returns its standard output.
+/// Runs a command that prints DDL (`what` names it in errors; made by [`crate::scrub::command`])
+/// and returns its standard output.
 async fn printed_ddl(mut child: tokio::process::Command, what: String) -> Result<String, DeclaredError> {
-    for key in crate::scrub::secret_keys() {
-        child.env_remove(key);
-    }
     let output = child
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

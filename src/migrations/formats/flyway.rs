@@ -14,7 +14,9 @@
 //! transaction off.
 
 use super::{Loaded, file_name, list_dir};
-use crate::migrations::{LoadError, Migration, Script, Transaction, Version, display_path, read_sql_file};
+use crate::migrations::{
+    LoadError, Migration, Script, Transaction, Version, display_path, read_sql_file, same_path, up_to_repository_root,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -24,19 +26,16 @@ use std::path::{Path, PathBuf};
 /// nearest names other folders only (it configures another chain).
 fn configured_locations(dir: &Path) -> Option<(PathBuf, Vec<PathBuf>)> {
     let absolute = std::path::absolute(dir).ok()?;
-    for folder in absolute.ancestors() {
+    for folder in up_to_repository_root(&absolute) {
         for name in ["flyway.conf", "conf/flyway.conf", "flyway.toml"] {
             let config = folder.join(name);
             let Ok(text) = std::fs::read_to_string(&config) else { continue };
             let listed = if name.ends_with(".toml") { toml_locations(&text) } else { properties_locations(&text) };
             let Some(listed) = listed else { continue };
-            // Relative locations are meant from where flyway runs: the project's root.
-            let root = if name.starts_with("conf/") { folder.to_path_buf() } else { config.parent()?.to_path_buf() };
-            let resolved: Vec<PathBuf> = listed.iter().filter_map(|l| resolve_location(&root, l)).collect();
-            return resolved.iter().any(|p| same_folder(p, dir)).then_some((config, resolved));
-        }
-        if folder.join(".git").exists() {
-            break;
+            // Relative locations are meant from where flyway runs: the project's root, the
+            // folder holding the config (or its `conf/`).
+            let resolved: Vec<PathBuf> = listed.iter().filter_map(|l| resolve_location(folder, l)).collect();
+            return resolved.iter().any(|p| same_path(p, dir)).then_some((config, resolved));
         }
     }
     None
@@ -83,13 +82,6 @@ fn within(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a.starts_with(b),
         _ => a.starts_with(b),
-    }
-}
-
-fn same_folder(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 
