@@ -4,13 +4,13 @@
 //! release binary against the bench's server), side by side with the psql floors in one run.
 //!
 //! `cargo bench --bench scale [-- SIZE...]` (default `100 1000 5000`; `MG_SCALE_RUNS`, default 3;
-//! `MG_SCALE_MODES`, default `pr,cached,effects,apply,all`; `MG_SCALE_KEEP=DIR` keeps each size's
+//! `MG_SCALE_MODES`, default `pr,cached,effects,apply,lint,all`; `MG_SCALE_KEEP=DIR` keeps each size's
 //! repository as `DIR/SIZE` for profiling a mode by hand).
 //! Prints, per size and mode, the median time, the time per migration, the ratio to its floor
 //! and the peak memory (RSS), then the growth from the smallest to the largest size.
 //! Targets: apply only (no lint, round trip or effect rules: nothing snapshotted) ≤ 1.3× the apply
-//! floor; the whole history judged ≤ 2× the up/down/up floor; growth from 1,000 to 5,000 within
-//! 6×.
+//! floor; the lint trace (apply + lint against apply only) ≤ 1.3×; the whole history judged ≤ 2×
+//! the up/down/up floor; growth from 1,000 to 5,000 within 6×.
 
 mod support;
 
@@ -73,6 +73,24 @@ const MODES: &[Mode] = &[
         round_trip_floor: false,
         warm: false,
     },
+    Mode {
+        key: "lint",
+        name: "apply + lint trace",
+        args: &[
+            "--scope",
+            "all",
+            "--round-trip",
+            "none",
+            "--rule",
+            "destructive-change=off",
+            "--rule",
+            "backward-incompatible=off",
+            "--rule",
+            "data-changed=off",
+        ],
+        round_trip_floor: false,
+        warm: false,
+    },
     Mode { key: "all", name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true, warm: false },
 ];
 
@@ -88,7 +106,7 @@ async fn main() {
     let sizes = if sizes.is_empty() { vec![100, 1000, 5000] } else { sizes };
     let runs: usize = std::env::var("MG_SCALE_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let selected: Vec<String> = std::env::var("MG_SCALE_MODES")
-        .unwrap_or_else(|_| "pr,cached,effects,apply,all".into())
+        .unwrap_or_else(|_| "pr,cached,effects,apply,lint,all".into())
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();
@@ -137,6 +155,7 @@ async fn main() {
             ms(apply_floor) / n as f64,
             ms(round_trip_floor)
         );
+        let mut medians: Vec<Option<Duration>> = vec![None; MODES.len()];
         for (i, mode) in MODES.iter().enumerate() {
             if !selected.iter().any(|s| s == mode.key) {
                 continue;
@@ -160,6 +179,7 @@ async fn main() {
             let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
             let took = median(samples.iter().map(|s| s.0).collect());
             last[i] = Some((n, took));
+            medians[i] = Some(took);
             let floor = if mode.round_trip_floor { round_trip_floor } else { apply_floor };
             per_migration[i].push((n, ms(took) / n as f64));
             println!(
@@ -171,6 +191,11 @@ async fn main() {
                 if mode.round_trip_floor { "up/down/up" } else { "apply" },
                 peak / 1024
             );
+        }
+        // The lint trace's own cost: the same run with and without it (the issue's ≤ 1.3×).
+        let of = |key: &str| MODES.iter().position(|m| m.key == key).and_then(|i| medians[i]);
+        if let (Some(apply), Some(lint)) = (of("apply"), of("lint")) {
+            println!("  lint trace / apply only: {:.2}×", lint.as_secs_f64() / apply.as_secs_f64());
         }
     }
     for (mode, points) in MODES.iter().zip(&per_migration) {

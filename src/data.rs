@@ -5,7 +5,7 @@
 use crate::effects;
 use crate::findings::Finding;
 use crate::migrations::{Chain, LoadError, Script, read_sql_file};
-use crate::runner::Observer;
+use crate::runner::{Observer, Replies, Wrap};
 use crate::schema::introspect::BOOKKEEPING_TABLES;
 use crate::schema::{Change, Schema};
 use crate::sql::TxEffect;
@@ -221,13 +221,13 @@ impl Written {
 }
 
 impl Observer for Written {
-    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
+    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {
         let statement = &script.split.statements[index];
         if self.active && self.in_block && matches!(statement.tx, TxEffect::Control(kw) if kw != "BEGIN") {
             // The script ends its own transaction: its locks go with it.
             self.read_locks(conn).await?;
         }
-        Ok(())
+        Ok(Wrap::default())
     }
 
     async fn after(
@@ -236,6 +236,7 @@ impl Observer for Written {
         script: &Script,
         index: usize,
         _elapsed: Duration,
+        _replies: &mut Replies,
     ) -> Result<(), sqlx::Error> {
         if !self.active {
             return Ok(());

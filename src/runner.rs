@@ -4,9 +4,11 @@
 
 use crate::migrations::{Script, Transaction};
 use crate::sql::{Reach, Statement, TxEffect};
+use futures_util::TryStreamExt;
 use serde::Serialize;
-use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition};
-use sqlx::{Executor, error::DatabaseError};
+use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow};
+use sqlx::{Connection, Either, Executor, error::DatabaseError};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Why a script could not be run at all (the connection broke); SQL errors are not this.
@@ -71,26 +73,53 @@ impl ScriptOutcome {
     }
 }
 
+/// SQL an observer sends in the same message as a statement, so that looking costs no round
+/// trip of its own: `before` runs just before the statement, `after` just after it, and the rows
+/// of each query come back to [`Observer::after`] in order.
+#[derive(Debug, Default)]
+pub struct Wrap {
+    /// Run first (e.g. a `BEGIN`, a catalog query).
+    pub before: Vec<String>,
+    /// Run after the statement (e.g. a catalog query, then a `COMMIT`).
+    pub after: Vec<String>,
+}
+
+impl Wrap {
+    fn is_empty(&self) -> bool {
+        self.before.is_empty() && self.after.is_empty()
+    }
+}
+
+/// The rows of the queries of a [`Wrap`], the first query's first on each side; each observer
+/// takes its own from the front.
+#[derive(Debug, Default)]
+pub struct Replies {
+    pub before: VecDeque<Vec<PgRow>>,
+    pub after: VecDeque<Vec<PgRow>>,
+}
+
 /// Hooks called around each statement on the same connection (and inside the same
 /// transaction), so tracers can look at locks and catalogs as the migration runs.
 pub trait Observer {
-    /// Before statement `index` of `script`.
+    /// Before statement `index` of `script`: what to send along with it.
     fn before(
         &mut self,
         _conn: &mut PgConnection,
         _script: &Script,
         _index: usize,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> {
-        async { Ok(()) }
+    ) -> impl Future<Output = Result<Wrap, sqlx::Error>> {
+        async { Ok(Wrap::default()) }
     }
 
-    /// After statement `index` of `script` completed in `elapsed`.
+    /// After statement `index` of `script` completed in `elapsed`; `replies` holds the rows of
+    /// the `after` queries this observer's [`Wrap`] asked for (it takes them from the front).
     fn after(
         &mut self,
         _conn: &mut PgConnection,
         _script: &Script,
         _index: usize,
         _elapsed: Duration,
+        _replies: &mut Replies,
     ) -> impl Future<Output = Result<(), sqlx::Error>> {
         async { Ok(()) }
     }
@@ -118,7 +147,7 @@ impl<T: Observer> Observer for &mut T {
         conn: &mut PgConnection,
         script: &Script,
         index: usize,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> {
+    ) -> impl Future<Output = Result<Wrap, sqlx::Error>> {
         (**self).before(conn, script, index)
     }
 
@@ -128,8 +157,9 @@ impl<T: Observer> Observer for &mut T {
         script: &Script,
         index: usize,
         elapsed: Duration,
+        replies: &mut Replies,
     ) -> impl Future<Output = Result<(), sqlx::Error>> {
-        (**self).after(conn, script, index, elapsed)
+        (**self).after(conn, script, index, elapsed, replies)
     }
 
     fn finished(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
@@ -145,11 +175,14 @@ impl<T: Observer> Observer for &mut T {
     }
 }
 
-/// Both observers, the first one first.
+/// Both observers, the first one first (its queries too, on both sides of the statement).
 impl<A: Observer, B: Observer> Observer for (A, B) {
-    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<(), sqlx::Error> {
-        self.0.before(conn, script, index).await?;
-        self.1.before(conn, script, index).await
+    async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {
+        let mut wrap = self.0.before(conn, script, index).await?;
+        let second = self.1.before(conn, script, index).await?;
+        wrap.before.extend(second.before);
+        wrap.after.extend(second.after);
+        Ok(wrap)
     }
 
     async fn after(
@@ -158,9 +191,10 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
         script: &Script,
         index: usize,
         elapsed: Duration,
+        replies: &mut Replies,
     ) -> Result<(), sqlx::Error> {
-        self.0.after(conn, script, index, elapsed).await?;
-        self.1.after(conn, script, index, elapsed).await
+        self.0.after(conn, script, index, elapsed, replies).await?;
+        self.1.after(conn, script, index, elapsed, replies).await
     }
 
     fn finished(&mut self, migration: &str, script: &Script, outcome: &ScriptOutcome) {
@@ -224,6 +258,56 @@ pub async fn run_replay(conn: &mut PgConnection, script: &Script) -> Result<Scri
     }
 }
 
+/// Whether a statement may drop the session's prepared statements (`DEALLOCATE`, `DISCARD ALL`).
+fn forgets_prepared(text: &str) -> bool {
+    ["DEALLOCATE", "DISCARD"].iter().any(|word| text.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word)))
+}
+
+/// Sends `sql` with `wrap`'s queries around it in one simple-protocol message (a failure stops
+/// the rest of it, as separate messages would), and gives the rows of each `after` query.
+async fn send_wrapped(conn: &mut PgConnection, wrap: &Wrap, sql: &str) -> Result<Replies, sqlx::Error> {
+    let mut message = String::new();
+    for query in &wrap.before {
+        message.push_str(query);
+        message.push_str(";\n");
+    }
+    // A line break before the `;`: the statement may end in a `--` comment.
+    message.push_str(sql);
+    message.push_str("\n;\n");
+    message.push_str(&wrap.after.join(";\n"));
+    // The `before` results come first; the `after` ones are counted from the end (the statement
+    // itself may give any number of results), so only the last few are kept.
+    let (first, last) = (wrap.before.len(), wrap.after.len());
+    let mut replies = Replies::default();
+    let mut rows = Vec::new();
+    let mut results = 0;
+    let mut stream = conn.fetch_many(sqlx::raw_sql(sqlx::AssertSqlSafe(message)));
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            Either::Left(_) => {
+                results += 1;
+                let rows = std::mem::take(&mut rows);
+                if results <= first {
+                    replies.before.push_back(rows);
+                } else {
+                    replies.after.push_back(rows);
+                    if replies.after.len() > last {
+                        replies.after.pop_front();
+                    }
+                }
+            }
+            Either::Right(row) => rows.push(row),
+        }
+    }
+    if results < first + last {
+        return Err(sqlx::Error::Protocol(format!(
+            "{results} results for a statement sent with {} queries around it",
+            first + last
+        )));
+    }
+    Ok(replies)
+}
+
 /// Runs `script` inside a transaction that is always rolled back: the observer sees every
 /// statement run and the database keeps none of it. For tracing SQL that another tool applies;
 /// statements that end the transaction or refuse to run inside one must be left out.
@@ -263,16 +347,29 @@ async fn run(
             break;
         }
         let skipped = matches!(statement.reach, Reach::Declared(_));
+        // Characters sent before the statement in its message: error positions count them.
+        let mut sent_before = 0;
         let result = async {
             if skipped {
                 // A role the check created before the chain.
                 return Ok(Duration::ZERO);
             }
-            observer.before(conn, script, index).await?;
+            let wrap = observer.before(conn, script, index).await?;
             let t = Instant::now();
-            conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script.sent(statement)))).await?;
+            let mut replies = if wrap.is_empty() {
+                conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(script.sent(statement)))).await?;
+                Replies::default()
+            } else {
+                sent_before = wrap.before.iter().map(|query| query.chars().count() + 2).sum();
+                send_wrapped(conn, &wrap, script.sent(statement)).await?
+            };
             let elapsed = t.elapsed();
-            observer.after(conn, script, index, elapsed).await?;
+            if forgets_prepared(script.text(statement)) {
+                // The server dropped the statements sqlx prepared on this connection: without
+                // this, the next query through its cache fails as the migration's own error.
+                conn.clear_cached_statements().await?;
+            }
+            observer.after(conn, script, index, elapsed, &mut replies).await?;
             Ok::<_, sqlx::Error>(elapsed)
         }
         .await;
@@ -291,7 +388,7 @@ async fn run(
                 outcome.statement_times.push(elapsed);
             }
             Err(sqlx::Error::Database(db)) => {
-                outcome.error = Some(locate(script, index, statement, db.as_ref()));
+                outcome.error = Some(locate(script, index, statement, db.as_ref(), sent_before));
                 break;
             }
             Err(other) => return Err(lost(other)),
@@ -339,7 +436,7 @@ async fn run(
                     reach: crate::sql::Reach::Database,
                     sent: None,
                 });
-                let mut error = locate(script, last, &statement, db.as_ref());
+                let mut error = locate(script, last, &statement, db.as_ref(), 0);
                 error.statement_text = "COMMIT".into();
                 outcome.error = Some(error);
             }
@@ -352,12 +449,18 @@ async fn run(
 
 /// Maps PostgreSQL's error (its position counts characters from the start of the statement we
 /// sent) to a file line.
-fn locate(script: &Script, index: usize, statement: &Statement, error: &dyn DatabaseError) -> StatementError {
+fn locate(
+    script: &Script,
+    index: usize,
+    statement: &Statement,
+    error: &dyn DatabaseError,
+    sent_before: usize,
+) -> StatementError {
     let text = script.text(statement);
     let pg = error.try_downcast_ref::<PgDatabaseError>();
     let line = match pg.and_then(PgDatabaseError::position) {
-        Some(PgErrorPosition::Original(position)) => {
-            script.file_line(statement.start + crate::sql::char_position_to_byte(text, position))
+        Some(PgErrorPosition::Original(position)) if position > sent_before => {
+            script.file_line(statement.start + crate::sql::char_position_to_byte(text, position - sent_before))
         }
         // Errors raised while a DO block runs carry no position, only PL/pgSQL's line.
         _ => pg

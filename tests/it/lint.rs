@@ -246,3 +246,48 @@ fn what_the_trace_did_not_see_is_read_again() {
     let (code, rules, report) = rules_of(&fixture("lint/kept-snapshot"), &[]);
     assert_eq!((code, rules), (Some(0), Vec::<String>::new()), "{report:#}");
 }
+
+/// A migration may drop the session's prepared statements (`DEALLOCATE ALL`, `DISCARD ALL` in a
+/// format that runs it outside a transaction): the check's own prepared queries are made again,
+/// so no query of ours fails as if it were the migration's, and the next migrations are still
+/// traced. Round trips run too: the up is applied again after its down on the same connection.
+#[test]
+fn migrations_that_drop_prepared_statements_are_traced_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("000001_a.up.sql", "CREATE TABLE a (id int PRIMARY KEY, name text);\n"),
+        ("000001_a.down.sql", "DROP TABLE a;\n"),
+        ("000002_b.up.sql", "ALTER TABLE a ADD COLUMN b int;\nDEALLOCATE ALL;\nALTER TABLE a ADD COLUMN c int;\n"),
+        ("000002_b.down.sql", "ALTER TABLE a DROP COLUMN b, DROP COLUMN c;\n"),
+        ("000003_c.up.sql", "CREATE INDEX a_name ON a (name);\n"),
+        ("000003_c.down.sql", "DROP INDEX a_name;\n"),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let (output, report) = crate::support::check_json(dir.path(), &[]);
+    let found = findings(&report);
+    assert!(
+        found.iter().all(|(rule, _, _)| rule != "reapply-failed" && rule != "migration-failed"),
+        "{:?}\n{report:#}",
+        output.status.code()
+    );
+    assert!(found.contains(&("index-not-concurrent".into(), "000003_c.up.sql".into(), 1)), "{report:#}");
+}
+
+/// The trace's own queries travel in the statement's message, before it: the line of a failing
+/// statement's error position still counts from the statement, in a transaction the runner opened
+/// and in one the trace opened around an autocommit statement.
+#[test]
+fn error_lines_count_from_the_statement_sent_with_the_trace() {
+    let failing = "ALTER TABLE a\n  ADD COLUMN c no_such_type,\n  ADD COLUMN b int,\n  ADD COLUMN d int,\n  ADD COLUMN e int,\n  ADD COLUMN f int;\n";
+    for (setup, change) in [
+        ("CREATE TABLE a (id int PRIMARY KEY);\n", failing.to_string()),
+        ("-- +migrate Up\nCREATE TABLE a (id int PRIMARY KEY);\n", format!("-- +migrate Up notransaction\n{failing}")),
+    ] {
+        let dir = two_migrations(setup, &change);
+        let (_, _, report) = rules_of(dir.path(), &[]);
+        let failed: Vec<_> = findings(&report).into_iter().filter(|(rule, _, _)| rule == "migration-failed").collect();
+        let line = change.lines().position(|l| l.contains("no_such_type")).unwrap() as u64 + 1;
+        assert_eq!(failed, vec![("migration-failed".into(), "2_change.sql".into(), line)], "{report:#}");
+    }
+}

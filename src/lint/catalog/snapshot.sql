@@ -13,3 +13,7 @@ UNION ALL
 SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::text, k.convalidated
 FROM pg_catalog.pg_constraint k
 WHERE k.oid >= 16384 AND k.oid::int8 < $1 AND k.conrelid <> 0
+UNION ALL
+-- Whether this session has the tracer's two queries prepared under the names it gives them.
+SELECT 'p', 0, '', 0, 0, '', '', (SELECT count(*) = 2 FROM pg_catalog.pg_prepared_statements s
+                                  WHERE s.name IN ('migration_guard_statement', 'migration_guard_snapshot'))

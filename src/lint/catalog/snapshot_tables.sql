@@ -22,3 +22,7 @@ SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::te
 FROM wanted w
 CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_constraint k WHERE k.conrelid = w.oid OFFSET 0) k
 WHERE k.oid >= 16384 AND k.oid::int8 < $1
+UNION ALL
+-- Whether this session has the tracer's two queries prepared under the names it gives them.
+SELECT 'p', 0, '', 0, 0, '', '', (SELECT count(*) = 2 FROM pg_catalog.pg_prepared_statements s
+                                  WHERE s.name IN ('migration_guard_statement', 'migration_guard_snapshot'))
