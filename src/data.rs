@@ -10,7 +10,7 @@ use crate::schema::introspect::BOOKKEEPING_TABLES;
 use crate::schema::{Change, Schema};
 use crate::sql::TxEffect;
 use sqlx::Row;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgRow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -205,20 +205,34 @@ impl Written {
     }
 
     async fn read_locks(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let locked: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_locks l \
-             JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND c.relkind = 'r' \
-             AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')",
-        )
-        .fetch_all(conn)
-        .await?;
+        let rows = sqlx::query(WRITE_LOCKS_SQL).fetch_all(conn).await?;
+        self.note_locks(&rows)
+    }
+
+    fn note_locks(&mut self, rows: &[PgRow]) -> Result<(), sqlx::Error> {
         if let Some(tables) = self.tables.as_mut() {
-            tables.extend(locked);
+            for row in rows {
+                tables.insert(row.try_get(0)?);
+            }
         }
         Ok(())
     }
+
+    /// The last statement of a script in a transaction of its own: the locks are read in its
+    /// message, before the transaction ends.
+    fn reads_after(&self, script: &Script, index: usize) -> bool {
+        self.active
+            && script.transaction.is_wrapped()
+            && index + 1 == script.split.statements.len()
+            && !matches!(script.split.statements[index].tx, TxEffect::Control(_))
+    }
 }
+
+/// The tables this transaction holds a lock on that writing rows takes.
+const WRITE_LOCKS_SQL: &str = "SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_catalog.pg_locks l \
+     JOIN pg_catalog.pg_class c ON c.oid = l.relation JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND c.relkind = 'r' \
+     AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')";
 
 impl Observer for Written {
     async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {
@@ -227,26 +241,32 @@ impl Observer for Written {
             // The script ends its own transaction: its locks go with it.
             self.read_locks(conn).await?;
         }
-        Ok(Wrap::default())
+        let mut wrap = Wrap::default();
+        if self.reads_after(script, index) {
+            wrap.after.push(WRITE_LOCKS_SQL.into());
+        }
+        Ok(wrap)
     }
 
     async fn after(
         &mut self,
-        conn: &mut PgConnection,
+        _conn: &mut PgConnection,
         script: &Script,
         index: usize,
         _elapsed: Duration,
-        _replies: &mut Replies,
+        replies: &mut Replies,
     ) -> Result<(), sqlx::Error> {
         if !self.active {
             return Ok(());
         }
+        if self.reads_after(script, index) {
+            let rows = replies.after.pop_front().unwrap_or_default();
+            return self.note_locks(&rows);
+        }
         let statement = &script.split.statements[index];
         match statement.tx {
             TxEffect::Control(kw) => self.in_block = kw == "BEGIN",
-            _ if script.transaction.is_wrapped() && index + 1 == script.split.statements.len() => {
-                self.read_locks(conn).await?;
-            }
+            _ if script.transaction.is_wrapped() => {}
             _ if script.transaction.is_wrapped() => {}
             _ if !self.in_block && text_may_write(script.text(statement)) => self.tables = None,
             _ => {}

@@ -223,39 +223,175 @@ pub async fn run_script(
     run(conn, script, observer, false).await
 }
 
-/// Runs `script` where nothing watches its statements (a replay): a transactional script of
-/// plain statements goes to the server as one batch, in one round trip. When the batch fails it
-/// is rolled back and run again statement by statement, which names the failing one.
+/// Runs `script` where nothing watches its statements (a replay).
 pub async fn run_replay(conn: &mut PgConnection, script: &Script) -> Result<ScriptOutcome, RunError> {
-    let plain = |s: &Statement| matches!(s.reach, Reach::Database) && matches!(s.tx, TxEffect::Plain);
-    let statements = &script.split.statements;
-    if !matches!(script.transaction, Transaction::Wrapped) || statements.len() < 2 || !statements.iter().all(plain) {
-        return run_script(conn, script, &mut NoObserver).await;
+    run_script(conn, script, &mut NoObserver).await
+}
+
+/// Whether `script` goes to the server as one message, its transaction control and the
+/// observers' queries included: a transaction of plain statements the parser split into one
+/// command each, so that the results tell which statement an error stopped at. Statements that
+/// drop prepared statements go one by one (the observers' queries use them).
+fn in_one_message(script: &Script, wrapped: bool) -> bool {
+    let split = &script.split;
+    let plain = |s: &Statement| {
+        matches!(s.reach, Reach::Database) && matches!(s.tx, TxEffect::Plain) && !forgets_prepared(script.text(s))
+    };
+    wrapped
+        && split.syntax_error.is_none()
+        && !split.compound
+        && !split.statements.is_empty()
+        && split.statements.iter().all(plain)
+}
+
+/// A message being built, with its length in characters (what error positions count).
+#[derive(Default)]
+struct Message {
+    text: String,
+    chars: usize,
+}
+
+impl Message {
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.chars += text.chars().count();
     }
+}
+
+/// Where a result of a one-message script belongs.
+#[derive(Clone, Copy)]
+enum Part {
+    Begin,
+    Before(usize),
+    Statement(usize),
+    After(usize),
+    End,
+}
+
+/// Runs a script [`in_one_message`]: `BEGIN`, each statement with its observers' queries around
+/// it, and `COMMIT` (or `ROLLBACK`) in one round trip. The observers see each statement's
+/// replies after the message; a failure rolls the transaction back.
+async fn run_in_one_message(
+    conn: &mut PgConnection,
+    script: &Script,
+    observer: &mut impl Observer,
+    rollback: bool,
+) -> Result<ScriptOutcome, RunError> {
     let started = Instant::now();
-    // A line break before each `;`: a statement may end in a `--` comment.
-    let mut batch = String::from("BEGIN;\n");
-    for statement in statements {
-        batch.push_str(script.sent(statement));
-        batch.push_str("\n;\n");
-    }
-    batch.push_str("COMMIT;");
     let lost = |source| RunError::Connection { path: script.display_path(), source };
-    match conn.execute(sqlx::raw_sql(sqlx::AssertSqlSafe(batch))).await {
-        Ok(_) => Ok(ScriptOutcome {
-            duration: started.elapsed(),
-            statements_run: statements.len(),
-            statement_times: Vec::new(),
-            error: None,
-            partially_applied: false,
-            statements_kept: statements.len(),
-        }),
-        Err(sqlx::Error::Database(_)) => {
-            conn.execute("ROLLBACK").await.map_err(lost)?;
-            run_script(conn, script, &mut NoObserver).await
+    let statements = &script.split.statements;
+    let mut outcome = ScriptOutcome {
+        duration: Duration::ZERO,
+        statements_run: 0,
+        statement_times: Vec::new(),
+        error: None,
+        partially_applied: false,
+        statements_kept: 0,
+    };
+    let mut wraps = Vec::with_capacity(statements.len());
+    for (index, statement) in statements.iter().enumerate() {
+        match observer.before(conn, script, index).await {
+            Ok(wrap) => wraps.push(wrap),
+            Err(sqlx::Error::Database(db)) => {
+                outcome.error = Some(locate(script, index, statement, db.as_ref(), 0));
+                outcome.duration = started.elapsed();
+                return Ok(outcome);
+            }
+            Err(other) => return Err(lost(other)),
         }
-        Err(other) => Err(lost(other)),
     }
+    let mut message = Message::default();
+    let mut parts = vec![Part::Begin];
+    message.push("BEGIN;\n");
+    // Characters before each statement: error positions count from the message's start.
+    let mut sent_before = Vec::with_capacity(statements.len());
+    for (index, (statement, wrap)) in statements.iter().zip(&wraps).enumerate() {
+        for query in &wrap.before {
+            message.push(query);
+            message.push(";\n");
+            parts.push(Part::Before(index));
+        }
+        sent_before.push(message.chars);
+        message.push(script.sent(statement));
+        // A line break before the `;`: the statement may end in a `--` comment.
+        message.push("\n;\n");
+        parts.push(Part::Statement(index));
+        for query in &wrap.after {
+            message.push(query);
+            message.push(";\n");
+            parts.push(Part::After(index));
+        }
+    }
+    let end_at = message.chars;
+    message.push(if rollback { "ROLLBACK" } else { "COMMIT" });
+    parts.push(Part::End);
+    let mut replies: Vec<Replies> = statements.iter().map(|_| Replies::default()).collect();
+    let mut rows = Vec::new();
+    let mut results = 0;
+    let mut failure = None;
+    let mut stream = conn.fetch_many(sqlx::raw_sql(sqlx::AssertSqlSafe(message.text)));
+    loop {
+        match stream.try_next().await {
+            Ok(Some(Either::Left(_))) => {
+                let rows = std::mem::take(&mut rows);
+                match parts.get(results) {
+                    Some(Part::Before(index)) => replies[*index].before.push_back(rows),
+                    Some(Part::After(index)) => replies[*index].after.push_back(rows),
+                    Some(_) => {}
+                    None => {
+                        return Err(lost(sqlx::Error::Protocol(format!(
+                            "more results than the {} commands sent",
+                            parts.len()
+                        ))));
+                    }
+                }
+                results += 1;
+            }
+            // Only our queries' rows are kept, not those of the migration's own statements.
+            Ok(Some(Either::Right(row))) => {
+                if matches!(parts.get(results), Some(Part::Before(_) | Part::After(_))) {
+                    rows.push(row);
+                }
+            }
+            Ok(None) => break,
+            Err(sqlx::Error::Database(db)) => {
+                failure = Some(db);
+                break;
+            }
+            Err(other) => return Err(lost(other)),
+        }
+    }
+    drop(stream);
+    // Statements whose every result came back; a failure stopped the next one (or COMMIT).
+    let done = match failure.as_ref().map(|_| parts.get(results).copied()) {
+        None => statements.len(),
+        Some(Some(Part::Before(index) | Part::Statement(index) | Part::After(index))) => index,
+        Some(Some(Part::End)) => statements.len(),
+        Some(_) => 0,
+    };
+    if let Some(db) = failure {
+        conn.execute("ROLLBACK").await.map_err(lost)?;
+        let error = if done == statements.len() {
+            // Deferred constraints fail at COMMIT.
+            let last = statements.len() - 1;
+            let mut error = locate(script, last, &statements[last], db.as_ref(), end_at);
+            error.statement_text = "COMMIT".into();
+            error
+        } else {
+            locate(script, done, &statements[done], db.as_ref(), sent_before[done])
+        };
+        outcome.error = Some(error);
+    } else if !rollback {
+        outcome.statements_kept = statements.len();
+    }
+    outcome.statements_run = done;
+    for (index, replies) in replies.iter_mut().enumerate().take(done) {
+        // The statements are committed or rolled back by now: an observer's query that fails
+        // is no failure of theirs.
+        observer.after(conn, script, index, Duration::ZERO, replies).await.map_err(lost)?;
+    }
+    outcome.duration = started.elapsed();
+    Ok(outcome)
 }
 
 /// Whether a statement may drop the session's prepared statements (`DEALLOCATE`, `DISCARD ALL`).
@@ -325,8 +461,11 @@ async fn run(
     observer: &mut impl Observer,
     rollback: bool,
 ) -> Result<ScriptOutcome, RunError> {
-    let started = Instant::now();
     let wrapped = rollback || matches!(script.transaction, Transaction::Wrapped);
+    if in_one_message(script, wrapped) {
+        return run_in_one_message(conn, script, observer, rollback).await;
+    }
+    let started = Instant::now();
     let lost = |source| RunError::Connection { path: script.display_path(), source };
     if wrapped {
         conn.execute("BEGIN").await.map_err(lost)?;

@@ -61,6 +61,8 @@ pub struct Split {
     /// The parser's message when the script is not valid SQL for PostgreSQL's grammar. The
     /// statements then come from the tolerant scanner, so the server can report the error itself.
     pub syntax_error: Option<String>,
+    /// Some statement is a block of several commands sent as one (see [`split_keeping`]).
+    pub compound: bool,
 }
 
 /// The byte offset at which each line of a text starts: line numbers of offsets in O(log n),
@@ -112,7 +114,7 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
                 statement.reach = reach(node);
             }
         }
-        return Ok(Split { statements, lines, syntax_error: None });
+        return Ok(Split { statements, lines, syntax_error: None, compound: false });
     }
     match pg_query::parse(sql, 0) {
         Ok(parsed) => {
@@ -137,14 +139,14 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
                     sent: None,
                 });
             }
-            Ok(Split { statements, lines, syntax_error: None })
+            Ok(Split { statements, lines, syntax_error: None, compound: false })
         }
         Err(err) => {
             let message = match err {
                 pg_query::Error::Parse(m) => m,
                 other => other.to_string(),
             };
-            Ok(Split { statements: split_tokens(sql, &lines)?, lines, syntax_error: Some(message) })
+            Ok(Split { statements: split_tokens(sql, &lines)?, lines, syntax_error: Some(message), compound: false })
         }
     }
 }
@@ -180,7 +182,10 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
             // The block is one statement for the server. Its transaction control is its last
             // one (`BEGIN; ...; COMMIT;` leaves no transaction open); otherwise what it does to
             // the transaction is what its first statement that matters does.
-            let inner = split(&sql[start..range.end])?.statements;
+            let inner = split(&sql[start..range.end])?;
+            // Unparsed, it may hold several commands for all we know.
+            result.compound |= inner.statements.len() > 1 || inner.syntax_error.is_some();
+            let inner = inner.statements;
             let reach = inner.iter().map(|s| s.reach.clone()).find(|r| *r != Reach::Database).unwrap_or_default();
             let effects: Vec<TxEffect> = inner.into_iter().map(|s| s.tx).collect();
             let tx = effects
@@ -744,6 +749,11 @@ mod tests {
         let lines: Vec<u32> = split.statements.iter().map(|s| s.line).collect();
         assert_eq!(lines, vec![1, 2, 4]);
         assert_eq!(split.statements[2].tx, TxEffect::NotInTransaction("CREATE INDEX CONCURRENTLY"));
+        assert!(split.compound, "the block holds three commands");
+        let one = "CREATE TABLE a (x int);\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n";
+        let function = one.find("CREATE FUNCTION").unwrap()..one.len();
+        assert!(!split_keeping(one, std::slice::from_ref(&function)).unwrap().compound);
+        assert!(!super::split(sql).unwrap().compound);
     }
 
     #[test]

@@ -15,11 +15,9 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, RangeVar};
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Executor, Row};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-const SNAPSHOT_SQL: &str = include_str!("catalog/snapshot.sql");
-const SNAPSHOT_TABLES_SQL: &str = include_str!("catalog/snapshot_tables.sql");
 const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
 const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
@@ -27,12 +25,19 @@ const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
 /// and the snapshot query are there, as `p`).
 const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement AS ";
 const EXECUTE_STATEMENT: &str = "EXECUTE migration_guard_statement";
-const PREPARE_SNAPSHOT: &str = "PREPARE migration_guard_snapshot(int8, int8[]) AS ";
-/// In the prepared snapshot query the OIDs go through a sub-SELECT, so that their count is
-/// estimated alike with and without a value: PostgreSQL then keeps one plan instead of planning
-/// every call (0.07 against 0.4 ms). The query sent with parameters keeps planning per call: its
-/// plan is never made again as the schema grows.
-const SNAPSHOT_OIDS: (&str, &str) = ("unnest($2::int8[])", "unnest((SELECT $2::int8[]))");
+const PREPARE_BASELINE: &str = "PREPARE migration_guard_baseline(text) AS ";
+/// Whether this session has the tracer's queries prepared under the names it gives them.
+macro_rules! prepared {
+    () => {
+        "(SELECT count(*) = 2 FROM pg_catalog.pg_prepared_statements s \
+          WHERE s.name IN ('migration_guard_statement', 'migration_guard_baseline'))"
+    };
+}
+/// The relations and constraints before a script, and whether the queries are prepared (`p`).
+const SNAPSHOT_SQL: &str =
+    concat!(include_str!("catalog/snapshot.sql"), "UNION ALL\nSELECT 'p', 0, '', 0, 0, '', '', ", prepared!());
+/// The `p` row alone, when the kept snapshot needs no reading.
+const PREPARED_SQL: &str = concat!("SELECT 'p'::text AS tag, ", prepared!(), " AS flag");
 
 /// Whether the migration's session has the statement query prepared.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -301,32 +306,65 @@ struct Owned {
 }
 
 impl Snapshot {
-    /// Takes in rows of `catalog/snapshot.sql` or `catalog/snapshot_tables.sql`.
+    /// Takes in rows of `catalog/snapshot.sql`.
     fn add(&mut self, rows: &[sqlx::postgres::PgRow]) -> Result<(), sqlx::Error> {
         for row in rows {
             let tag: String = row.try_get("tag")?;
             let oid = row.try_get::<i64, _>("oid")? as u32;
-            if tag == "p" {
-                continue;
-            }
-            if tag == "r" {
-                let relation = relation(row, oid)?;
-                self.filenodes.insert(oid, row.try_get("filenode")?);
-                if let Some(table) = relation.table {
-                    self.owned.entry(table).or_default().relations.insert(oid);
+            match tag.as_str() {
+                "r" => self.add_relation(relation(row, oid)?, row.try_get("filenode")?),
+                "c" => {
+                    let table = row.try_get::<i64, _>("parent")? as u32;
+                    self.add_constraint(oid, table, row.try_get("name")?, row.try_get("flag")?);
                 }
-                self.relations.insert(oid, relation);
-            } else {
-                let valid: bool = row.try_get("flag")?;
-                let table = row.try_get::<i64, _>("parent")? as u32;
-                let name: String = row.try_get("name")?;
-                self.constraints.insert(oid, valid);
-                self.constraint_tables.insert(oid, table);
-                self.owned.entry(table).or_default().constraints.insert((oid, name.clone()));
-                self.constraint_names.insert((table, name), valid);
+                _ => {}
             }
         }
         Ok(())
+    }
+
+    fn add_relation(&mut self, relation: Relation, filenode: i64) {
+        self.filenodes.insert(relation.oid, filenode);
+        if let Some(table) = relation.table {
+            self.owned.entry(table).or_default().relations.insert(relation.oid);
+        }
+        self.relations.insert(relation.oid, relation);
+    }
+
+    fn add_constraint(&mut self, oid: u32, table: u32, name: String, valid: bool) {
+        self.constraints.insert(oid, valid);
+        self.constraint_tables.insert(oid, table);
+        self.owned.entry(table).or_default().constraints.insert((oid, name.clone()));
+        self.constraint_names.insert((table, name), valid);
+    }
+
+    /// Takes in what a committed script left of the relations it locked, so that the next
+    /// script starts from the database as it is without reading it again. Objects from
+    /// `fresh_from` on stay out, as the snapshot query leaves them out.
+    fn merge(&mut self, seen: Seen, fresh_from: i64) {
+        let existing = |oid: u32| oid >= 16384 && i64::from(oid) < fresh_from;
+        for (oid, row) in seen.relations {
+            match row {
+                // A dropped table takes its indexes and constraints with it.
+                None => self.forget(&HashSet::from([oid])),
+                Some((relation, filenode)) if existing(oid) && SNAPSHOT_KINDS.contains(&relation.kind) => {
+                    self.add_relation(relation, filenode);
+                }
+                Some(_) => {}
+            }
+        }
+        for (table, constraints) in seen.constraints {
+            for (oid, name) in
+                self.owned.get_mut(&table).map(|o| std::mem::take(&mut o.constraints)).unwrap_or_default()
+            {
+                self.constraints.remove(&oid);
+                self.constraint_tables.remove(&oid);
+                self.constraint_names.remove(&(table, name));
+            }
+            for (oid, name, valid) in constraints.into_iter().filter(|(oid, ..)| existing(*oid)) {
+                self.add_constraint(oid, table, name, valid);
+            }
+        }
     }
 
     /// Forgets what it knows of `tables` (relations, their indexes and constraints), to read
@@ -347,6 +385,19 @@ impl Snapshot {
     }
 }
 
+/// The relation kinds a [`Snapshot`] holds (as `catalog/snapshot.sql` reads them).
+const SNAPSHOT_KINDS: &[char] = &['r', 'p', 'm', 'i', 'I', 'v', 'S'];
+
+/// What a script's statement queries last saw of the relations it locked.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Relation OID → the relation and its file node (None: dropped).
+    relations: HashMap<u32, Option<(Relation, i64)>>,
+    /// Table OID → all its constraints (OID, name, validated), for the tables locked strongly
+    /// enough to add, drop or validate one.
+    constraints: HashMap<u32, Vec<(u32, String, bool)>>,
+}
+
 /// A rule that fired on a statement.
 #[derive(Debug)]
 struct Hit {
@@ -359,16 +410,13 @@ struct Hit {
 #[derive(Debug, Default)]
 struct ScriptState {
     snapshot: Option<Snapshot>,
+    /// What was sent with each statement whose replies are yet to come, the first one first
+    /// (the runner may send several statements before their replies arrive).
+    planned: VecDeque<Planned>,
     in_tx: bool,
-    /// We opened a transaction around an autocommit statement to see its locks.
-    opened: bool,
-    /// The statement's catalog query (and our BEGIN and COMMIT around it) went in its message.
-    sent_along: bool,
-    /// So did the snapshot query.
-    snapshot_along: bool,
     held: HashSet<(u32, LockMode)>,
-    /// Every relation the script locked: what a kept snapshot must read again.
-    touched: HashSet<u32>,
+    /// What the script's statements left of the relations they locked.
+    seen: Seen,
     /// A statement may have changed relations without the trace seeing its locks (run outside
     /// a transaction, CONCURRENTLY, or not looked at): a kept snapshot would be wrong.
     blind: bool,
@@ -392,10 +440,35 @@ struct ScriptState {
     emptied: Vec<(String, String)>,
     /// Foreign keys this migration created that involve a pre-existing table: (statement, OID).
     new_foreign_keys: Vec<(usize, u32)>,
+    /// The statement being observed.
     node: Option<NodeEnum>,
-    queried: bool,
     hits: Vec<Hit>,
     fired: HashSet<&'static str>,
+}
+
+/// What the tracer decided before a statement, for when its replies come.
+#[derive(Debug, Default)]
+struct Planned {
+    node: Option<NodeEnum>,
+    /// Inside a transaction before the statement.
+    in_tx: bool,
+    /// The statement query runs after it.
+    queried: bool,
+    /// We opened a transaction around an autocommit statement to see its locks.
+    opened: bool,
+    /// The statement query (and our BEGIN and COMMIT around it) went in its message.
+    sent_along: bool,
+    /// So did the baseline query, before it.
+    baseline_along: bool,
+}
+
+impl Planned {
+    /// The ACCESS EXCLUSIVE lock held when the statement started (`exclusive`, as the earlier
+    /// statements left it), for statements that need one of their own.
+    fn exclusive_before(&self, exclusive: &Option<Relation>) -> Option<Relation> {
+        let node = self.node.as_ref();
+        if self.in_tx && !is_trivial(node) && !is_metadata_only(node) { exclusive.clone() } else { None }
+    }
 }
 
 /// Traces statements as the runner applies them and collects lint findings.
@@ -408,10 +481,10 @@ pub struct Tracer {
     fresh_from: i64,
     state: ScriptState,
     findings: Vec<Finding>,
-    /// The snapshot of the last script, which committed, with the relations it touched: the
-    /// next script starts from it (reading those again) instead of reading every relation,
-    /// unless something ran unobserved in between.
-    kept: Option<(Snapshot, HashSet<u32>)>,
+    /// The snapshot of the last script, which committed, brought up to date with what its
+    /// statement queries saw: the next script starts from it instead of reading every
+    /// relation, unless something ran unobserved in between.
+    kept: Option<Snapshot>,
     prepared: Prepared,
     /// How many relations there were when the statement query was planned.
     planned_for: usize,
@@ -447,13 +520,19 @@ impl Tracer {
             && let Some(statement) = script.split.statements.get(error.statement)
         {
             let node = parse(script.text(statement));
+            // The failing statement's plan is the first one without replies (none when it was
+            // refused before it was planned).
+            let exclusive_before = match self.state.planned.pop_front() {
+                Some(planned) => planned.exclusive_before(&self.state.exclusive),
+                None => self.state.exclusive_before.clone(),
+            };
             let trace = StatementTrace {
                 node: node.as_ref(),
                 tx: &statement.tx,
                 in_transaction: self.state.in_tx,
                 server_version_num: self.server_version_num,
                 locks: Vec::new(),
-                exclusive_before: self.state.exclusive_before.clone(),
+                exclusive_before,
                 lock_timeout: false,
                 rewritten: Vec::new(),
                 scanned: Vec::new(),
@@ -475,7 +554,10 @@ impl Tracer {
         let committed =
             outcome.error.is_none() && outcome.statements_kept == script.split.statements.len() && !state.blind;
         match state.snapshot.take() {
-            Some(snapshot) if committed => self.kept = Some((snapshot, std::mem::take(&mut state.touched))),
+            Some(mut snapshot) if committed => {
+                snapshot.merge(std::mem::take(&mut state.seen), self.fresh_from);
+                self.kept = Some(snapshot);
+            }
             // Nothing was traced: what was kept still holds.
             None if committed => {}
             _ => self.kept = None,
@@ -509,43 +591,17 @@ impl Tracer {
         std::mem::take(&mut self.findings)
     }
 
-    /// The relations and constraints before the script: the kept snapshot brought up to date,
-    /// else all of them read.
+    /// The relations and constraints before the script: the kept snapshot, else all of them
+    /// read.
     async fn snapshot(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let rows = match &self.kept {
-            Some((_, touched)) if touched.is_empty() => Vec::new(),
-            Some((_, touched)) => {
-                let only: Vec<i64> = touched.iter().map(|&oid| i64::from(oid)).collect();
-                sqlx::query(SNAPSHOT_TABLES_SQL).bind(self.fresh_from).bind(only).fetch_all(&mut *conn).await?
-            }
+            Some(_) if self.prepared == Prepared::Ready => Vec::new(),
+            Some(_) => sqlx::query(PREPARED_SQL).fetch_all(&mut *conn).await?,
             None => sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).fetch_all(&mut *conn).await?,
         };
-        self.took_snapshot(conn, &rows).await
-    }
-
-    /// The prepared snapshot query for the kept snapshot's touched tables, to send along with a
-    /// statement; None when there is nothing kept or nothing to read.
-    fn snapshot_along(&self) -> Option<String> {
-        let (_, touched) = self.kept.as_ref()?;
-        if touched.is_empty() {
-            return None;
-        }
-        let oids: Vec<String> = touched.iter().map(u32::to_string).collect();
-        Some(format!("EXECUTE migration_guard_snapshot({}, '{{{}}}')", self.fresh_from, oids.join(",")))
-    }
-
-    /// Builds the script's snapshot from the kept one (if any) and `rows` of a snapshot query,
-    /// and prepares the tracer's queries where the rows say they are missing or stale.
-    async fn took_snapshot(&mut self, conn: &mut PgConnection, rows: &[PgRow]) -> Result<(), sqlx::Error> {
-        let mut snapshot = match self.kept.take() {
-            Some((mut snapshot, touched)) => {
-                snapshot.forget(&touched);
-                snapshot
-            }
-            None => Snapshot::default(),
-        };
-        snapshot.add(rows)?;
-        self.note_prepared(rows)?;
+        let mut snapshot = self.kept.take().unwrap_or_default();
+        snapshot.add(&rows)?;
+        self.note_prepared(&rows)?;
         let size = snapshot.relations.len();
         self.state.snapshot = Some(snapshot);
         // A prepared statement keeps the plan made when it was prepared: one made when the
@@ -554,13 +610,12 @@ impl Tracer {
         let stale = self.prepared == Prepared::Ready && size > 2 * self.planned_for + 64;
         if self.prepared == Prepared::Missing || stale {
             let deallocate = if stale {
-                "DEALLOCATE migration_guard_statement;\nDEALLOCATE migration_guard_snapshot;\n"
+                "DEALLOCATE migration_guard_statement;\nDEALLOCATE migration_guard_baseline;\n"
             } else {
                 ""
             };
-            let snapshot_sql = SNAPSHOT_TABLES_SQL.replace(SNAPSHOT_OIDS.0, SNAPSHOT_OIDS.1);
             conn.execute(sqlx::AssertSqlSafe(format!(
-                "{deallocate}{PREPARE_STATEMENT}{STATEMENT_SQL};\n{PREPARE_SNAPSHOT}{snapshot_sql}"
+                "{deallocate}{PREPARE_STATEMENT}{STATEMENT_SQL};\n{PREPARE_BASELINE}{BASELINE_SQL}"
             )))
             .await?;
             self.prepared = Prepared::Ready;
@@ -582,7 +637,13 @@ impl Tracer {
     /// Before an ALTER TABLE that sets NOT NULL or drops columns: the table's scan and
     /// dropped-column counts, so the statement query after it can tell what it did.
     async fn baseline(&mut self, conn: &mut PgConnection, name: String) -> Result<(), sqlx::Error> {
-        if let Some(row) = sqlx::query(BASELINE_SQL).bind(name).fetch_optional(&mut *conn).await? {
+        let row = sqlx::query(BASELINE_SQL).bind(name).fetch_optional(&mut *conn).await?;
+        self.note_baseline(row.as_ref())
+    }
+
+    /// Keeps the baseline query's row (none: no such table yet).
+    fn note_baseline(&mut self, row: Option<&PgRow>) -> Result<(), sqlx::Error> {
+        if let Some(row) = row {
             let oid = row.try_get::<i64, _>("oid")? as u32;
             self.state.scans.insert(oid, row.try_get("scans")?);
             self.state.dropped_columns.insert(oid, row.try_get("dropped")?);
@@ -621,7 +682,16 @@ impl Tracer {
                     let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
                     let acquired: Vec<LockMode> =
                         modes.iter().copied().filter(|m| state.held.insert((oid, *m))).collect();
-                    state.touched.insert(oid);
+                    if exists {
+                        state.seen.relations.insert(oid, Some((relation(row, oid)?, row.try_get("filenode")?)));
+                        // The constraint rows list all of a table locked strongly enough to change them.
+                        if modes.iter().any(|m| *m >= LockMode::ShareUpdateExclusive) {
+                            state.seen.constraints.insert(oid, Vec::new());
+                        }
+                    } else {
+                        state.seen.relations.insert(oid, None);
+                        state.seen.constraints.remove(&oid);
+                    }
                     let Some(before) = snapshot.relations.get(&oid) else {
                         // Created by this migration: only new indexes on old tables matter.
                         if exists && state.seen_new.insert(oid) {
@@ -690,6 +760,9 @@ impl Tracer {
         for (oid, row) in constraint_rows {
             let table_oid = row.try_get::<i64, _>("parent")? as u32;
             let kind: String = row.try_get("kind")?;
+            if let Some(list) = state.seen.constraints.get_mut(&table_oid) {
+                list.push((oid, row.try_get("name")?, row.try_get("flag")?));
+            }
             if kind == "f" && !snapshot.constraints.contains_key(&oid) {
                 let referenced = row.try_get::<i64, _>("referenced")? as u32;
                 let name: String = row.try_get("name")?;
@@ -868,35 +941,23 @@ impl Observer for Tracer {
             self.state = ScriptState { in_tx: script.transaction.is_wrapped(), ..ScriptState::default() };
         }
         let statement = &script.split.statements[index];
-        let node = parse(script.text(statement));
+        let (node, more) = parse_first(script.text(statement));
         if matches!(node, Some(NodeEnum::DiscardStmt(_) | NodeEnum::DeallocateStmt(_))) {
             // It may drop the prepared statement query: the next snapshot tells.
             self.prepared = Prepared::Unknown;
         }
-        self.state.exclusive_before =
-            if self.state.in_tx && !is_trivial(node.as_ref()) && !is_metadata_only(node.as_ref()) {
-                self.state.exclusive.clone()
-            } else {
-                None
-            };
+        let mut planned = Planned { in_tx: self.state.in_tx, ..Planned::default() };
         let interesting = may_lock(node.as_ref());
-        self.state.queried = false;
-        self.state.sent_along = false;
         if interesting {
             let baseline = baseline_target(node.as_ref());
             // A single statement in its own transaction behaves the same; holding the
             // transaction open until we looked lets the trace see its locks.
             let opens = !self.state.in_tx && statement.tx == TxEffect::Plain && wrappable(node.as_ref());
             // Our queries go in the statement's message inside a transaction only (outside
-            // one, the message would make one of its statement and ours), and not with a
-            // baseline, which is read before the statement.
-            let sendable = baseline.is_none() && (self.state.in_tx || opens);
-            let mut snapshot = None;
+            // one, the message would make one of its statement and ours).
+            let sendable = self.state.in_tx || opens;
             if self.state.snapshot.is_none() {
-                snapshot = self.snapshot_along().filter(|_| sendable && self.prepared == Prepared::Ready);
-                if snapshot.is_none() {
-                    self.snapshot(conn).await?;
-                }
+                self.snapshot(conn).await?;
             }
             // Reading the snapshot may have prepared the queries.
             let along = sendable && self.prepared == Prepared::Ready;
@@ -906,32 +967,34 @@ impl Observer for Tracer {
                 } else {
                     conn.execute("BEGIN").await?;
                 }
-                self.state.opened = true;
+                planned.opened = true;
                 self.state.in_tx = true;
             }
-            self.state.queried = self.state.in_tx;
-            if self.state.queried {
+            planned.queried = self.state.in_tx;
+            if planned.queried {
                 if along {
-                    if let Some(query) = snapshot {
-                        wrap.before.push(query);
-                        self.state.snapshot_along = true;
+                    if let Some(name) = baseline {
+                        wrap.before.push(format!("EXECUTE migration_guard_baseline({})", escaped_literal(&name)));
+                        planned.baseline_along = true;
                     }
                     wrap.after.push(EXECUTE_STATEMENT.into());
-                    if self.state.opened {
+                    if planned.opened {
                         wrap.after.push("COMMIT".into());
                     }
-                    self.state.sent_along = true;
+                    planned.sent_along = true;
                 } else if let Some(name) = baseline {
                     self.baseline(conn, name).await?;
                 }
             }
         }
-        // Sequences and schema elements are made without a lock the trace looks at.
-        let unseen = matches!(node, Some(NodeEnum::CreateSeqStmt(_) | NodeEnum::CreateSchemaStmt(_)));
-        if (interesting && !self.state.queried) || unseen {
+        // Sequences and schema elements are made without a lock the trace looks at; the
+        // statements after the first of a block are not looked at.
+        let unseen = more || matches!(node, Some(NodeEnum::CreateSeqStmt(_) | NodeEnum::CreateSchemaStmt(_)));
+        if (interesting && !planned.queried) || unseen {
             self.state.blind = true;
         }
-        self.state.node = node;
+        planned.node = node;
+        self.state.planned.push_back(planned);
         Ok(wrap)
     }
 
@@ -946,18 +1009,21 @@ impl Observer for Tracer {
         if !self.enabled {
             return Ok(());
         }
-        if self.state.queried {
-            let rows = if self.state.sent_along {
-                if self.state.opened {
+        let planned = self.state.planned.pop_front().unwrap_or_default();
+        self.state.exclusive_before = planned.exclusive_before(&self.state.exclusive);
+        self.state.node = planned.node;
+        if planned.queried {
+            let rows = if planned.sent_along {
+                if planned.opened {
                     // Our BEGIN's and COMMIT's (empty) results.
                     replies.before.pop_front();
                 }
-                if std::mem::take(&mut self.state.snapshot_along) {
+                if planned.baseline_along {
                     let rows = replies.before.pop_front().unwrap_or_default();
-                    self.took_snapshot(conn, &rows).await?;
+                    self.note_baseline(rows.first())?;
                 }
                 let rows = replies.after.pop_front().unwrap_or_default();
-                if self.state.opened {
+                if planned.opened {
                     replies.after.pop_front();
                 }
                 rows
@@ -992,9 +1058,8 @@ impl Observer for Tracer {
             let hits = check(&trace, index, &mut self.state.fired);
             self.state.hits.extend(hits);
         }
-        if self.state.opened {
-            self.state.opened = false;
-            if !self.state.sent_along {
+        if planned.opened {
+            if !planned.sent_along {
                 conn.execute("COMMIT").await?;
             }
             self.end_transaction();
@@ -1074,10 +1139,22 @@ fn relation(row: &PgRow, oid: u32) -> Result<Relation, sqlx::Error> {
     })
 }
 
+/// `text` as a string literal whatever `standard_conforming_strings` says.
+fn escaped_literal(text: &str) -> String {
+    format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 /// The statement's parse tree, or `None` when the parser rejects it (the server will say why).
 fn parse(text: &str) -> Option<NodeEnum> {
-    let parsed = pg_query::parse(text, 0).ok()?;
-    parsed.protobuf.stmts.into_iter().next()?.stmt?.node
+    parse_first(text).0
+}
+
+/// The first statement's parse tree, and whether more statements follow it (a block sent as
+/// one statement).
+fn parse_first(text: &str) -> (Option<NodeEnum>, bool) {
+    let Ok(parsed) = pg_query::parse(text, 0) else { return (None, false) };
+    let more = parsed.protobuf.stmts.len() > 1;
+    (parsed.protobuf.stmts.into_iter().next().and_then(|s| s.stmt?.node), more)
 }
 
 /// Statements that take no lock stronger than ROW EXCLUSIVE on existing relations and rewrite
@@ -1211,6 +1288,11 @@ mod tests {
         assert!(emptied_tables(node("DELETE FROM orders WHERE id > 1").as_ref()).is_empty());
         assert!(emptied_tables(node("DELETE FROM orders USING customers").as_ref()).is_empty());
         assert!(emptied_tables(node("UPDATE orders SET id = 1").as_ref()).is_empty());
+    }
+
+    #[test]
+    fn literals_stay_literals_whatever_the_settings() {
+        assert_eq!(escaped_literal(r#""public"."o'k\""#), r#"E'"public"."o''k\\"'"#);
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl Script {
                 } else {
                     Vec::new()
                 };
-                Split { statements, lines, syntax_error: Some("the scanner cannot split it".into()) }
+                Split { statements, lines, syntax_error: Some("the scanner cannot split it".into()), compound: false }
             }
             Err(error) => return Err(split_error(path, first_line, error)),
         };

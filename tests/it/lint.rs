@@ -274,20 +274,87 @@ fn migrations_that_drop_prepared_statements_are_traced_after_it() {
     assert!(found.contains(&("index-not-concurrent".into(), "000003_c.up.sql".into(), 1)), "{report:#}");
 }
 
-/// The trace's own queries travel in the statement's message, before it: the line of a failing
-/// statement's error position still counts from the statement, in a transaction the runner opened
-/// and in one the trace opened around an autocommit statement.
+/// The trace's own queries travel in the statement's message, before it, and a migration in a
+/// transaction goes to the server as one message: the line of a failing statement's error
+/// position still counts from the statement, whichever statement of the message failed, in a
+/// transaction the runner opened and in one the trace opened around an autocommit statement, with
+/// the trace and without it.
 #[test]
 fn error_lines_count_from_the_statement_sent_with_the_trace() {
     let failing = "ALTER TABLE a\n  ADD COLUMN c no_such_type,\n  ADD COLUMN b int,\n  ADD COLUMN d int,\n  ADD COLUMN e int,\n  ADD COLUMN f int;\n";
+    let after_others =
+        format!("ALTER TABLE a ADD COLUMN x int;\nCREATE INDEX a_x ON a (x);\nCOMMENT ON TABLE a IS 'a';\n{failing}");
     for (setup, change) in [
         ("CREATE TABLE a (id int PRIMARY KEY);\n", failing.to_string()),
+        ("CREATE TABLE a (id int PRIMARY KEY);\n", after_others.clone()),
         ("-- +migrate Up\nCREATE TABLE a (id int PRIMARY KEY);\n", format!("-- +migrate Up notransaction\n{failing}")),
     ] {
-        let dir = two_migrations(setup, &change);
-        let (_, _, report) = rules_of(dir.path(), &[]);
-        let failed: Vec<_> = findings(&report).into_iter().filter(|(rule, _, _)| rule == "migration-failed").collect();
-        let line = change.lines().position(|l| l.contains("no_such_type")).unwrap() as u64 + 1;
-        assert_eq!(failed, vec![("migration-failed".into(), "2_change.sql".into(), line)], "{report:#}");
+        for args in [&[][..], &["--no-lint"][..]] {
+            let dir = two_migrations(setup, &change);
+            let (_, _, report) = rules_of(dir.path(), args);
+            let failed: Vec<_> =
+                findings(&report).into_iter().filter(|(rule, _, _)| rule == "migration-failed").collect();
+            let line = change.lines().position(|l| l.contains("no_such_type")).unwrap() as u64 + 1;
+            assert_eq!(failed, vec![("migration-failed".into(), "2_change.sql".into(), line)], "{args:?} {report:#}");
+        }
     }
+}
+
+/// A constraint checked at COMMIT fails the migration at its last statement, reported as the
+/// COMMIT, and nothing of it stays applied.
+#[test]
+fn a_deferred_constraint_fails_at_commit() {
+    let dir = two_migrations(
+        "CREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n",
+        "INSERT INTO c VALUES (1);\nCOMMENT ON TABLE c IS 'children';\n",
+    );
+    for args in [&[][..], &["--no-lint"][..]] {
+        let (_, _, report) = rules_of(dir.path(), args);
+        let failed: Vec<_> = findings(&report).into_iter().filter(|(rule, _, _)| rule == "migration-failed").collect();
+        assert_eq!(failed, vec![("migration-failed".into(), "2_change.sql".into(), 2)], "{args:?} {report:#}");
+        let text = report.to_string();
+        assert!(text.contains("COMMIT") && text.contains("foreign key"), "{report:#}");
+    }
+}
+
+/// The next migration starts from what the trace saw the last one leave (a renamed table, a
+/// dropped and a new constraint), and a block of several statements sent as one (its statements
+/// after the first unseen) makes it read the relations again: a table such a block created is
+/// an existing table for the migrations after it.
+#[test]
+fn the_next_migration_sees_what_the_last_one_left() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("1_first.sql", "-- +migrate Up\nCREATE TABLE first (id int PRIMARY KEY);\n"),
+        (
+            "2_block.sql",
+            "-- +migrate Up notransaction\n-- +migrate StatementBegin\nBEGIN;\nCREATE TABLE made (id int PRIMARY KEY, n int);\nCOMMIT;\n-- +migrate StatementEnd\n",
+        ),
+        (
+            "3_rename.sql",
+            "-- +migrate Up\nCREATE TABLE a (id int PRIMARY KEY, n int UNIQUE);\nALTER TABLE a RENAME TO b;\n",
+        ),
+        (
+            "4_alter.sql",
+            "-- +migrate Up\nALTER TABLE b ALTER COLUMN n TYPE bigint;\nALTER TABLE made ALTER COLUMN n TYPE bigint;\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let (_, _, report) = rules_of(dir.path(), &[]);
+    let rewrites: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "type-change-rewrite" && f["file"].as_str().unwrap().ends_with("4_alter.sql"))
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rewrites,
+        [
+            "changing the type of n rewrites b under an ACCESS EXCLUSIVE lock that blocks reads and writes",
+            "changing the type of n rewrites made under an ACCESS EXCLUSIVE lock that blocks reads and writes"
+        ],
+        "{report:#}"
+    );
 }

@@ -1,7 +1,7 @@
 -- Relations and constraints of the database before a migration runs, so the trace can tell
 -- objects that existed before it from objects it creates. User objects have OIDs >= 16384;
 -- those from $1 on were created by the change under review (OIDs only grow), so they are new
--- in production too.
+-- in production too. The tracer appends a row `p` that says whether its queries are prepared.
 SELECT 'r' AS tag, c.oid::int8 AS oid, c.relkind::text AS kind, c.relfilenode::int8 AS filenode,
        coalesce(i.indrelid, 0)::int8 AS parent, n.nspname::text AS schema, c.relname::text AS name,
        true AS flag
@@ -13,7 +13,3 @@ UNION ALL
 SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::text, k.convalidated
 FROM pg_catalog.pg_constraint k
 WHERE k.oid >= 16384 AND k.oid::int8 < $1 AND k.conrelid <> 0
-UNION ALL
--- Whether this session has the tracer's two queries prepared under the names it gives them.
-SELECT 'p', 0, '', 0, 0, '', '', (SELECT count(*) = 2 FROM pg_catalog.pg_prepared_statements s
-                                  WHERE s.name IN ('migration_guard_statement', 'migration_guard_snapshot'))
