@@ -32,6 +32,27 @@ struct Mode {
     warm: bool,
 }
 
+/// The whole history applied with nothing snapshotted: no round trip, no effect rules, no lint
+/// (the last flag, which the lint mode leaves out).
+const APPLY_ONLY: &[&str] = &[
+    "--scope",
+    "all",
+    "--round-trip",
+    "none",
+    "--rule",
+    "destructive-change=off",
+    "--rule",
+    "backward-incompatible=off",
+    "--rule",
+    "data-changed=off",
+    "--no-lint",
+];
+/// [`APPLY_ONLY`] with the lint trace.
+const APPLY_AND_LINT: &[&str] = match APPLY_ONLY.split_last() {
+    Some((_, rest)) => rest,
+    None => &[],
+};
+
 const MODES: &[Mode] = &[
     Mode {
         key: "pr",
@@ -54,43 +75,8 @@ const MODES: &[Mode] = &[
         round_trip_floor: false,
         warm: false,
     },
-    Mode {
-        key: "apply",
-        name: "apply only",
-        args: &[
-            "--scope",
-            "all",
-            "--round-trip",
-            "none",
-            "--no-lint",
-            "--rule",
-            "destructive-change=off",
-            "--rule",
-            "backward-incompatible=off",
-            "--rule",
-            "data-changed=off",
-        ],
-        round_trip_floor: false,
-        warm: false,
-    },
-    Mode {
-        key: "lint",
-        name: "apply + lint trace",
-        args: &[
-            "--scope",
-            "all",
-            "--round-trip",
-            "none",
-            "--rule",
-            "destructive-change=off",
-            "--rule",
-            "backward-incompatible=off",
-            "--rule",
-            "data-changed=off",
-        ],
-        round_trip_floor: false,
-        warm: false,
-    },
+    Mode { key: "apply", name: "apply only", args: APPLY_ONLY, round_trip_floor: false, warm: false },
+    Mode { key: "lint", name: "apply + lint trace", args: APPLY_AND_LINT, round_trip_floor: false, warm: false },
     Mode { key: "all", name: "whole history judged", args: &["--scope", "all"], round_trip_floor: true, warm: false },
 ];
 
