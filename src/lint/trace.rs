@@ -21,8 +21,8 @@ use std::time::Duration;
 const STATEMENT_SQL: &str = include_str!("catalog/statement.sql");
 const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
-/// The statement query as prepared on the migration's connection (the snapshots say whether it
-/// and the snapshot query are there, as `p`).
+/// The statement and baseline queries as prepared on the migration's connection (the `p` row
+/// says whether they are there).
 const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement AS ";
 const EXECUTE_STATEMENT: &str = "EXECUTE migration_guard_statement";
 const PREPARE_BASELINE: &str = "PREPARE migration_guard_baseline(text) AS ";
@@ -346,7 +346,7 @@ impl Snapshot {
         for (oid, row) in seen.relations {
             match row {
                 // A dropped table takes its indexes and constraints with it.
-                None => self.forget(&HashSet::from([oid])),
+                None => self.forget(oid),
                 Some((relation, filenode)) if existing(oid) && SNAPSHOT_KINDS.contains(&relation.kind) => {
                     self.add_relation(relation, filenode);
                 }
@@ -354,33 +354,30 @@ impl Snapshot {
             }
         }
         for (table, constraints) in seen.constraints {
-            for (oid, name) in
-                self.owned.get_mut(&table).map(|o| std::mem::take(&mut o.constraints)).unwrap_or_default()
-            {
-                self.constraints.remove(&oid);
-                self.constraint_tables.remove(&oid);
-                self.constraint_names.remove(&(table, name));
-            }
+            let old = self.owned.get_mut(&table).map(|o| std::mem::take(&mut o.constraints)).unwrap_or_default();
+            self.forget_constraints(table, old);
             for (oid, name, valid) in constraints.into_iter().filter(|(oid, ..)| existing(*oid)) {
                 self.add_constraint(oid, table, name, valid);
             }
         }
     }
 
-    /// Forgets what it knows of `tables` (relations, their indexes and constraints), to read
-    /// them again.
-    fn forget(&mut self, tables: &HashSet<u32>) {
-        for &table in tables {
-            let owned = self.owned.remove(&table).unwrap_or_default();
-            for oid in std::iter::once(table).chain(owned.relations) {
-                self.relations.remove(&oid);
-                self.filenodes.remove(&oid);
-            }
-            for (oid, name) in owned.constraints {
-                self.constraints.remove(&oid);
-                self.constraint_tables.remove(&oid);
-                self.constraint_names.remove(&(table, name));
-            }
+    /// Forgets a dropped relation and, for a table, its indexes and constraints.
+    fn forget(&mut self, table: u32) {
+        let owned = self.owned.remove(&table).unwrap_or_default();
+        for oid in std::iter::once(table).chain(owned.relations) {
+            self.relations.remove(&oid);
+            self.filenodes.remove(&oid);
+        }
+        self.forget_constraints(table, owned.constraints);
+    }
+
+    /// Forgets `constraints` (OID, name) of `table`.
+    fn forget_constraints(&mut self, table: u32, constraints: HashSet<(u32, String)>) {
+        for (oid, name) in constraints {
+            self.constraints.remove(&oid);
+            self.constraint_tables.remove(&oid);
+            self.constraint_names.remove(&(table, name));
         }
     }
 }
