@@ -267,7 +267,6 @@ impl Observer for Written {
         match statement.tx {
             TxEffect::Control(kw) => self.in_block = kw == "BEGIN",
             _ if script.transaction.is_wrapped() => {}
-            _ if script.transaction.is_wrapped() => {}
             _ if !self.in_block && text_may_write(script.text(statement)) => self.tables = None,
             _ => {}
         }

@@ -173,6 +173,33 @@ impl<'a, O: Observer> SqlSteps<'a, O> {
     pub fn into_observer(self) -> O {
         self.observer
     }
+
+    /// Runs a script the observer does not see (a down, an up again, a replay), telling it
+    /// afterwards what the script locked if it asks; `written` watches it when `watch_writes`.
+    async fn run_unseen(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        watch_writes: bool,
+    ) -> Result<ScriptOutcome, StairwayError> {
+        if !self.observer.unseen_starts() {
+            let outcome = if watch_writes {
+                runner::run_script(conn, script, &mut self.written).await?
+            } else {
+                runner::run_replay(conn, script).await?
+            };
+            return Ok(outcome);
+        }
+        let mut locked = runner::LockedRelations::default();
+        let result = if watch_writes {
+            runner::run_script(conn, script, &mut (&mut self.written, &mut locked)).await
+        } else {
+            runner::run_script(conn, script, &mut locked).await
+        };
+        let outcome = result?;
+        self.observer.ran_unseen(locked.take(&outcome));
+        Ok(outcome)
+    }
 }
 
 impl<O: Observer> Steps for SqlSteps<'_, O> {
@@ -180,9 +207,6 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
         self.written.start(script);
-        if pass != Pass::First {
-            self.observer.unobserved();
-        }
         match pass {
             Pass::First => {
                 let outcome = runner::run_script(conn, script, &mut (&mut self.observer, &mut self.written)).await?;
@@ -190,13 +214,13 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
                 Ok(outcome)
             }
             // What a script that may write rows writes is read statement by statement.
-            Pass::Again if self.written.watching() => Ok(runner::run_script(conn, script, &mut self.written).await?),
+            Pass::Again if self.written.watching() => self.run_unseen(conn, script, true).await,
             _ => {
                 if self.written.watching() {
                     // Unwatched, what it wrote is unknown.
                     self.written.take();
                 }
-                Ok(runner::run_replay(conn, script).await?)
+                self.run_unseen(conn, script, false).await
             }
         }
     }
@@ -204,8 +228,7 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
     async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, StairwayError> {
         let script = self.chain.migrations[index].down.as_ref().expect("has_down checked");
         self.written.start(script);
-        self.observer.unobserved();
-        Ok(runner::run_script(conn, script, &mut self.written).await?)
+        self.run_unseen(conn, script, true).await
     }
 
     fn written(&mut self) -> Option<BTreeSet<String>> {

@@ -7,7 +7,7 @@ use crate::sql::{Reach, Statement, TxEffect};
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow};
-use sqlx::{Connection, Either, Executor, error::DatabaseError};
+use sqlx::{Connection, Either, Executor, Row, error::DatabaseError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -134,6 +134,18 @@ pub trait Observer {
     /// Something ran on the database that the observer did not see (a replay, a down, seed
     /// data): what it learned of the database may be out of date.
     fn unobserved(&mut self) {}
+
+    /// A script it will not see runs next (a down, a replay): until [`Observer::ran_unseen`]
+    /// it must hold nothing it learned of the database as true. Returns whether it wants to
+    /// be told what the script locked (reading that costs a query per script).
+    fn unseen_starts(&mut self) -> bool {
+        self.unobserved();
+        false
+    }
+
+    /// The script announced by [`Observer::unseen_starts`] ran; `locked` holds every relation
+    /// its transaction locked when known (what it did not lock, it did not change).
+    fn ran_unseen(&mut self, _locked: Option<Vec<u32>>) {}
 }
 
 /// An observer that does nothing.
@@ -173,6 +185,14 @@ impl<T: Observer> Observer for &mut T {
     fn unobserved(&mut self) {
         (**self).unobserved();
     }
+
+    fn unseen_starts(&mut self) -> bool {
+        (**self).unseen_starts()
+    }
+
+    fn ran_unseen(&mut self, locked: Option<Vec<u32>>) {
+        (**self).ran_unseen(locked);
+    }
 }
 
 /// Both observers, the first one first (its queries too, on both sides of the statement).
@@ -210,6 +230,74 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn unobserved(&mut self) {
         self.0.unobserved();
         self.1.unobserved();
+    }
+
+    fn unseen_starts(&mut self) -> bool {
+        let first = self.0.unseen_starts();
+        self.1.unseen_starts() || first
+    }
+
+    fn ran_unseen(&mut self, locked: Option<Vec<u32>>) {
+        self.0.ran_unseen(locked.clone());
+        self.1.ran_unseen(locked);
+    }
+}
+
+/// Collects the relations a script's transaction locks, read in its last statement's message
+/// before it commits: for an observer that did not see the script (see
+/// [`Observer::ran_unseen`]).
+#[derive(Debug, Default)]
+pub struct LockedRelations {
+    /// The script runs as one transaction, the read can see all it locked.
+    readable: bool,
+    oids: Option<Vec<u32>>,
+}
+
+/// The relations this transaction holds a lock on (user objects only).
+const LOCKED_SQL: &str = "SELECT DISTINCT l.relation::int8 FROM pg_catalog.pg_locks l \
+     WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384";
+
+impl LockedRelations {
+    /// What the script locked; `None` when it did not run as one transaction to the end.
+    pub fn take(&mut self, outcome: &ScriptOutcome) -> Option<Vec<u32>> {
+        let oids = self.oids.take();
+        if outcome.succeeded() { oids } else { None }
+    }
+
+    fn reads_after(&self, script: &Script, index: usize) -> bool {
+        self.readable && index + 1 == script.split.statements.len()
+    }
+}
+
+impl Observer for LockedRelations {
+    async fn before(&mut self, _conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {
+        if index == 0 {
+            self.oids = None;
+            // A script that ends transactions of its own releases locks before the read.
+            self.readable = script.transaction.is_wrapped()
+                && script.split.statements.iter().all(|s| !matches!(s.tx, TxEffect::Control(_)));
+        }
+        let mut wrap = Wrap::default();
+        if self.reads_after(script, index) {
+            wrap.after.push(LOCKED_SQL.into());
+        }
+        Ok(wrap)
+    }
+
+    async fn after(
+        &mut self,
+        _conn: &mut PgConnection,
+        script: &Script,
+        index: usize,
+        _elapsed: Duration,
+        replies: &mut Replies,
+    ) -> Result<(), sqlx::Error> {
+        if self.reads_after(script, index) {
+            let rows = replies.after.pop_front().unwrap_or_default();
+            let oids = rows.iter().map(|row| row.try_get::<i64, _>(0).map(|oid| oid as u32));
+            self.oids = Some(oids.collect::<Result<_, _>>()?);
+        }
+        Ok(())
     }
 }
 

@@ -36,6 +36,9 @@ macro_rules! prepared {
 /// The relations and constraints before a script, and whether the queries are prepared (`p`).
 const SNAPSHOT_SQL: &str =
     concat!(include_str!("catalog/snapshot.sql"), "UNION ALL\nSELECT 'p', 0, '', 0, 0, '', '', ", prepared!());
+/// The relations scripts the trace did not see locked, and whether the queries are prepared.
+const REFRESH_SQL: &str =
+    concat!(include_str!("catalog/refresh.sql"), "UNION ALL\nSELECT 'p', 0, '', 0, 0, '', '', ", prepared!());
 /// The `p` row alone, when the kept snapshot needs no reading.
 const PREPARED_SQL: &str = concat!("SELECT 'p'::text AS tag, ", prepared!(), " AS flag");
 
@@ -296,6 +299,8 @@ struct Snapshot {
     /// Table OID → the relations that belong to it (indexes, TOAST) and its constraints (OID,
     /// name): what forgetting a table removes, found without walking the whole snapshot.
     owned: HashMap<u32, Owned>,
+    /// Relations that scripts the trace did not see locked: read again before use.
+    stale: HashSet<u32>,
 }
 
 /// What belongs to one table in a [`Snapshot`].
@@ -310,11 +315,12 @@ impl Snapshot {
     fn add(&mut self, rows: &[sqlx::postgres::PgRow]) -> Result<(), sqlx::Error> {
         for row in rows {
             let tag: String = row.try_get("tag")?;
-            let oid = row.try_get::<i64, _>("oid")? as u32;
+            // The `p` row of PREPARED_SQL has no other columns.
+            let oid = || row.try_get::<i64, _>("oid").map(|oid| oid as u32);
             match tag.as_str() {
-                "r" => self.add_relation(relation(row, oid)?, row.try_get("filenode")?),
+                "r" => self.add_relation(relation(row, oid()?)?, row.try_get("filenode")?),
                 "c" => {
-                    let table = row.try_get::<i64, _>("parent")? as u32;
+                    let (oid, table) = (oid()?, row.try_get::<i64, _>("parent")? as u32);
                     self.add_constraint(oid, table, row.try_get("name")?, row.try_get("flag")?);
                 }
                 _ => {}
@@ -480,8 +486,12 @@ pub struct Tracer {
     findings: Vec<Finding>,
     /// The snapshot of the last script, which committed, brought up to date with what its
     /// statement queries saw: the next script starts from it instead of reading every
-    /// relation, unless something ran unobserved in between.
+    /// relation. After scripts it did not see (a round trip), it reads again what they locked;
+    /// after anything else unobserved, everything.
     kept: Option<Snapshot>,
+    /// The kept snapshot while a script the trace does not see runs: kept again, with what
+    /// the script locked marked stale, once the script's locks are known.
+    pending: Option<Snapshot>,
     prepared: Prepared,
     /// How many relations there were when the statement query was planned.
     planned_for: usize,
@@ -497,6 +507,7 @@ impl Tracer {
             state: ScriptState::default(),
             findings: Vec::new(),
             kept: None,
+            pending: None,
             prepared: Prepared::Unknown,
             planned_for: 0,
         }
@@ -592,11 +603,18 @@ impl Tracer {
     /// read.
     async fn snapshot(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let rows = match &self.kept {
+            Some(kept) if !kept.stale.is_empty() => {
+                let stale: Vec<i64> = kept.stale.iter().map(|oid| i64::from(*oid)).collect();
+                sqlx::query(REFRESH_SQL).bind(stale).bind(self.fresh_from).fetch_all(&mut *conn).await?
+            }
             Some(_) if self.prepared == Prepared::Ready => Vec::new(),
             Some(_) => sqlx::query(PREPARED_SQL).fetch_all(&mut *conn).await?,
             None => sqlx::query(SNAPSHOT_SQL).bind(self.fresh_from).fetch_all(&mut *conn).await?,
         };
         let mut snapshot = self.kept.take().unwrap_or_default();
+        for oid in std::mem::take(&mut snapshot.stale) {
+            snapshot.forget(oid);
+        }
         snapshot.add(&rows)?;
         self.note_prepared(&rows)?;
         let size = snapshot.relations.len();
@@ -923,10 +941,26 @@ impl Observer for Tracer {
         self.fresh_from = i64::from(first_oid);
         // What it kept counted the change's objects as existing.
         self.kept = None;
+        self.pending = None;
     }
 
     fn unobserved(&mut self) {
         self.kept = None;
+        self.pending = None;
+    }
+
+    fn unseen_starts(&mut self) -> bool {
+        // The script may drop the prepared queries (DEALLOCATE): the next snapshot tells.
+        self.prepared = Prepared::Unknown;
+        self.pending = self.kept.take();
+        self.enabled && self.pending.is_some()
+    }
+
+    fn ran_unseen(&mut self, locked: Option<Vec<u32>>) {
+        if let (Some(mut snapshot), Some(locked)) = (self.pending.take(), locked) {
+            snapshot.stale.extend(locked);
+            self.kept = Some(snapshot);
+        }
     }
 
     async fn before(&mut self, conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {

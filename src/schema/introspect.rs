@@ -328,16 +328,17 @@ async fn fetch(conn: &mut PgConnection, what: &'static str, sql: &'static str) -
 }
 
 /// Runs a per-owner query (its last column is the owner's oid) for every owner, or with
-/// `only`, for those owners alone (`owner` is the SQL expression of the owner's oid).
+/// `only`, for those owners alone (`owned`: the condition on the row that says its owner is
+/// in `$1`, which an index should serve).
 async fn fetch_owned(
     conn: &mut PgConnection,
     what: &'static str,
     sql: &'static str,
-    owner: &str,
+    owned: &str,
     only: Option<&[Oid]>,
 ) -> Result<Vec<PgRow>, IntrospectError> {
     let Some(only) = only else { return fetch(conn, what, sql).await };
-    sqlx::query(sqlx::AssertSqlSafe(format!("{sql}\n  AND {owner} = ANY($1)")))
+    sqlx::query(sqlx::AssertSqlSafe(format!("{sql}\n  AND {owned}")))
         .bind(only)
         .fetch_all(conn)
         .await
@@ -499,8 +500,11 @@ impl Owned {
 
         const TYPES: &str = "types";
         if kinds.types {
-            let owner = "(CASE WHEN t.typtype = 'c' THEN t.typrelid ELSE t.oid END)";
-            for row in fetch_owned(conn, TYPES, include_str!("sql/types.sql"), owner, only).await? {
+            // The owner (a composite type's is its relation) through pg_type's OID index: a
+            // composite type is its relation's row type.
+            let owned = "t.oid = ANY($1::oid[] || ARRAY(SELECT r.reltype FROM pg_class r WHERE r.oid = ANY($1))) \
+                         AND (CASE WHEN t.typtype = 'c' THEN t.typrelid ELSE t.oid END) = ANY($1)";
+            for row in fetch_owned(conn, TYPES, include_str!("sql/types.sql"), owned, only).await? {
                 let types = o.types.entry(get::<Oid>(&row, 12, TYPES)?.0).or_default();
                 let name = key2(&get::<String>(&row, 0, TYPES)?, &get::<String>(&row, 1, TYPES)?);
                 let comment: Option<String> = get(&row, 11, TYPES)?;
@@ -534,7 +538,7 @@ impl Owned {
 
         const SEQUENCES: &str = "sequences";
         if kinds.sequences {
-            for row in fetch_owned(conn, SEQUENCES, include_str!("sql/sequences.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, SEQUENCES, include_str!("sql/sequences.sql"), "c.oid = ANY($1)", only).await? {
                 let name = key2(&get::<String>(&row, 0, SEQUENCES)?, &get::<String>(&row, 1, SEQUENCES)?);
                 o.sequences.entry(get::<Oid>(&row, 12, SEQUENCES)?.0).or_default().push((
                     name,
@@ -556,7 +560,7 @@ impl Owned {
 
         const COLUMNS: &str = "columns";
         if kinds.columns {
-            for row in fetch_owned(conn, COLUMNS, include_str!("sql/columns.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, COLUMNS, include_str!("sql/columns.sql"), "c.oid = ANY($1)", only).await? {
                 let name = key3(
                     &get::<String>(&row, 0, COLUMNS)?,
                     &get::<String>(&row, 1, COLUMNS)?,
@@ -586,7 +590,9 @@ impl Owned {
 
         const CONSTRAINTS: &str = "constraints";
         if kinds.columns {
-            for row in fetch_owned(conn, CONSTRAINTS, include_str!("sql/constraints.sql"), "c.oid", only).await? {
+            for row in
+                fetch_owned(conn, CONSTRAINTS, include_str!("sql/constraints.sql"), "c.oid = ANY($1)", only).await?
+            {
                 let name = key3(
                     &get::<String>(&row, 0, CONSTRAINTS)?,
                     &get::<String>(&row, 1, CONSTRAINTS)?,
@@ -614,7 +620,8 @@ impl Owned {
 
         const INDEXES: &str = "indexes";
         if kinds.indexes {
-            for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "i.indrelid", only).await? {
+            for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "i.indrelid = ANY($1)", only).await?
+            {
                 let schema: String = get(&row, 0, INDEXES)?;
                 let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
                 let definition: String = get(&row, 7, INDEXES)?;
@@ -638,7 +645,7 @@ impl Owned {
 
         const TABLES: &str = "tables";
         if kinds.tables {
-            for row in fetch_owned(conn, TABLES, include_str!("sql/tables.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, TABLES, include_str!("sql/tables.sql"), "c.oid = ANY($1)", only).await? {
                 let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
                 let replica_identity = match get::<String>(&row, 10, TABLES)?.as_str() {
                     "n" => "nothing",
@@ -665,7 +672,7 @@ impl Owned {
 
         const VIEWS: &str = "views";
         if kinds.views {
-            for row in fetch_owned(conn, VIEWS, include_str!("sql/views.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, VIEWS, include_str!("sql/views.sql"), "c.oid = ANY($1)", only).await? {
                 let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
                 o.views.entry(get::<Oid>(&row, 6, VIEWS)?.0).or_default().push((
                     name,
@@ -681,7 +688,9 @@ impl Owned {
 
         const TRIGGERS: &str = "triggers";
         if kinds.attached {
-            for row in fetch_owned(conn, TRIGGERS, include_str!("sql/triggers.sql"), "t.tgrelid", only).await? {
+            for row in
+                fetch_owned(conn, TRIGGERS, include_str!("sql/triggers.sql"), "t.tgrelid = ANY($1)", only).await?
+            {
                 let name = key3(
                     &get::<String>(&row, 0, TRIGGERS)?,
                     &get::<String>(&row, 1, TRIGGERS)?,
@@ -706,7 +715,7 @@ impl Owned {
 
         const POLICIES: &str = "policies";
         if kinds.attached {
-            for row in fetch_owned(conn, POLICIES, include_str!("sql/policies.sql"), "c.oid", only).await? {
+            for row in fetch_owned(conn, POLICIES, include_str!("sql/policies.sql"), "c.oid = ANY($1)", only).await? {
                 let name = key3(
                     &get::<String>(&row, 0, POLICIES)?,
                     &get::<String>(&row, 1, POLICIES)?,
@@ -734,7 +743,7 @@ impl Owned {
 
         const FUNCTIONS: &str = "functions";
         if kinds.functions {
-            for row in fetch_owned(conn, FUNCTIONS, include_str!("sql/functions.sql"), "p.oid", only).await? {
+            for row in fetch_owned(conn, FUNCTIONS, include_str!("sql/functions.sql"), "p.oid = ANY($1)", only).await? {
                 let name = format!(
                     "{}.{}({})",
                     get::<String>(&row, 0, FUNCTIONS)?,

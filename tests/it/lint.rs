@@ -321,6 +321,65 @@ fn a_deferred_constraint_fails_at_commit() {
 /// dropped and a new constraint), and a block of several statements sent as one (its statements
 /// after the first unseen) makes it read the relations again: a table such a block created is
 /// an existing table for the migrations after it.
+/// A round trip's down and up again run unseen by the trace: the next migration must still know
+/// a table whose file the down replaced, and a table the round trip made again, as they are.
+#[test]
+fn the_next_migration_sees_what_a_round_trip_left() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        (
+            "1_t.sql",
+            "-- +migrate Up\nCREATE TABLE t (id int PRIMARY KEY, n int);\nINSERT INTO t SELECT g, g FROM generate_series(1, 10) g;\n-- +migrate Down\nDROP TABLE t;\n",
+        ),
+        // The down gives t a new file; the up again does not touch it.
+        ("2_clean.sql", "-- +migrate Up\nDELETE FROM t WHERE id < 0;\n-- +migrate Down\nTRUNCATE t;\n"),
+        ("3_u.sql", "-- +migrate Up\nCREATE TABLE u (id int PRIMARY KEY, n int);\n-- +migrate Down\nDROP TABLE u;\n"),
+        (
+            "4_alter.sql",
+            "-- +migrate Up\nALTER TABLE t SET (fillfactor = 70);\nALTER TABLE u ALTER COLUMN n TYPE bigint;\n-- +migrate Down\nALTER TABLE u ALTER COLUMN n TYPE int;\nALTER TABLE t RESET (fillfactor);\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    // The whole check: the round trips are the point.
+    let (_, report) = crate::support::check_json(dir.path(), &[]);
+    let trips: Vec<&str> =
+        report["migrations"].as_array().unwrap().iter().map(|m| m["round_trip"]["status"].as_str().unwrap()).collect();
+    assert_eq!(trips, ["passed"; 4], "{report:#}");
+    let on_alter: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["file"].as_str().unwrap().ends_with("4_alter.sql"))
+        .filter(|f| ["table-rewrite", "type-change-rewrite"].contains(&f["rule"].as_str().unwrap()))
+        .map(|f| (f["rule"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        on_alter,
+        [(
+            "type-change-rewrite",
+            "changing the type of n rewrites u under an ACCESS EXCLUSIVE lock that blocks reads and writes"
+        )],
+        "{report:#}"
+    );
+}
+
+/// A migration that drops the session's prepared statements: the next one is traced as usual
+/// (the tracer asks whether its queries are still there, and prepares them again).
+#[test]
+fn a_migration_that_deallocates_leaves_the_trace_working() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("1_t.sql"),
+        "-- +migrate Up\nCREATE TABLE t (id int PRIMARY KEY);\nDEALLOCATE ALL;\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("2_n.sql"), "-- +migrate Up\nALTER TABLE t ALTER COLUMN id TYPE bigint;\n").unwrap();
+    let (code, rules, report) = rules_of(dir.path(), &[]);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert!(rules.iter().any(|r| r == "type-change-rewrite"), "{rules:?}");
+}
+
 #[test]
 fn the_next_migration_sees_what_the_last_one_left() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,10 @@ SELECT n.nspname::text, ic.relname::text, c.relname::text, am.amname::text, i.in
        c.oid
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
-JOIN pg_class c ON c.oid = i.indrelid
+-- Looked up per index (`OFFSET 0` keeps it a lookup): a generic plan may otherwise merge-join
+-- the index rows with pg_class read in OID order up to the table, which costs more the later
+-- the table was created.
+CROSS JOIN LATERAL (SELECT c.oid, c.relname FROM pg_class c WHERE c.oid = i.indrelid OFFSET 0) c
 JOIN pg_namespace n ON n.oid = ic.relnamespace
 JOIN pg_am am ON am.oid = ic.relam
 LEFT JOIN pg_description d ON d.objoid = ic.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
