@@ -1,7 +1,7 @@
-//! The DDL log of a scratch database: event triggers (`sql/ddl_log.sql`) write down the owner of
-//! every object a DDL command creates, alters or drops, so that [`super::introspect::Snapshots`]
-//! learns what changed from what the migrations did, not by scanning whole catalogs. Only a
-//! superuser can install it; elsewhere snapshots scan.
+//! The DDL log of a scratch database: event triggers (`sql/ddl_log.sql`) write down every object
+//! a DDL command creates, alters or drops (the drain finds their owners), so that
+//! [`super::introspect::Snapshots`] learns what changed from what the migrations did, not by
+//! scanning whole catalogs. Only a superuser can install it; elsewhere snapshots scan.
 
 use sqlx::postgres::PgConnection;
 use sqlx::postgres::types::Oid;

@@ -73,6 +73,45 @@ pub struct Snapshots {
     logged: bool,
     /// The log was installed after the previous read: the next read is a whole one.
     log_started: bool,
+    /// How the connections join, as last set for the reads (see [`Joins`]).
+    joins: Joins,
+    /// How many owners there were when the cached statements were planned.
+    planned_for: usize,
+}
+
+/// How the connections plan joins. A read of a few owners touches a few rows of each catalog:
+/// nested loops over index lookups are right for it, whatever the plan cached when the catalogs
+/// were small guessed (a merge join reading pg_class in OID order up to the owner costs more
+/// the later the owner was made). Whole reads keep the planner's joins. A cached plan keeps
+/// the settings it was made with, and each kind of read has statements of its own, so the
+/// settings change only when the kind of read does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Joins {
+    Planner,
+    Lookups,
+}
+
+impl Joins {
+    /// Sets the joins on both connections for a read of `only` (all owners when `None`).
+    async fn set_for(
+        &mut self,
+        owners: &mut PgConnection,
+        whole: &mut PgConnection,
+        only: Option<&[Oid]>,
+    ) -> Result<(), IntrospectError> {
+        let wanted = if only.is_some() { Joins::Lookups } else { Joins::Planner };
+        if *self != wanted {
+            let sql = match wanted {
+                Joins::Lookups => "SET enable_mergejoin = off; SET enable_hashjoin = off",
+                Joins::Planner => "RESET enable_mergejoin; RESET enable_hashjoin",
+            };
+            for conn in [owners, whole] {
+                conn.execute(sql).await.map_err(|source| IntrospectError::Query { what: "join settings", source })?;
+            }
+            *self = wanted;
+        }
+        Ok(())
+    }
 }
 
 /// The owners whose objects changed since the previous read.
@@ -145,7 +184,15 @@ impl Snapshots {
             .await
             .map_err(|source| IntrospectError::Query { what: "search_path", source })?;
         }
-        Ok(Snapshots { owners, whole, last: None, logged: false, log_started: false })
+        Ok(Snapshots {
+            owners,
+            whole,
+            last: None,
+            logged: false,
+            log_started: false,
+            joins: Joins::Planner,
+            planned_for: 0,
+        })
     }
 
     /// Whether changes are read from the DDL log (else found by scanning the catalogs).
@@ -183,12 +230,14 @@ impl Snapshots {
                 self.last.as_ref().map_or(Touched::Everything, |last| touched_by_versions(&last.versions, &versions));
             (touched, versions)
         };
-        let Snapshots { owners, whole, last, .. } = self;
+        let Snapshots { owners, whole, last, logged, joins, planned_for, .. } = self;
+        // Where changes are found by scanning, the scans want the planner's joins too.
+        let mut joins = logged.then_some(joins);
         let mut delta = Delta::default();
         let (owned, namespaces) = match (last.take(), touched) {
             (Some(Last { mut owned, namespaces, .. }), Touched::Owners { changed, kinds, kept }) => {
-                let fresh =
-                    read_both(owners, whole, Some(&changed), Kinds::of(kinds.iter().map(String::as_str))).await?;
+                let kinds = Kinds::of(kinds.iter().map(String::as_str));
+                let fresh = read_both(owners, whole, joins.as_deref_mut(), Some(&changed), kinds).await?;
                 let renamed = owned.renamed(&kept, &fresh);
                 owned.remove(&changed).fill(&mut delta.before);
                 fresh.fill(&mut delta.after);
@@ -202,7 +251,7 @@ impl Snapshots {
                         .collect();
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
-                    let fresh = read_both(owners, whole, Some(&dependents), Kinds::ALL).await?;
+                    let fresh = read_both(owners, whole, joins.as_deref_mut(), Some(&dependents), Kinds::ALL).await?;
                     owned.remove(&dependents).fill(&mut delta.before);
                     fresh.fill(&mut delta.after);
                     owned.merge(fresh);
@@ -216,12 +265,22 @@ impl Snapshots {
                     owned.fill(&mut delta.before);
                 }
                 let (owned, namespaces) =
-                    (read_both(owners, whole, None, Kinds::ALL).await?, read_namespaces(whole).await?);
+                    (read_both(owners, whole, joins, None, Kinds::ALL).await?, read_namespaces(whole).await?);
                 delta.after = namespaces.clone();
                 owned.fill(&mut delta.after);
                 (owned, namespaces)
             }
         };
+        // A cached plan keeps the guesses made when it was planned, from the catalogs' size
+        // then: planned again when the schema doubled, so a read costs what it reads.
+        if owned.owners() > 2 * *planned_for + 64 {
+            for conn in [owners, whole] {
+                conn.clear_cached_statements()
+                    .await
+                    .map_err(|source| IntrospectError::Query { what: "cached statements", source })?;
+            }
+            *planned_for = owned.owners();
+        }
         *last = Some(Last { versions, owned, namespaces });
         Ok(delta)
     }
@@ -313,9 +372,13 @@ async fn dependents(conn: &mut PgConnection, changed: &[Oid]) -> Result<Vec<Oid>
 async fn read_both(
     owners: &mut PgConnection,
     whole: &mut PgConnection,
+    joins: Option<&mut Joins>,
     only: Option<&[Oid]>,
     kinds: Kinds,
 ) -> Result<Owned, IntrospectError> {
+    if let Some(joins) = joins {
+        joins.set_for(owners, whole, only).await?;
+    }
     let (first, second) = kinds.split();
     let (owned, more) = tokio::join!(Owned::read(owners, only, first), Owned::read(whole, only, second));
     let mut owned = owned?;
@@ -491,6 +554,11 @@ struct Owned {
 }
 
 impl Owned {
+    /// How many owners have tables, views, sequences, functions or types: the schema's size.
+    fn owners(&self) -> usize {
+        self.tables.len() + self.views.len() + self.sequences.len() + self.functions.len() + self.types.len()
+    }
+
     /// Reads the objects of every owner, or of `only` those.
     async fn read(conn: &mut PgConnection, only: Option<&[Oid]>, kinds: Kinds) -> Result<Owned, IntrospectError> {
         let mut o = Owned::default();

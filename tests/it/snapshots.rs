@@ -107,6 +107,13 @@ async fn renames_comments_and_drops(logged: bool) {
         "CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS n FROM child",
         "CREATE UNIQUE INDEX totals_n ON totals (n)",
         "DROP MATERIALIZED VIEW totals",
+        // Made and dropped in one step: the drain finds no owner for what is gone, and the
+        // drops name their owners.
+        "ALTER TABLE mother ADD CONSTRAINT brief CHECK (length(label) < 9); \
+         CREATE INDEX brief_label ON mother (label); CREATE TRIGGER brief BEFORE UPDATE ON mother \
+         FOR EACH ROW EXECUTE FUNCTION touched(); ALTER TABLE mother DROP CONSTRAINT brief; \
+         DROP INDEX brief_label; DROP TRIGGER brief ON mother",
+        "CREATE TYPE gone AS (a int); CREATE TABLE keeps (g gone); DROP TABLE keeps; DROP TYPE gone",
         "CREATE SCHEMA app",
         "ALTER TABLE child SET SCHEMA app",
         "ALTER SCHEMA app RENAME TO application",

@@ -1,6 +1,7 @@
--- The DDL log: event triggers that write down, per DDL command, the owner (see versions.sql) of
--- each object it created, altered or dropped, so that a snapshot re-reads those owners alone
--- instead of scanning the catalogs for what changed. Run by the superuser on a scratch
+-- The DDL log: event triggers that write down, per DDL command, the catalog row of each object
+-- it created or altered and the owner (see versions.sql) of each it dropped, so that a snapshot
+-- re-reads those owners alone (the drain finds the owners of the rows) instead of scanning the
+-- catalogs for what changed. Run by the superuser on a scratch
 -- database before any migration. The schema's `pg_` name is reserved (no migration can create
 -- or name it; introspection, the data checks and pg_dump leave `pg_` schemas out), and it is
 -- the superuser's with no privileges granted, so migrations cannot read, write or drop it.
@@ -9,27 +10,17 @@ CREATE SCHEMA pg_migration_guard;
 REVOKE ALL ON SCHEMA pg_migration_guard FROM PUBLIC;
 -- owner: 0 for what may change how anything prints (schemas, extensions, collations,
 -- operators...); kind: a dropped owner's kind (relkind, 'F', 'y'); index: a dropped index's
--- qualified name (its table is found by the reader's cache).
-CREATE UNLOGGED TABLE pg_migration_guard.touched (owner oid, kind text, index text);
+-- qualified name (its table is found by the reader's cache); classid and objid: the catalog
+-- row a command created or altered, whose owner the drain finds.
+CREATE UNLOGGED TABLE pg_migration_guard.touched (owner oid, kind text, index text, classid oid, objid oid);
 
 CREATE FUNCTION pg_migration_guard.ended() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  INSERT INTO pg_migration_guard.touched (owner)
-  SELECT CASE d.classid
-      WHEN 'pg_class'::regclass THEN coalesce((SELECT i.indrelid FROM pg_index i WHERE i.indexrelid = d.objid), d.objid)
-      WHEN 'pg_proc'::regclass THEN d.objid
-      -- A composite type belongs to its relation.
-      WHEN 'pg_type'::regclass THEN
-        coalesce((SELECT ty.typrelid FROM pg_type ty WHERE ty.oid = d.objid AND ty.typtype = 'c'), d.objid)
-      WHEN 'pg_constraint'::regclass THEN
-        (SELECT CASE WHEN k.conrelid <> 0 THEN k.conrelid ELSE k.contypid END FROM pg_constraint k WHERE k.oid = d.objid)
-      WHEN 'pg_trigger'::regclass THEN (SELECT t.tgrelid FROM pg_trigger t WHERE t.oid = d.objid)
-      WHEN 'pg_policy'::regclass THEN (SELECT p.polrelid FROM pg_policy p WHERE p.oid = d.objid)
-      WHEN 'pg_rewrite'::regclass THEN (SELECT r.ev_class FROM pg_rewrite r WHERE r.oid = d.objid)
-      WHEN 'pg_attrdef'::regclass THEN (SELECT a.adrelid FROM pg_attrdef a WHERE a.oid = d.objid)
-      ELSE 0
-    END
+  -- The catalog row alone: its owner is found when the log is drained (in one query for all
+  -- the commands since the previous drain), which keeps each DDL command cheap.
+  INSERT INTO pg_migration_guard.touched (classid, objid)
+  SELECT d.classid, d.objid
   FROM pg_event_trigger_ddl_commands() d
   -- GRANT and REVOKE name no catalog row; privileges, statistics objects, publications and
   -- default privileges are not part of the schema read.
