@@ -241,11 +241,7 @@ impl Observer for Written {
             // The script ends its own transaction: its locks go with it.
             self.read_locks(conn).await?;
         }
-        let mut wrap = Wrap::default();
-        if self.reads_after(script, index) {
-            wrap.after.push(WRITE_LOCKS_SQL.into());
-        }
-        Ok(wrap)
+        Ok(Wrap::after_if(self.reads_after(script, index), WRITE_LOCKS_SQL))
     }
 
     async fn after(

@@ -85,6 +85,11 @@ pub struct Wrap {
 }
 
 impl Wrap {
+    /// A wrap that runs `query` after the statement when `when`, and nothing otherwise.
+    pub fn after_if(when: bool, query: &str) -> Wrap {
+        Wrap { before: Vec::new(), after: if when { vec![query.to_string()] } else { Vec::new() } }
+    }
+
     fn is_empty(&self) -> bool {
         self.before.is_empty() && self.after.is_empty()
     }
@@ -277,11 +282,7 @@ impl Observer for LockedRelations {
             self.readable = script.transaction.is_wrapped()
                 && script.split.statements.iter().all(|s| !matches!(s.tx, TxEffect::Control(_)));
         }
-        let mut wrap = Wrap::default();
-        if self.reads_after(script, index) {
-            wrap.after.push(LOCKED_SQL.into());
-        }
-        Ok(wrap)
+        Ok(Wrap::after_if(self.reads_after(script, index), LOCKED_SQL))
     }
 
     async fn after(
