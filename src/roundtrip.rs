@@ -182,22 +182,16 @@ impl<'a, O: Observer> SqlSteps<'a, O> {
         script: &Script,
         watch_writes: bool,
     ) -> Result<ScriptOutcome, StairwayError> {
-        if !self.observer.unseen_starts() {
-            let outcome = if watch_writes {
-                runner::run_script(conn, script, &mut self.written).await?
-            } else {
-                runner::run_replay(conn, script).await?
-            };
-            return Ok(outcome);
-        }
-        let mut locked = runner::LockedRelations::default();
-        let result = if watch_writes {
-            runner::run_script(conn, script, &mut (&mut self.written, &mut locked)).await
+        let asks = self.observer.unseen_starts();
+        let mut locked = runner::LockedRelations::new(asks);
+        let outcome = if watch_writes {
+            runner::run_script(conn, script, &mut (&mut self.written, &mut locked)).await?
         } else {
-            runner::run_script(conn, script, &mut locked).await
+            runner::run_script(conn, script, &mut locked).await?
         };
-        let outcome = result?;
-        self.observer.ran_unseen(locked.take(&outcome));
+        if asks {
+            self.observer.ran_unseen(locked.take(&outcome));
+        }
         Ok(outcome)
     }
 }

@@ -253,6 +253,8 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
 /// [`Observer::ran_unseen`]).
 #[derive(Debug, Default)]
 pub struct LockedRelations {
+    /// Someone asked: without that it adds nothing to the script.
+    wanted: bool,
     /// The script runs as one transaction, the read can see all it locked.
     readable: bool,
     oids: Option<Vec<u32>>,
@@ -263,6 +265,11 @@ const LOCKED_SQL: &str = "SELECT DISTINCT l.relation::int8 FROM pg_catalog.pg_lo
      WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384";
 
 impl LockedRelations {
+    /// A collector that reads the locks when `wanted`, and otherwise adds nothing.
+    pub fn new(wanted: bool) -> LockedRelations {
+        LockedRelations { wanted, ..LockedRelations::default() }
+    }
+
     /// What the script locked; `None` when it did not run as one transaction to the end.
     pub fn take(&mut self, outcome: &ScriptOutcome) -> Option<Vec<u32>> {
         let oids = self.oids.take();
@@ -279,7 +286,8 @@ impl Observer for LockedRelations {
         if index == 0 {
             self.oids = None;
             // A script that ends transactions of its own releases locks before the read.
-            self.readable = script.transaction.is_wrapped()
+            self.readable = self.wanted
+                && script.transaction.is_wrapped()
                 && script.split.statements.iter().all(|s| !matches!(s.tx, TxEffect::Control(_)));
         }
         Ok(Wrap::after_if(self.reads_after(script, index), LOCKED_SQL))

@@ -33,12 +33,16 @@ macro_rules! prepared {
           WHERE s.name IN ('migration_guard_statement', 'migration_guard_baseline'))"
     };
 }
+/// A query of snapshot rows (the columns of `catalog/snapshot.sql`) with the `p` row after them.
+macro_rules! with_prepared_row {
+    ($sql:expr) => {
+        concat!($sql, "UNION ALL\nSELECT 'p', 0, '', 0, 0, '', '', ", prepared!())
+    };
+}
 /// The relations and constraints before a script, and whether the queries are prepared (`p`).
-const SNAPSHOT_SQL: &str =
-    concat!(include_str!("catalog/snapshot.sql"), "UNION ALL\nSELECT 'p', 0, '', 0, 0, '', '', ", prepared!());
+const SNAPSHOT_SQL: &str = with_prepared_row!(include_str!("catalog/snapshot.sql"));
 /// The relations scripts the trace did not see locked, and whether the queries are prepared.
-const REFRESH_SQL: &str =
-    concat!(include_str!("catalog/refresh.sql"), "UNION ALL\nSELECT 'p', 0, '', 0, 0, '', '', ", prepared!());
+const REFRESH_SQL: &str = with_prepared_row!(include_str!("catalog/refresh.sql"));
 /// The `p` row alone, when the kept snapshot needs no reading.
 const PREPARED_SQL: &str = concat!("SELECT 'p'::text AS tag, ", prepared!(), " AS flag");
 
@@ -619,10 +623,8 @@ impl Tracer {
         self.note_prepared(&rows)?;
         let size = snapshot.relations.len();
         self.state.snapshot = Some(snapshot);
-        // A prepared statement keeps the plan made when it was prepared: one made when the
-        // catalogs were small scans them whole, which costs more as they grow. Planned again
-        // when the schema doubled, so the cost follows what a statement locked.
-        let stale = self.prepared == Prepared::Ready && size > 2 * self.planned_for + 64;
+        // A prepared statement keeps the plan made when it was prepared.
+        let stale = self.prepared == Prepared::Ready && crate::postgres::plans_outgrown(self.planned_for, size);
         if self.prepared == Prepared::Missing || stale {
             let deallocate = if stale {
                 "DEALLOCATE migration_guard_statement;\nDEALLOCATE migration_guard_baseline;\n"

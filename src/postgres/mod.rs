@@ -8,6 +8,14 @@ pub mod version;
 
 pub(crate) use ephemeral::last_line;
 
+/// Whether statements planned when the schema had `planned_for` objects should be planned again
+/// now that it has `size`: a cached plan keeps the guesses made from the catalogs' size then
+/// (one made on small catalogs scans them whole), so plans are made again each time the schema
+/// doubled, which keeps a query's cost following what it reads.
+pub fn plans_outgrown(planned_for: usize, size: usize) -> bool {
+    size > 2 * planned_for + 64
+}
+
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Executor, Row};

@@ -271,9 +271,7 @@ impl Snapshots {
                 (owned, namespaces)
             }
         };
-        // A cached plan keeps the guesses made when it was planned, from the catalogs' size
-        // then: planned again when the schema doubled, so a read costs what it reads.
-        if owned.owners() > 2 * *planned_for + 64 {
+        if crate::postgres::plans_outgrown(*planned_for, owned.owners()) {
             for conn in [owners, whole] {
                 conn.clear_cached_statements()
                     .await
