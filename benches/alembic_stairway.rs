@@ -1,6 +1,6 @@
 //! Benchmark of the Alembic stairway: a generated project of 24 revisions (tables, columns,
 //! indexes, each with its downgrade) applied through the project's Alembic with the round trip,
-//! with and without the lint trace of the offline-rendered SQL, against applying only
+//! with and without the lint trace of the captured SQL, against applying only
 //! (upgrade per revision, as before the stairway). Needs Python with alembic, sqlalchemy and a
 //! PostgreSQL driver.
 //!

@@ -10,10 +10,12 @@
 # and stderr, file-descriptor level) is captured into "output".
 #
 # Commands: "upgrade" (`alembic upgrade REV`), "revert" (downgrade exactly revision REV: its
-# own step through the project's env.py, whatever branches or merges surround it) and "render"
-# (REV's upgrade() as SQL in offline mode, without env.py; the reply's "statements" lists
-# {"sql", "line"} per statement and {"autocommit": true, "line"} where an autocommit block
-# starts, "line" being the revision file's line that caused it).
+# own step through the project's env.py, whatever branches or merges surround it) and "capture"
+# (`alembic upgrade REV` through env.py, rolled back: the reply's "statements" lists {"sql",
+# "line"} per statement REV's upgrade() executed, as the database driver sent it, and
+# {"autocommit": true, "line", "what"} where it leaves the transaction (what: why, a clause),
+# where the capture stops;
+# "line" is the revision file's line that caused it).
 import sys
 
 # `python -c` puts the working directory (the project) first on sys.path, where the `alembic`
@@ -23,7 +25,6 @@ import sys
 if sys.path and sys.path[0] == "":
     del sys.path[0]
 
-import io
 import json
 import os
 import socket
@@ -31,13 +32,17 @@ import tempfile
 import time
 import traceback
 
+import contextlib
+import re
+
 from alembic import command
 from alembic.config import CommandLine
-from alembic.operations import Operations
 from alembic.runtime import migration
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
+from alembic.runtime.migration import HeadMaintainer, MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 raw_url = os.environ["DATABASE_URL"]
 url = raw_url.replace("%", "%%")
@@ -58,14 +63,6 @@ class Capture(CommandLine):
 
 Capture(prog="alembic").main(sys.argv[1:] + ["-x", "url=" + raw_url, "current"])
 config = built["config"]
-scripts = {}
-
-
-def script_directory():
-    # Offline rendering needs the revision modules only; load them once.
-    if "cached" not in scripts:
-        scripts["cached"] = ScriptDirectory.from_config(config)
-    return scripts["cached"]
 
 
 def revert(rev):
@@ -82,52 +79,121 @@ def revert(rev):
         script.run_env()
 
 
-def render(rev):
-    target = script_directory().get_revision(rev)
-    path = os.path.realpath(target.path)
-    buffer = io.StringIO()
-    context = MigrationContext.configure(
-        dialect_name="postgresql",
-        opts={"as_sql": True, "literal_binds": True, "output_buffer": buffer},
-        dialect_opts={"paramstyle": "named"},
-    )
-    statements = []
-    known = {}
+class Captured(BaseException):
+    """Ends a capture: what it ran is rolled back. Not an Exception, so that an env.py or a
+    revision catching errors lets it through."""
 
-    def line():
-        for frame, number in traceback.walk_stack(None):
-            name = frame.f_code.co_filename
-            if name not in known:
-                known[name] = os.path.realpath(name) == path
-            if known[name]:
-                return number
-        return None
 
-    execute = context.impl._exec
-    commit = context.impl.emit_commit
+# While a capture runs: the revision captured, its file, and what it executed so far.
+capturing = {}
+# A statement that ends the transaction: the capture stops before it.
+CONTROL = re.compile(r"\s*(COMMIT|END|ROLLBACK|ABORT|BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
 
-    def traced_exec(construct, *args, **kwargs):
-        at = buffer.tell()
-        result = execute(construct, *args, **kwargs)
-        statements.append({"sql": buffer.getvalue()[at:], "line": line()})
-        return result
 
-    def traced_commit():
-        statements.append({"autocommit": True, "line": line()})
-        return commit()
+def revision_line():
+    """The line of the captured revision's file on the stack, if it is on it."""
+    known = capturing["known"]
+    for frame, number in traceback.walk_stack(None):
+        name = frame.f_code.co_filename
+        if name not in known:
+            known[name] = os.path.realpath(name) == capturing["path"]
+        if known[name]:
+            return number
+    return None
 
-    context.impl._exec = traced_exec
-    context.impl.emit_commit = traced_commit
-    with Operations.context(context):
-        target.module.upgrade()
-    return {"statements": statements}
+
+def sent(cursor, statement, parameters, executemany):
+    """The statements as the database driver sends them (parameters bound)."""
+    mogrify = getattr(cursor, "mogrify", None)
+    if mogrify is None:
+        try:
+            import psycopg
+
+            mogrify = psycopg.ClientCursor(cursor.connection).mogrify
+        except Exception:
+            mogrify = None
+    rows = parameters if executemany else [parameters]
+    if mogrify is None:
+        if any(rows):
+            capturing["failed"] = "the database driver cannot show a statement with its parameters bound"
+            raise Captured(capturing["failed"])
+        return [statement]
+    texts = []
+    for row in rows:
+        text = mogrify(statement, row)
+        texts.append(text.decode("utf-8", "replace") if isinstance(text, bytes) else text)
+    return texts
+
+
+def stop(what):
+    capturing["statements"].append({"autocommit": True, "line": revision_line(), "what": what})
+    raise Captured(what)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+    if not capturing or capturing.get("done"):
+        return
+    line = revision_line()
+    if line is None:
+        return  # Alembic's own version table, env.py's settings
+    if CONTROL.match(statement):
+        stop(CONTROL.match(statement).group(1).upper() + " ends the migration's transaction")
+    for text in sent(cursor, statement, parameters, executemany):
+        capturing["statements"].append({"sql": text, "line": line})
+
+
+@event.listens_for(Engine, "commit")
+def before_commit(conn):
+    if capturing and not capturing.get("done") and revision_line() is not None:
+        stop("it commits the migration's transaction")
+
+
+original_autocommit_block = MigrationContext.autocommit_block
+
+
+@contextlib.contextmanager
+def autocommit_block(self):
+    if capturing and not capturing.get("done"):
+        stop("its autocommit_block() runs outside the migration's transaction")
+    with original_autocommit_block(self) as block:
+        yield block
+
+
+MigrationContext.autocommit_block = autocommit_block
+original_update_to_step = HeadMaintainer.update_to_step
+
+
+def update_to_step(self, step):
+    if capturing and not capturing.get("done") and step.info.up_revision_id == capturing["rev"]:
+        # The revision ran: roll it back before Alembic records or commits it.
+        capturing["done"] = True
+        raise Captured("done")
+    return original_update_to_step(self, step)
+
+
+HeadMaintainer.update_to_step = update_to_step
+
+
+def capture(rev):
+    target = ScriptDirectory.from_config(config).get_revision(rev)
+    capturing.update(rev=target.revision, path=os.path.realpath(target.path), known={}, statements=[])
+    try:
+        command.upgrade(config, rev)
+        raise RuntimeError("alembic upgrade did not run revision " + rev)
+    except Captured:
+        if "failed" in capturing:
+            raise RuntimeError(capturing["failed"]) from None
+        return {"statements": capturing["statements"]}
+    finally:
+        capturing.clear()
 
 
 def run(request):
     if request["cmd"] == "revert":
         return revert(request["rev"])
-    if request["cmd"] == "render":
-        return render(request["rev"])
+    if request["cmd"] == "capture":
+        return capture(request["rev"])
     return getattr(command, request["cmd"])(config, request["rev"])
 
 

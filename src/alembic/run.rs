@@ -4,7 +4,8 @@
 //!
 //! One Python process (`driver.py`) builds the config exactly as `alembic -c <ini> -x url=<url>`
 //! would and then, per request, runs `alembic.command.upgrade`, reverts exactly one revision,
-//! or renders one revision's `upgrade()` as SQL offline (for the lint trace), so Python,
+//! or captures the statements one revision's online upgrade executes, rolled back (for the
+//! lint trace), so Python,
 //! SQLAlchemy and the project are imported once rather than once per revision. The database
 //! URL reaches the project in every way Alembic projects read it: the `DATABASE_URL`
 //! environment variable, `-x url=<url>` (`context.get_x_argument()`), and the `sqlalchemy.url`
@@ -96,17 +97,18 @@ struct Reply {
     output: String,
     traceback: Option<String>,
     #[serde(default)]
-    statements: Vec<Rendered>,
+    statements: Vec<Captured>,
 }
 
-/// One thing a revision's `upgrade()` emitted when rendered as SQL offline.
+/// One thing a revision's `upgrade()` did when its online upgrade was captured.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(untagged)]
-pub enum Rendered {
-    /// A statement and the revision file's line that emitted it.
+pub enum Captured {
+    /// A statement as the database driver sent it, and the revision file's line that executed it.
     Statement { sql: String, line: Option<u32> },
-    /// `autocommit_block()` starts here: what follows runs outside the migration's transaction.
-    Autocommit { autocommit: bool, line: Option<u32> },
+    /// The upgrade leaves the migration's transaction here (`what`: its `autocommit_block()`, a
+    /// commit, a transaction statement); the capture stopped.
+    Autocommit { autocommit: bool, line: Option<u32>, what: String },
 }
 
 /// A running Alembic for one project and one database.
@@ -206,11 +208,11 @@ impl Alembic {
         Ok(self.step("revert", revision, file).await?.0)
     }
 
-    /// `revision`'s `upgrade()` rendered as SQL in offline mode (no env.py, no database, no
-    /// version table). `Err(reason)` inside when Alembic cannot render it, e.g. a revision that
-    /// reads the database through `op.get_bind()`.
-    pub async fn render(&mut self, revision: &str, file: &Path) -> Result<Result<Vec<Rendered>, String>, RunError> {
-        let (outcome, statements) = self.step("render", revision, file).await?;
+    /// The statements `revision`'s `upgrade()` executes in `alembic upgrade <revision>` (through
+    /// env.py, on the database), up to where it leaves the migration's transaction, all rolled
+    /// back before Alembic records the revision. `Err(reason)` inside when the upgrade failed.
+    pub async fn capture(&mut self, revision: &str, file: &Path) -> Result<Result<Vec<Captured>, String>, RunError> {
+        let (outcome, statements) = self.step("capture", revision, file).await?;
         Ok(match outcome.error {
             None => Ok(statements),
             Some(error) => Err(match error.location {
@@ -225,7 +227,7 @@ impl Alembic {
         command: &str,
         revision: &str,
         file: &Path,
-    ) -> Result<(StepOutcome, Vec<Rendered>), RunError> {
+    ) -> Result<(StepOutcome, Vec<Captured>), RunError> {
         let request = serde_json::json!({ "cmd": command, "rev": revision }).to_string() + "\n";
         let mut line = String::new();
         let sent = self.requests.write_all(request.as_bytes()).await.is_ok() && self.requests.flush().await.is_ok();

@@ -1,10 +1,11 @@
 //! The stairway's steps for Alembic: the project's own Alembic upgrades and reverts one revision
-//! at a time on the stairway's database (one driver process per database), and before a
-//! revision's first upgrade its `upgrade()`, rendered as SQL offline, is traced for the lint in a
-//! transaction that is rolled back. The real application stays Alembic's online upgrade; the
-//! rendered SQL only feeds the lint, the location of findings and the data check.
+//! at a time on the stairway's database (one driver process per database). Before a revision's
+//! first upgrade, the statements its online upgrade executes are captured (that upgrade rolled
+//! back) and traced for the lint in a transaction that is rolled back too. The real application
+//! stays Alembic's own upgrade; the captured SQL only feeds the lint, the location of findings
+//! and the data check.
 
-use super::run::{Alembic, Rendered, RunError, StepOutcome};
+use super::run::{Alembic, Captured, RunError, StepOutcome};
 use super::{Project, config};
 use crate::lint::Tracer;
 use crate::migrations::{Apply, Chain, LoadError, Migration, Script, Transaction, display_path};
@@ -27,7 +28,7 @@ const IMPORT_HELP: &str = "the Python that runs Alembic cannot import what env.p
 /// Help for a failing revision.
 const STEP_HELP: &str = "run with --verbose to see Alembic's full output";
 
-/// Alembic revisions as [`Steps`]; the tracer sees the rendered SQL of each first upgrade.
+/// Alembic revisions as [`Steps`]; the tracer sees the captured SQL of each first upgrade.
 pub struct AlembicSteps<'a> {
     chain: &'a Chain,
     project: Project,
@@ -39,11 +40,11 @@ pub struct AlembicSteps<'a> {
     verbose: bool,
     alembic: Option<Alembic>,
     tracer: Tracer,
-    /// Per revision: its `upgrade()` rendered as SQL, once rendered.
+    /// Per revision: the SQL its `upgrade()` executed, once captured.
     scripts: Vec<Option<Script>>,
     /// Per revision: why the trace did not see all of it.
     notes: Vec<Option<String>>,
-    /// Time spent rendering and tracing, for `--verbose`.
+    /// Time spent capturing and tracing, for `--verbose`.
     traced: Duration,
     /// The `lock_timeout` the project's env.py sets on its connection: the trace runs with it.
     env_lock_timeout: Option<String>,
@@ -127,7 +128,7 @@ impl<'a> AlembicSteps<'a> {
         })
     }
 
-    /// Time spent so far rendering revisions and tracing their SQL.
+    /// Time spent so far capturing revisions and tracing their SQL.
     pub fn trace_time(&self) -> Duration {
         self.traced
     }
@@ -135,7 +136,7 @@ impl<'a> AlembicSteps<'a> {
     /// Puts the trace notes into the reports and gives the tracer back.
     pub fn finish(self, reports: &mut [MigrationReport]) -> Tracer {
         if self.verbose {
-            eprintln!("alembic: rendering and tracing took {:.1} ms", self.traced.as_secs_f64() * 1000.0);
+            eprintln!("alembic: capturing and tracing took {:.1} ms", self.traced.as_secs_f64() * 1000.0);
         }
         for (report, note) in reports.iter_mut().zip(self.notes) {
             report.trace_note = note;
@@ -147,10 +148,25 @@ impl<'a> AlembicSteps<'a> {
         self.alembic.as_mut().expect("the stairway announces its database before running steps")
     }
 
-    /// Renders revision `index` and, with the lint on, traces the SQL up to where Alembic would
-    /// leave the transaction, rolling everything back. Returns what was traced, for
-    /// [`Tracer::finish`] once the real upgrade succeeded.
+    /// Captures what revision `index`'s upgrade executes and, with the lint on, traces that SQL
+    /// up to where the upgrade leaves its transaction, rolling everything back, sequences
+    /// included. Returns what was traced, for [`Tracer::finish`] once the real upgrade succeeded.
     async fn trace(
+        &mut self,
+        conn: &mut PgConnection,
+        index: usize,
+    ) -> Result<Option<(Script, ScriptOutcome)>, StairwayError> {
+        let file = self.chain.migrations[index].up.path.clone();
+        let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(&file), source });
+        let sequences = Sequences::read(conn).await.map_err(lost)?;
+        let traced = self.capture_and_trace(conn, index).await;
+        let restored = sequences.restore(conn).await.map_err(lost);
+        let traced = traced?;
+        restored?;
+        Ok(traced)
+    }
+
+    async fn capture_and_trace(
         &mut self,
         conn: &mut PgConnection,
         index: usize,
@@ -158,19 +174,18 @@ impl<'a> AlembicSteps<'a> {
         let started = Instant::now();
         let migration = &self.chain.migrations[index];
         let file = migration.up.path.clone();
-        let rendered = self.driver().render(&migration.id, &file).await.map_err(tool)?;
-        let items = match rendered {
+        let captured = self.driver().capture(&migration.id, &file).await.map_err(tool)?;
+        let items = match captured {
             Ok(items) => items,
             Err(reason) => {
-                self.notes[index] =
-                    Some(format!("not traced: Alembic cannot render its upgrade() as SQL offline ({reason})"));
+                self.notes[index] = Some(format!("not traced: its upgrade failed when run to be traced ({reason})"));
                 return Ok(None);
             }
         };
-        let (script, cut) = match render_script(&migration.up, &items) {
+        let (script, cut) = match captured_script(&migration.up, &items) {
             Ok(parts) => parts,
             Err(error) => {
-                self.notes[index] = Some(format!("not traced: its rendered SQL cannot be read ({error})"));
+                self.notes[index] = Some(format!("not traced: the SQL its upgrade executed cannot be read ({error})"));
                 return Ok(None);
             }
         };
@@ -181,7 +196,7 @@ impl<'a> AlembicSteps<'a> {
                     .expect("a prefix ending at a statement boundary splits");
                 prefix.origins = script.origins.iter().copied().filter(|(at, _)| *at < cut.byte).collect();
                 self.notes[index] = Some(format!(
-                    "traced up to line {} only: {} runs outside the migration's transaction, so it and what follows were not traced",
+                    "traced up to line {} only: {}, so it and what follows were not traced",
                     cut.line, cut.what
                 ));
                 prefix
@@ -203,11 +218,11 @@ impl<'a> AlembicSteps<'a> {
             match &outcome.error {
                 None => pending = Some((traced, outcome)),
                 Some(error) => {
-                    // The rendered SQL does not run as Alembic's online upgrade would: no trace
+                    // The captured SQL does not run again as it ran in the upgrade: no trace
                     // beats a wrong one.
                     self.tracer.discard();
                     self.notes[index] = Some(format!(
-                        "not traced: its rendered SQL fails at line {} when traced before the upgrade ({})",
+                        "not traced: the SQL its upgrade executed fails at line {} when traced again ({})",
                         error.line, error.message
                     ));
                 }
@@ -218,25 +233,66 @@ impl<'a> AlembicSteps<'a> {
     }
 }
 
-/// Where the traced part of a rendered revision ends.
+/// The sequences' positions before a run that is rolled back: a rollback does not move a
+/// sequence back, and the real upgrade must get the values it would have got without the
+/// trace (a later revision may rely on the first row being 1).
+struct Sequences {
+    oids: Vec<i64>,
+    /// `None`: not called yet.
+    last: Vec<Option<i64>>,
+}
+
+impl Sequences {
+    async fn read(conn: &mut PgConnection) -> Result<Sequences, sqlx::Error> {
+        let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+            // Materialized: the privilege check fails on relations that are not sequences.
+            "WITH s AS MATERIALIZED (SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relkind = 'S' AND c.relpersistence <> 't') \
+             SELECT s.oid::int8, pg_catalog.pg_sequence_last_value(s.oid) FROM s \
+             WHERE pg_catalog.has_sequence_privilege(s.oid, 'SELECT, UPDATE')",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let (oids, last) = rows.into_iter().unzip();
+        Ok(Sequences { oids, last })
+    }
+
+    /// Puts back the sequences the rolled-back run moved (one that was not called yet restarts
+    /// at its start value).
+    async fn restore(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "SELECT pg_catalog.setval(b.oid, coalesce(b.last, s.seqstart), b.last IS NOT NULL) \
+             FROM unnest($1::int8[], $2::int8[]) AS b(oid, last) \
+             JOIN pg_catalog.pg_sequence s ON s.seqrelid = b.oid::oid \
+             WHERE pg_catalog.pg_sequence_last_value(b.oid::oid) IS DISTINCT FROM b.last",
+        )
+        .bind(&self.oids)
+        .bind(&self.last)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Where the traced part of a captured revision ends.
 struct Cut {
-    /// Byte offset in the rendered SQL.
+    /// Byte offset in the captured SQL.
     byte: usize,
     /// Revision file line of what stops the trace.
     line: u32,
+    /// Why the trace stops there (a clause).
     what: String,
 }
 
-/// The rendered statements as one script of the revision file (each statement at the Python
-/// line that emitted it), and where tracing must stop: at an `autocommit_block()`, or at a
-/// statement that ends the transaction or cannot run inside one.
-fn render_script(up: &Script, items: &[Rendered]) -> Result<(Script, Option<Cut>), LoadError> {
+/// The captured statements as one script of the revision file (each statement at the Python
+/// line that executed it), and where tracing must stop: where the upgrade left its
+/// transaction, or at a statement that ends the transaction or cannot run inside one.
+fn captured_script(up: &Script, items: &[Captured]) -> Result<(Script, Option<Cut>), LoadError> {
     let mut sql = String::new();
     let mut origins = Vec::new();
     let mut cut = None;
     for item in items {
         match item {
-            Rendered::Statement { sql: text, line } => {
+            Captured::Statement { sql: text, line } => {
                 if text.trim().is_empty() {
                     continue;
                 }
@@ -247,10 +303,10 @@ fn render_script(up: &Script, items: &[Rendered]) -> Result<(Script, Option<Cut>
                 }
                 sql.push('\n');
             }
-            Rendered::Autocommit { line, .. } => {
+            Captured::Autocommit { line, what, .. } => {
                 if cut.is_none() {
                     let line = line.unwrap_or(up.first_line);
-                    cut = Some(Cut { byte: sql.len(), line, what: "its autocommit_block()".to_string() });
+                    cut = Some(Cut { byte: sql.len(), line, what: what.clone() });
                 }
             }
         }
@@ -262,8 +318,8 @@ fn render_script(up: &Script, items: &[Rendered]) -> Result<(Script, Option<Cut>
         && cut.as_ref().is_none_or(|c| statement.start < c.byte)
     {
         let what = match statement.tx {
-            TxEffect::Control(kw) => kw.to_string(),
-            TxEffect::NotInTransaction(what) => what.to_string(),
+            TxEffect::Control(kw) => format!("{kw} ends the migration's transaction"),
+            TxEffect::NotInTransaction(what) => format!("{what} runs outside the migration's transaction"),
             TxEffect::Plain => unreachable!("found by its effect"),
         };
         cut = Some(Cut { byte: statement.start, line: script.statement_line(statement), what });
@@ -476,15 +532,15 @@ mod tests {
         Script::new(Path::new("a1.py"), 9, String::new()).unwrap()
     }
 
-    fn statement(sql: &str, line: u32) -> Rendered {
-        Rendered::Statement { sql: sql.to_string(), line: Some(line) }
+    fn statement(sql: &str, line: u32) -> Captured {
+        Captured::Statement { sql: sql.to_string(), line: Some(line) }
     }
 
     #[test]
     fn statements_keep_their_python_lines() {
         let items =
             [statement("CREATE TABLE t (id int);\n\n", 10), statement("UPDATE t SET id = 1; SELECT 1;\n\n", 14)];
-        let (script, cut) = render_script(&up(), &items).unwrap();
+        let (script, cut) = captured_script(&up(), &items).unwrap();
         assert!(cut.is_none());
         let lines: Vec<u32> = script.split.statements.iter().map(|s| script.statement_line(s)).collect();
         assert_eq!(lines, [10, 14, 14]);
@@ -494,14 +550,18 @@ mod tests {
     fn trace_stops_at_an_autocommit_block_or_a_transaction_boundary() {
         let items = [
             statement("CREATE TABLE t (id int);\n\n", 10),
-            Rendered::Autocommit { autocommit: true, line: Some(12) },
+            Captured::Autocommit {
+                autocommit: true,
+                line: Some(12),
+                what: "its autocommit_block() runs outside the migration's transaction".into(),
+            },
             statement("CREATE INDEX CONCURRENTLY i ON t (id);\n\n", 13),
         ];
-        let (script, cut) = render_script(&up(), &items).unwrap();
+        let (script, cut) = captured_script(&up(), &items).unwrap();
         let cut = cut.unwrap();
         assert_eq!((cut.line, &script.sql[..cut.byte]), (12, "CREATE TABLE t (id int);\n"));
         let items = [statement("SELECT 1", 10), statement("COMMIT", 11), statement("SELECT 2", 12)];
-        let (_, cut) = render_script(&up(), &items).unwrap();
-        assert_eq!(cut.map(|c| (c.line, c.what)), Some((11, "COMMIT".to_string())));
+        let (_, cut) = captured_script(&up(), &items).unwrap();
+        assert_eq!(cut.map(|c| (c.line, c.what)), Some((11, "COMMIT ends the migration's transaction".to_string())));
     }
 }

@@ -771,13 +771,13 @@ mod tests {
     fn migrations_the_trace_did_not_see_are_named_in_the_status_and_listed() {
         let mut report = sample::passing();
         report.migrations[0].trace_note =
-            Some("not traced: Alembic cannot render its upgrade() as SQL offline (<op.get_bind()>)".into());
+            Some("not traced: its upgrade failed when run to be traced (<KeyError: 'x'>)".into());
         let out = render(&report);
         assert!(out.contains("lint trace: 1 migration not fully traced"), "{out}");
         let id = &report.migrations[0].id;
         assert!(
             out.contains(&format!(
-                "- `{id}`: not traced: Alembic cannot render its upgrade() as SQL offline (&lt;op.get_bind()&gt;)"
+                "- `{id}`: not traced: its upgrade failed when run to be traced (&lt;KeyError: 'x'&gt;)"
             )),
             "{out}"
         );
