@@ -17,6 +17,9 @@ pub struct Project {
     pub version_locations: Vec<PathBuf>,
     /// `recursive_version_locations = true`: revision files in subfolders count too.
     pub recursive: bool,
+    /// The version locations are the PostgreSQL folders of per-dialect ones, which env.py
+    /// picks at run time: Alembic is given them, as the project's own runner does.
+    pub per_dialect: bool,
     /// Where `alembic` runs: the ini's folder (relative paths in it are meant from there).
     pub run_dir: PathBuf,
 }
@@ -40,6 +43,28 @@ fn has_python(dir: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Folders PostgreSQL's revisions are kept in when a project keeps one versions folder per
+/// database dialect (`versions/postgresql`, `versions/sqlite`: env.py sets the one for the
+/// database it migrates, e.g. `context.script.version_locations = [...]`).
+const DIALECT_FOLDERS: &[&str] = &["postgresql", "postgres"];
+
+/// The version locations with each one that holds no revision itself but a PostgreSQL folder
+/// that does replaced by that folder, and whether any was.
+fn per_dialect(locations: Vec<PathBuf>) -> (Vec<PathBuf>, bool) {
+    let mut replaced = false;
+    let locations = locations
+        .into_iter()
+        .map(|location| {
+            let folder = (!has_python(&location))
+                .then(|| DIALECT_FOLDERS.iter().map(|name| location.join(name)).find(|d| has_python(d)))
+                .flatten();
+            replaced |= folder.is_some();
+            folder.unwrap_or(location)
+        })
+        .collect();
+    (locations, replaced)
+}
+
 /// Finds the project for `dir`: a folder with `alembic.ini`, an environment folder, or a
 /// versions folder.
 pub fn locate(dir: &Path) -> Result<Project, LoadError> {
@@ -52,11 +77,13 @@ pub fn locate(dir: &Path) -> Result<Project, LoadError> {
         return Ok(project);
     }
     if dir.join("env.py").is_file() {
+        let (version_locations, per_dialect) = per_dialect(vec![dir.join("versions")]);
         return Ok(Project {
             ini: None,
             script_location: Some(dir.clone()),
-            version_locations: vec![dir.join("versions")],
+            version_locations,
             recursive: false,
+            per_dialect,
             run_dir: dir,
         });
     }
@@ -66,6 +93,7 @@ pub fn locate(dir: &Path) -> Result<Project, LoadError> {
         script_location: parent,
         version_locations: vec![dir.clone()],
         recursive: false,
+        per_dialect: false,
         run_dir: dir,
     })
 }
@@ -134,11 +162,14 @@ pub fn from_ini(ini: &Path) -> Result<Project, LoadError> {
         None => vec![script_location.join("versions")],
     };
     let recursive = value("recursive_version_locations").is_some_and(|(v, _)| v.eq_ignore_ascii_case("true"));
+    let (version_locations, per_dialect) =
+        if recursive { (version_locations, false) } else { per_dialect(version_locations) };
     Ok(Project {
         ini: Some(ini.to_path_buf()),
         script_location: Some(script_location),
         version_locations,
         recursive,
+        per_dialect,
         run_dir: base,
     })
 }
@@ -216,6 +247,25 @@ fn split_locations(list: &str, separator: Option<&str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_dialect_versions_folders_give_the_postgresql_one() {
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["env/versions/postgresql", "env/versions/sqlite", "flat/versions/postgresql"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        }
+        for file in ["env/env.py", "env/versions/postgresql/a.py", "env/versions/sqlite/b.py", "flat/env.py"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        // Revisions beside the dialect folders: the folder is the chain, as Alembic reads it.
+        std::fs::write(dir.path().join("flat/versions/c.py"), "").unwrap();
+        std::fs::write(dir.path().join("flat/versions/postgresql/d.py"), "").unwrap();
+        let project = locate(&dir.path().join("env")).unwrap();
+        assert_eq!(project.version_locations, vec![dir.path().join("env/versions/postgresql")]);
+        assert!(project.per_dialect);
+        let project = locate(&dir.path().join("flat")).unwrap();
+        assert_eq!((project.version_locations, project.per_dialect), (vec![dir.path().join("flat/versions")], false));
+    }
 
     #[test]
     fn ini_with_here_and_version_locations() {

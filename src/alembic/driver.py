@@ -7,7 +7,9 @@
 # over the Unix socket named by MIGRATION_GUARD_DRIVER_SOCKET (stdin is the revisions' own, and
 # empty), one JSON object a line: {"cmd": "upgrade", "rev": "ab12"}. Replies go back over it, one
 # JSON object a line: {"ok", "seconds", "output", "traceback"}. Output of each command (stdout
-# and stderr, file-descriptor level) is captured into "output".
+# and stderr, file-descriptor level) is captured into "output". MIGRATION_GUARD_VERSION_LOCATIONS,
+# when set, holds the version locations (one a line) of a project that keeps one folder per
+# database dialect and picks one at run time: Alembic is given them, as the project's runner does.
 #
 # Commands: "upgrade" (`alembic upgrade REV`), "revert" (downgrade exactly revision REV: its
 # own step through the project's env.py, whatever branches or merges surround it) and "capture"
@@ -58,6 +60,12 @@ class Capture(CommandLine):
     def run_cmd(self, config, options):
         config.set_main_option("sqlalchemy.url", url)
         config.set_main_option("url", url)
+        locations = os.environ.pop("MIGRATION_GUARD_VERSION_LOCATIONS", None)
+        if locations:
+            # Both spellings of the separator option: Alembic renamed it.
+            config.set_main_option("path_separator", "newline")
+            config.set_main_option("version_path_separator", "newline")
+            config.set_main_option("version_locations", locations.replace("%", "%%"))
         built["config"] = config
 
 

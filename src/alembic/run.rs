@@ -166,6 +166,11 @@ impl Alembic {
             // libpq drivers start every session with the session settings.
             command.env("PGOPTIONS", options);
         }
+        if project.per_dialect && project.ini.is_some() {
+            let locations: Vec<String> =
+                project.version_locations.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            command.env("MIGRATION_GUARD_VERSION_LOCATIONS", locations.join("\n"));
+        }
         let mut child = command
             .arg("-c")
             .arg(DRIVER)

@@ -353,7 +353,9 @@ fn duplicates(migrations: &[Migration]) -> Vec<Finding> {
                 )
                 .in_migration(&m.id)
                 .at(m.up.display_path(), Some(1))
-                .with_help("give one of them a new version after the newest migration"),
+                .with_help(
+                    "give one of them a new version after the newest migration; a folder of another runner, whose files may share a number, is not one Migration Guard reads (it reads sqlx, golang-migrate, goose, sql-migrate, dbmate, diesel, Flyway and Alembic chains; --format names which)",
+                ),
             );
         } else {
             first_version.insert(version, m);

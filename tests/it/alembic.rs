@@ -908,3 +908,28 @@ fn a_relative_script_location_is_read_from_the_working_directory_as_alembic_does
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(statuses(&report), all(&["a1"], "applied"));
 }
+
+/// A project with one versions folder per database dialect, whose env.py picks the folder at
+/// run time (Alembic alone finds no revision in `versions/`): the PostgreSQL chain is read,
+/// applied, traced and round-tripped; the SQLite one is not.
+#[test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+fn per_dialect_version_folders_run_the_postgresql_chain() {
+    let (output, report) = crate::support::check_json(&project("per_dialect"), &[]);
+    let migrations: Vec<(&str, &str)> = report["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap(), m["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(migrations, [("p1", "applied"), ("p2", "applied")], "{}", text(&output));
+    assert_eq!(round_trips(&report), vec!["passed"; 2]);
+    assert!(
+        findings(&report).contains(&triple("index-not-concurrent", "p2_email_index.py", 12)),
+        "the capture found the revision: {:?}",
+        report["findings"]
+    );
+}

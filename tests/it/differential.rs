@@ -90,7 +90,8 @@ async fn dbmate_and_the_check_build_the_same_schema() {
 }
 
 /// The Alembic test projects that Alembic itself applies: linear, branched, merged, labelled,
-/// with empty upgrades, a lock_timeout in env.py, rows whose ids later revisions rely on.
+/// with empty upgrades, a lock_timeout in env.py, rows whose ids later revisions rely on, and
+/// versions folders per dialect that env.py picks from.
 const ALEMBIC_PROJECTS: &[&str] = &[
     "linear",
     "branch_point",
@@ -103,6 +104,7 @@ const ALEMBIC_PROJECTS: &[&str] = &[
     "env_lock_timeout",
     "lint",
     "sequences",
+    "per_dialect",
 ];
 
 /// Alembic's own `upgrade heads` and Migration Guard give the same schema: `diff` (the chain
