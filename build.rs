@@ -1,5 +1,5 @@
 //! Tells the integration tests which optional tools and data this machine has (Alembic with
-//! SQLAlchemy and psycopg2; sqlx-cli and dbmate; the shared migration corpora), so that tests
+//! SQLAlchemy and psycopg2; sqlx-cli, dbmate and diesel_cli; the shared migration corpora), so that tests
 //! needing them are ignored with the reason instead of failing, or passing without having run.
 
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(mg_corpora)");
     println!("cargo::rustc-check-cfg=cfg(mg_sqlx_cli)");
     println!("cargo::rustc-check-cfg=cfg(mg_dbmate)");
+    println!("cargo::rustc-check-cfg=cfg(mg_diesel_cli)");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=MIGRATION_GUARD_CORPUS");
@@ -22,6 +23,9 @@ fn main() {
     }
     if succeeds("dbmate", &["--version"]) {
         println!("cargo::rustc-cfg=mg_dbmate");
+    }
+    if succeeds("diesel", &["--version"]) {
+        println!("cargo::rustc-cfg=mg_diesel_cli");
     }
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let corpus = std::env::var_os("MIGRATION_GUARD_CORPUS")

@@ -16,7 +16,8 @@
 # (`alembic upgrade REV` through env.py, rolled back: the reply's "statements" lists {"sql",
 # "line"} per statement REV's upgrade() executed, as the database driver sent it, and
 # {"autocommit": true, "line", "what"} where it leaves the transaction (what: why, a clause),
-# where the capture stops;
+# where the capture stops; "lock_timeout" is the session's when the upgrade's first statement
+# ran (env.py may set one on its connection);
 # "line" is the revision file's line that caused it).
 import sys
 
@@ -145,6 +146,11 @@ def before_cursor_execute(conn, cursor, statement, parameters, context, executem
     line = revision_line()
     if line is None:
         return  # Alembic's own version table, env.py's settings
+    if "lock_timeout" not in capturing:
+        probe = cursor.connection.cursor()
+        probe.execute("SELECT pg_catalog.current_setting('lock_timeout')")
+        capturing["lock_timeout"] = probe.fetchone()[0]
+        probe.close()
     if CONTROL.match(statement):
         stop(CONTROL.match(statement).group(1).upper() + " ends the migration's transaction")
     for text in sent(cursor, statement, parameters, executemany):
@@ -192,7 +198,7 @@ def capture(rev):
     except Captured:
         if "failed" in capturing:
             raise RuntimeError(capturing["failed"]) from None
-        return {"statements": capturing["statements"]}
+        return {"statements": capturing["statements"], "lock_timeout": capturing.get("lock_timeout")}
     finally:
         capturing.clear()
 

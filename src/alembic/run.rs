@@ -98,6 +98,17 @@ struct Reply {
     traceback: Option<String>,
     #[serde(default)]
     statements: Vec<Captured>,
+    #[serde(default)]
+    lock_timeout: Option<String>,
+}
+
+/// What a captured upgrade executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub statements: Vec<Captured>,
+    /// The session's `lock_timeout` when the upgrade's first statement ran (env.py may set
+    /// one on its connection); `None` when it ran none.
+    pub lock_timeout: Option<String>,
 }
 
 /// One thing a revision's `upgrade()` did when its online upgrade was captured.
@@ -216,10 +227,10 @@ impl Alembic {
     /// The statements `revision`'s `upgrade()` executes in `alembic upgrade <revision>` (through
     /// env.py, on the database), up to where it leaves the migration's transaction, all rolled
     /// back before Alembic records the revision. `Err(reason)` inside when the upgrade failed.
-    pub async fn capture(&mut self, revision: &str, file: &Path) -> Result<Result<Vec<Captured>, String>, RunError> {
-        let (outcome, statements) = self.step("capture", revision, file).await?;
+    pub async fn capture(&mut self, revision: &str, file: &Path) -> Result<Result<Capture, String>, RunError> {
+        let (outcome, reply) = self.step("capture", revision, file).await?;
         Ok(match outcome.error {
-            None => Ok(statements),
+            None => Ok(Capture { statements: reply.statements, lock_timeout: reply.lock_timeout }),
             Some(error) => Err(match error.location {
                 Some((_, line)) => format!("line {line}: {}", error.message),
                 None => error.message,
@@ -227,28 +238,23 @@ impl Alembic {
         })
     }
 
-    async fn step(
-        &mut self,
-        command: &str,
-        revision: &str,
-        file: &Path,
-    ) -> Result<(StepOutcome, Vec<Captured>), RunError> {
+    async fn step(&mut self, command: &str, revision: &str, file: &Path) -> Result<(StepOutcome, Reply), RunError> {
         let request = serde_json::json!({ "cmd": command, "rev": revision }).to_string() + "\n";
         let mut line = String::new();
         let sent = self.requests.write_all(request.as_bytes()).await.is_ok() && self.requests.flush().await.is_ok();
         if !sent || self.replies.read_line(&mut line).await.unwrap_or(0) == 0 {
             return Err(self.died().await);
         }
-        let reply: Reply = serde_json::from_str(&line)
+        let mut reply: Reply = serde_json::from_str(&line)
             .map_err(|e| RunError::Start { reason: format!("unexpected reply from the driver: {e}") })?;
-        let traceback = reply.traceback.unwrap_or_default();
+        let traceback = reply.traceback.take().unwrap_or_default();
         let error = (!reply.ok).then(|| failure(&traceback, file, None));
         let outcome = StepOutcome {
             duration: Duration::from_secs_f64(reply.seconds.max(0.0)),
             output: format!("{}{traceback}", reply.output),
             error,
         };
-        Ok((outcome, reply.statements))
+        Ok((outcome, reply))
     }
 
     /// The error of a driver that exited: its last line of standard error.

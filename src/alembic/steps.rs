@@ -46,8 +46,6 @@ pub struct AlembicSteps<'a> {
     notes: Vec<Option<String>>,
     /// Time spent capturing and tracing, for `--verbose`.
     traced: Duration,
-    /// The `lock_timeout` the project's env.py sets on its connection: the trace runs with it.
-    env_lock_timeout: Option<String>,
     /// The version table each upgrade must be recorded in (`None`: env.py names it in a way
     /// not read here, so it is not checked).
     version_table: Option<String>,
@@ -106,11 +104,7 @@ impl<'a> AlembicSteps<'a> {
         let n = chain.migrations.len();
         let project = config::locate(&chain.dir)?;
         let env_py = project.script_location.as_ref().and_then(|dir| std::fs::read_to_string(dir.join("env.py")).ok());
-        let env_lock_timeout = env_py.as_deref().and_then(env_lock_timeout);
         let version_table = env_py.as_deref().map_or(Some("alembic_version".to_string()), version_table);
-        if verbose && let Some(timeout) = &env_lock_timeout {
-            eprintln!("alembic: env.py sets lock_timeout = {timeout}; the lint's trace runs with it");
-        }
         Ok(AlembicSteps {
             chain,
             project,
@@ -123,7 +117,6 @@ impl<'a> AlembicSteps<'a> {
             scripts: vec![None; n],
             notes: vec![None; n],
             traced: Duration::ZERO,
-            env_lock_timeout,
             version_table,
         })
     }
@@ -175,14 +168,14 @@ impl<'a> AlembicSteps<'a> {
         let migration = &self.chain.migrations[index];
         let file = migration.up.path.clone();
         let captured = self.driver().capture(&migration.id, &file).await.map_err(tool)?;
-        let items = match captured {
-            Ok(items) => items,
+        let capture = match captured {
+            Ok(capture) => capture,
             Err(reason) => {
                 self.notes[index] = Some(format!("not traced: its upgrade failed when run to be traced ({reason})"));
                 return Ok(None);
             }
         };
-        let (script, cut) = match captured_script(&migration.up, &items) {
+        let (script, cut) = match captured_script(&migration.up, &capture.statements) {
             Ok(parts) => parts,
             Err(error) => {
                 self.notes[index] = Some(format!("not traced: the SQL its upgrade executed cannot be read ({error})"));
@@ -206,7 +199,9 @@ impl<'a> AlembicSteps<'a> {
         self.scripts[index] = Some(script);
         let mut pending = None;
         if self.tracer.is_enabled() && !traced.is_empty() {
-            if let Some(timeout) = &self.env_lock_timeout {
+            // The session's lock_timeout as the upgrade found it (env.py may set one on its
+            // connection): the trace runs with it.
+            if let Some(timeout) = &capture.lock_timeout {
                 let lost = |source| runner::RunError::Connection { path: traced.display_path(), source };
                 sqlx::query("SELECT set_config('lock_timeout', $1, false)")
                     .bind(timeout)
@@ -410,20 +405,6 @@ fn version_table(env_py: &str) -> Option<String> {
     (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then(|| name.to_string())
 }
 
-/// The `lock_timeout` an env.py sets on the connection Alembic migrates through
-/// (`SET lock_timeout = 4000`, `-c lock_timeout=5s` in connect options), if one is set and not 0.
-fn env_lock_timeout(env_py: &str) -> Option<String> {
-    let lower = env_py.to_ascii_lowercase();
-    lower.match_indices("lock_timeout").find_map(|(at, word)| {
-        let rest = lower[at + word.len()..].trim_start();
-        let rest = rest.strip_prefix('=').or_else(|| rest.strip_prefix("to "))?.trim_start();
-        let rest = rest.trim_start_matches(['\'', '"']);
-        let value: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
-        let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
-        (!digits.is_empty() && digits.chars().any(|c| c != '0')).then_some(value)
-    })
-}
-
 /// The file of a revision (Alembic's `upgrade` and `downgrade` report failures there).
 pub(crate) fn revision_file(migration: &Migration) -> PathBuf {
     match &migration.apply {
@@ -515,17 +496,6 @@ mod tests {
         assert_eq!(version_table("context.configure(version_table='my_versions')").as_deref(), Some("my_versions"));
         assert_eq!(version_table("context.configure(version_table = \"v\")").as_deref(), Some("v"));
         assert_eq!(version_table("context.configure(version_table=VERSION_TABLE)"), None);
-    }
-
-    #[test]
-    fn lock_timeouts_set_by_env_py() {
-        let found = |text: &str| env_lock_timeout(text);
-        assert_eq!(found(r#"connection.execute(text("SET lock_timeout = 4000"))"#).as_deref(), Some("4000"));
-        assert_eq!(found("conn.exec_driver_sql(\"SET LOCK_TIMEOUT TO '5s'\")").as_deref(), Some("5s"));
-        assert_eq!(found(r#"connect_args={"options": "-c lock_timeout=2s"}"#).as_deref(), Some("2s"));
-        assert_eq!(found(r#"text("SET lock_timeout = 0")"#), None, "0 turns it off");
-        assert_eq!(found(r#"text(f"SET lock_timeout = {timeout}")"#), None, "unknown value");
-        assert_eq!(found("# nothing about timeouts"), None);
     }
 
     fn up() -> Script {

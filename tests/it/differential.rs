@@ -164,3 +164,80 @@ async fn alembic_and_the_check_build_the_same_schema() {
     }
     assert!(differences.is_empty(), "schemas differ from Alembic's:\n{}", differences.join("\n"));
 }
+
+/// A diesel chain (the shared diesel corpus, lemmy, needs PostgreSQL 16) with what diesel
+/// treats specially: its initial setup, versions ordered as text (`2020-12-7-...`, one digit
+/// short, runs after 2018's, not before), `run_in_transaction = false`, a down diesel never
+/// reads while migrating (it cannot be split). diesel_cli's own `migration run` and Migration
+/// Guard give the same schema, and `status` reads diesel's bookkeeping as up to date.
+#[tokio::test]
+#[cfg_attr(
+    not(mg_diesel_cli),
+    ignore = "needs diesel_cli on PATH (cargo install diesel_cli --no-default-features --features postgres), then rebuild the tests"
+)]
+async fn diesel_cli_and_the_check_build_the_same_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = [
+        (
+            "00000000000000_diesel_initial_setup",
+            "CREATE FUNCTION diesel_set_updated_at() RETURNS trigger AS $$\nBEGIN\n    NEW.updated_at := current_timestamp;\n    RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n",
+            Some("DROP FUNCTION diesel_set_updated_at();\n"),
+            None,
+        ),
+        (
+            "2018-10-23-172530_users",
+            "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, updated_at timestamptz);\n",
+            Some("DROP TABLE users;\n"),
+            None,
+        ),
+        (
+            "2020-12-7-190800_roles",
+            "CREATE SCHEMA auth;\nCREATE TABLE auth.roles (user_id bigint REFERENCES users, name text NOT NULL);\n",
+            Some("DROP SCHEMA auth CASCADE;\n"),
+            None,
+        ),
+        (
+            "2021-01-01-000000_users_email",
+            "CREATE INDEX CONCURRENTLY users_email ON users (email);\n",
+            Some("DROP INDEX CONCURRENTLY users_email;\n"),
+            Some("run_in_transaction = false\n"),
+        ),
+        (
+            "2021-02-01-000000_notes",
+            "CREATE TABLE notes (id bigint PRIMARY KEY, body text);\n",
+            Some("DROP FUNCTION f() $$ unterminated;\n"),
+            None,
+        ),
+    ];
+    for (name, up, down, metadata) in migrations {
+        let folder = dir.path().join(name);
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("up.sql"), up).unwrap();
+        if let Some(down) = down {
+            std::fs::write(folder.join("down.sql"), down).unwrap();
+        }
+        if let Some(metadata) = metadata {
+            std::fs::write(folder.join("metadata.toml"), metadata).unwrap();
+        }
+    }
+    let server = shared_server();
+    let database = server.create_database().await.unwrap();
+    let url = database.url(None, "postgres", true).replacen("@/", "@localhost/", 1);
+    let applied = Command::new("diesel")
+        .args(["migration", "run", "--migration-dir"])
+        .arg(dir.path())
+        .args(["--database-url", &url])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "diesel migration run\n{}", text(&applied));
+    let output = bin().arg("diff").arg(dir.path()).arg(&url).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "schemas differ from diesel's\n{}", text(&output));
+    let output = bin().args(["status", "--json", "--database-url", &url]).arg(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "status after diesel\n{}", text(&output));
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["applied"].as_array().map(Vec::len), Some(migrations.len()), "{status}");
+    assert!(status["pending"].as_array().is_some_and(Vec::is_empty), "{status}");
+    assert!(status["unknown"].as_array().is_some_and(Vec::is_empty), "{status}");
+    server.drop_database(&database).await.unwrap();
+}
