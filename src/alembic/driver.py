@@ -146,6 +146,10 @@ def before_cursor_execute(conn, cursor, statement, parameters, context, executem
     line = revision_line()
     if line is None:
         return  # Alembic's own version table, env.py's settings
+    main = capturing.get("connection")
+    if main is not None and getattr(cursor, "connection", main) is not main:
+        # What it runs there commits on its own: the capture must not run it.
+        stop("it runs statements on a database connection of its own")
     if "lock_timeout" not in capturing:
         probe = cursor.connection.cursor()
         probe.execute("SELECT pg_catalog.current_setting('lock_timeout')")
@@ -175,6 +179,19 @@ def autocommit_block(self):
 
 
 MigrationContext.autocommit_block = autocommit_block
+original_run_migrations = MigrationContext.run_migrations
+
+
+def run_migrations(self, **kw):
+    if capturing and self.connection is not None:
+        try:
+            capturing["connection"] = self.connection.connection.dbapi_connection
+        except AttributeError:
+            pass
+    return original_run_migrations(self, **kw)
+
+
+MigrationContext.run_migrations = run_migrations
 original_update_to_step = HeadMaintainer.update_to_step
 
 

@@ -152,7 +152,7 @@ impl<'a> AlembicSteps<'a> {
         let file = self.chain.migrations[index].up.path.clone();
         let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(&file), source });
         let sequences = Sequences::read(conn).await.map_err(lost)?;
-        let traced = self.capture_and_trace(conn, index).await;
+        let traced = self.capture_and_trace(conn, index, &sequences).await;
         let restored = sequences.restore(conn).await.map_err(lost);
         let traced = traced?;
         restored?;
@@ -163,11 +163,15 @@ impl<'a> AlembicSteps<'a> {
         &mut self,
         conn: &mut PgConnection,
         index: usize,
+        sequences: &Sequences,
     ) -> Result<Option<(Script, ScriptOutcome)>, StairwayError> {
         let started = Instant::now();
         let migration = &self.chain.migrations[index];
         let file = migration.up.path.clone();
         let captured = self.driver().capture(&migration.id, &file).await.map_err(tool)?;
+        // The trace must find them as the upgrade did.
+        let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(&file), source });
+        sequences.restore(conn).await.map_err(lost)?;
         let capture = match captured {
             Ok(capture) => capture,
             Err(reason) => {

@@ -103,7 +103,7 @@ const ALEMBIC_PROJECTS: &[&str] = &[
     "broken_downgrade",
     "env_lock_timeout",
     "lint",
-    "sequences",
+    "side_effects",
     "per_dialect",
 ];
 
