@@ -402,7 +402,28 @@ pub fn load(dir: &Path, options: &LoadOptions) -> Result<Chain, LoadError> {
         // sql-migrate keys migrations by file name: files sharing a leading number are legitimate.
         findings.retain(|f| f.rule != "duplicate-version");
     }
+    if format == Format::Dbmate {
+        findings.retain(|f| f.rule != "missing-downgrade");
+        findings.extend(migrations.iter().filter(|m| m.down.is_none()).map(dbmate_without_down));
+    }
     Ok(Chain { format, dir: dir.to_path_buf(), migrations, findings, notes })
+}
+
+/// A dbmate file without a down block: dbmate 2 refuses to apply it (dbmate 1 applied it, so a
+/// warning, not an error), whether or not the chain's other files have one.
+fn dbmate_without_down(m: &Migration) -> Finding {
+    let mut finding = Finding::of(
+        &crate::rules::MISSING_DOWNGRADE,
+        format!(
+            "{} has no `-- migrate:down` block: dbmate 2 stops there (\"dbmate requires each migration to define a down block\"); dbmate 1 applied it",
+            m.id
+        ),
+    )
+    .in_migration(&m.id)
+    .at(m.up.display_path(), Some(1))
+    .with_help("add a `-- migrate:down` block; leave it empty when the change cannot be undone");
+    finding.severity = crate::findings::Severity::Warning;
+    finding
 }
 
 /// Marks the statements of `script` that are only about roles in `roles` as not to be run, and

@@ -178,6 +178,15 @@ fn dbmate_ok() {
     assert_eq!(mode(&report, "02"), "none");
     assert!(migration(&report, "03").get("down_path").is_some(), "an empty down block is still a down");
     assert!(migration(&report, "09").get("down_path").is_none());
+    // dbmate 2 refuses files without a down block.
+    let warned: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "missing-downgrade")
+        .map(|f| (f["migration"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(warned, [("09", "warning"), ("10", "warning")]);
 }
 
 /// dbmate applies files in file-name order: `10_` before `9_`, so a chain that needs 9 first
@@ -185,11 +194,14 @@ fn dbmate_ok() {
 #[test]
 fn dbmate_applies_files_in_file_name_order() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("9_teams.sql"), "-- migrate:up\nCREATE TABLE teams (id bigint PRIMARY KEY);\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("9_teams.sql"),
+        "-- migrate:up\nCREATE TABLE teams (id bigint PRIMARY KEY);\n-- migrate:down\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("10_members.sql"),
-        "-- migrate:up\nCREATE TABLE members (team_id bigint REFERENCES teams (id));\n",
+        "-- migrate:up\nCREATE TABLE members (team_id bigint REFERENCES teams (id));\n-- migrate:down\n",
     )
     .unwrap();
     let (output, report) = check_json(dir.path(), &["--format", "dbmate"]);
