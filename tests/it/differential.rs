@@ -48,7 +48,8 @@ async fn sqlx_cli_and_the_check_build_the_same_schema() {
 
 /// A dbmate chain (no shared corpus uses dbmate) with what its runner treats specially: a block
 /// outside a transaction, file-name order across version widths, an empty down block, enums,
-/// functions and comments. dbmate's own `up` and Migration Guard must give the same schema.
+/// functions and comments. dbmate's own `up` and Migration Guard must give the same schema, and
+/// `status` reads dbmate's bookkeeping as up to date.
 #[tokio::test]
 #[cfg_attr(not(mg_dbmate), ignore = "needs dbmate on PATH (npm install -g dbmate), then rebuild the tests")]
 async fn dbmate_and_the_check_build_the_same_schema() {
@@ -86,7 +87,19 @@ async fn dbmate_and_the_check_build_the_same_schema() {
     assert!(applied.status.success(), "dbmate up\n{}", text(&applied));
     let output = bin().arg("diff").arg(dir.path()).arg(&url).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "schemas differ from dbmate's\n{}", text(&output));
+    assert_up_to_date(dir.path(), &url, files.len());
     server.drop_database(&database).await.unwrap();
+}
+
+/// `status` reads the bookkeeping the tool wrote on `url` as `applied` migrations of `dir`, all
+/// of them, with none pending or unknown.
+fn assert_up_to_date(dir: &std::path::Path, url: &str, applied: usize) {
+    let output = bin().args(["status", "--json", "--database-url", url]).arg(dir).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "status after the tool\n{}", text(&output));
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["applied"].as_array().map(Vec::len), Some(applied), "{status}");
+    assert!(status["pending"].as_array().is_some_and(Vec::is_empty), "{status}");
+    assert!(status["unknown"].as_array().is_some_and(Vec::is_empty), "{status}");
 }
 
 /// The Alembic test projects that Alembic itself applies: linear, branched, merged, labelled,
@@ -233,11 +246,6 @@ async fn diesel_cli_and_the_check_build_the_same_schema() {
     assert!(applied.status.success(), "diesel migration run\n{}", text(&applied));
     let output = bin().arg("diff").arg(dir.path()).arg(&url).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "schemas differ from diesel's\n{}", text(&output));
-    let output = bin().args(["status", "--json", "--database-url", &url]).arg(dir.path()).output().unwrap();
-    assert_eq!(output.status.code(), Some(0), "status after diesel\n{}", text(&output));
-    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(status["applied"].as_array().map(Vec::len), Some(migrations.len()), "{status}");
-    assert!(status["pending"].as_array().is_some_and(Vec::is_empty), "{status}");
-    assert!(status["unknown"].as_array().is_some_and(Vec::is_empty), "{status}");
+    assert_up_to_date(dir.path(), &url, migrations.len());
     server.drop_database(&database).await.unwrap();
 }
