@@ -141,7 +141,7 @@ pub async fn status(conn: &mut PgConnection, chain: &Chain) -> Result<Status, sq
 }
 
 /// The key the tool records for `m`.
-fn key(format: Format, m: &crate::migrations::Migration) -> String {
+pub(crate) fn key(format: Format, m: &crate::migrations::Migration) -> String {
     let version = || m.version.as_ref().map_or_else(|| m.id.clone(), |v| v.as_str().to_string());
     match format {
         // Integer columns: written without leading zeros.
@@ -192,7 +192,7 @@ async fn rows(conn: &mut PgConnection, format: Format) -> Result<Vec<Recorded>, 
 
 /// The checksum the tool records for `m`, where it records one we can compute: sqlx's SHA-384
 /// of the up file's bytes.
-fn checksum(format: Format, m: &crate::migrations::Migration) -> Option<Vec<u8>> {
+pub(crate) fn checksum(format: Format, m: &crate::migrations::Migration) -> Option<Vec<u8>> {
     match (format, &m.apply) {
         (Format::Sqlx, Apply::Sql) => std::fs::read(&m.up.path).ok().map(|bytes| Sha384::digest(bytes).to_vec()),
         _ => None,

@@ -28,6 +28,49 @@ pub enum Command {
     /// Read a database's migration bookkeeping (never writing) and compare it with the chain:
     /// applied, pending, unknown, edited, dirty. Exit 1 when it needs a person before a deploy.
     Status(StatusArgs),
+    /// Apply the chain's pending migrations to a database (staging, production) as its own tool
+    /// would, recording each in the tool's bookkeeping table. Exit 1 when a migration failed.
+    Apply(ApplyArgs),
+}
+
+/// Options of `apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApplyArgs {
+    /// Directory holding the migrations
+    #[arg(default_value = "migrations")]
+    pub dir: PathBuf,
+
+    /// The database to migrate (staging, production)
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: String,
+
+    /// Migration format [default: auto]
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+
+    /// Apply the pending migrations up to and including this one [default: all]
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+
+    /// Print what would run and write nothing, not even the bookkeeping table
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// lock_timeout of the deploy's session: a migration waiting longer for a lock fails (and is tried again)
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub lock_timeout: String,
+
+    /// statement_timeout of the deploy's session (0: none)
+    #[arg(long, value_name = "DURATION", default_value = "0")]
+    pub statement_timeout: String,
+
+    /// How many times a migration whose lock timed out is tried again, waiting 0.5 s, 1 s, 2 s, ... between
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `status`.

@@ -4,7 +4,7 @@
 
 use crate::alembic;
 use crate::baseline::{self, Baseline, Fingerprints};
-use crate::cli::{BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs, StatusArgs};
+use crate::cli::{ApplyArgs, BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs, StatusArgs};
 use crate::data;
 use crate::findings::{self, Finding, Status};
 use crate::github;
@@ -50,6 +50,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Baseline(args) => interruptible(baseline_command(*args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
         Command::Status(args) => interruptible(status_command(args)).await,
+        Command::Apply(args) => interruptible(apply_command(args)).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
             Err(error) => {
@@ -482,6 +483,31 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
         print!("{}", crate::bookkeeping::to_text(&status, &chain));
     }
     Ok(ExitCode::from(u8::from(status.needs_attention())))
+}
+
+/// `apply DIR --database-url URL`: runs the pending migrations on the target; exit 1 when one
+/// failed (it and those after it are not applied), 2 when it could not start.
+async fn apply_command(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let format = format_flag(args.format.as_deref())?;
+    let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
+    let shown = declared::redact(&args.database_url);
+    let mut conn = crate::bookkeeping::connect(&args.database_url)
+        .await
+        .with_context(|| format!("--database-url {shown}: cannot connect"))?;
+    let options = crate::deploy::ApplyOptions {
+        to: args.to,
+        dry_run: args.dry_run,
+        lock_timeout: args.lock_timeout,
+        statement_timeout: args.statement_timeout,
+        retries: args.retries,
+    };
+    let deployed = crate::deploy::apply(&mut conn, &chain, &options).await.with_context(|| shown.clone())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&deployed)?);
+    } else {
+        print!("{}", crate::deploy::to_text(&deployed));
+    }
+    Ok(ExitCode::from(u8::from(deployed.failed.is_some())))
 }
 
 /// `diff A B`: prints the changes from A to B; exit 0 when equal, 1 when not.

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config_file;
 pub mod data;
+pub mod deploy;
 pub mod effects;
 pub mod findings;
 pub mod github;

@@ -7,6 +7,7 @@ mod action;
 mod alembic;
 mod check;
 mod corpora;
+mod deploy;
 mod differential;
 mod drift;
 mod fake_github;

@@ -1,0 +1,243 @@
+//! `migration-guard apply`: a chain's pending migrations run on a target database and recorded
+//! in the tool's own bookkeeping table, so that the tool itself (where it installs here) and
+//! `status` see the target up to date; timeouts, retries, the deploy lock and dry runs.
+
+use crate::support::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A database of the shared server and its URL (with a host before `?host=`, as libpq tools
+/// want it).
+async fn target() -> (std::sync::Arc<SharedServer>, migration_guard::postgres::ScratchDatabase, String) {
+    let server = shared_server();
+    let database = server.create_database().await.unwrap();
+    let url = database.url(None, "postgres", true).replacen("@/", "@localhost/", 1);
+    (server, database, url)
+}
+
+fn apply(dir: &Path, url: &str, args: &[&str]) -> Output {
+    bin().args(["apply", "--database-url", url]).args(args).arg(dir).output().unwrap()
+}
+
+/// `status --json` of `dir` on `url`: (exit code, pending ids).
+fn pending(dir: &Path, url: &str) -> (Option<i32>, Vec<String>) {
+    let output = bin().args(["status", "--json", "--database-url", url]).arg(dir).output().unwrap();
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", text(&output)));
+    let ids = status["pending"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    (output.status.code(), ids)
+}
+
+/// A sqlx chain: a migration in a transaction, one without (`-- no-transaction`), one more.
+fn sqlx_chain() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("20240101000000_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n"),
+        (
+            "20240102000000_users_email.sql",
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n",
+        ),
+        ("20240103000000_teams.sql", "CREATE TABLE teams (id bigint PRIMARY KEY);\n"),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    dir
+}
+
+async fn connect(url: &str) -> sqlx::PgConnection {
+    migration_guard::bookkeeping::connect(url).await.unwrap()
+}
+
+async fn scalar(url: &str, sql: &str) -> Option<String> {
+    let mut conn = connect(url).await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_optional(&mut conn).await.unwrap()
+}
+
+/// Every SQL format's `ok` fixture (transactional and non-transactional migrations, versions
+/// out of numeric order) applied to an empty target: `status` reads it as up to date, and a
+/// second apply finds nothing to do.
+#[tokio::test]
+async fn every_sql_format_is_applied_and_recorded() {
+    let sqlx = sqlx_chain();
+    for format in ["sqlx", "golang-migrate", "goose", "sql-migrate", "dbmate", "diesel"] {
+        let dir = if format == "sqlx" { sqlx.path().to_path_buf() } else { fixture(&format!("{format}/ok")) };
+        let (server, database, url) = target().await;
+        let output = apply(&dir, &url, &[]);
+        assert_eq!(output.status.code(), Some(0), "{format}\n{}", text(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("done: "), "{format}\n{}", text(&output));
+        assert_eq!(pending(&dir, &url), (Some(0), Vec::new()), "{format}");
+        let again = apply(&dir, &url, &[]);
+        assert_eq!(again.status.code(), Some(0), "{format}\n{}", text(&again));
+        assert!(String::from_utf8_lossy(&again.stdout).starts_with("up to date"), "{format}\n{}", text(&again));
+        server.drop_database(&database).await.unwrap();
+    }
+}
+
+/// A dry run says what would run and writes nothing, not even the bookkeeping table.
+#[tokio::test]
+async fn a_dry_run_writes_nothing() {
+    let dir = sqlx_chain();
+    let (server, database, url) = target().await;
+    let output = apply(dir.path(), &url, &["--dry-run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("would apply "), "{}", text(&output));
+    let tables = scalar(&url, "SELECT count(*)::text FROM pg_class WHERE relnamespace = 'public'::regnamespace").await;
+    assert_eq!(tables.as_deref(), Some("0"));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// `--to` stops at a version; the rest stays pending.
+#[tokio::test]
+async fn apply_to_a_version_leaves_the_rest_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [("1_a.up.sql", "CREATE TABLE a (id int);"), ("2_b.up.sql", "CREATE TABLE b (id int);")] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let (server, database, url) = target().await;
+    let output = apply(dir.path(), &url, &["--to", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(pending(dir.path(), &url), (Some(0), vec!["2".to_string()]));
+    let output = apply(dir.path(), &url, &["--to", "7"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--to 7: no such migration"), "{}", text(&output));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// A table another session holds locked: the migration waits `lock_timeout`, is tried again
+/// with backoff, then fails cleanly: nothing of it applied, nothing recorded, nothing after it
+/// run. Once the lock is gone, the same apply goes through. Meanwhile a second apply on the
+/// same target refuses to start.
+#[tokio::test]
+async fn a_held_lock_is_retried_then_fails_cleanly_and_a_second_apply_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_t.up.sql"), "CREATE TABLE t (id int);").unwrap();
+    std::fs::write(dir.path().join("2_t_x.up.sql"), "ALTER TABLE t ADD COLUMN x int;").unwrap();
+    std::fs::write(dir.path().join("3_u.up.sql"), "CREATE TABLE u (id int);").unwrap();
+    let (server, database, url) = target().await;
+    let output = apply(dir.path(), &url, &["--to", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let mut holder = connect(&url).await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE").execute(&mut holder).await.unwrap();
+    let blocked = {
+        let (dir, url) = (dir.path().to_path_buf(), url.clone());
+        std::thread::spawn(move || apply(&dir, &url, &["--lock-timeout", "200ms", "--retries", "2"]))
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let second = apply(dir.path(), &url, &[]);
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another apply holds"), "{}", text(&second));
+    let output = blocked.join().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("2_t_x.up.sql:1: 2 failed after 3 attempt(s)") && stdout.contains("55P03"), "{stdout}");
+    let column =
+        scalar(&url, "SELECT attname::text FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'x'");
+    assert_eq!(column.await, None, "nothing of it applied");
+    // Its transaction rolled back: golang-migrate's row is back at 1, not dirty.
+    let row = scalar(&url, "SELECT version || ' ' || dirty FROM schema_migrations").await;
+    assert_eq!(row.as_deref(), Some("1 false"));
+    assert_eq!(pending(dir.path(), &url), (Some(0), vec!["2".to_string(), "3".to_string()]));
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    let output = apply(dir.path(), &url, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// A migration outside a transaction that fails part way leaves golang-migrate's row dirty, as
+/// golang-migrate does: the target needs a person, and the next apply refuses to start.
+#[tokio::test]
+async fn a_dirty_target_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_a.up.sql"), "CREATE TABLE a (id int);").unwrap();
+    let partial = "CREATE TABLE b (id int);\nCREATE INDEX CONCURRENTLY b_id ON b (id);\nSELECT 1/0;";
+    std::fs::write(dir.path().join("2_b.up.sql"), partial).unwrap();
+    let (server, database, url) = target().await;
+    let output = apply(dir.path(), &url, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    // golang-migrate's own semantics: the failed version is recorded, dirty.
+    let row = scalar(&url, "SELECT version || ' ' || dirty FROM schema_migrations").await;
+    assert_eq!(row.as_deref(), Some("2 true"));
+    let output = apply(dir.path(), &url, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs a person before a deploy"), "{}", text(&output));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// After apply, sqlx-cli sees every migration installed with its checksum, and has nothing to run.
+#[tokio::test]
+#[cfg_attr(
+    not(mg_sqlx_cli),
+    ignore = "needs sqlx-cli on PATH (cargo install sqlx-cli --no-default-features --features postgres,rustls), then rebuild the tests"
+)]
+async fn after_apply_sqlx_cli_sees_the_target_up_to_date() {
+    let chain = sqlx_chain();
+    let dir = chain.path();
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir, &url, &[]).status.code(), Some(0));
+    let info =
+        Command::new("sqlx").args(["migrate", "info", "--source"]).arg(dir).args(["--database-url", &url]).output();
+    let info = info.unwrap();
+    let listing = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success() && !listing.contains("pending") && !listing.contains("checksum"), "{listing}");
+    let run =
+        Command::new("sqlx").args(["migrate", "run", "--source"]).arg(dir).args(["--database-url", &url]).output();
+    assert!(run.unwrap().status.success());
+    server.drop_database(&database).await.unwrap();
+}
+
+/// After apply, dbmate's status has nothing pending.
+#[tokio::test]
+#[cfg_attr(not(mg_dbmate), ignore = "needs dbmate on PATH (npm install -g dbmate), then rebuild the tests")]
+async fn after_apply_dbmate_sees_the_target_up_to_date() {
+    let dir = fixture("dbmate/ok");
+    let (server, database, url) = target().await;
+    let url = url + "&sslmode=disable";
+    assert_eq!(apply(&dir, &url, &[]).status.code(), Some(0));
+    let status = Command::new("dbmate")
+        .args(["--no-dump-schema", "--migrations-dir"])
+        .arg(&dir)
+        .args(["--url", &url, "status", "--exit-code"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", text(&status));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("Pending: 0"), "{}", text(&status));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// After apply, diesel_cli has no pending migration.
+#[tokio::test]
+#[cfg_attr(
+    not(mg_diesel_cli),
+    ignore = "needs diesel_cli on PATH (cargo install diesel_cli --no-default-features --features postgres), then rebuild the tests"
+)]
+async fn after_apply_diesel_cli_sees_the_target_up_to_date() {
+    let dir = fixture("diesel/ok");
+    let (server, database, url) = target().await;
+    assert_eq!(apply(&dir, &url, &[]).status.code(), Some(0));
+    let pending = Command::new("diesel")
+        .args(["migration", "pending", "--migration-dir"])
+        .arg(&dir)
+        .args(["--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(pending.status.success(), "{}", text(&pending));
+    assert_eq!(String::from_utf8_lossy(&pending.stdout).trim(), "false", "{}", text(&pending));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// Formats whose bookkeeping apply does not write yet stop before touching the target.
+#[tokio::test]
+async fn alembic_and_flyway_chains_are_refused_before_anything_runs() {
+    let (server, database, url) = target().await;
+    let flyway = tempfile::tempdir().unwrap();
+    std::fs::write(flyway.path().join("V1__a.sql"), "CREATE TABLE a (id int);").unwrap();
+    for (dir, tool) in [(fixture("alembic/linear"), "Alembic"), (flyway.path().to_path_buf(), "Flyway")] {
+        let output = apply(&dir, &url, &[]);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("apply does not write {tool}'s bookkeeping yet")), "{stderr}");
+    }
+    server.drop_database(&database).await.unwrap();
+}
