@@ -31,11 +31,14 @@ pub enum Command {
     /// Apply the chain's pending migrations to a database (staging, production) as its own tool
     /// would, recording each in the tool's bookkeeping table. Exit 1 when a migration failed.
     Apply(ApplyArgs),
+    /// Roll a database back to a version: the downs of the migrations applied after it, newest
+    /// first, each proved by the pull request check's round trip. Exit 1 when a down failed.
+    Rollback(RollbackArgs),
 }
 
-/// Options of `apply`.
+/// The target and session of `apply` and `rollback`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct ApplyArgs {
+pub struct TargetArgs {
     /// Directory holding the migrations
     #[arg(default_value = "migrations")]
     pub dir: PathBuf,
@@ -47,10 +50,6 @@ pub struct ApplyArgs {
     /// Migration format [default: auto]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
-
-    /// Apply the pending migrations up to and including this one [default: all]
-    #[arg(long, value_name = "VERSION")]
-    pub to: Option<String>,
 
     /// Print what would run and write nothing, not even the bookkeeping table
     #[arg(long)]
@@ -71,6 +70,36 @@ pub struct ApplyArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `apply`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Apply the pending migrations up to and including this one [default: all]
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+}
+
+/// Options of `rollback`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Roll back the migrations applied after this one (it stays applied)
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+
+    /// The pull request check's report.json: only downs its round trip proved are run
+    #[arg(long, value_name = "REPORT")]
+    pub evidence: Option<PathBuf>,
+
+    /// Run downs the evidence does not show proved (one-way migrations are refused still)
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `status`.

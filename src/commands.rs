@@ -4,7 +4,9 @@
 
 use crate::alembic;
 use crate::baseline::{self, Baseline, Fingerprints};
-use crate::cli::{ApplyArgs, BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs, StatusArgs};
+use crate::cli::{
+    ApplyArgs, BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs, RollbackArgs, StatusArgs, TargetArgs,
+};
 use crate::data;
 use crate::findings::{self, Finding, Status};
 use crate::github;
@@ -51,6 +53,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Diff(args) => interruptible(diff_command(args)).await,
         Command::Status(args) => interruptible(status_command(args)).await,
         Command::Apply(args) => interruptible(apply_command(args)).await,
+        Command::Rollback(args) => interruptible(rollback_command(args)).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
             Err(error) => {
@@ -488,24 +491,48 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
 /// `apply DIR --database-url URL`: runs the pending migrations on the target; exit 1 when one
 /// failed (it and those after it are not applied), 2 when it could not start.
 async fn apply_command(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let (chain, mut conn, shown, mut options) = open_target(&args.target).await?;
+    options.to = args.to;
+    let deployed = crate::deploy::apply(&mut conn, &chain, &options).await.with_context(|| shown)?;
+    print_deployed(&deployed, args.target.json)
+}
+
+/// `rollback DIR --database-url URL --to VERSION`: runs the downs after VERSION; exit 1 when
+/// one failed, 2 when it could not start (one-way migrations, downs no round trip proved).
+async fn rollback_command(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let proved = args.evidence.as_deref().map(crate::deploy::proved_by).transpose()?;
+    let (chain, mut conn, shown, session) = open_target(&args.target).await?;
+    let options = crate::deploy::RollbackOptions { to: args.to, proved, force: args.force, session };
+    let deployed = crate::deploy::rollback(&mut conn, &chain, &options).await.with_context(|| shown)?;
+    print_deployed(&deployed, args.target.json)
+}
+
+/// The chain, a connection to the target, its URL as shown (secrets masked) and the session
+/// options of `apply` and `rollback`.
+async fn open_target(
+    args: &TargetArgs,
+) -> anyhow::Result<(migrations::Chain, sqlx::PgConnection, String, crate::deploy::ApplyOptions)> {
     let format = format_flag(args.format.as_deref())?;
     let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
     let shown = declared::redact(&args.database_url);
-    let mut conn = crate::bookkeeping::connect(&args.database_url)
+    let conn = crate::bookkeeping::connect(&args.database_url)
         .await
         .with_context(|| format!("--database-url {shown}: cannot connect"))?;
     let options = crate::deploy::ApplyOptions {
-        to: args.to,
+        to: None,
         dry_run: args.dry_run,
-        lock_timeout: args.lock_timeout,
-        statement_timeout: args.statement_timeout,
+        lock_timeout: args.lock_timeout.clone(),
+        statement_timeout: args.statement_timeout.clone(),
         retries: args.retries,
     };
-    let deployed = crate::deploy::apply(&mut conn, &chain, &options).await.with_context(|| shown.clone())?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&deployed)?);
+    Ok((chain, conn, shown, options))
+}
+
+fn print_deployed(deployed: &crate::deploy::Deployed, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(deployed)?);
     } else {
-        print!("{}", crate::deploy::to_text(&deployed));
+        print!("{}", crate::deploy::to_text(deployed));
     }
     Ok(ExitCode::from(u8::from(deployed.failed.is_some())))
 }

@@ -13,6 +13,19 @@ use sqlx::Executor;
 use sqlx::postgres::PgConnection;
 use std::time::{Duration, Instant};
 
+/// What `rollback` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RollbackOptions {
+    /// Roll back the migrations applied after this one.
+    pub to: String,
+    /// Migrations whose round trip the pull request check passed (`None`: no evidence given).
+    pub proved: Option<Vec<String>>,
+    /// Run downs without that evidence.
+    pub force: bool,
+    /// The session: dry run, timeouts, retries (`to` unused).
+    pub session: ApplyOptions,
+}
+
 /// What `apply` is asked to do.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -51,6 +64,16 @@ pub enum ApplyError {
     AlreadyApplied(String),
     #[error("{file}: {id} is pending and apply cannot run it ({reason}); apply it with the chain's own tool")]
     NotRunnable { id: String, file: String, reason: String },
+    #[error("--to {0}: the target does not have it applied, so there is nothing to roll back to")]
+    NotApplied(String),
+    #[error(
+        "{file}: {id} has no down to run (one-way by design); rolling back past it needs a new migration that undoes it"
+    )]
+    OneWay { id: String, file: String },
+    #[error(
+        "no round trip proved the downs of {0}: pass the pull request check's report.json as --evidence (its round trip must have passed), or --force"
+    )]
+    NotProved(String),
     #[error("{context}")]
     Database {
         context: String,
@@ -78,7 +101,9 @@ pub struct Deployed {
     /// The bookkeeping table written.
     pub table: String,
     pub dry_run: bool,
-    /// Applied (or, dry, to apply), in order.
+    /// `up` for apply, `down` for rollback.
+    pub direction: Direction,
+    /// Applied or rolled back (or, dry, to be), in order.
     pub steps: Vec<Step>,
     /// The migration that failed, and why; the ones after it did not run.
     pub failed: Option<Failed>,
@@ -94,11 +119,49 @@ pub struct Failed {
     pub partially_applied: bool,
 }
 
-/// SQLSTATE `lock_not_available`: `lock_timeout` ran out.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
+/// Rolls `conn` (the target) back to `options.to`: the downs of the migrations applied after
+/// it, newest first, with their bookkeeping.
+pub async fn rollback(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    options: &RollbackOptions,
+) -> Result<Deployed, ApplyError> {
+    let session = &options.session;
+    let (book, status) = start(conn, chain, session).await?;
+    let applied: Vec<&Migration> = chain.migrations.iter().filter(|m| status.applied.contains(&m.id)).collect();
+    let Some(keep) = applied.iter().position(|m| m.id == options.to) else {
+        return Err(ApplyError::NotApplied(options.to.clone()));
+    };
+    let undone = &applied[keep + 1..];
+    if let Some(m) = undone.iter().find(|m| m.down.as_ref().is_none_or(|d| d.split.statements.is_empty())) {
+        return Err(ApplyError::OneWay { id: m.id.clone(), file: m.up.display_path() });
+    }
+    let unproved: Vec<&str> = undone
+        .iter()
+        .filter(|m| !options.proved.as_ref().is_some_and(|p| p.contains(&m.id)))
+        .map(|m| m.id.as_str())
+        .collect();
+    if !unproved.is_empty() && !options.force {
+        return Err(ApplyError::NotProved(unproved.join(", ")));
+    }
+    let mut steps = Vec::new();
+    for (i, m) in undone.iter().enumerate().rev() {
+        let down = m.down.as_ref().expect("checked above");
+        let at_after = if i == 0 { applied.get(keep).copied() } else { Some(undone[i - 1]) };
+        steps.push(Planned {
+            migration: m,
+            script: on_target(down),
+            direction: Direction::Down,
+            at_before: Some(m),
+            at_after,
+        });
+    }
+    finish(conn, &book, steps, session, Direction::Down).await
+}
 
-/// Applies the pending migrations of `chain` on `conn` (the target) as `options` says.
-pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<Deployed, ApplyError> {
+/// Takes the deploy lock (unless dry) and reads the target's bookkeeping, refusing a target
+/// that needs a person.
+async fn start(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<(Book, Status), ApplyError> {
     let book = Book::of(chain.format)?;
     let lock = deploy_lock(book.table);
     if !options.dry_run {
@@ -115,20 +178,33 @@ pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOption
     if status.needs_attention() {
         return Err(ApplyError::NeedsAttention(attention(&status)));
     }
-    let pending = pending(chain, &status, options.to.as_deref())?;
-    if let Some(m) = pending.iter().find(|m| !matches!(m.apply, Apply::Sql)) {
-        let reason = match &m.apply {
-            Apply::Opaque(reason) => reason.clone(),
-            _ => "it is not SQL".to_string(),
-        };
-        return Err(ApplyError::NotRunnable { id: m.id.clone(), file: m.up.display_path(), reason });
-    }
-    let mut deployed =
-        Deployed { table: book.table.to_string(), dry_run: options.dry_run, steps: Vec::new(), failed: None };
+    Ok((book, status))
+}
+
+/// Runs `steps` (or, dry, lists them) with the session's timeouts.
+async fn finish(
+    conn: &mut PgConnection,
+    book: &Book,
+    steps: Vec<Planned<'_>>,
+    options: &ApplyOptions,
+    direction: Direction,
+) -> Result<Deployed, ApplyError> {
+    let mut deployed = Deployed {
+        table: book.table.to_string(),
+        dry_run: options.dry_run,
+        direction,
+        steps: Vec::new(),
+        failed: None,
+    };
     if options.dry_run {
-        deployed.steps = pending
+        deployed.steps = steps
             .iter()
-            .map(|m| Step { id: m.id.clone(), file: m.up.display_path(), attempts: 0, duration: Duration::ZERO })
+            .map(|s| Step {
+                id: s.migration.id.clone(),
+                file: s.script.display_path(),
+                attempts: 0,
+                duration: Duration::ZERO,
+            })
             .collect();
         return Ok(deployed);
     }
@@ -138,76 +214,53 @@ pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOption
         literal(&options.statement_timeout)
     );
     conn.execute(sqlx::AssertSqlSafe(settings)).await.map_err(database("cannot set the session's timeouts"))?;
-    if !pending.is_empty() {
+    if !steps.is_empty() {
         conn.execute(book.create).await.map_err(database("cannot create the bookkeeping table"))?;
     }
-    // The migration the target is at, for golang-migrate's one row.
-    let mut at: Option<&Migration> = status.applied.last().and_then(|id| chain.migrations.iter().find(|m| m.id == *id));
-    for m in pending {
-        let script = on_target(&m.up);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let started = Instant::now();
-            if let Some(before) = book.before(m) {
-                conn.execute(sqlx::AssertSqlSafe(before))
-                    .await
-                    .map_err(database("cannot write the bookkeeping row"))?;
-            }
-            let record = book.record(m);
-            // In the migration's transaction when it has one; after it otherwise (a message
-            // of its statement and ours would make one).
-            let along = script.transaction.is_wrapped() && !script.split.statements.is_empty();
-            let mut recorder = Recorder { record: along.then(|| record.clone()) };
-            let outcome = runner::run_script(conn, &script, &mut recorder).await?;
-            let outcome = outcome.error.map(|error| (error, outcome.partially_applied));
-            if outcome.is_none() && !along {
-                conn.execute(sqlx::AssertSqlSafe(record))
-                    .await
-                    .map_err(database("cannot write the bookkeeping row"))?;
-            }
-            match outcome {
-                None => {
-                    let duration = started.elapsed();
-                    if let Some(after) = book.after(m, duration) {
-                        conn.execute(sqlx::AssertSqlSafe(after))
-                            .await
-                            .map_err(database("cannot write the bookkeeping row"))?;
-                    }
-                    deployed.steps.push(Step { id: m.id.clone(), file: script.display_path(), attempts, duration });
-                    at = Some(m);
-                    break;
-                }
-                Some((error, partially_applied)) => {
-                    let retry =
-                        error.sqlstate == LOCK_NOT_AVAILABLE && !partially_applied && attempts <= options.retries;
-                    if retry {
-                        if let Some(undo) = book.failed(at, false) {
-                            conn.execute(sqlx::AssertSqlSafe(undo))
-                                .await
-                                .map_err(database("cannot write the bookkeeping row"))?;
-                        }
-                        tokio::time::sleep(backoff(attempts)).await;
-                        continue;
-                    }
-                    if let Some(undo) = book.failed(at, partially_applied) {
-                        conn.execute(sqlx::AssertSqlSafe(undo))
-                            .await
-                            .map_err(database("cannot write the bookkeeping row"))?;
-                    }
-                    deployed.failed = Some(Failed { id: m.id.clone(), attempts, error, partially_applied });
-                    return Ok(deployed);
-                }
-            }
-        }
-    }
+    run(conn, book, steps, options.retries, &mut deployed).await?;
     Ok(deployed)
+}
+
+/// SQLSTATE `lock_not_available`: `lock_timeout` ran out.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// Applies the pending migrations of `chain` on `conn` (the target) as `options` says.
+pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<Deployed, ApplyError> {
+    let (book, status) = start(conn, chain, options).await?;
+    let pending = pending(chain, &status, options.to.as_deref())?;
+    if let Some(m) = pending.iter().find(|m| !matches!(m.apply, Apply::Sql)) {
+        let reason = match &m.apply {
+            Apply::Opaque(reason) => reason.clone(),
+            _ => "it is not SQL".to_string(),
+        };
+        return Err(ApplyError::NotRunnable { id: m.id.clone(), file: m.up.display_path(), reason });
+    }
+    // The migration the target is at, for golang-migrate's one row.
+    let mut before: Option<&Migration> =
+        status.applied.last().and_then(|id| chain.migrations.iter().find(|m| m.id == *id));
+    let mut steps = Vec::new();
+    for m in pending {
+        steps.push(Planned {
+            migration: m,
+            script: on_target(&m.up),
+            direction: Direction::Up,
+            at_before: before,
+            at_after: Some(m),
+        });
+        before = Some(m);
+    }
+    finish(conn, &book, steps, options, Direction::Up).await
 }
 
 /// What `apply` did, for a terminal or a log: a line per migration, then the outcome.
 pub fn to_text(deployed: &Deployed) -> String {
     let mut out = String::new();
-    let verb = if deployed.dry_run { "would apply" } else { "applied" };
+    let verb = match (deployed.dry_run, deployed.direction) {
+        (true, Direction::Up) => "would apply",
+        (false, Direction::Up) => "applied",
+        (true, Direction::Down) => "would roll back",
+        (false, Direction::Down) => "rolled back",
+    };
     for step in &deployed.steps {
         let retried = if step.attempts > 1 { format!(", {} attempts", step.attempts) } else { String::new() };
         let took = if deployed.dry_run {
@@ -243,6 +296,97 @@ pub fn to_text(deployed: &Deployed) -> String {
         ));
     }
     out
+}
+
+/// Which way a step goes: a migration's up, or its down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// One step to run: a migration's script in a direction, and where the target is before and
+/// after it (for golang-migrate's one row).
+struct Planned<'a> {
+    migration: &'a Migration,
+    script: Script,
+    direction: Direction,
+    at_before: Option<&'a Migration>,
+    at_after: Option<&'a Migration>,
+}
+
+/// Runs `steps` in order with their bookkeeping, each tried again after a lock timeout up to
+/// `retries` times; stops at the first that fails, filling `deployed`.
+async fn run(
+    conn: &mut PgConnection,
+    book: &Book,
+    steps: Vec<Planned<'_>>,
+    retries: u32,
+    deployed: &mut Deployed,
+) -> Result<(), ApplyError> {
+    for step in steps {
+        let (m, script) = (step.migration, &step.script);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let started = Instant::now();
+            if let Some(before) = book.before(m) {
+                execute(conn, before).await?;
+            }
+            let record = book.record(m, step.direction);
+            // In the step's transaction when it has one; after it otherwise (a message of its
+            // statement and ours would make one).
+            let along = script.transaction.is_wrapped() && !script.split.statements.is_empty();
+            let mut recorder = Recorder { record: record.clone().filter(|_| along) };
+            let outcome = runner::run_script(conn, script, &mut recorder).await?;
+            let Some(error) = outcome.error else {
+                if let Some(record) = record.filter(|_| !along) {
+                    execute(conn, record).await?;
+                }
+                let duration = started.elapsed();
+                if let Some(after) = book.after(m, step.direction, step.at_after, duration) {
+                    execute(conn, after).await?;
+                }
+                deployed.steps.push(Step { id: m.id.clone(), file: script.display_path(), attempts, duration });
+                break;
+            };
+            let partially_applied = outcome.partially_applied;
+            let retry = error.sqlstate == LOCK_NOT_AVAILABLE && !partially_applied && attempts <= retries;
+            if let Some(undo) = book.failed(step.at_before, partially_applied) {
+                execute(conn, undo).await?;
+            }
+            if retry {
+                tokio::time::sleep(backoff(attempts)).await;
+                continue;
+            }
+            deployed.failed = Some(Failed { id: m.id.clone(), attempts, error, partially_applied });
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Runs one bookkeeping statement.
+async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), ApplyError> {
+    conn.execute(sqlx::AssertSqlSafe(sql)).await.map_err(database("cannot write the bookkeeping row"))?;
+    Ok(())
+}
+
+/// The migrations whose round trip passed in a `check` report (`report.json`).
+pub fn proved_by(report: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let shown = report.display();
+    let text = std::fs::read_to_string(report).with_context(|| format!("--evidence {shown}: cannot read it"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("--evidence {shown}: not a report.json"))?;
+    let migrations =
+        json["migrations"].as_array().with_context(|| format!("--evidence {shown}: no migrations in it"))?;
+    Ok(migrations
+        .iter()
+        .filter(|m| m["round_trip"]["status"] == "passed")
+        .filter_map(|m| m["id"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// Waits 0.5 s, 1 s, 2 s, ... (at most 8 s) before attempt `attempts + 1`.
@@ -371,50 +515,50 @@ impl Book {
         Ok(Book { format, table: bookkeeping::table(format), create })
     }
 
-    /// Written before the migration runs, committed on its own (golang-migrate marks the
-    /// version dirty until the migration succeeded).
+    /// Written before the step runs, committed on its own (golang-migrate marks the version
+    /// dirty until the step succeeded).
     fn before(&self, m: &Migration) -> Option<String> {
-        (self.format == Format::GolangMigrate).then(|| golang_migrate_version(m, true))
+        (self.format == Format::GolangMigrate).then(|| golang_migrate_version(Some(m), true))
     }
 
-    /// Written with the migration's last statement.
-    fn record(&self, m: &Migration) -> String {
+    /// Written with the step's last statement (in its transaction when it has one).
+    fn record(&self, m: &Migration, direction: Direction) -> Option<String> {
         let key = literal(&bookkeeping::key(self.format, m));
-        match self.format {
-            Format::Sqlx => format!(
+        let table = self.table;
+        Some(match (direction, self.format) {
+            // Its one row is written before and after the step.
+            (_, Format::GolangMigrate | Format::Flyway | Format::Alembic) => return None,
+            (Direction::Up, Format::Sqlx) => format!(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                  VALUES ({key}, {}, TRUE, '\\x{}', -1)",
                 literal(&m.name),
                 bookkeeping::checksum(self.format, m).map(hex).unwrap_or_default()
             ),
-            Format::Dbmate => format!("INSERT INTO schema_migrations (version) VALUES ({key})"),
-            Format::Diesel => format!("INSERT INTO __diesel_schema_migrations (version) VALUES ({key})"),
-            Format::Goose => format!("INSERT INTO goose_db_version (version_id, is_applied) VALUES ({key}, true)"),
-            Format::SqlMigrate => format!("INSERT INTO gorp_migrations (id, applied_at) VALUES ({key}, now())"),
-            // Its row is written before and after the migration.
-            Format::GolangMigrate | Format::Flyway | Format::Alembic => "SELECT 1".to_string(),
-        }
-    }
-
-    /// Written when the migration failed, the target being at `at` before it: golang-migrate's
-    /// row goes back to `at` when nothing of the migration stayed (its transaction rolled
-    /// back), and stays dirty when statements of it did, as golang-migrate leaves it.
-    fn failed(&self, at: Option<&Migration>, partially_applied: bool) -> Option<String> {
-        if self.format != Format::GolangMigrate || partially_applied {
-            return None;
-        }
-        Some(match at {
-            Some(at) => golang_migrate_version(at, false),
-            None => "TRUNCATE schema_migrations".to_string(),
+            (Direction::Up, Format::Dbmate) => format!("INSERT INTO schema_migrations (version) VALUES ({key})"),
+            (Direction::Up, Format::Diesel) => {
+                format!("INSERT INTO __diesel_schema_migrations (version) VALUES ({key})")
+            }
+            (Direction::Up, Format::Goose) => {
+                format!("INSERT INTO goose_db_version (version_id, is_applied) VALUES ({key}, true)")
+            }
+            (Direction::Up, Format::SqlMigrate) => {
+                format!("INSERT INTO gorp_migrations (id, applied_at) VALUES ({key}, now())")
+            }
+            // Reverting deletes the version's row, as each of these tools does.
+            (Direction::Down, Format::Sqlx | Format::Dbmate | Format::Diesel) => {
+                format!("DELETE FROM {table} WHERE version = {key}")
+            }
+            (Direction::Down, Format::Goose) => format!("DELETE FROM goose_db_version WHERE version_id = {key}"),
+            (Direction::Down, Format::SqlMigrate) => format!("DELETE FROM gorp_migrations WHERE id = {key}"),
         })
     }
 
-    /// Written once the migration committed.
-    fn after(&self, m: &Migration, took: Duration) -> Option<String> {
-        match self.format {
-            Format::GolangMigrate => Some(golang_migrate_version(m, false)),
+    /// Written once the step committed; `at` is where the target is then.
+    fn after(&self, m: &Migration, direction: Direction, at: Option<&Migration>, took: Duration) -> Option<String> {
+        match (self.format, direction) {
+            (Format::GolangMigrate, _) => Some(golang_migrate_version(at, false)),
             // sqlx records the time the migration took once it committed.
-            Format::Sqlx => Some(format!(
+            (Format::Sqlx, Direction::Up) => Some(format!(
                 "UPDATE _sqlx_migrations SET execution_time = {} WHERE version = {}",
                 took.as_nanos().min(i64::MAX as u128),
                 literal(&bookkeeping::key(self.format, m))
@@ -422,14 +566,25 @@ impl Book {
             _ => None,
         }
     }
+
+    /// Written when the step failed, the target being at `at` before it: golang-migrate's row
+    /// goes back to `at` when nothing of the step stayed (its transaction rolled back), and
+    /// stays dirty when statements of it did, as golang-migrate leaves it.
+    fn failed(&self, at: Option<&Migration>, partially_applied: bool) -> Option<String> {
+        (self.format == Format::GolangMigrate && !partially_applied).then(|| golang_migrate_version(at, false))
+    }
 }
 
-/// golang-migrate's one row: the version the database is at, and whether it is dirty.
-fn golang_migrate_version(m: &Migration, dirty: bool) -> String {
-    format!(
-        "BEGIN; TRUNCATE schema_migrations; INSERT INTO schema_migrations (version, dirty) VALUES ({}, {dirty}); COMMIT",
-        literal(&bookkeeping::key(Format::GolangMigrate, m))
-    )
+/// golang-migrate's one row: the version the database is at (none: no row), and whether it is
+/// dirty.
+fn golang_migrate_version(at: Option<&Migration>, dirty: bool) -> String {
+    match at {
+        Some(m) => format!(
+            "BEGIN; TRUNCATE schema_migrations; INSERT INTO schema_migrations (version, dirty) VALUES ({}, {dirty}); COMMIT",
+            literal(&bookkeeping::key(Format::GolangMigrate, m))
+        ),
+        None => "TRUNCATE schema_migrations".to_string(),
+    }
 }
 
 /// `text` as an SQL string literal.

@@ -471,6 +471,33 @@ fn example_workflows_use_only_real_inputs() {
     );
 }
 
+/// The deploy workflows run the image of this version, and every `migration-guard` command
+/// they run exists with the flags they give it.
+#[test]
+fn deploy_workflows_run_real_commands_of_this_version() {
+    let image = format!("ghcr.io/migration-guard/migration-guard:{}", env!("CARGO_PKG_VERSION"));
+    let mut commands = 0;
+    for name in ["deploy-staging.yml", "deploy-production.yml", "rollback.yml"] {
+        let path = root().join("examples/workflows").join(name);
+        let workflow: Value = serde_saphyr::from_str::<Value>(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for job in workflow["jobs"].as_object().unwrap().values() {
+            assert_eq!(job["container"].as_str(), Some(image.as_str()), "{name}");
+            for run in job["steps"].as_array().unwrap().iter().filter_map(|s| s["run"].as_str()) {
+                let words: Vec<&str> = run.split_whitespace().take_while(|w| *w != "|").collect();
+                assert_eq!(words[0], "migration-guard", "{name}: {run}");
+                let help = bin().args([words[1], "--help"]).output().unwrap();
+                assert!(help.status.success(), "{name}: no command {}", words[1]);
+                let help = String::from_utf8_lossy(&help.stdout);
+                for flag in words.iter().filter(|w| w.starts_with("--")) {
+                    assert!(help.contains(&format!("{flag} ")), "{name}: {} has no {flag}", words[1]);
+                }
+                commands += 1;
+            }
+        }
+    }
+    assert!(commands >= 6, "{commands}");
+}
+
 #[test]
 fn a_check_that_cannot_run_is_reported_to_the_workflow() {
     let server = FakeGitHub::start(Behaviour::default());

@@ -241,3 +241,127 @@ async fn alembic_and_flyway_chains_are_refused_before_anything_runs() {
     }
     server.drop_database(&database).await.unwrap();
 }
+
+/// A golang-migrate chain with downs.
+fn reversible_chain() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        ("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY);"),
+        ("1_users.down.sql", "DROP TABLE users;"),
+        ("2_teams.up.sql", "CREATE TABLE teams (id bigint PRIMARY KEY, owner bigint REFERENCES users);"),
+        ("2_teams.down.sql", "DROP TABLE teams;"),
+        ("3_users_email.up.sql", "ALTER TABLE users ADD COLUMN email text;"),
+        ("3_users_email.down.sql", "ALTER TABLE users DROP COLUMN email;"),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    dir
+}
+
+/// The pull request check's report of `dir`, as `--evidence` takes it.
+fn evidence(dir: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let out = tempfile::tempdir().unwrap();
+    let output = crate::support::check(dir, &["--report-dir", out.path().to_str().unwrap(), "--no-lint"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = out.path().join("report.json");
+    (out, report)
+}
+
+/// `rollback --to 1` runs the downs of 3 and 2 (newest first) that the check's round trip
+/// proved, and moves golang-migrate's row back to 1; applying again gives the same schema.
+/// Without evidence it refuses, unless forced.
+#[tokio::test]
+async fn rollback_runs_the_proved_downs_newest_first() {
+    let dir = reversible_chain();
+    let (_out, report) = evidence(dir.path());
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir.path(), &url, &[]).status.code(), Some(0));
+    let rollback = |args: &[&str]| {
+        bin().args(["rollback", "--database-url", &url, "--to", "1"]).args(args).arg(dir.path()).output().unwrap()
+    };
+    let refused = rollback(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no round trip proved the downs of 2, 3"),
+        "{}",
+        text(&refused)
+    );
+    let dry = rollback(&["--evidence", report.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(
+        String::from_utf8_lossy(&dry.stdout).lines().collect::<Vec<_>>()[..2],
+        [
+            format!("would roll back 3 {}", dir.path().join("3_users_email.down.sql").display()),
+            format!("would roll back 2 {}", dir.path().join("2_teams.down.sql").display()),
+        ]
+    );
+    let output = rollback(&["--evidence", report.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(pending(dir.path(), &url), (Some(0), vec!["2".to_string(), "3".to_string()]));
+    let row = scalar(&url, "SELECT version || ' ' || dirty FROM schema_migrations").await;
+    assert_eq!(row.as_deref(), Some("1 false"));
+    assert_eq!(scalar(&url, "SELECT (to_regclass('teams') IS NULL)::text").await.as_deref(), Some("true"));
+    assert_eq!(apply(dir.path(), &url, &[]).status.code(), Some(0));
+    assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()));
+    // Forced without evidence, down to nothing applied after 1 again.
+    let output = rollback(&["--force"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(pending(dir.path(), &url), (Some(0), vec!["2".to_string(), "3".to_string()]));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// A migration without a down cannot be rolled back, forced or not: nothing runs.
+#[tokio::test]
+async fn rollback_past_a_one_way_migration_is_refused() {
+    let dir = reversible_chain();
+    std::fs::remove_file(dir.path().join("2_teams.down.sql")).unwrap();
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir.path(), &url, &[]).status.code(), Some(0));
+    let output =
+        bin().args(["rollback", "--database-url", &url, "--to", "1", "--force"]).arg(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("2 has no down to run"), "{}", text(&output));
+    assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()), "nothing rolled back");
+    server.drop_database(&database).await.unwrap();
+}
+
+/// After a rollback, dbmate sees the rolled-back migration pending again, and its own `up`
+/// applies it.
+#[tokio::test]
+#[cfg_attr(not(mg_dbmate), ignore = "needs dbmate on PATH (npm install -g dbmate), then rebuild the tests")]
+async fn after_rollback_dbmate_sees_the_migration_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in [
+        (
+            "20240101000000_users.sql",
+            "-- migrate:up\nCREATE TABLE users (id bigint);\n-- migrate:down\nDROP TABLE users;\n",
+        ),
+        (
+            "20240102000000_teams.sql",
+            "-- migrate:up\nCREATE TABLE teams (id bigint);\n-- migrate:down\nDROP TABLE teams;\n",
+        ),
+    ] {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let (server, database, url) = target().await;
+    let url = url + "&sslmode=disable";
+    assert_eq!(apply(dir.path(), &url, &[]).status.code(), Some(0));
+    let output = bin()
+        .args(["rollback", "--database-url", &url, "--to", "20240101000000", "--force"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let dbmate = |command: &str| {
+        Command::new("dbmate")
+            .args(["--no-dump-schema", "--migrations-dir"])
+            .arg(dir.path())
+            .args(["--url", &url, command])
+            .output()
+            .unwrap()
+    };
+    let status = dbmate("status");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("Pending: 1"), "{}", text(&status));
+    assert!(dbmate("up").status.success());
+    assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()));
+    server.drop_database(&database).await.unwrap();
+}
