@@ -365,3 +365,56 @@ async fn after_rollback_dbmate_sees_the_migration_pending() {
     assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()));
     server.drop_database(&database).await.unwrap();
 }
+
+/// An apply killed in the middle of a migration leaves it not applied and not recorded (its
+/// transaction dies with the session): `status` shows it pending, and the next apply, once the
+/// killed session is gone, runs it and the rest.
+#[tokio::test]
+async fn an_apply_killed_mid_migration_is_resumed_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("20240101000000_a.sql"), "CREATE TABLE a (id int);\n").unwrap();
+    let slow = "CREATE TABLE b (id int);\nSELECT pg_sleep(3);\n";
+    std::fs::write(dir.path().join("20240102000000_b.sql"), slow).unwrap();
+    std::fs::write(dir.path().join("20240103000000_c.sql"), "CREATE TABLE c (id int);\n").unwrap();
+    let (server, database, url) = target().await;
+    let mut child = bin()
+        .args(["apply", "--database-url", &url])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the slow migration is running.
+    let mut waited = 0;
+    while scalar(
+        &url,
+        "SELECT query FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND pid <> pg_backend_pid()",
+    )
+    .await
+    .is_none()
+    {
+        assert!(waited < 100, "the slow migration never started");
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        pending(dir.path(), &url),
+        (Some(0), vec!["20240102000000".to_string(), "20240103000000".to_string()]),
+        "the killed migration is not recorded"
+    );
+    // The killed session ends when its statement does; until then it holds the deploy lock.
+    let mut tries = 0;
+    let output = loop {
+        let output = apply(dir.path(), &url, &[]);
+        if output.status.code() != Some(2) || tries == 100 {
+            break output;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        tries += 1;
+    };
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()));
+    server.drop_database(&database).await.unwrap();
+}
