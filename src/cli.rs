@@ -36,20 +36,27 @@ pub enum Command {
     Rollback(RollbackArgs),
 }
 
-/// The target and session of `apply` and `rollback`.
+/// A chain and the real database it is deployed to, for `status`, `apply` and `rollback`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct TargetArgs {
+pub struct ChainTarget {
     /// Directory holding the migrations
     #[arg(default_value = "migrations")]
     pub dir: PathBuf,
 
-    /// The database to migrate (staging, production)
+    /// The database (staging, production); `status` only reads its bookkeeping table
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
     pub database_url: String,
 
     /// Migration format [default: auto]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+}
+
+/// The target and session of `apply` and `rollback`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub chain: ChainTarget,
 
     /// Print what would run and write nothing, not even the bookkeeping table
     #[arg(long)]
@@ -105,17 +112,8 @@ pub struct RollbackArgs {
 /// Options of `status`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct StatusArgs {
-    /// Directory holding the migrations
-    #[arg(default_value = "migrations")]
-    pub dir: PathBuf,
-
-    /// The database to read (staging, production): its bookkeeping table is only read
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
-    pub database_url: String,
-
-    /// Migration format [default: auto]
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub chain: ChainTarget,
 
     /// Print the status as JSON
     #[arg(long)]

@@ -5,7 +5,8 @@
 use crate::alembic;
 use crate::baseline::{self, Baseline, Fingerprints};
 use crate::cli::{
-    ApplyArgs, BaselineArgs, CheckArgs, Cli, Command, DiffArgs, GraphArgs, RollbackArgs, StatusArgs, TargetArgs,
+    ApplyArgs, BaselineArgs, ChainTarget, CheckArgs, Cli, Command, DiffArgs, GraphArgs, RollbackArgs, StatusArgs,
+    TargetArgs,
 };
 use crate::data;
 use crate::findings::{self, Finding, Status};
@@ -471,12 +472,7 @@ async fn check_drift(
 /// `status DIR --database-url URL`: the target's bookkeeping against the chain; exit 1 when it
 /// needs a person (unknown, edited or dirty), 0 otherwise (pending migrations are normal).
 async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let format = format_flag(args.format.as_deref())?;
-    let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
-    let shown = declared::redact(&args.database_url);
-    let mut conn = crate::bookkeeping::connect(&args.database_url)
-        .await
-        .with_context(|| format!("--database-url {shown}: cannot connect"))?;
+    let (chain, mut conn, shown) = open_chain_target(&args.chain).await?;
     let status = crate::bookkeeping::status(&mut conn, &chain)
         .await
         .with_context(|| format!("{shown}: cannot read {}", crate::bookkeeping::table(chain.format)))?;
@@ -486,6 +482,17 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
         print!("{}", crate::bookkeeping::to_text(&status, &chain));
     }
     Ok(ExitCode::from(u8::from(status.needs_attention())))
+}
+
+/// The chain, a connection to its target and the target's URL as shown (secrets masked).
+async fn open_chain_target(args: &ChainTarget) -> anyhow::Result<(migrations::Chain, sqlx::PgConnection, String)> {
+    let format = format_flag(args.format.as_deref())?;
+    let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
+    let shown = declared::redact(&args.database_url);
+    let conn = crate::bookkeeping::connect(&args.database_url)
+        .await
+        .with_context(|| format!("--database-url {shown}: cannot connect"))?;
+    Ok((chain, conn, shown))
 }
 
 /// `apply DIR --database-url URL`: runs the pending migrations on the target; exit 1 when one
@@ -512,12 +519,7 @@ async fn rollback_command(args: RollbackArgs) -> anyhow::Result<ExitCode> {
 async fn open_target(
     args: &TargetArgs,
 ) -> anyhow::Result<(migrations::Chain, sqlx::PgConnection, String, crate::deploy::ApplyOptions)> {
-    let format = format_flag(args.format.as_deref())?;
-    let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
-    let shown = declared::redact(&args.database_url);
-    let conn = crate::bookkeeping::connect(&args.database_url)
-        .await
-        .with_context(|| format!("--database-url {shown}: cannot connect"))?;
+    let (chain, conn, shown) = open_chain_target(&args.chain).await?;
     let options = crate::deploy::ApplyOptions {
         to: None,
         dry_run: args.dry_run,
