@@ -31,6 +31,9 @@ pub enum Command {
     /// Apply the chain's pending migrations to a database (staging, production) as its own tool
     /// would, recording each in the tool's bookkeeping table. Exit 1 when a migration failed.
     Apply(ApplyArgs),
+    /// Read a database and say what apply would do there: each pending migration's statements,
+    /// the rows and size of the tables they touch, NULLs and duplicates they will meet.
+    Plan(PlanArgs),
     /// Roll a database back to a version: the downs of the migrations applied after it, newest
     /// first, each proved by the pull request check's round trip. Exit 1 when a down failed.
     Rollback(RollbackArgs),
@@ -88,6 +91,25 @@ pub struct ApplyArgs {
     /// Apply the pending migrations up to and including this one [default: all]
     #[arg(long, value_name = "VERSION")]
     pub to: Option<String>,
+
+    /// A plan.json written by `plan`: refuse unless the target is still as planned
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+}
+
+/// Options of `plan`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub chain: ChainTarget,
+
+    /// Write plan.json and plan.md into this directory
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Print the plan as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `rollback`.

@@ -5,8 +5,8 @@
 use crate::alembic;
 use crate::baseline::{self, Baseline, Fingerprints};
 use crate::cli::{
-    ApplyArgs, BaselineArgs, ChainTarget, CheckArgs, Cli, Command, DiffArgs, GraphArgs, RollbackArgs, StatusArgs,
-    TargetArgs,
+    ApplyArgs, BaselineArgs, ChainTarget, CheckArgs, Cli, Command, DiffArgs, GraphArgs, PlanArgs, RollbackArgs,
+    StatusArgs, TargetArgs,
 };
 use crate::data;
 use crate::findings::{self, Finding, Status};
@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => interruptible(status_command(args)).await,
         Command::Apply(args) => interruptible(apply_command(args)).await,
         Command::Rollback(args) => interruptible(rollback_command(args)).await,
+        Command::Plan(args) => interruptible(plan_command(args)).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
             Err(error) => {
@@ -498,10 +499,39 @@ async fn open_chain_target(args: &ChainTarget) -> anyhow::Result<(migrations::Ch
 /// `apply DIR --database-url URL`: runs the pending migrations on the target; exit 1 when one
 /// failed (it and those after it are not applied), 2 when it could not start.
 async fn apply_command(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let plan = match &args.plan {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("--plan {}: cannot read it", path.display()))?;
+            Some(serde_json::from_str(&text).with_context(|| format!("--plan {}: not a plan.json", path.display()))?)
+        }
+        None => None,
+    };
     let (chain, mut conn, shown, mut options) = open_target(&args.target).await?;
     options.to = args.to;
+    options.plan = plan;
     let deployed = crate::deploy::apply(&mut conn, &chain, &options).await.with_context(|| shown)?;
     print_deployed(&deployed, args.target.json)
+}
+
+/// `plan DIR --database-url URL`: what apply would do on the target, read only.
+async fn plan_command(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let (chain, mut conn, shown) = open_chain_target(&args.chain).await?;
+    let plan =
+        crate::plan::plan(&mut conn, &chain).await.with_context(|| format!("{shown}: cannot read the target"))?;
+    if let Some(dir) = &args.output {
+        std::fs::create_dir_all(dir).with_context(|| format!("--output {}: cannot create it", dir.display()))?;
+        std::fs::write(dir.join("plan.json"), serde_json::to_string_pretty(&plan)?)
+            .with_context(|| format!("--output {}: cannot write plan.json", dir.display()))?;
+        std::fs::write(dir.join("plan.md"), crate::plan::to_markdown(&plan))
+            .with_context(|| format!("--output {}: cannot write plan.md", dir.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", crate::plan::to_text(&plan));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `rollback DIR --database-url URL --to VERSION`: runs the downs after VERSION; exit 1 when
@@ -526,6 +556,7 @@ async fn open_target(
         lock_timeout: args.lock_timeout.clone(),
         statement_timeout: args.statement_timeout.clone(),
         retries: args.retries,
+        plan: None,
     };
     Ok((chain, conn, shown, options))
 }

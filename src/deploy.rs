@@ -39,11 +39,20 @@ pub struct ApplyOptions {
     pub statement_timeout: String,
     /// How many times a migration whose lock was not granted in time is tried again.
     pub retries: u32,
+    /// The plan the target must still match (`apply --plan`).
+    pub plan: Option<crate::plan::Plan>,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { to: None, dry_run: false, lock_timeout: "5s".into(), statement_timeout: "0".into(), retries: 3 }
+        ApplyOptions {
+            to: None,
+            dry_run: false,
+            lock_timeout: "5s".into(),
+            statement_timeout: "0".into(),
+            retries: 3,
+            plan: None,
+        }
     }
 }
 
@@ -58,6 +67,8 @@ pub enum ApplyError {
     Busy(i64),
     #[error("the target needs a person before a deploy: {0}")]
     NeedsAttention(String),
+    #[error("the target changed since the plan was made ({0}); make a new plan, and have it approved again")]
+    Changed(String),
     #[error("--to {0}: no such migration in the chain")]
     UnknownTarget(String),
     #[error("--to {0}: the target has it applied already")]
@@ -228,6 +239,18 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<Deployed, ApplyError> {
     let (book, status) = start(conn, chain, options).await?;
     let pending = pending(chain, &status, options.to.as_deref())?;
+    if let Some(plan) = &options.plan {
+        let planned: Vec<&str> = plan.pending.iter().map(|m| m.id.as_str()).collect();
+        let now: Vec<&str> = pending.iter().map(|m| m.id.as_str()).collect();
+        if planned != now {
+            return Err(ApplyError::Changed(format!("planned {}, pending now {}", planned.join(", "), now.join(", "))));
+        }
+        let fingerprint =
+            crate::plan::fingerprint(conn, &status).await.map_err(database("cannot read the target's schema"))?;
+        if fingerprint != plan.fingerprint {
+            return Err(ApplyError::Changed("its schema is not the one planned against".into()));
+        }
+    }
     if let Some(m) = pending.iter().find(|m| !matches!(m.apply, Apply::Sql)) {
         let reason = match &m.apply {
             Apply::Opaque(reason) => reason.clone(),

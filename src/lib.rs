@@ -17,6 +17,7 @@ pub mod findings;
 pub mod github;
 pub mod lint;
 pub mod migrations;
+pub mod plan;
 pub mod postgres;
 pub mod prefix_cache;
 pub mod progress;

@@ -684,7 +684,7 @@ fn plural(n: usize, word: &str) -> String {
 
 /// Text from the repository or the server as Markdown: one line (table cells), no HTML, no
 /// table cell breaks, no `@` mention that notifies people, no link.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     html(text)
         .replace('|', "\\|")
         .replace('\r', "")
@@ -695,7 +695,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Text inside a code span in a table cell: only pipes and line breaks need care there.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ").replace('`', "'")
 }
 
@@ -705,7 +705,7 @@ fn html(text: &str) -> String {
 }
 
 /// Keeps a code block from being closed early by backticks in the SQL.
-fn fence_safe(text: &str) -> String {
+pub(crate) fn fence_safe(text: &str) -> String {
     text.replace("```", "`\u{200b}``")
 }
 

@@ -418,3 +418,65 @@ async fn an_apply_killed_mid_migration_is_resumed_by_the_next() {
     assert_eq!(pending(dir.path(), &url), (Some(0), Vec::new()));
     server.drop_database(&database).await.unwrap();
 }
+
+/// `plan` reads the target (writing nothing): each pending statement with the rows and size of
+/// the tables it touches, the NULLs a SET NOT NULL and the duplicates a unique index will meet
+/// there. `apply --plan` refuses a target that changed since, and applies one that did not.
+#[tokio::test]
+async fn plan_reads_the_target_and_apply_holds_it_to_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("1_orders.up.sql"),
+        "CREATE TABLE orders (id bigint PRIMARY KEY, code text, note text);",
+    )
+    .unwrap();
+    let tighten =
+        "ALTER TABLE orders ALTER COLUMN note SET NOT NULL;\nCREATE UNIQUE INDEX orders_code ON orders (code);\n";
+    std::fs::write(dir.path().join("2_tighten.up.sql"), tighten).unwrap();
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir.path(), &url, &["--to", "1"]).status.code(), Some(0));
+    let mut conn = connect(&url).await;
+    let rows = "INSERT INTO orders SELECT g, 'c' || (g % 50), CASE WHEN g % 100 = 0 THEN NULL ELSE 'n' END \
+                FROM generate_series(1, 1000) g; ANALYZE orders";
+    sqlx::raw_sql(rows).execute(&mut conn).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = bin()
+        .args(["plan", "--database-url", &url, "--output", out.path().to_str().unwrap()])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("plan.json")).unwrap()).unwrap();
+    let statements = plan["pending"][0]["statements"].as_array().unwrap();
+    assert_eq!(statements[0]["tables"][0]["rows"], 1000, "{plan:#}");
+    assert_eq!(
+        statements[0]["checks"][0],
+        "10 row(s) of \"orders\" have note NULL: the statement fails on this target"
+    );
+    assert_eq!(
+        statements[1]["checks"][0],
+        "50 value(s) of (code) repeat in \"orders\": the unique key cannot be built on this target"
+    );
+    let markdown = std::fs::read_to_string(out.path().join("plan.md")).unwrap();
+    assert!(markdown.contains("```sql\nALTER TABLE orders ALTER COLUMN note SET NOT NULL\n```"), "{markdown}");
+    assert_eq!(pending(dir.path(), &url), (Some(0), vec!["2".to_string()]), "plan wrote nothing");
+    let plan_file = out.path().join("plan.json");
+    let with_plan = || apply(dir.path(), &url, &["--plan", plan_file.to_str().unwrap()]);
+    sqlx::raw_sql("CREATE TABLE other (id int)").execute(&mut conn).await.unwrap();
+    let refused = with_plan();
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the target changed since the plan"),
+        "{}",
+        text(&refused)
+    );
+    sqlx::raw_sql("DROP TABLE other; UPDATE orders SET note = 'n' WHERE note IS NULL")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // Rows are not the schema: the plan still holds, and its NULLs are gone.
+    let output = with_plan();
+    assert_eq!(output.status.code(), Some(1), "the duplicates remain: {}", text(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2_tighten.up.sql:2: 2 failed"), "{}", text(&output));
+    server.drop_database(&database).await.unwrap();
+}

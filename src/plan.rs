@@ -1,0 +1,337 @@
+//! `plan`: what `apply` would do on a target, read and never written: its bookkeeping status,
+//! each pending migration's statements, and a pre-check of what those statements will meet
+//! there (rows and size of the tables they touch, NULLs before `SET NOT NULL`, duplicates
+//! before a unique key), with a fingerprint of the target's schema and version that
+//! `apply --plan` holds the target to.
+
+use crate::bookkeeping::{self, Status};
+use crate::migrations::{Chain, Migration};
+use crate::report::markdown::{code, escape, fence_safe};
+use pg_query::NodeEnum;
+use pg_query::protobuf::{AlterTableType, ConstrType};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnection;
+use sqlx::{Executor, Row};
+
+/// How long one pre-check count may take on the target before it is given up.
+const COUNT_TIMEOUT: &str = "10s";
+
+/// What `apply` would do on a target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    /// The bookkeeping table read.
+    pub table: String,
+    /// The migration the target is at.
+    pub current: Option<String>,
+    pub pending: Vec<PlannedMigration>,
+    /// SHA-256 of the target's schema (as introspected) and its applied migrations.
+    pub fingerprint: String,
+}
+
+/// One pending migration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedMigration {
+    pub id: String,
+    pub file: String,
+    /// Runs in one transaction.
+    pub transaction: bool,
+    pub statements: Vec<PlannedStatement>,
+}
+
+/// One statement and what the target holds for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedStatement {
+    pub line: u32,
+    pub sql: String,
+    /// Existing tables it names: estimated rows and total size.
+    pub tables: Vec<TableFacts>,
+    /// What the target's data says it will meet (NULLs, duplicates), one sentence each.
+    pub checks: Vec<String>,
+}
+
+/// An existing table's size on the target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableFacts {
+    pub name: String,
+    /// The planner's estimate (`reltuples`); -1 when never analyzed.
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+/// Reads the target behind `conn` and plans the pending migrations of `chain` (in a read-only
+/// transaction, rolled back).
+pub async fn plan(conn: &mut PgConnection, chain: &Chain) -> Result<Plan, sqlx::Error> {
+    let status = bookkeeping::status(conn, chain).await?;
+    let fingerprint = fingerprint(conn, &status).await?;
+    conn.execute("BEGIN READ ONLY").await?;
+    let planned = plan_pending(conn, chain, &status).await;
+    conn.execute("ROLLBACK").await?;
+    Ok(Plan { table: status.table.clone(), current: status.applied.last().cloned(), pending: planned?, fingerprint })
+}
+
+/// The target's schema and applied migrations, hashed: what `apply --plan` compares.
+pub async fn fingerprint(conn: &mut PgConnection, status: &Status) -> Result<String, sqlx::Error> {
+    let schema = crate::schema::introspect::introspect(conn)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("cannot read the target's schema: {e}")))?;
+    let mut hash = Sha256::new();
+    hash.update(serde_json::to_vec(&schema).unwrap_or_default());
+    hash.update(status.applied.join("\n").as_bytes());
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+async fn plan_pending(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    status: &Status,
+) -> Result<Vec<PlannedMigration>, sqlx::Error> {
+    let mut planned = Vec::new();
+    for m in chain.migrations.iter().filter(|m| status.pending.contains(&m.id)) {
+        planned.push(plan_migration(conn, m).await?);
+    }
+    Ok(planned)
+}
+
+async fn plan_migration(conn: &mut PgConnection, m: &Migration) -> Result<PlannedMigration, sqlx::Error> {
+    let script = &m.up;
+    let mut statements = Vec::new();
+    for statement in &script.split.statements {
+        let sql = script.text(statement).to_string();
+        let parsed = pg_query::parse(&sql, 0).ok();
+        let node = parsed
+            .as_ref()
+            .and_then(|p| p.protobuf.stmts.first().and_then(|s| s.stmt.as_ref()).and_then(|s| s.node.clone()));
+        let names = parsed.map(|p| p.tables()).unwrap_or_default();
+        let mut tables = Vec::new();
+        for name in dedup(names) {
+            if let Some(facts) = table_facts(conn, &name).await? {
+                tables.push(facts);
+            }
+        }
+        let checks = data_checks(conn, node.as_ref()).await?;
+        statements.push(PlannedStatement { line: script.statement_line(statement), sql, tables, checks });
+    }
+    Ok(PlannedMigration {
+        id: m.id.clone(),
+        file: script.display_path(),
+        transaction: script.transaction.is_wrapped(),
+        statements,
+    })
+}
+
+fn dedup(mut names: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
+/// Rows and size of table `name` on the target, if it is an existing table.
+async fn table_facts(conn: &mut PgConnection, name: &str) -> Result<Option<TableFacts>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT c.oid::regclass::text, c.reltuples::int8, pg_catalog.pg_total_relation_size(c.oid) \
+         FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| Ok(TableFacts { name: r.try_get(0)?, rows: r.try_get(1)?, bytes: r.try_get(2)? })).transpose()
+}
+
+/// What the target's rows say the statement will meet: NULLs in a column set NOT NULL (or made
+/// a primary key), duplicates under a new unique key.
+async fn data_checks(conn: &mut PgConnection, node: Option<&NodeEnum>) -> Result<Vec<String>, sqlx::Error> {
+    let mut checks = Vec::new();
+    match node {
+        Some(NodeEnum::AlterTableStmt(stmt)) => {
+            let Some(table) = stmt.relation.as_ref().map(range_name) else { return Ok(checks) };
+            for cmd in stmt.cmds.iter().filter_map(|c| match &c.node {
+                Some(NodeEnum::AlterTableCmd(cmd)) => Some(cmd),
+                _ => None,
+            }) {
+                match AlterTableType::try_from(cmd.subtype) {
+                    Ok(AlterTableType::AtSetNotNull) => {
+                        checks.extend(nulls(conn, &table, std::slice::from_ref(&cmd.name)).await?);
+                    }
+                    Ok(AlterTableType::AtAddConstraint) => {
+                        let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                            continue;
+                        };
+                        let keys: Vec<String> = c.keys.iter().filter_map(string).collect();
+                        let kind = ConstrType::try_from(c.contype);
+                        if matches!(kind, Ok(ConstrType::ConstrPrimary)) {
+                            checks.extend(nulls(conn, &table, &keys).await?);
+                        }
+                        if matches!(kind, Ok(ConstrType::ConstrPrimary | ConstrType::ConstrUnique)) {
+                            checks.extend(duplicates(conn, &table, &keys).await?);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(NodeEnum::IndexStmt(stmt)) if stmt.unique => {
+            let Some(table) = stmt.relation.as_ref().map(range_name) else { return Ok(checks) };
+            let columns: Vec<String> = stmt
+                .index_params
+                .iter()
+                .filter_map(|p| match &p.node {
+                    Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
+                    _ => None,
+                })
+                .collect();
+            // An expression index is not counted.
+            if columns.len() == stmt.index_params.len() {
+                checks.extend(duplicates(conn, &table, &columns).await?);
+            }
+        }
+        _ => {}
+    }
+    Ok(checks)
+}
+
+fn range_name(r: &pg_query::protobuf::RangeVar) -> String {
+    if r.schemaname.is_empty() { ident(&r.relname) } else { format!("{}.{}", ident(&r.schemaname), ident(&r.relname)) }
+}
+
+fn string(node: &pg_query::protobuf::Node) -> Option<String> {
+    match &node.node {
+        Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+        _ => None,
+    }
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Runs a count of the target's rows under a time limit; `None` when the table does not exist
+/// (yet) or the count took too long.
+async fn count(conn: &mut PgConnection, table: &str, query: String) -> Result<Option<i64>, sqlx::Error> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT pg_catalog.to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *conn).await?;
+    if !exists {
+        return Ok(None);
+    }
+    conn.execute("SAVEPOINT migration_guard_count").await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("SET LOCAL statement_timeout = '{COUNT_TIMEOUT}'"))).await?;
+    match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(query)).fetch_one(&mut *conn).await {
+        Ok(n) => {
+            conn.execute("RELEASE SAVEPOINT migration_guard_count").await?;
+            Ok(Some(n))
+        }
+        // A column that does not exist yet, a timeout: nothing to say.
+        Err(sqlx::Error::Database(_)) => {
+            conn.execute("ROLLBACK TO SAVEPOINT migration_guard_count").await?;
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn nulls(conn: &mut PgConnection, table: &str, columns: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    let mut out = Vec::new();
+    for column in columns {
+        let query = format!("SELECT count(*) FROM {table} WHERE {} IS NULL", ident(column));
+        if let Some(n) = count(conn, table, query).await?.filter(|n| *n > 0) {
+            out.push(format!("{n} row(s) of {table} have {column} NULL: the statement fails on this target"));
+        }
+    }
+    Ok(out)
+}
+
+async fn duplicates(conn: &mut PgConnection, table: &str, columns: &[String]) -> Result<Vec<String>, sqlx::Error> {
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+    let query = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE ({list}) IS NOT NULL GROUP BY {list} HAVING count(*) > 1) d"
+    );
+    Ok(count(conn, table, query)
+        .await?
+        .filter(|n| *n > 0)
+        .map(|n| {
+            format!(
+                "{n} value(s) of ({}) repeat in {table}: the unique key cannot be built on this target",
+                columns.join(", ")
+            )
+        })
+        .into_iter()
+        .collect())
+}
+
+/// The plan as Markdown (the job summary the approver reads).
+pub fn to_markdown(plan: &Plan) -> String {
+    let mut out = format!(
+        "## Migration plan\n\nTarget at {} (`{}`), {} pending; schema fingerprint `{}`.\n",
+        plan.current.as_deref().map(|c| format!("`{}`", code(c))).unwrap_or_else(|| "no migration".into()),
+        code(&plan.table),
+        plan.pending.len(),
+        &plan.fingerprint[..16.min(plan.fingerprint.len())]
+    );
+    for m in &plan.pending {
+        let tx = if m.transaction { "one transaction" } else { "no transaction" };
+        out.push_str(&format!("\n### `{}` {} ({tx})\n", code(&m.id), escape(&m.file)));
+        for s in &m.statements {
+            out.push_str(&format!("\nLine {}:\n\n```sql\n{}\n```\n", s.line, fence_safe(s.sql.trim())));
+            for t in &s.tables {
+                out.push_str(&format!("- {}: ~{} rows, {}\n", escape(&t.name), t.rows.max(0), size(t.bytes)));
+            }
+            for c in &s.checks {
+                out.push_str(&format!("- **{}**\n", escape(c)));
+            }
+        }
+    }
+    out
+}
+
+/// The plan for a terminal: a line per statement that meets something on the target.
+pub fn to_text(plan: &Plan) -> String {
+    let mut out = format!(
+        "target at {} ({}), {} pending, fingerprint {}\n",
+        plan.current.as_deref().unwrap_or("no migration"),
+        plan.table,
+        plan.pending.len(),
+        plan.fingerprint
+    );
+    for m in &plan.pending {
+        out.push_str(&format!("{} {} ({} statements)\n", m.id, m.file, m.statements.len()));
+        for s in &m.statements {
+            for t in &s.tables {
+                out.push_str(&format!("  line {}: {} ~{} rows, {}\n", s.line, t.name, t.rows.max(0), size(t.bytes)));
+            }
+            for c in &s.checks {
+                out.push_str(&format!("  line {}: {c}\n", s.line));
+            }
+        }
+    }
+    out
+}
+
+fn size(bytes: i64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes.max(0) as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", units[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(12 * 1024 * 1024 * 1024), "12.0 GB");
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+    }
+}
