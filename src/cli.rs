@@ -80,6 +80,10 @@ pub struct TargetArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+
+    /// Python interpreter that runs an Alembic project's own Alembic [default: python3]
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
 }
 
 /// Options of `apply`.

@@ -557,6 +557,8 @@ async fn open_target(
         statement_timeout: args.statement_timeout.clone(),
         retries: args.retries,
         plan: None,
+        python: crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3"))),
+        url: args.chain.database_url.clone(),
     };
     Ok((chain, conn, shown, options))
 }

@@ -41,6 +41,10 @@ pub struct ApplyOptions {
     pub retries: u32,
     /// The plan the target must still match (`apply --plan`).
     pub plan: Option<crate::plan::Plan>,
+    /// The Python that runs an Alembic project's own Alembic.
+    pub python: std::path::PathBuf,
+    /// The target's URL, for a tool that connects itself (Alembic).
+    pub url: String,
 }
 
 impl Default for ApplyOptions {
@@ -52,6 +56,8 @@ impl Default for ApplyOptions {
             statement_timeout: "0".into(),
             retries: 3,
             plan: None,
+            python: "python3".into(),
+            url: String::new(),
         }
     }
 }
@@ -59,7 +65,7 @@ impl Default for ApplyOptions {
 /// Why `apply` did not start (a failing migration is not this: see [`Deployed::failed`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("apply does not write {0}'s bookkeeping yet; apply this chain with its own tool")]
+    #[error("this command does not write {0}'s bookkeeping yet; run the chain's own tool")]
     Unsupported(&'static str),
     #[error(
         "another apply holds this target's deploy lock (advisory lock {0}); wait for it to finish, or find it in pg_locks"
@@ -85,6 +91,8 @@ pub enum ApplyError {
         "no round trip proved the downs of {0}: pass the pull request check's report.json as --evidence (its round trip must have passed), or --force"
     )]
     NotProved(String),
+    #[error("Alembic: {0}")]
+    Alembic(String),
     #[error("{context}")]
     Database {
         context: String,
@@ -174,7 +182,13 @@ pub async fn rollback(
 /// that needs a person.
 async fn start(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<(Book, Status), ApplyError> {
     let book = Book::of(chain.format)?;
-    let lock = deploy_lock(book.table);
+    Ok((book, lock_and_read(conn, chain, options).await?))
+}
+
+/// Takes the deploy lock of the chain's bookkeeping table (unless dry) and reads the table,
+/// refusing a target that needs a person.
+async fn lock_and_read(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<Status, ApplyError> {
+    let lock = deploy_lock(bookkeeping::table(chain.format));
     if !options.dry_run {
         let locked: bool = sqlx::query_scalar("SELECT pg_catalog.pg_try_advisory_lock($1)")
             .bind(lock)
@@ -189,7 +203,7 @@ async fn start(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -
     if status.needs_attention() {
         return Err(ApplyError::NeedsAttention(attention(&status)));
     }
-    Ok((book, status))
+    Ok(status)
 }
 
 /// Runs `steps` (or, dry, lists them) with the session's timeouts.
@@ -237,20 +251,12 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Applies the pending migrations of `chain` on `conn` (the target) as `options` says.
 pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<Deployed, ApplyError> {
+    if chain.format == Format::Alembic {
+        return apply_alembic(conn, chain, options).await;
+    }
     let (book, status) = start(conn, chain, options).await?;
     let pending = pending(chain, &status, options.to.as_deref())?;
-    if let Some(plan) = &options.plan {
-        let planned: Vec<&str> = plan.pending.iter().map(|m| m.id.as_str()).collect();
-        let now: Vec<&str> = pending.iter().map(|m| m.id.as_str()).collect();
-        if planned != now {
-            return Err(ApplyError::Changed(format!("planned {}, pending now {}", planned.join(", "), now.join(", "))));
-        }
-        let fingerprint =
-            crate::plan::fingerprint(conn, &status).await.map_err(database("cannot read the target's schema"))?;
-        if fingerprint != plan.fingerprint {
-            return Err(ApplyError::Changed("its schema is not the one planned against".into()));
-        }
-    }
+    hold_to_plan(conn, options, &status, &pending).await?;
     if let Some(m) = pending.iter().find(|m| !matches!(m.apply, Apply::Sql)) {
         let reason = match &m.apply {
             Apply::Opaque(reason) => reason.clone(),
@@ -273,6 +279,116 @@ pub async fn apply(conn: &mut PgConnection, chain: &Chain, options: &ApplyOption
         before = Some(m);
     }
     finish(conn, &book, steps, options, Direction::Up).await
+}
+
+/// Applies an Alembic chain's pending revisions one at a time through the project's own
+/// Alembic (`--python`), which writes `alembic_version` itself, with the session's timeouts
+/// as its connection's options; a revision stopped by its lock timeout is tried again.
+async fn apply_alembic(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<Deployed, ApplyError> {
+    let status = lock_and_read(conn, chain, options).await?;
+    let pending = pending(chain, &status, options.to.as_deref())?;
+    hold_to_plan(conn, options, &status, &pending).await?;
+    let mut deployed = Deployed {
+        table: status.table.clone(),
+        dry_run: options.dry_run,
+        direction: Direction::Up,
+        steps: Vec::new(),
+        failed: None,
+    };
+    let file = |m: &Migration| crate::alembic::steps::revision_file(m);
+    if options.dry_run || pending.is_empty() {
+        deployed.steps = pending
+            .iter()
+            .map(|m| Step {
+                id: m.id.clone(),
+                file: crate::migrations::display_path(&file(m)),
+                attempts: 0,
+                duration: Duration::ZERO,
+            })
+            .collect();
+        return Ok(deployed);
+    }
+    let alembic = |e: crate::alembic::run::RunError| ApplyError::Alembic(e.to_string());
+    let scheme = crate::alembic::run::preflight(&options.python).await.map_err(alembic)?;
+    let project = crate::alembic::config::locate(&chain.dir).map_err(|e| ApplyError::Alembic(e.to_string()))?;
+    let url = match options.url.split_once("://") {
+        Some((_, rest)) => format!("{scheme}://{rest}"),
+        None => options.url.clone(),
+    };
+    let settings = [("lock_timeout", &options.lock_timeout), ("statement_timeout", &options.statement_timeout)];
+    if let Some((name, _)) = settings.iter().find(|(_, v)| v.chars().any(|c| c.is_whitespace() || c == '\\')) {
+        return Err(ApplyError::Alembic(format!("--{}: a duration without spaces, e.g. 5s", name.replace('_', "-"))));
+    }
+    let pgoptions = settings.iter().map(|(name, value)| format!("-c {name}={value}")).collect::<Vec<_>>().join(" ");
+    let mut driver =
+        crate::alembic::run::Alembic::start(&project, &options.python, url, Some(pgoptions)).await.map_err(alembic)?;
+    for m in pending {
+        let path = file(m);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let step = driver.upgrade(&m.id, &path).await.map_err(alembic)?;
+            let Some(error) = step.error else {
+                deployed.steps.push(Step {
+                    id: m.id.clone(),
+                    file: crate::migrations::display_path(&path),
+                    attempts,
+                    duration: step.duration,
+                });
+                break;
+            };
+            let lock = ["LockNotAvailable", "lock timeout"].iter().any(|s| error.message.contains(s));
+            if lock && attempts <= options.retries {
+                tokio::time::sleep(backoff(attempts)).await;
+                continue;
+            }
+            let (file, line) = error.location.clone().unwrap_or((path.clone(), 1));
+            let error = StatementError {
+                file: crate::migrations::display_path(&file),
+                line,
+                sqlstate: if lock { LOCK_NOT_AVAILABLE.to_string() } else { String::new() },
+                message: error.message,
+                detail: None,
+                hint: None,
+                statement: 0,
+                statement_text: "upgrade()".into(),
+                refused: false,
+            };
+            deployed.failed = Some(Failed { id: m.id.clone(), attempts, error, partially_applied: false });
+            return Ok(deployed);
+        }
+    }
+    // An env.py that ignores the URL migrated some other database.
+    let after = bookkeeping::status(conn, chain).await.map_err(database("cannot read the bookkeeping table"))?;
+    if let Some(step) = deployed.steps.iter().find(|s| after.pending.contains(&s.id)) {
+        return Err(ApplyError::Alembic(format!(
+            "{}: alembic upgrade {} reported success, but the target's alembic_version does not record it: env.py must connect with the URL it is given (DATABASE_URL, -x url or sqlalchemy.url)",
+            step.file, step.id
+        )));
+    }
+    Ok(deployed)
+}
+
+/// With `--plan`: refuses a target whose pending migrations or schema are not the plan's.
+async fn hold_to_plan(
+    conn: &mut PgConnection,
+    options: &ApplyOptions,
+    status: &Status,
+    pending: &[&Migration],
+) -> Result<(), ApplyError> {
+    if let Some(plan) = &options.plan {
+        let planned: Vec<&str> = plan.pending.iter().map(|m| m.id.as_str()).collect();
+        let now: Vec<&str> = pending.iter().map(|m| m.id.as_str()).collect();
+        if planned != now {
+            return Err(ApplyError::Changed(format!("planned {}, pending now {}", planned.join(", "), now.join(", "))));
+        }
+        let fingerprint =
+            crate::plan::fingerprint(conn, status).await.map_err(database("cannot read the target's schema"))?;
+        if fingerprint != plan.fingerprint {
+            return Err(ApplyError::Changed("its schema is not the one planned against".into()));
+        }
+    }
+    Ok(())
 }
 
 /// What `apply` did, for a terminal or a log: a line per migration, then the outcome.

@@ -96,7 +96,9 @@ async fn plan_pending(
 async fn plan_migration(conn: &mut PgConnection, m: &Migration) -> Result<PlannedMigration, sqlx::Error> {
     let script = &m.up;
     let mut statements = Vec::new();
-    for statement in &script.split.statements {
+    // An Alembic revision's statements are known once it runs (not listed here).
+    let sql = matches!(m.apply, crate::migrations::Apply::Sql);
+    for statement in script.split.statements.iter().filter(|_| sql) {
         let sql = script.text(statement).to_string();
         let parsed = pg_query::parse(&sql, 0).ok();
         let node = parsed

@@ -227,18 +227,56 @@ async fn after_apply_diesel_cli_sees_the_target_up_to_date() {
     server.drop_database(&database).await.unwrap();
 }
 
-/// Formats whose bookkeeping apply does not write yet stop before touching the target.
+/// Flyway chains, and rolling Alembic back, stop before touching the target.
 #[tokio::test]
-async fn alembic_and_flyway_chains_are_refused_before_anything_runs() {
+async fn flyway_chains_and_alembic_rollbacks_are_refused_before_anything_runs() {
     let (server, database, url) = target().await;
     let flyway = tempfile::tempdir().unwrap();
     std::fs::write(flyway.path().join("V1__a.sql"), "CREATE TABLE a (id int);").unwrap();
-    for (dir, tool) in [(fixture("alembic/linear"), "Alembic"), (flyway.path().to_path_buf(), "Flyway")] {
-        let output = apply(&dir, &url, &[]);
+    let refusals = [
+        (bin().args(["apply", "--database-url", &url]).arg(flyway.path()).output().unwrap(), "Flyway"),
+        (
+            bin()
+                .args(["rollback", "--database-url", &url, "--to", "a1"])
+                .arg(fixture("alembic/linear"))
+                .output()
+                .unwrap(),
+            "Alembic",
+        ),
+    ];
+    for (output, tool) in refusals {
         assert_eq!(output.status.code(), Some(2), "{}", text(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(&format!("apply does not write {tool}'s bookkeeping yet")), "{stderr}");
+        assert!(stderr.contains(&format!("this command does not write {tool}'s bookkeeping yet")), "{stderr}");
     }
+    let tables = scalar(&url, "SELECT count(*)::text FROM pg_class WHERE relnamespace = 'public'::regnamespace").await;
+    assert_eq!(tables.as_deref(), Some("0"));
+    server.drop_database(&database).await.unwrap();
+}
+
+/// An Alembic chain is applied by the project's own Alembic, one revision at a time: Alembic's
+/// `current` is at the head afterwards, and a second apply has nothing to do.
+#[tokio::test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+async fn an_alembic_chain_is_applied_through_its_alembic() {
+    let dir = fixture("alembic/linear");
+    let (server, database, url) = target().await;
+    let output = apply(&dir, &url, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(pending(&dir, &url), (Some(0), Vec::new()));
+    let current = Command::new("python3")
+        .args(["-m", "alembic", "-c"])
+        .arg(dir.join("alembic.ini"))
+        .arg("current")
+        .env("DATABASE_URL", database.url(None, "postgresql+psycopg2", true))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&current.stdout).contains("(head)"), "{}", text(&current));
+    let again = apply(&dir, &url, &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("up to date"), "{}", text(&again));
     server.drop_database(&database).await.unwrap();
 }
 
