@@ -477,11 +477,7 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let status = crate::bookkeeping::status(&mut conn, &chain)
         .await
         .with_context(|| format!("{shown}: cannot read {}", crate::bookkeeping::table(chain.format)))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
-    } else {
-        print!("{}", crate::bookkeeping::to_text(&status, &chain));
-    }
+    print_as(args.json, &status, || crate::bookkeeping::to_text(&status, &chain))?;
     Ok(ExitCode::from(u8::from(status.needs_attention())))
 }
 
@@ -526,11 +522,7 @@ async fn plan_command(args: PlanArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(dir.join("plan.md"), crate::plan::to_markdown(&plan))
             .with_context(|| format!("--output {}: cannot write plan.md", dir.display()))?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
-    } else {
-        print!("{}", crate::plan::to_text(&plan));
-    }
+    print_as(args.json, &plan, || crate::plan::to_text(&plan))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -564,12 +556,18 @@ async fn open_target(
 }
 
 fn print_deployed(deployed: &crate::deploy::Deployed, json: bool) -> anyhow::Result<ExitCode> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(deployed)?);
-    } else {
-        print!("{}", crate::deploy::to_text(deployed));
-    }
+    print_as(json, deployed, || crate::deploy::to_text(deployed))?;
     Ok(ExitCode::from(u8::from(deployed.failed.is_some())))
+}
+
+/// Prints `value` as JSON with `--json`, else its text.
+fn print_as(json: bool, value: &impl serde::Serialize, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", text());
+    }
+    Ok(())
 }
 
 /// `diff A B`: prints the changes from A to B; exit 0 when equal, 1 when not.

@@ -8,7 +8,7 @@ use crate::migrations::{Chain, LoadError, Script, read_sql_file};
 use crate::runner::{Observer, Replies, Wrap};
 use crate::schema::introspect::BOOKKEEPING_TABLES;
 use crate::schema::{Change, Schema};
-use crate::sql::TxEffect;
+use crate::sql::{TxEffect, ident, literal};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 use std::collections::{BTreeMap, BTreeSet};
@@ -381,14 +381,6 @@ fn leading_words(text: &str) -> impl Iterator<Item = String> + '_ {
         rest = &rest[end..];
         is_word.then(|| word.to_ascii_uppercase())
     })
-}
-
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Whether a migration touches `table`: names it in its SQL (`sql` lower-cased), or changes

@@ -7,7 +7,7 @@
 use crate::bookkeeping::{self, Status};
 use crate::migrations::{Apply, Chain, Format, Migration, Script};
 use crate::runner::{self, Observer, Replies, StatementError, Wrap};
-use crate::sql::Reach;
+use crate::sql::{Reach, literal};
 use serde::Serialize;
 use sqlx::Executor;
 use sqlx::postgres::PgConnection;
@@ -110,11 +110,11 @@ pub struct Step {
     pub file: String,
     /// Times tried: more than 1 when its lock was not granted in time at first.
     pub attempts: u32,
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "runner::as_millis")]
     pub duration: Duration,
 }
 
-/// What `apply` did.
+/// What `apply` or `rollback` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployed {
     /// The bookkeeping table written.
@@ -126,6 +126,18 @@ pub struct Deployed {
     pub steps: Vec<Step>,
     /// The migration that failed, and why; the ones after it did not run.
     pub failed: Option<Failed>,
+}
+
+impl Deployed {
+    fn new(table: &str, dry_run: bool, direction: Direction) -> Deployed {
+        Deployed { table: table.to_string(), dry_run, direction, steps: Vec::new(), failed: None }
+    }
+
+    /// A dry run's answer: what would run, in order.
+    fn listed(mut self, steps: impl Iterator<Item = (String, String)>) -> Deployed {
+        self.steps = steps.map(|(id, file)| Step { id, file, attempts: 0, duration: Duration::ZERO }).collect();
+        self
+    }
 }
 
 /// A migration that failed on the target.
@@ -178,8 +190,7 @@ pub async fn rollback(
     finish(conn, &book, steps, session, Direction::Down).await
 }
 
-/// Takes the deploy lock (unless dry) and reads the target's bookkeeping, refusing a target
-/// that needs a person.
+/// The format's bookkeeping, and [`lock_and_read`].
 async fn start(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<(Book, Status), ApplyError> {
     let book = Book::of(chain.format)?;
     Ok((book, lock_and_read(conn, chain, options).await?))
@@ -214,24 +225,9 @@ async fn finish(
     options: &ApplyOptions,
     direction: Direction,
 ) -> Result<Deployed, ApplyError> {
-    let mut deployed = Deployed {
-        table: book.table.to_string(),
-        dry_run: options.dry_run,
-        direction,
-        steps: Vec::new(),
-        failed: None,
-    };
+    let mut deployed = Deployed::new(book.table, options.dry_run, direction);
     if options.dry_run {
-        deployed.steps = steps
-            .iter()
-            .map(|s| Step {
-                id: s.migration.id.clone(),
-                file: s.script.display_path(),
-                attempts: 0,
-                duration: Duration::ZERO,
-            })
-            .collect();
-        return Ok(deployed);
+        return Ok(deployed.listed(steps.iter().map(|s| (s.migration.id.clone(), s.script.display_path()))));
     }
     let settings = format!(
         "SELECT pg_catalog.set_config('lock_timeout', {}, false), pg_catalog.set_config('statement_timeout', {}, false)",
@@ -288,25 +284,11 @@ async fn apply_alembic(conn: &mut PgConnection, chain: &Chain, options: &ApplyOp
     let status = lock_and_read(conn, chain, options).await?;
     let pending = pending(chain, &status, options.to.as_deref())?;
     hold_to_plan(conn, options, &status, &pending).await?;
-    let mut deployed = Deployed {
-        table: status.table.clone(),
-        dry_run: options.dry_run,
-        direction: Direction::Up,
-        steps: Vec::new(),
-        failed: None,
-    };
+    let mut deployed = Deployed::new(&status.table, options.dry_run, Direction::Up);
     let file = |m: &Migration| crate::alembic::steps::revision_file(m);
     if options.dry_run || pending.is_empty() {
-        deployed.steps = pending
-            .iter()
-            .map(|m| Step {
-                id: m.id.clone(),
-                file: crate::migrations::display_path(&file(m)),
-                attempts: 0,
-                duration: Duration::ZERO,
-            })
-            .collect();
-        return Ok(deployed);
+        let listed = pending.iter().map(|m| (m.id.clone(), crate::migrations::display_path(&file(m))));
+        return Ok(deployed.listed(listed));
     }
     let alembic = |e: crate::alembic::run::RunError| ApplyError::Alembic(e.to_string());
     let scheme = crate::alembic::run::preflight(&options.python).await.map_err(alembic)?;
@@ -426,10 +408,14 @@ pub fn to_text(deployed: &Deployed) -> String {
             e.sqlstate
         ));
     } else if deployed.steps.is_empty() {
-        out.push_str(&format!("up to date: nothing pending in {}\n", deployed.table));
+        let nothing = match deployed.direction {
+            Direction::Up => "nothing pending",
+            Direction::Down => "nothing applied after it",
+        };
+        out.push_str(&format!("up to date: {nothing} in {}\n", deployed.table));
     } else if !deployed.dry_run {
         out.push_str(&format!(
-            "done: {} migration(s) applied and recorded in {}\n",
+            "done: {} migration(s) {verb} and recorded in {}\n",
             deployed.steps.len(),
             deployed.table
         ));
@@ -726,21 +712,12 @@ fn golang_migrate_version(at: Option<&Migration>, dirty: bool) -> String {
     }
 }
 
-/// `text` as an SQL string literal.
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 fn hex(bytes: Vec<u8>) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn database(context: &'static str) -> impl Fn(sqlx::Error) -> ApplyError {
     move |source| ApplyError::Database { context: context.to_string(), source }
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
 }
 
 #[cfg(test)]
@@ -757,10 +734,5 @@ mod tests {
     fn the_deploy_lock_is_one_per_table_and_stable() {
         assert_eq!(deploy_lock("schema_migrations"), deploy_lock("schema_migrations"));
         assert_ne!(deploy_lock("schema_migrations"), deploy_lock("_sqlx_migrations"));
-    }
-
-    #[test]
-    fn literals_double_their_quotes() {
-        assert_eq!(literal("it's"), "'it''s'");
     }
 }

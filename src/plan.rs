@@ -7,6 +7,7 @@
 use crate::bookkeeping::{self, Status};
 use crate::migrations::{Chain, Migration};
 use crate::report::markdown::{code, escape, fence_safe};
+use crate::sql::ident;
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, ConstrType};
 use serde::{Deserialize, Serialize};
@@ -203,10 +204,6 @@ fn string(node: &pg_query::protobuf::Node) -> Option<String> {
     }
 }
 
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Runs a count of the target's rows under a time limit; `None` when the table does not exist
 /// (yet) or the count took too long.
 async fn count(conn: &mut PgConnection, table: &str, query: String) -> Result<Option<i64>, sqlx::Error> {
@@ -330,10 +327,5 @@ mod tests {
     fn sizes_read_as_people_say_them() {
         assert_eq!(size(512), "512 B");
         assert_eq!(size(12 * 1024 * 1024 * 1024), "12.0 GB");
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
     }
 }

@@ -6,6 +6,16 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{ReindexObjectType, TransactionStmtKind};
 use std::ops::Range;
 
+/// `"name"` with embedded quotes doubled: an identifier as written in SQL.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` with embedded quotes doubled: a string literal (standard_conforming_strings on).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// What a statement means for the transaction it runs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxEffect {
@@ -318,7 +328,7 @@ pub fn rename_roles(statement: &str, renamed: &std::collections::HashMap<String,
     for (start, new) in at {
         let token = tokens.iter().find(|t| t.start as usize == start)?;
         out.push_str(&statement[done..start]);
-        out.push_str(&format!("\"{}\"", new.replace('"', "\"\"")));
+        out.push_str(&ident(&new));
         done = token.end as usize;
     }
     out.push_str(&statement[done..]);
@@ -561,6 +571,12 @@ pub fn char_position_to_byte(text: &str, position: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_and_literals_double_their_quotes() {
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(literal("it's"), "'it''s'");
+    }
 
     fn texts(sql: &str) -> Vec<&str> {
         split(sql).unwrap().statements.iter().map(|s| &sql[s.start..s.end]).collect()

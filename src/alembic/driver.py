@@ -99,6 +99,11 @@ capturing = {}
 CONTROL = re.compile(r"\s*(COMMIT|END|ROLLBACK|ABORT|BEGIN|START\s+TRANSACTION)\b", re.IGNORECASE)
 
 
+def active():
+    """Whether a capture runs and its revision has not finished yet."""
+    return bool(capturing) and not capturing.get("done")
+
+
 def revision_line():
     """The line of the captured revision's file on the stack, if it is on it."""
     known = capturing["known"]
@@ -141,7 +146,7 @@ def stop(what):
 
 @event.listens_for(Engine, "before_cursor_execute")
 def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-    if not capturing or capturing.get("done"):
+    if not active():
         return
     line = revision_line()
     if line is None:
@@ -155,15 +160,15 @@ def before_cursor_execute(conn, cursor, statement, parameters, context, executem
         probe.execute("SELECT pg_catalog.current_setting('lock_timeout')")
         capturing["lock_timeout"] = probe.fetchone()[0]
         probe.close()
-    if CONTROL.match(statement):
-        stop(CONTROL.match(statement).group(1).upper() + " ends the migration's transaction")
+    if control := CONTROL.match(statement):
+        stop(control.group(1).upper() + " ends the migration's transaction")
     for text in sent(cursor, statement, parameters, executemany):
         capturing["statements"].append({"sql": text, "line": line})
 
 
 @event.listens_for(Engine, "commit")
 def before_commit(conn):
-    if capturing and not capturing.get("done") and revision_line() is not None:
+    if active() and revision_line() is not None:
         stop("it commits the migration's transaction")
 
 
@@ -172,7 +177,7 @@ original_autocommit_block = MigrationContext.autocommit_block
 
 @contextlib.contextmanager
 def autocommit_block(self):
-    if capturing and not capturing.get("done"):
+    if active():
         stop("its autocommit_block() runs outside the migration's transaction")
     with original_autocommit_block(self) as block:
         yield block
@@ -196,7 +201,7 @@ original_update_to_step = HeadMaintainer.update_to_step
 
 
 def update_to_step(self, step):
-    if capturing and not capturing.get("done") and step.info.up_revision_id == capturing["rev"]:
+    if active() and step.info.up_revision_id == capturing["rev"]:
         # The revision ran: roll it back before Alembic records or commits it.
         capturing["done"] = True
         raise Captured("done")

@@ -5,8 +5,8 @@
 //! One Python process (`driver.py`) builds the config exactly as `alembic -c <ini> -x url=<url>`
 //! would and then, per request, runs `alembic.command.upgrade`, reverts exactly one revision,
 //! or captures the statements one revision's online upgrade executes, rolled back (for the
-//! lint trace), so Python,
-//! SQLAlchemy and the project are imported once rather than once per revision. The database
+//! lint trace), so Python, SQLAlchemy and the project are imported once rather than once per
+//! revision. The database
 //! URL reaches the project in every way Alembic projects read it: the `DATABASE_URL`
 //! environment variable, `-x url=<url>` (`context.get_x_argument()`), and the `sqlalchemy.url`
 //! (and `url`) main options of the config.
@@ -105,6 +105,7 @@ struct Reply {
 /// What a captured upgrade executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capture {
+    /// In the order the upgrade executed them, up to where it left its transaction.
     pub statements: Vec<Captured>,
     /// The session's `lock_timeout` when the upgrade's first statement ran (env.py may set
     /// one on its connection); `None` when it ran none.

@@ -149,29 +149,13 @@ impl<'a> AlembicSteps<'a> {
         conn: &mut PgConnection,
         index: usize,
     ) -> Result<Option<(Script, ScriptOutcome)>, StairwayError> {
-        let file = self.chain.migrations[index].up.path.clone();
-        let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(&file), source });
-        let sequences = Sequences::read(conn).await.map_err(lost)?;
-        let traced = self.capture_and_trace(conn, index, &sequences).await;
-        let restored = sequences.restore(conn).await.map_err(lost);
-        let traced = traced?;
-        restored?;
-        Ok(traced)
-    }
-
-    async fn capture_and_trace(
-        &mut self,
-        conn: &mut PgConnection,
-        index: usize,
-        sequences: &Sequences,
-    ) -> Result<Option<(Script, ScriptOutcome)>, StairwayError> {
         let started = Instant::now();
         let migration = &self.chain.migrations[index];
         let file = migration.up.path.clone();
+        let sequences = Sequences::read(conn).await.map_err(lost(&file))?;
         let captured = self.driver().capture(&migration.id, &file).await.map_err(tool)?;
-        // The trace must find them as the upgrade did.
-        let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(&file), source });
-        sequences.restore(conn).await.map_err(lost)?;
+        // The trace, and then the upgrade, must find them as the capture did.
+        sequences.restore(conn).await.map_err(lost(&file))?;
         let capture = match captured {
             Ok(capture) => capture,
             Err(reason) => {
@@ -214,6 +198,7 @@ impl<'a> AlembicSteps<'a> {
                     .map_err(lost)?;
             }
             let outcome = runner::run_rolled_back(conn, &traced, &mut self.tracer).await?;
+            sequences.restore(conn).await.map_err(lost(&file))?;
             match &outcome.error {
                 None => pending = Some((traced, outcome)),
                 Some(error) => {
@@ -326,6 +311,11 @@ fn captured_script(up: &Script, items: &[Captured]) -> Result<(Script, Option<Cu
     Ok((script, cut))
 }
 
+/// A lost connection to the scratch database while working on `file`.
+fn lost(file: &Path) -> impl Fn(sqlx::Error) -> StairwayError + '_ {
+    move |source| StairwayError::Run(runner::RunError::Connection { path: display_path(file), source })
+}
+
 fn tool(error: RunError) -> StairwayError {
     StairwayError::Tool(Box::new(error))
 }
@@ -368,7 +358,7 @@ async fn verify_recorded(
     revision: &str,
     file: &Path,
 ) -> Result<(), StairwayError> {
-    let lost = |source| StairwayError::Run(runner::RunError::Connection { path: display_path(file), source });
+    let lost = &lost(file);
     let found: Option<String> = sqlx::query_scalar(
         "SELECT c.oid::regclass::text FROM pg_catalog.pg_class c WHERE c.relname = $1 AND c.relkind IN ('r', 'p') \
          ORDER BY c.oid LIMIT 1",

@@ -2,6 +2,7 @@
 //! indexes, checks and enums, compiled to DDL statements that each remember the YAML line they
 //! came from, so that PostgreSQL's complaints point at the model file.
 
+use crate::sql::{ident, literal};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
@@ -111,16 +112,6 @@ struct IndexDef {
     predicate: Option<String>,
     #[serde(default)]
     include: Vec<String>,
-}
-
-/// `"name"` with embedded quotes doubled.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'text'` with embedded quotes doubled.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// `schema.name` (or `name` in the default schema) as a quoted qualified name.

@@ -334,6 +334,8 @@ async fn rollback_runs_the_proved_downs_newest_first() {
     );
     let output = rollback(&["--evidence", report.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.ends_with("done: 2 migration(s) rolled back and recorded in schema_migrations\n"), "{stdout}");
     assert_eq!(pending(dir.path(), &url), (Some(0), vec!["2".to_string(), "3".to_string()]));
     let row = scalar(&url, "SELECT version || ' ' || dirty FROM schema_migrations").await;
     assert_eq!(row.as_deref(), Some("1 false"));
