@@ -6,7 +6,7 @@
 
 use crate::bookkeeping::{self, Status};
 use crate::migrations::{Apply, Chain, Format, Migration, Script};
-use crate::runner::{self, Observer, Replies, StatementError, Wrap};
+use crate::runner::{self, StatementError};
 use crate::sql::{Reach, literal};
 use serde::Serialize;
 use sqlx::Executor;
@@ -460,10 +460,11 @@ async fn run(
                 execute(conn, before).await?;
             }
             let record = book.record(m, step.direction);
-            // In the step's transaction when it has one; after it otherwise (a message of its
-            // statement and ours would make one).
+            // With the step's last statement, so that it commits with the step, when the step
+            // has a transaction; after it otherwise (a message of its statement and ours would
+            // make one).
             let along = script.transaction.is_wrapped() && !script.split.statements.is_empty();
-            let mut recorder = Recorder { record: record.clone().filter(|_| along) };
+            let mut recorder = runner::AfterLast::new(record.clone().filter(|_| along));
             let outcome = runner::run_script(conn, script, &mut recorder).await?;
             let Some(error) = outcome.error else {
                 if let Some(record) = record.filter(|_| !along) {
@@ -565,39 +566,6 @@ fn on_target(script: &Script) -> Script {
         statement.sent = None;
     }
     script
-}
-
-/// Sends the bookkeeping row with the last statement of a migration in a transaction, so that
-/// it commits with the migration, as the tools do.
-struct Recorder {
-    record: Option<String>,
-}
-
-impl Recorder {
-    fn records_after(&self, script: &Script, index: usize) -> bool {
-        self.record.is_some() && index + 1 == script.split.statements.len()
-    }
-}
-
-impl Observer for Recorder {
-    async fn before(&mut self, _conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {
-        let last = self.records_after(script, index);
-        Ok(Wrap::after_if(last, self.record.as_deref().unwrap_or_default()))
-    }
-
-    async fn after(
-        &mut self,
-        _conn: &mut PgConnection,
-        script: &Script,
-        index: usize,
-        _elapsed: Duration,
-        replies: &mut Replies,
-    ) -> Result<(), sqlx::Error> {
-        if self.records_after(script, index) {
-            replies.after.pop_front();
-        }
-        Ok(())
-    }
 }
 
 /// How one tool keeps its bookkeeping: the table as the tool creates it, and the statements it

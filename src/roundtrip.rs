@@ -183,14 +183,15 @@ impl<'a, O: Observer> SqlSteps<'a, O> {
         watch_writes: bool,
     ) -> Result<ScriptOutcome, StairwayError> {
         let asks = self.observer.unseen_starts();
-        let mut locked = runner::LockedRelations::new(asks);
+        let mut locked = runner::locked_relations(asks, script);
         let outcome = if watch_writes {
             runner::run_script(conn, script, &mut (&mut self.written, &mut locked)).await?
         } else {
             runner::run_script(conn, script, &mut locked).await?
         };
         if asks {
-            self.observer.ran_unseen(locked.take(&outcome));
+            let lost = |source| runner::RunError::Connection { path: script.display_path(), source };
+            self.observer.ran_unseen(runner::locked(&mut locked, &outcome).map_err(lost)?);
         }
         Ok(outcome)
     }

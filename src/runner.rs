@@ -248,49 +248,36 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     }
 }
 
-/// Collects the relations a script's transaction locks, read in its last statement's message
-/// before it commits: for an observer that did not see the script (see
-/// [`Observer::ran_unseen`]).
+/// Sends one query in a script's last statement's message (inside its transaction when it
+/// has one) and keeps the query's rows; with no query it adds nothing.
 #[derive(Debug, Default)]
-pub struct LockedRelations {
-    /// Someone asked: without that it adds nothing to the script.
-    wanted: bool,
-    /// The script runs as one transaction, the read can see all it locked.
-    readable: bool,
-    oids: Option<Vec<u32>>,
+pub struct AfterLast {
+    query: Option<String>,
+    rows: Option<Vec<PgRow>>,
 }
 
-/// The relations this transaction holds a lock on (user objects only).
-const LOCKED_SQL: &str = "SELECT DISTINCT l.relation::int8 FROM pg_catalog.pg_locks l \
-     WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384";
-
-impl LockedRelations {
-    /// A collector that reads the locks when `wanted`, and otherwise adds nothing.
-    pub fn new(wanted: bool) -> LockedRelations {
-        LockedRelations { wanted, ..LockedRelations::default() }
+impl AfterLast {
+    /// An observer that sends `query` with the last statement.
+    pub fn new(query: Option<String>) -> AfterLast {
+        AfterLast { query, rows: None }
     }
 
-    /// What the script locked; `None` when it did not run as one transaction to the end.
-    pub fn take(&mut self, outcome: &ScriptOutcome) -> Option<Vec<u32>> {
-        let oids = self.oids.take();
-        if outcome.succeeded() { oids } else { None }
+    /// The query's rows; `None` when it was not sent or its script did not get there.
+    pub fn take(&mut self) -> Option<Vec<PgRow>> {
+        self.rows.take()
     }
 
-    fn reads_after(&self, script: &Script, index: usize) -> bool {
-        self.readable && index + 1 == script.split.statements.len()
+    fn sends(&self, script: &Script, index: usize) -> bool {
+        self.query.is_some() && index + 1 == script.split.statements.len()
     }
 }
 
-impl Observer for LockedRelations {
+impl Observer for AfterLast {
     async fn before(&mut self, _conn: &mut PgConnection, script: &Script, index: usize) -> Result<Wrap, sqlx::Error> {
         if index == 0 {
-            self.oids = None;
-            // A script that ends transactions of its own releases locks before the read.
-            self.readable = self.wanted
-                && script.transaction.is_wrapped()
-                && script.split.statements.iter().all(|s| !matches!(s.tx, TxEffect::Control(_)));
+            self.rows = None;
         }
-        Ok(Wrap::after_if(self.reads_after(script, index), LOCKED_SQL))
+        Ok(Wrap::after_if(self.sends(script, index), self.query.as_deref().unwrap_or_default()))
     }
 
     async fn after(
@@ -301,13 +288,34 @@ impl Observer for LockedRelations {
         _elapsed: Duration,
         replies: &mut Replies,
     ) -> Result<(), sqlx::Error> {
-        if self.reads_after(script, index) {
-            let rows = replies.after.pop_front().unwrap_or_default();
-            let oids = rows.iter().map(|row| row.try_get::<i64, _>(0).map(|oid| oid as u32));
-            self.oids = Some(oids.collect::<Result<_, _>>()?);
+        if self.sends(script, index) {
+            self.rows = Some(replies.after.pop_front().unwrap_or_default());
         }
         Ok(())
     }
+}
+
+/// The relations this transaction holds a lock on (user objects only).
+const LOCKED_SQL: &str = "SELECT DISTINCT l.relation::int8 FROM pg_catalog.pg_locks l \
+     WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384";
+
+/// Collects the relations `script`'s transaction locks, read in its last statement's message
+/// before it commits, for an observer that did not see the script (see
+/// [`Observer::ran_unseen`]); adds nothing unless `wanted`, or when the script does not run as
+/// one transaction (a script that ends transactions of its own releases locks before the read).
+pub fn locked_relations(wanted: bool, script: &Script) -> AfterLast {
+    let readable = wanted
+        && script.transaction.is_wrapped()
+        && script.split.statements.iter().all(|s| !matches!(s.tx, TxEffect::Control(_)));
+    AfterLast::new(readable.then(|| LOCKED_SQL.to_string()))
+}
+
+/// What the script of [`locked_relations`] locked; `None` when it did not run as one
+/// transaction to the end.
+pub fn locked(after: &mut AfterLast, outcome: &ScriptOutcome) -> Result<Option<Vec<u32>>, sqlx::Error> {
+    let Some(rows) = after.take().filter(|_| outcome.succeeded()) else { return Ok(None) };
+    let oids = rows.iter().map(|row| row.try_get::<i64, _>(0).map(|oid| oid as u32));
+    Ok(Some(oids.collect::<Result<_, _>>()?))
 }
 
 /// Runs `script` on `conn`: wrapped in BEGIN/COMMIT when its transaction mode says so (rolled
