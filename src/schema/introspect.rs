@@ -7,10 +7,12 @@
 
 use super::delta::Delta;
 use super::model::*;
+use futures_util::TryStreamExt;
+use sqlx::Either;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Connection, Executor, Row};
-use std::collections::HashMap;
+use sqlx::{Connection, Executor, Row, ValueRef};
+use std::collections::{HashMap, HashSet};
 
 /// Tables migration tools keep their history in; they are not part of the application schema.
 pub const BOOKKEEPING_TABLES: &[&str] = &[
@@ -77,6 +79,8 @@ pub struct Snapshots {
     joins: Joins,
     /// How many owners there were when the cached statements were planned.
     planned_for: usize,
+    /// The per-owner statements prepared on `owners` and on `whole`.
+    prepared: [HashSet<&'static str>; 2],
 }
 
 /// How the connections plan joins. A read of a few owners touches a few rows of each catalog:
@@ -192,6 +196,7 @@ impl Snapshots {
             log_started: false,
             joins: Joins::Planner,
             planned_for: 0,
+            prepared: Default::default(),
         })
     }
 
@@ -230,14 +235,14 @@ impl Snapshots {
                 self.last.as_ref().map_or(Touched::Everything, |last| touched_by_versions(&last.versions, &versions));
             (touched, versions)
         };
-        let Snapshots { owners, whole, last, logged, joins, planned_for, .. } = self;
+        let Snapshots { owners, whole, last, logged, joins, planned_for, prepared, .. } = self;
         // Where changes are found by scanning, the scans want the planner's joins too.
         let mut joins = logged.then_some(joins);
         let mut delta = Delta::default();
         let (owned, namespaces) = match (last.take(), touched) {
             (Some(Last { mut owned, namespaces, .. }), Touched::Owners { changed, kinds, kept }) => {
                 let kinds = Kinds::of(kinds.iter().map(String::as_str));
-                let fresh = read_both(owners, whole, joins.as_deref_mut(), Some(&changed), kinds).await?;
+                let fresh = read_both((owners, whole), prepared, joins.as_deref_mut(), Some(&changed), kinds).await?;
                 let renamed = owned.renamed(&kept, &fresh);
                 owned.remove(&changed).fill(&mut delta.before);
                 fresh.fill(&mut delta.after);
@@ -251,7 +256,9 @@ impl Snapshots {
                         .collect();
                     dependents.sort_unstable_by_key(|oid| oid.0);
                     dependents.dedup_by_key(|oid| oid.0);
-                    let fresh = read_both(owners, whole, joins.as_deref_mut(), Some(&dependents), Kinds::ALL).await?;
+                    let fresh =
+                        read_both((owners, whole), prepared, joins.as_deref_mut(), Some(&dependents), Kinds::ALL)
+                            .await?;
                     owned.remove(&dependents).fill(&mut delta.before);
                     fresh.fill(&mut delta.after);
                     owned.merge(fresh);
@@ -264,8 +271,10 @@ impl Snapshots {
                     delta.before = namespaces;
                     owned.fill(&mut delta.before);
                 }
-                let (owned, namespaces) =
-                    (read_both(owners, whole, joins, None, Kinds::ALL).await?, read_namespaces(whole).await?);
+                let (owned, namespaces) = (
+                    read_both((owners, whole), prepared, joins, None, Kinds::ALL).await?,
+                    read_namespaces(whole).await?,
+                );
                 delta.after = namespaces.clone();
                 owned.fill(&mut delta.after);
                 (owned, namespaces)
@@ -276,7 +285,11 @@ impl Snapshots {
                 conn.clear_cached_statements()
                     .await
                     .map_err(|source| IntrospectError::Query { what: "cached statements", source })?;
+                conn.execute("DEALLOCATE ALL")
+                    .await
+                    .map_err(|source| IntrospectError::Query { what: "cached statements", source })?;
             }
+            *prepared = Default::default();
             *planned_for = owned.owners();
         }
         *last = Some(Last { versions, owned, namespaces });
@@ -368,8 +381,8 @@ async fn dependents(conn: &mut PgConnection, changed: &[Oid]) -> Result<Vec<Oid>
 /// Runs the per-owner queries `kinds` for `only` (every owner without it), split over the two
 /// connections.
 async fn read_both(
-    owners: &mut PgConnection,
-    whole: &mut PgConnection,
+    (owners, whole): (&mut PgConnection, &mut PgConnection),
+    prepared: &mut [HashSet<&'static str>; 2],
     joins: Option<&mut Joins>,
     only: Option<&[Oid]>,
     kinds: Kinds,
@@ -378,7 +391,11 @@ async fn read_both(
         joins.set_for(owners, whole, only).await?;
     }
     let (first, second) = kinds.split();
-    let (owned, more) = tokio::join!(Owned::read(owners, only, first), Owned::read(whole, only, second));
+    let [on_owners, on_whole] = prepared;
+    let (owned, more) = tokio::join!(
+        Owned::read(owners, only.map(|o| (o, on_owners)), first),
+        Owned::read(whole, only.map(|o| (o, on_whole)), second)
+    );
     let mut owned = owned?;
     owned.merge(more?);
     Ok(owned)
@@ -388,22 +405,141 @@ async fn fetch(conn: &mut PgConnection, what: &'static str, sql: &'static str) -
     sqlx::query(sql).fetch_all(conn).await.map_err(|source| IntrospectError::Query { what, source })
 }
 
-/// Runs a per-owner query (its last column is the owner's oid) for every owner, or with
-/// `only`, for those owners alone (`owned`: the condition on the row that says its owner is
-/// in `$1`, which an index should serve).
-async fn fetch_owned(
-    conn: &mut PgConnection,
+/// A per-owner query: its last column is the owner's oid.
+struct PerOwner {
     what: &'static str,
     sql: &'static str,
-    owned: &str,
-    only: Option<&[Oid]>,
-) -> Result<Vec<PgRow>, IntrospectError> {
-    let Some(only) = only else { return fetch(conn, what, sql).await };
-    sqlx::query(sqlx::AssertSqlSafe(format!("{sql}\n  AND {owned}")))
-        .bind(only)
-        .fetch_all(conn)
-        .await
-        .map_err(|source| IntrospectError::Query { what, source })
+    /// The condition on a row that says its owner is in `$1`, which an index should serve.
+    owned: &'static str,
+}
+
+/// The per-owner queries, by the name [`Owned::read`] takes their rows by.
+const PER_OWNER: &[PerOwner] = &[
+    PerOwner {
+        what: "types",
+        sql: include_str!("sql/types.sql"),
+        // The owner (a composite type's is its relation) through pg_type's OID index: a
+        // composite type is its relation's row type.
+        owned: "t.oid = ANY($1::oid[] || ARRAY(SELECT r.reltype FROM pg_class r WHERE r.oid = ANY($1))) \
+                AND (CASE WHEN t.typtype = 'c' THEN t.typrelid ELSE t.oid END) = ANY($1)",
+    },
+    PerOwner { what: "sequences", sql: include_str!("sql/sequences.sql"), owned: "c.oid = ANY($1)" },
+    PerOwner { what: "columns", sql: include_str!("sql/columns.sql"), owned: "c.oid = ANY($1)" },
+    PerOwner { what: "constraints", sql: include_str!("sql/constraints.sql"), owned: "c.oid = ANY($1)" },
+    PerOwner { what: "indexes", sql: include_str!("sql/indexes.sql"), owned: "i.indrelid = ANY($1)" },
+    PerOwner { what: "tables", sql: include_str!("sql/tables.sql"), owned: "c.oid = ANY($1)" },
+    PerOwner { what: "views", sql: include_str!("sql/views.sql"), owned: "c.oid = ANY($1)" },
+    PerOwner { what: "triggers", sql: include_str!("sql/triggers.sql"), owned: "t.tgrelid = ANY($1)" },
+    PerOwner { what: "policies", sql: include_str!("sql/policies.sql"), owned: "c.oid = ANY($1)" },
+    PerOwner { what: "functions", sql: include_str!("sql/functions.sql"), owned: "p.oid = ANY($1)" },
+];
+
+/// The owners a read is limited to (every owner when `None`), with the per-owner statements
+/// already prepared on the connection (the reads of [`Snapshots`] prepare each once).
+type Only<'a> = Option<(&'a [Oid], &'a mut HashSet<&'static str>)>;
+
+/// Runs `queries` for every owner, or with `only`, for those owners alone, in one message
+/// (one round trip, and one snapshot of the catalogs): their rows by [`PerOwner::what`].
+/// A limited read executes statements prepared on the connection with the owners as a literal
+/// array (a message of several statements takes no parameters).
+async fn fetch_owned(
+    conn: &mut PgConnection,
+    queries: &[&PerOwner],
+    only: Only<'_>,
+) -> Result<HashMap<&'static str, Vec<PgRow>>, IntrospectError> {
+    let mut message = String::new();
+    // Results before the queries' own: those of the statements prepared in this message.
+    let mut preparing = 0;
+    match only {
+        None => {
+            for q in queries {
+                // A line break before the `;`: a query may end in a `--` comment.
+                message.push_str(&format!("{}\n;\n", q.sql));
+            }
+        }
+        Some((only, prepared)) => {
+            let owners: Vec<String> = only.iter().map(|o| o.0.to_string()).collect();
+            let owners = format!("'{{{}}}'", owners.join(","));
+            for q in queries.iter().filter(|q| prepared.insert(q.what)) {
+                message.push_str(&format!("PREPARE mg_{}(oid[]) AS {}\n  AND {}\n;\n", q.what, q.sql, q.owned));
+                preparing += 1;
+            }
+            for q in queries {
+                message.push_str(&format!("EXECUTE mg_{}({owners});\n", q.what));
+            }
+        }
+    }
+    let mut sets = HashMap::new();
+    if queries.is_empty() {
+        return Ok(sets);
+    }
+    let failed = |source| IntrospectError::Query { what: "per-owner objects", source };
+    let (mut rows, mut results) = (Vec::new(), 0usize);
+    let mut stream = conn.fetch_many(sqlx::raw_sql(sqlx::AssertSqlSafe(message)));
+    while let Some(item) = stream.try_next().await.map_err(failed)? {
+        match item {
+            Either::Left(_) => {
+                let rows = std::mem::take(&mut rows);
+                if let Some(q) = results.checked_sub(preparing).and_then(|i| queries.get(i)) {
+                    sets.insert(q.what, rows);
+                }
+                results += 1;
+            }
+            Either::Right(row) => rows.push(row),
+        }
+    }
+    Ok(sets)
+}
+
+/// A text array column (SQL NULL: empty), in either wire format: a message of several
+/// statements returns text, whose quoted `"NULL"` element is a string (sqlx's text decoding
+/// takes it for a NULL).
+fn strings(row: &PgRow, index: usize, what: &'static str) -> Result<Vec<String>, IntrospectError> {
+    let value = row.try_get_raw(index).map_err(|source| IntrospectError::Query { what, source })?;
+    if value.is_null() {
+        return Ok(Vec::new());
+    }
+    if value.format() == sqlx::postgres::PgValueFormat::Binary {
+        return get(row, index, what);
+    }
+    let text = value.as_str().map_err(|e| IntrospectError::Query { what, source: sqlx::Error::Decode(e) })?;
+    Ok(text_array(text))
+}
+
+/// The elements of a one-dimensional text array in PostgreSQL's output format (`{a,"b c",NULL}`);
+/// unquoted `NULL` elements are left out.
+fn text_array(text: &str) -> Vec<String> {
+    let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(text);
+    let mut elements = Vec::new();
+    if inner.is_empty() {
+        return elements;
+    }
+    let (mut element, mut quoted, mut in_quotes, mut escaped) = (String::new(), false, false, false);
+    for ch in inner.chars() {
+        match ch {
+            _ if escaped => {
+                element.push(ch);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            '"' => {
+                in_quotes = !in_quotes;
+                quoted = true;
+            }
+            ',' if !in_quotes => {
+                if quoted || element != "NULL" {
+                    elements.push(std::mem::take(&mut element));
+                }
+                element.clear();
+                quoted = false;
+            }
+            _ => element.push(ch),
+        }
+    }
+    if quoted || element != "NULL" {
+        elements.push(element);
+    }
+    elements
 }
 
 /// Typed column access that reports which catalog query broke.
@@ -516,6 +652,21 @@ impl Kinds {
         needed
     }
 
+    /// Whether the per-owner query `what` (see [`PER_OWNER`]) is one of these kinds'.
+    fn wants(self, what: &str) -> bool {
+        match what {
+            "types" => self.types,
+            "sequences" => self.sequences,
+            "columns" | "constraints" => self.columns,
+            "indexes" => self.indexes,
+            "tables" => self.tables,
+            "views" => self.views,
+            "triggers" | "policies" => self.attached,
+            "functions" => self.functions,
+            _ => false,
+        }
+    }
+
     /// Two shares of about the same cost, for two connections: columns, constraints and
     /// indexes (the bulk of a table), and the rest.
     fn split(self) -> (Kinds, Kinds) {
@@ -558,26 +709,25 @@ impl Owned {
     }
 
     /// Reads the objects of every owner, or of `only` those.
-    async fn read(conn: &mut PgConnection, only: Option<&[Oid]>, kinds: Kinds) -> Result<Owned, IntrospectError> {
+    async fn read(conn: &mut PgConnection, only: Only<'_>, kinds: Kinds) -> Result<Owned, IntrospectError> {
         let mut o = Owned::default();
-        if only.is_some_and(<[Oid]>::is_empty) {
+        if only.as_ref().is_some_and(|(only, _)| only.is_empty()) {
             return Ok(o);
         }
+        let wanted: Vec<&PerOwner> = PER_OWNER.iter().filter(|q| kinds.wants(q.what)).collect();
+        let mut sets = fetch_owned(conn, &wanted, only).await?;
+        let mut rows = |what: &str| sets.remove(what).unwrap_or_default();
 
         const TYPES: &str = "types";
         if kinds.types {
-            // The owner (a composite type's is its relation) through pg_type's OID index: a
-            // composite type is its relation's row type.
-            let owned = "t.oid = ANY($1::oid[] || ARRAY(SELECT r.reltype FROM pg_class r WHERE r.oid = ANY($1))) \
-                         AND (CASE WHEN t.typtype = 'c' THEN t.typrelid ELSE t.oid END) = ANY($1)";
-            for row in fetch_owned(conn, TYPES, include_str!("sql/types.sql"), owned, only).await? {
+            for row in rows(TYPES) {
                 let types = o.types.entry(get::<Oid>(&row, 12, TYPES)?.0).or_default();
                 let name = key2(&get::<String>(&row, 0, TYPES)?, &get::<String>(&row, 1, TYPES)?);
                 let comment: Option<String> = get(&row, 11, TYPES)?;
                 match get::<String>(&row, 2, TYPES)?.as_str() {
                     "e" => {
-                        let labels: Option<Vec<String>> = get(&row, 3, TYPES)?;
-                        types.push((name, TypeDef::Enum(Enum { labels: labels.unwrap_or_default(), comment })));
+                        let labels = strings(&row, 3, TYPES)?;
+                        types.push((name, TypeDef::Enum(Enum { labels, comment })));
                     }
                     "d" => {
                         types.push((
@@ -586,14 +736,17 @@ impl Owned {
                                 base_type: get::<Option<String>>(&row, 4, TYPES)?.unwrap_or_default(),
                                 not_null: get(&row, 5, TYPES)?,
                                 default: get(&row, 6, TYPES)?,
-                                constraints: get(&row, 7, TYPES)?,
+                                constraints: strings(&row, 7, TYPES)?,
                                 collation: get(&row, 10, TYPES)?,
                                 comment,
                             }),
                         ));
                     }
                     "c" => {
-                        types.push((name, TypeDef::Composite(Composite { attributes: get(&row, 8, TYPES)?, comment })));
+                        types.push((
+                            name,
+                            TypeDef::Composite(Composite { attributes: strings(&row, 8, TYPES)?, comment }),
+                        ));
                     }
                     _ => {
                         types.push((name, TypeDef::Range(Range { subtype: get(&row, 9, TYPES)?, comment })));
@@ -604,7 +757,7 @@ impl Owned {
 
         const SEQUENCES: &str = "sequences";
         if kinds.sequences {
-            for row in fetch_owned(conn, SEQUENCES, include_str!("sql/sequences.sql"), "c.oid = ANY($1)", only).await? {
+            for row in rows(SEQUENCES) {
                 let name = key2(&get::<String>(&row, 0, SEQUENCES)?, &get::<String>(&row, 1, SEQUENCES)?);
                 o.sequences.entry(get::<Oid>(&row, 12, SEQUENCES)?.0).or_default().push((
                     name,
@@ -626,7 +779,7 @@ impl Owned {
 
         const COLUMNS: &str = "columns";
         if kinds.columns {
-            for row in fetch_owned(conn, COLUMNS, include_str!("sql/columns.sql"), "c.oid = ANY($1)", only).await? {
+            for row in rows(COLUMNS) {
                 let name = key3(
                     &get::<String>(&row, 0, COLUMNS)?,
                     &get::<String>(&row, 1, COLUMNS)?,
@@ -656,9 +809,7 @@ impl Owned {
 
         const CONSTRAINTS: &str = "constraints";
         if kinds.columns {
-            for row in
-                fetch_owned(conn, CONSTRAINTS, include_str!("sql/constraints.sql"), "c.oid = ANY($1)", only).await?
-            {
+            for row in rows(CONSTRAINTS) {
                 let name = key3(
                     &get::<String>(&row, 0, CONSTRAINTS)?,
                     &get::<String>(&row, 1, CONSTRAINTS)?,
@@ -686,8 +837,7 @@ impl Owned {
 
         const INDEXES: &str = "indexes";
         if kinds.indexes {
-            for row in fetch_owned(conn, INDEXES, include_str!("sql/indexes.sql"), "i.indrelid = ANY($1)", only).await?
-            {
+            for row in rows(INDEXES) {
                 let schema: String = get(&row, 0, INDEXES)?;
                 let name = key2(&schema, &get::<String>(&row, 1, INDEXES)?);
                 let definition: String = get(&row, 7, INDEXES)?;
@@ -711,7 +861,7 @@ impl Owned {
 
         const TABLES: &str = "tables";
         if kinds.tables {
-            for row in fetch_owned(conn, TABLES, include_str!("sql/tables.sql"), "c.oid = ANY($1)", only).await? {
+            for row in rows(TABLES) {
                 let name = key2(&get::<String>(&row, 0, TABLES)?, &get::<String>(&row, 1, TABLES)?);
                 let replica_identity = match get::<String>(&row, 10, TABLES)?.as_str() {
                     "n" => "nothing",
@@ -727,8 +877,8 @@ impl Owned {
                         force_row_security: get(&row, 5, TABLES)?,
                         partition_by: get(&row, 6, TABLES)?,
                         partition_bound: get(&row, 7, TABLES)?,
-                        inherits: get(&row, 8, TABLES)?,
-                        options: get(&row, 9, TABLES)?,
+                        inherits: strings(&row, 8, TABLES)?,
+                        options: strings(&row, 9, TABLES)?,
                         replica_identity: replica_identity.to_string(),
                         comment: get(&row, 11, TABLES)?,
                     },
@@ -738,14 +888,14 @@ impl Owned {
 
         const VIEWS: &str = "views";
         if kinds.views {
-            for row in fetch_owned(conn, VIEWS, include_str!("sql/views.sql"), "c.oid = ANY($1)", only).await? {
+            for row in rows(VIEWS) {
                 let name = key2(&get::<String>(&row, 0, VIEWS)?, &get::<String>(&row, 1, VIEWS)?);
                 o.views.entry(get::<Oid>(&row, 6, VIEWS)?.0).or_default().push((
                     name,
                     View {
                         materialized: get::<String>(&row, 2, VIEWS)? == "m",
                         definition: get::<Option<String>>(&row, 3, VIEWS)?.unwrap_or_default(),
-                        options: get(&row, 4, VIEWS)?,
+                        options: strings(&row, 4, VIEWS)?,
                         comment: get(&row, 5, VIEWS)?,
                     },
                 ));
@@ -754,9 +904,7 @@ impl Owned {
 
         const TRIGGERS: &str = "triggers";
         if kinds.attached {
-            for row in
-                fetch_owned(conn, TRIGGERS, include_str!("sql/triggers.sql"), "t.tgrelid = ANY($1)", only).await?
-            {
+            for row in rows(TRIGGERS) {
                 let name = key3(
                     &get::<String>(&row, 0, TRIGGERS)?,
                     &get::<String>(&row, 1, TRIGGERS)?,
@@ -781,7 +929,7 @@ impl Owned {
 
         const POLICIES: &str = "policies";
         if kinds.attached {
-            for row in fetch_owned(conn, POLICIES, include_str!("sql/policies.sql"), "c.oid = ANY($1)", only).await? {
+            for row in rows(POLICIES) {
                 let name = key3(
                     &get::<String>(&row, 0, POLICIES)?,
                     &get::<String>(&row, 1, POLICIES)?,
@@ -799,7 +947,7 @@ impl Owned {
                     Policy {
                         command: command.to_string(),
                         permissive: get(&row, 4, POLICIES)?,
-                        roles: get(&row, 5, POLICIES)?,
+                        roles: strings(&row, 5, POLICIES)?,
                         using: get(&row, 6, POLICIES)?,
                         with_check: get(&row, 7, POLICIES)?,
                     },
@@ -809,7 +957,7 @@ impl Owned {
 
         const FUNCTIONS: &str = "functions";
         if kinds.functions {
-            for row in fetch_owned(conn, FUNCTIONS, include_str!("sql/functions.sql"), "p.oid = ANY($1)", only).await? {
+            for row in rows(FUNCTIONS) {
                 let name = format!(
                     "{}.{}({})",
                     get::<String>(&row, 0, FUNCTIONS)?,
@@ -1033,6 +1181,13 @@ fn drop_bookkeeping(s: &mut Schema) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_arrays_in_output_format() {
+        assert_eq!(text_array(r#"{a,"b c","NULL",NULL,"x\"y","d,e",""}"#), ["a", "b c", "NULL", "x\"y", "d,e", ""]);
+        assert_eq!(text_array("{}"), Vec::<String>::new());
+        assert_eq!(text_array("{fillfactor=70}"), ["fillfactor=70"]);
+    }
 
     #[test]
     fn index_columns_from_definitions() {
