@@ -53,6 +53,10 @@ pub struct ChainTarget {
     /// Migration format [default: auto]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+
+    /// Slack incoming webhook told what the command did (a secret: never printed)
+    #[arg(long, env = "MIGRATION_GUARD_SLACK_WEBHOOK", hide_env_values = true, value_name = "URL")]
+    pub slack_webhook: Option<String>,
 }
 
 /// The target and session of `apply` and `rollback`.

@@ -11,6 +11,7 @@ use crate::cli::{
 use crate::data;
 use crate::findings::{self, Finding, Status};
 use crate::github;
+use crate::github::deployed::Outcome;
 use crate::lint::Tracer;
 use crate::migrations::git::Comparison;
 use crate::migrations::{self, Chain, Format, LoadOptions};
@@ -52,10 +53,10 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => interruptible(check_command(*args)).await,
         Command::Baseline(args) => interruptible(baseline_command(*args)).await,
         Command::Diff(args) => interruptible(diff_command(args)).await,
-        Command::Status(args) => interruptible(status_command(args)).await,
-        Command::Apply(args) => interruptible(apply_command(args)).await,
-        Command::Rollback(args) => interruptible(rollback_command(args)).await,
-        Command::Plan(args) => interruptible(plan_command(args)).await,
+        Command::Status(args) => interruptible(deploying(status_command(args))).await,
+        Command::Apply(args) => interruptible(deploying(apply_command(args))).await,
+        Command::Rollback(args) => interruptible(deploying(rollback_command(args))).await,
+        Command::Plan(args) => interruptible(deploying(plan_command(args))).await,
         Command::Graph(args) => match graph_command(args) {
             Ok(code) => code,
             Err(error) => {
@@ -102,6 +103,18 @@ async fn interruptible(work: impl Future<Output = anyhow::Result<ExitCode>> + Se
         eprintln!("interrupted; dropped the scratch database(s) {}", dropped.join(", "));
     }
     ExitCode::from(code)
+}
+
+/// A deploy command whose failure to start (a refusal, an unreachable target) is told to the
+/// workflow too, as `check`'s is: an error annotation, `status=error` and the job summary.
+async fn deploying(work: impl Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    let result = work.await;
+    if let Err(error) = &result
+        && let Ok(Some(ctx)) = github::context::Context::from_env(&|k: &str| std::env::var(k).ok())
+    {
+        github::publish_failure(&ctx, &format!("{error:#}").replace(['\n', '\r'], " "));
+    }
+    result
 }
 
 /// Prints an error chain as `error:` / `caused by:` lines, each on one line: the text may hold
@@ -477,7 +490,9 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let status = crate::bookkeeping::status(&mut conn, &chain)
         .await
         .with_context(|| format!("{shown}: cannot read {}", crate::bookkeeping::table(chain.format)))?;
-    print_as(args.json, &status, || crate::bookkeeping::to_text(&status, &chain))?;
+    let text = crate::bookkeeping::to_text(&status, &chain);
+    print_as(args.json, &status, || text.clone())?;
+    publish_deployed(&Outcome::status(&status, &text), &args.chain).await;
     Ok(ExitCode::from(u8::from(status.needs_attention())))
 }
 
@@ -507,7 +522,7 @@ async fn apply_command(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     options.to = args.to;
     options.plan = plan;
     let deployed = crate::deploy::apply(&mut conn, &chain, &options).await.with_context(|| shown)?;
-    print_deployed(&deployed, args.target.json)
+    print_deployed(&deployed, &args.target).await
 }
 
 /// `plan DIR --database-url URL`: what apply would do on the target, read only.
@@ -523,6 +538,7 @@ async fn plan_command(args: PlanArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--output {}: cannot write plan.md", dir.display()))?;
     }
     print_as(args.json, &plan, || crate::plan::to_text(&plan))?;
+    publish_deployed(&Outcome::plan(&plan), &args.chain).await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -533,7 +549,7 @@ async fn rollback_command(args: RollbackArgs) -> anyhow::Result<ExitCode> {
     let (chain, mut conn, shown, session) = open_target(&args.target).await?;
     let options = crate::deploy::RollbackOptions { to: args.to, proved, force: args.force, session };
     let deployed = crate::deploy::rollback(&mut conn, &chain, &options).await.with_context(|| shown)?;
-    print_deployed(&deployed, args.target.json)
+    print_deployed(&deployed, &args.target).await
 }
 
 /// The chain, a connection to the target, its URL as shown (secrets masked) and the session
@@ -555,9 +571,26 @@ async fn open_target(
     Ok((chain, conn, shown, options))
 }
 
-fn print_deployed(deployed: &crate::deploy::Deployed, json: bool) -> anyhow::Result<ExitCode> {
-    print_as(json, deployed, || crate::deploy::to_text(deployed))?;
+async fn print_deployed(deployed: &crate::deploy::Deployed, args: &TargetArgs) -> anyhow::Result<ExitCode> {
+    let text = crate::deploy::to_text(deployed);
+    print_as(args.json, deployed, || text.clone())?;
+    publish_deployed(&Outcome::deployed(deployed, &text), &args.chain).await;
     Ok(ExitCode::from(u8::from(deployed.failed.is_some())))
+}
+
+/// Publishes what a deploy command did where it runs (step outputs and job summary in Actions,
+/// Slack where a webhook is set); what cannot be published is a warning, never the exit status.
+async fn publish_deployed(outcome: &Outcome, target: &ChainTarget) {
+    let env = |k: &str| std::env::var(k).ok();
+    let ctx = github::context::Context::from_env(&env).unwrap_or_else(|e| {
+        eprintln!("warning: {e}");
+        None
+    });
+    let webhook = target.slack_webhook.as_deref().map(str::trim).filter(|w| !w.is_empty());
+    let backoff = github::retry::Backoff::from_env(&env);
+    for error in github::deployed::publish(outcome, ctx.as_ref(), webhook, backoff).await {
+        eprintln!("warning: {error}");
+    }
 }
 
 /// Prints `value` as JSON with `--json`, else its text.

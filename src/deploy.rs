@@ -158,14 +158,16 @@ pub async fn rollback(
     options: &RollbackOptions,
 ) -> Result<Deployed, ApplyError> {
     let session = &options.session;
-    let (book, status) = start(conn, chain, session).await?;
+    // Alembic writes its own bookkeeping.
+    let book = (chain.format != Format::Alembic).then(|| Book::of(chain.format)).transpose()?;
+    let status = lock_and_read(conn, chain, session).await?;
     let applied: Vec<&Migration> = chain.migrations.iter().filter(|m| status.applied.contains(&m.id)).collect();
     let Some(keep) = applied.iter().position(|m| m.id == options.to) else {
         return Err(ApplyError::NotApplied(options.to.clone()));
     };
     let undone = &applied[keep + 1..];
-    if let Some(m) = undone.iter().find(|m| m.down.as_ref().is_none_or(|d| d.split.statements.is_empty())) {
-        return Err(ApplyError::OneWay { id: m.id.clone(), file: m.up.display_path() });
+    if let Some((m, file)) = undone.iter().find_map(|m| one_way(m).map(|file| (m, file))) {
+        return Err(ApplyError::OneWay { id: m.id.clone(), file });
     }
     let unproved: Vec<&str> = undone
         .iter()
@@ -175,9 +177,13 @@ pub async fn rollback(
     if !unproved.is_empty() && !options.force {
         return Err(ApplyError::NotProved(unproved.join(", ")));
     }
+    let Some(book) = book else {
+        let undone: Vec<&Migration> = undone.iter().rev().copied().collect();
+        return run_alembic(conn, chain, &status, &undone, session, Direction::Down).await;
+    };
     let mut steps = Vec::new();
     for (i, m) in undone.iter().enumerate().rev() {
-        let down = m.down.as_ref().expect("checked above");
+        let down = m.down.as_ref().expect("one_way checked it");
         let at_after = if i == 0 { applied.get(keep).copied() } else { Some(undone[i - 1]) };
         steps.push(Planned {
             migration: m,
@@ -194,6 +200,22 @@ pub async fn rollback(
 async fn start(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<(Book, Status), ApplyError> {
     let book = Book::of(chain.format)?;
     Ok((book, lock_and_read(conn, chain, options).await?))
+}
+
+/// Where `m` says it cannot be rolled back (its file), if it does: no down, an empty down
+/// (SQL), or a `downgrade()` that is missing, raises, or does nothing after an `upgrade()`
+/// that does something (Alembic).
+fn one_way(m: &Migration) -> Option<String> {
+    match &m.apply {
+        Apply::Alembic(rev) => {
+            let changes = rev.upgrade.as_ref().is_some_and(|u| !u.empty);
+            rev.downgrade
+                .as_ref()
+                .is_none_or(|d| d.raises || (d.empty && changes))
+                .then(|| crate::migrations::display_path(&rev.file))
+        }
+        _ => m.down.as_ref().is_none_or(|d| d.split.statements.is_empty()).then(|| m.up.display_path()),
+    }
 }
 
 /// Takes the deploy lock of the chain's bookkeeping table (unless dry) and reads the table,
@@ -284,10 +306,25 @@ async fn apply_alembic(conn: &mut PgConnection, chain: &Chain, options: &ApplyOp
     let status = lock_and_read(conn, chain, options).await?;
     let pending = pending(chain, &status, options.to.as_deref())?;
     hold_to_plan(conn, options, &status, &pending).await?;
-    let mut deployed = Deployed::new(&status.table, options.dry_run, Direction::Up);
+    run_alembic(conn, chain, &status, &pending, options, Direction::Up).await
+}
+
+/// Runs `revisions` in turn through the project's own Alembic: `upgrade` each (up), or Alembic's
+/// own downgrade step of each (down, newest first: each is a head when its turn comes), with
+/// the session's timeouts as the connection's options, lock timeouts retried; then holds the
+/// target's `alembic_version` to what Alembic reported.
+async fn run_alembic(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    status: &Status,
+    revisions: &[&Migration],
+    options: &ApplyOptions,
+    direction: Direction,
+) -> Result<Deployed, ApplyError> {
+    let mut deployed = Deployed::new(&status.table, options.dry_run, direction);
     let file = |m: &Migration| crate::alembic::steps::revision_file(m);
-    if options.dry_run || pending.is_empty() {
-        let listed = pending.iter().map(|m| (m.id.clone(), crate::migrations::display_path(&file(m))));
+    if options.dry_run || revisions.is_empty() {
+        let listed = revisions.iter().map(|m| (m.id.clone(), crate::migrations::display_path(&file(m))));
         return Ok(deployed.listed(listed));
     }
     let alembic = |e: crate::alembic::run::RunError| ApplyError::Alembic(e.to_string());
@@ -304,12 +341,16 @@ async fn apply_alembic(conn: &mut PgConnection, chain: &Chain, options: &ApplyOp
     let pgoptions = settings.iter().map(|(name, value)| format!("-c {name}={value}")).collect::<Vec<_>>().join(" ");
     let mut driver =
         crate::alembic::run::Alembic::start(&project, &options.python, url, Some(pgoptions)).await.map_err(alembic)?;
-    for m in pending {
+    for m in revisions.iter().copied() {
         let path = file(m);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let step = driver.upgrade(&m.id, &path).await.map_err(alembic)?;
+            let step = match direction {
+                Direction::Up => driver.upgrade(&m.id, &path).await,
+                Direction::Down => driver.revert(&m.id, &path).await,
+            }
+            .map_err(alembic)?;
             let Some(error) = step.error else {
                 deployed.steps.push(Step {
                     id: m.id.clone(),
@@ -333,7 +374,11 @@ async fn apply_alembic(conn: &mut PgConnection, chain: &Chain, options: &ApplyOp
                 detail: None,
                 hint: None,
                 statement: 0,
-                statement_text: "upgrade()".into(),
+                statement_text: match direction {
+                    Direction::Up => "upgrade()",
+                    Direction::Down => "downgrade()",
+                }
+                .into(),
                 refused: false,
             };
             deployed.failed = Some(Failed { id: m.id.clone(), attempts, error, partially_applied: false });
@@ -342,9 +387,14 @@ async fn apply_alembic(conn: &mut PgConnection, chain: &Chain, options: &ApplyOp
     }
     // An env.py that ignores the URL migrated some other database.
     let after = bookkeeping::status(conn, chain).await.map_err(database("cannot read the bookkeeping table"))?;
-    if let Some(step) = deployed.steps.iter().find(|s| after.pending.contains(&s.id)) {
+    let (verb, unrecorded) = match direction {
+        Direction::Up => ("upgrade", "does not record it"),
+        Direction::Down => ("downgrade", "still records it"),
+    };
+    let wrong = |s: &&Step| (direction == Direction::Up) == after.pending.contains(&s.id);
+    if let Some(step) = deployed.steps.iter().find(wrong) {
         return Err(ApplyError::Alembic(format!(
-            "{}: alembic upgrade {} reported success, but the target's alembic_version does not record it: env.py must connect with the URL it is given (DATABASE_URL, -x url or sqlalchemy.url)",
+            "{}: alembic {verb} {} reported success, but the target's alembic_version {unrecorded}: env.py must connect with the URL it is given (DATABASE_URL, -x url or sqlalchemy.url)",
             step.file, step.id
         )));
     }

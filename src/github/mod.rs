@@ -8,6 +8,7 @@ pub mod artifact;
 pub mod checks;
 pub mod comment;
 pub mod context;
+pub mod deployed;
 pub mod retry;
 pub mod slack;
 pub mod workflow;

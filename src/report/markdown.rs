@@ -678,7 +678,8 @@ fn fail_on_name(report: &Report) -> String {
     serde_json::to_value(report.fail_on).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
-fn plural(n: usize, word: &str) -> String {
+/// `n word` or `n words`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
 }
 
