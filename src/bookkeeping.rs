@@ -199,6 +199,22 @@ pub(crate) fn checksum(format: Format, m: &crate::migrations::Migration) -> Opti
     }
 }
 
+/// Flyway's checksum of a migration file, as Flyway computes it: CRC-32 of its lines' UTF-8
+/// bytes without their line breaks (so line endings do not count) and without a leading byte
+/// order mark, as a signed 32-bit integer.
+pub(crate) fn flyway_checksum(path: &std::path::Path) -> Option<i32> {
+    let bytes = std::fs::read(path).ok()?;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let text = String::from_utf8_lossy(bytes);
+    let mut digest = FLYWAY_CRC.digest();
+    for line in text.split(['\r', '\n']) {
+        digest.update(line.as_bytes());
+    }
+    Some(digest.finalize() as i32)
+}
+
+const FLYWAY_CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
 /// The status as lines for the terminal.
 pub fn to_text(status: &Status, chain: &Chain) -> String {
     let mut out = String::new();
@@ -245,6 +261,20 @@ pub async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flyway_checksums_ignore_line_endings_and_the_byte_order_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            flyway_checksum(&path).unwrap()
+        };
+        // zlib.crc32(b"CREATE TABLE a (id int);INSERT INTO a VALUES (1);"), as a signed int.
+        assert_eq!(write("a.sql", b"CREATE TABLE a (id int);\r\nINSERT INTO a VALUES (1);\n"), -279898995);
+        assert_eq!(write("b.sql", b"\xef\xbb\xbfCREATE TABLE a (id int);\rINSERT INTO a VALUES (1);"), -279898995);
+        assert_eq!(write("c.sql", b"CREATE TABLE b (id int);\n"), 1128195672);
+    }
 
     #[test]
     fn every_format_has_its_table() {

@@ -68,6 +68,10 @@ pub enum ApplyError {
     #[error("this command does not write {0}'s bookkeeping yet; run the chain's own tool")]
     Unsupported(&'static str),
     #[error(
+        "rollback does not write Flyway's undo rows (a Flyway Teams feature): run `flyway undo`, or undo the change with a new migration"
+    )]
+    FlywayUndo,
+    #[error(
         "another apply holds this target's deploy lock (advisory lock {0}); wait for it to finish, or find it in pg_locks"
     )]
     Busy(i64),
@@ -158,8 +162,11 @@ pub async fn rollback(
     options: &RollbackOptions,
 ) -> Result<Deployed, ApplyError> {
     let session = &options.session;
+    if chain.format == Format::Flyway {
+        return Err(ApplyError::FlywayUndo);
+    }
     // Alembic writes its own bookkeeping.
-    let book = (chain.format != Format::Alembic).then(|| Book::of(chain.format)).transpose()?;
+    let book = (chain.format != Format::Alembic).then(|| Book::of(chain)).transpose()?;
     let status = lock_and_read(conn, chain, session).await?;
     let applied: Vec<&Migration> = chain.migrations.iter().filter(|m| status.applied.contains(&m.id)).collect();
     let Some(keep) = applied.iter().position(|m| m.id == options.to) else {
@@ -198,7 +205,7 @@ pub async fn rollback(
 
 /// The format's bookkeeping, and [`lock_and_read`].
 async fn start(conn: &mut PgConnection, chain: &Chain, options: &ApplyOptions) -> Result<(Book, Status), ApplyError> {
-    let book = Book::of(chain.format)?;
+    let book = Book::of(chain)?;
     Ok((book, lock_and_read(conn, chain, options).await?))
 }
 
@@ -529,7 +536,7 @@ async fn run(
             };
             let partially_applied = outcome.partially_applied;
             let retry = error.sqlstate == LOCK_NOT_AVAILABLE && !partially_applied && attempts <= retries;
-            if let Some(undo) = book.failed(step.at_before, partially_applied) {
+            if let Some(undo) = book.failed(m, step.at_before, partially_applied) {
                 execute(conn, undo).await?;
             }
             if retry {
@@ -624,10 +631,13 @@ struct Book {
     format: Format,
     table: &'static str,
     create: &'static str,
+    /// The chain's directory: Flyway names scripts under it.
+    root: std::path::PathBuf,
 }
 
 impl Book {
-    fn of(format: Format) -> Result<Book, ApplyError> {
+    fn of(chain: &Chain) -> Result<Book, ApplyError> {
+        let format = chain.format;
         let create = match format {
             Format::Sqlx => {
                 "CREATE TABLE IF NOT EXISTS _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
@@ -652,10 +662,19 @@ impl Book {
             Format::SqlMigrate => {
                 "CREATE TABLE IF NOT EXISTS gorp_migrations (id text NOT NULL PRIMARY KEY, applied_at timestamp with time zone)"
             }
-            Format::Flyway => return Err(ApplyError::Unsupported("Flyway")),
+            // As Flyway creates it on PostgreSQL (createMetaDataTable.sql).
+            Format::Flyway => {
+                "DO $$ BEGIN IF to_regclass('flyway_schema_history') IS NULL THEN \
+                 CREATE TABLE flyway_schema_history (installed_rank integer NOT NULL, version varchar(50), \
+                 description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, \
+                 checksum integer, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT now(), \
+                 execution_time integer NOT NULL, success boolean NOT NULL); \
+                 ALTER TABLE flyway_schema_history ADD CONSTRAINT flyway_schema_history_pk PRIMARY KEY (installed_rank); \
+                 CREATE INDEX flyway_schema_history_s_idx ON flyway_schema_history (success); END IF; END $$"
+            }
             Format::Alembic => return Err(ApplyError::Unsupported("Alembic")),
         };
-        Ok(Book { format, table: bookkeeping::table(format), create })
+        Ok(Book { format, table: bookkeeping::table(format), create, root: chain.dir.clone() })
     }
 
     /// Written before the step runs, committed on its own (golang-migrate marks the version
@@ -670,6 +689,7 @@ impl Book {
         let table = self.table;
         Some(match (direction, self.format) {
             // Its one row is written before and after the step.
+            (Direction::Up, Format::Flyway) => flyway_row(m, &self.root, true),
             (_, Format::GolangMigrate | Format::Flyway | Format::Alembic) => return None,
             (Direction::Up, Format::Sqlx) => format!(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -700,6 +720,12 @@ impl Book {
     fn after(&self, m: &Migration, direction: Direction, at: Option<&Migration>, took: Duration) -> Option<String> {
         match (self.format, direction) {
             (Format::GolangMigrate, _) => Some(golang_migrate_version(at, false)),
+            // Flyway records the milliseconds the migration took in the row it added last.
+            (Format::Flyway, Direction::Up) => Some(format!(
+                "UPDATE flyway_schema_history SET execution_time = {} \
+                 WHERE installed_rank = (SELECT max(installed_rank) FROM flyway_schema_history)",
+                took.as_millis().min(i32::MAX as u128)
+            )),
             // sqlx records the time the migration took once it committed.
             (Format::Sqlx, Direction::Up) => Some(format!(
                 "UPDATE _sqlx_migrations SET execution_time = {} WHERE version = {}",
@@ -710,12 +736,40 @@ impl Book {
         }
     }
 
-    /// Written when the step failed, the target being at `at` before it: golang-migrate's row
-    /// goes back to `at` when nothing of the step stayed (its transaction rolled back), and
-    /// stays dirty when statements of it did, as golang-migrate leaves it.
-    fn failed(&self, at: Option<&Migration>, partially_applied: bool) -> Option<String> {
-        (self.format == Format::GolangMigrate && !partially_applied).then(|| golang_migrate_version(at, false))
+    /// Written when `m` failed, the target being at `at` before it: golang-migrate's row goes
+    /// back to `at` when nothing of the step stayed (its transaction rolled back), and stays
+    /// dirty when statements of it did, as golang-migrate leaves it; Flyway adds a failed row
+    /// for a migration whose statements stayed (it writes none for one rolled back).
+    fn failed(&self, m: &Migration, at: Option<&Migration>, partially_applied: bool) -> Option<String> {
+        match self.format {
+            Format::GolangMigrate if !partially_applied => Some(golang_migrate_version(at, false)),
+            Format::Flyway if partially_applied => Some(flyway_row(m, &self.root, false)),
+            _ => None,
+        }
     }
+}
+
+/// Flyway's row for `m` as Flyway writes it: the next rank, the version (none for a repeatable),
+/// the description, `SQL` (`SQL_BASELINE` for a baseline migration), the script as named under
+/// its location, Flyway's CRC-32 checksum, the session's user; the time is written once known.
+fn flyway_row(m: &Migration, root: &std::path::Path, success: bool) -> String {
+    let version = m.version.as_ref().map_or("NULL".to_string(), |_| literal(&bookkeeping::key(Format::Flyway, m)));
+    let file = m.up.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let kind = if file.starts_with('B') { "SQL_BASELINE" } else { "SQL" };
+    // Named under its location, `/`-separated (a file of another location: by its name).
+    let script = match m.up.path.strip_prefix(root) {
+        Ok(relative) => relative.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join("/"),
+        Err(_) => file,
+    };
+    let checksum = bookkeeping::flyway_checksum(&m.up.path).map_or("NULL".to_string(), |c| c.to_string());
+    format!(
+        "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, \
+         installed_by, execution_time, success) \
+         SELECT coalesce(max(installed_rank), 0) + 1, {version}, {}, '{kind}', {}, {checksum}, current_user, 0, {success} \
+         FROM flyway_schema_history",
+        literal(&m.name),
+        literal(&script)
+    )
 }
 
 /// golang-migrate's one row: the version the database is at (none: no row), and whether it is

@@ -227,21 +227,6 @@ async fn after_apply_diesel_cli_sees_the_target_up_to_date() {
     server.drop_database(&database).await.unwrap();
 }
 
-/// Flyway chains stop before touching the target.
-#[tokio::test]
-async fn flyway_chains_are_refused_before_anything_runs() {
-    let (server, database, url) = target().await;
-    let flyway = tempfile::tempdir().unwrap();
-    std::fs::write(flyway.path().join("V1__a.sql"), "CREATE TABLE a (id int);").unwrap();
-    let output = bin().args(["apply", "--database-url", &url]).arg(flyway.path()).output().unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("this command does not write Flyway's bookkeeping yet"), "{stderr}");
-    let tables = scalar(&url, "SELECT count(*)::text FROM pg_class WHERE relnamespace = 'public'::regnamespace").await;
-    assert_eq!(tables.as_deref(), Some("0"));
-    server.drop_database(&database).await.unwrap();
-}
-
 /// An Alembic chain is applied by the project's own Alembic, one revision at a time: Alembic's
 /// `current` is at the head afterwards, and a second apply has nothing to do.
 #[tokio::test]
@@ -648,5 +633,68 @@ async fn in_actions_deploys_write_outputs_summary_and_slack() {
     assert!(slack[0].ends_with("(<https://github.com/acme/shop/actions/runs/77|run>)"), "{slack:?}");
     assert!(slack[1].starts_with(":x: Migration Guard apply") && slack[1].contains("3 failed at"), "{slack:?}");
     assert!(slack[2].contains("status on acme/shop (schema_migrations): at 2, 1 pending"), "{slack:?}");
+    server.drop_database(&database).await.unwrap();
+}
+
+/// A Flyway chain is applied and recorded in `flyway_schema_history` as Flyway writes it (the
+/// rows Flyway's source documents: rank, version, description, `SQL`, the script under its
+/// location, Flyway's CRC-32 checksum, the user, success), repeatables after the versioned
+/// ones; `status` then finds nothing pending. A migration without a transaction that fails
+/// leaves a failed row, which `status` reports as needing a person, as Flyway's `validate`
+/// does. Rolling back is refused before anything runs.
+#[tokio::test]
+async fn a_flyway_chain_is_recorded_as_flyway_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let files: [(&str, &[u8]); 4] = [
+        ("V1__create_a.sql", b"CREATE TABLE a (id int);\n"),
+        ("V1_1__add_b.sql", b"ALTER TABLE a ADD COLUMN b text;\r\n"),
+        ("sub/V2__c.sql", b"CREATE TABLE c (id int);\n"),
+        ("R__view.sql", b"CREATE OR REPLACE VIEW v AS SELECT id FROM a;\n"),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let (server, database, url) = target().await;
+    let output = apply(dir.path(), &url, &["--format", "flyway"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let rows = "SELECT string_agg(concat_ws('|', installed_rank, coalesce(version, '-'), description, type, script, \
+                checksum, installed_by = current_user, execution_time >= 0, success), E'\\n' ORDER BY installed_rank) \
+                FROM flyway_schema_history";
+    // The checksums: zlib.crc32 of each file without its line breaks, as signed integers.
+    assert_eq!(
+        scalar(&url, rows).await.as_deref(),
+        Some(
+            "1|1|create a|SQL|V1__create_a.sql|-623083431|t|t|t\n\
+             2|1.1|add b|SQL|V1_1__add_b.sql|-1156926998|t|t|t\n\
+             3|2|c|SQL|sub/V2__c.sql|-2102380136|t|t|t\n\
+             4|-|view|SQL|R__view.sql|-883864728|t|t|t"
+        )
+    );
+    let status =
+        bin().args(["status", "--json", "--format", "flyway", "--database-url", &url]).arg(dir.path()).output();
+    let status: Value = serde_json::from_slice(&status.unwrap().stdout).unwrap();
+    assert_eq!(status["pending"], serde_json::json!([]), "{status}");
+    let again = apply(dir.path(), &url, &["--format", "flyway"]);
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("up to date"), "{}", text(&again));
+
+    // Without a transaction, a failure keeps what ran and a failed row.
+    std::fs::write(dir.path().join("V3__d.sql"), "CREATE TABLE d (id int);\nSELECT 1/0;\n").unwrap();
+    std::fs::write(dir.path().join("V3__d.sql.conf"), "executeInTransaction=false\n").unwrap();
+    let failed = apply(dir.path(), &url, &["--format", "flyway"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let last =
+        "SELECT concat_ws('|', version, success) FROM flyway_schema_history ORDER BY installed_rank DESC LIMIT 1";
+    assert_eq!(scalar(&url, last).await.as_deref(), Some("3|f"));
+    let (code, _) = pending(dir.path(), &url);
+    assert_eq!(code, Some(1), "a failed row needs a person");
+
+    let rollback = bin()
+        .args(["rollback", "--format", "flyway", "--database-url", &url, "--to", "1", "--force"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(rollback.status.code(), Some(2), "{}", text(&rollback));
+    assert!(String::from_utf8_lossy(&rollback.stderr).contains("flyway undo"), "{}", text(&rollback));
     server.drop_database(&database).await.unwrap();
 }
