@@ -1,7 +1,7 @@
 //! `plan`: what `apply` would do on a target, read and never written: its bookkeeping status,
 //! each pending migration's statements, and a pre-check of what those statements will meet
 //! there (rows and size of the tables they touch, NULLs before `SET NOT NULL`, duplicates
-//! before a unique key), with a fingerprint of the target's schema and version that
+//! before a unique key, values a column type change cannot convert), with a fingerprint of the target's schema and version that
 //! `apply --plan` holds the target to.
 
 use crate::bookkeeping::{self, Status};
@@ -9,7 +9,7 @@ use crate::migrations::{Chain, Migration};
 use crate::report::markdown::{code, escape, fence_safe};
 use crate::sql::ident;
 use pg_query::NodeEnum;
-use pg_query::protobuf::{AlterTableType, ConstrType};
+use pg_query::protobuf::{AlterTableType, ConstrType, Node, TypeName};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
@@ -142,7 +142,7 @@ async fn table_facts(conn: &mut PgConnection, name: &str) -> Result<Option<Table
 }
 
 /// What the target's rows say the statement will meet: NULLs in a column set NOT NULL (or made
-/// a primary key), duplicates under a new unique key.
+/// a primary key), duplicates under a new unique key, values a new column type cannot hold.
 async fn data_checks(conn: &mut PgConnection, node: Option<&NodeEnum>) -> Result<Vec<String>, sqlx::Error> {
     let mut checks = Vec::new();
     match node {
@@ -155,6 +155,18 @@ async fn data_checks(conn: &mut PgConnection, node: Option<&NodeEnum>) -> Result
                 match AlterTableType::try_from(cmd.subtype) {
                     Ok(AlterTableType::AtSetNotNull) => {
                         checks.extend(nulls(conn, &table, std::slice::from_ref(&cmd.name)).await?);
+                    }
+                    Ok(AlterTableType::AtAlterColumnType) => {
+                        let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                            continue;
+                        };
+                        // A USING expression is the migration's own code: only one of column
+                        // references, constants and casts (no function it could call) is run
+                        // on the target before apply runs it.
+                        let using = def.raw_default.as_deref();
+                        if let (true, Some(type_name)) = (using.is_none_or(plain), &def.type_name) {
+                            checks.extend(conversions(conn, &table, &cmd.name, using, type_name).await?);
+                        }
                     }
                     Ok(AlterTableType::AtAddConstraint) => {
                         let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
@@ -205,8 +217,18 @@ fn string(node: &pg_query::protobuf::Node) -> Option<String> {
 }
 
 /// Runs a count of the target's rows under a time limit; `None` when the table does not exist
-/// (yet) or the count took too long.
+/// (yet), the count took too long or it failed.
 async fn count(conn: &mut PgConnection, table: &str, query: String) -> Result<Option<i64>, sqlx::Error> {
+    Ok(probe(conn, table, query).await?.and_then(Result::ok))
+}
+
+/// Like [`count`], with the SQLSTATE of a data exception (class 22: a value that does not
+/// convert) as `Err`; other failures (a column that does not exist yet, a timeout) are `None`.
+async fn probe(
+    conn: &mut PgConnection,
+    table: &str,
+    query: String,
+) -> Result<Option<Result<i64, String>>, sqlx::Error> {
     let exists: bool =
         sqlx::query_scalar("SELECT pg_catalog.to_regclass($1) IS NOT NULL").bind(table).fetch_one(&mut *conn).await?;
     if !exists {
@@ -217,14 +239,106 @@ async fn count(conn: &mut PgConnection, table: &str, query: String) -> Result<Op
     match sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(query)).fetch_one(&mut *conn).await {
         Ok(n) => {
             conn.execute("RELEASE SAVEPOINT migration_guard_count").await?;
-            Ok(Some(n))
+            Ok(Some(Ok(n)))
         }
-        // A column that does not exist yet, a timeout: nothing to say.
-        Err(sqlx::Error::Database(_)) => {
+        Err(sqlx::Error::Database(e)) => {
             conn.execute("ROLLBACK TO SAVEPOINT migration_guard_count").await?;
-            Ok(None)
+            let code = e.code().map(|c| c.into_owned()).unwrap_or_default();
+            Ok(code.starts_with("22").then_some(Err(code)))
         }
         Err(other) => Err(other),
+    }
+}
+
+/// Values of `table.column` the column's new type cannot hold, converted as `ALTER COLUMN ...
+/// TYPE` converts them (`using`, else the column): by the type's cast, and, for `varchar(n)`
+/// and `char(n)` without `using`, refusing longer strings (where an explicit cast would cut
+/// them). The target's values are never shown: the
+/// plan is read by more people than the data is.
+async fn conversions(
+    conn: &mut PgConnection,
+    table: &str,
+    column: &str,
+    using: Option<&Node>,
+    type_name: &TypeName,
+) -> Result<Vec<String>, sqlx::Error> {
+    let reference = Node {
+        node: Some(NodeEnum::ColumnRef(pg_query::protobuf::ColumnRef {
+            fields: vec![Node {
+                node: Some(NodeEnum::String(pg_query::protobuf::String { sval: column.to_string() })),
+            }],
+            location: -1,
+        })),
+    };
+    let cast = Node {
+        node: Some(NodeEnum::TypeCast(Box::new(pg_query::protobuf::TypeCast {
+            arg: Some(Box::new(using.cloned().unwrap_or(reference))),
+            type_name: Some(type_name.clone()),
+            location: -1,
+        }))),
+    };
+    let (Some(converted), Some(shown)) = (expression(cast), type_shown(type_name)) else { return Ok(Vec::new()) };
+    let col = ident(column);
+    let mut out = Vec::new();
+    if let (None, Some(limit)) = (using, length_limit(type_name)) {
+        let query = format!("SELECT count(*) FROM {table} WHERE pg_catalog.length({col}::text) > {limit}");
+        if let Some(n) = count(conn, table, query).await?.filter(|n| *n > 0) {
+            out.push(format!(
+                "{n} value(s) of {table}.{column} are longer than {limit} characters: the statement fails on this target"
+            ));
+            return Ok(out);
+        }
+    }
+    let query = format!("SELECT count(*) FROM {table} WHERE {col} IS NOT NULL AND ({converted}) IS NULL");
+    if let Some(Err(sqlstate)) = probe(conn, table, query).await? {
+        out.push(format!(
+            "values of {table}.{column} do not convert to {shown} (SQLSTATE {sqlstate}): the statement fails on this target"
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether `node` is made of column references, constants and casts alone.
+fn plain(node: &Node) -> bool {
+    match &node.node {
+        Some(NodeEnum::ColumnRef(_) | NodeEnum::AConst(_)) => true,
+        Some(NodeEnum::TypeCast(cast)) => cast.arg.as_deref().is_some_and(plain),
+        _ => false,
+    }
+}
+
+/// `node` as SQL text, deparsed as the expression of a `SELECT`.
+fn expression(node: Node) -> Option<String> {
+    let mut tree = pg_query::parse("SELECT 1", 0).ok()?.protobuf;
+    let select = tree.stmts.first_mut()?.stmt.as_mut()?.node.as_mut()?;
+    let NodeEnum::SelectStmt(select) = select else { return None };
+    let NodeEnum::ResTarget(target) = select.target_list.first_mut()?.node.as_mut()? else { return None };
+    target.val = Some(Box::new(node));
+    pg_query::deparse(&tree, pg_query::DeparseOptions::default()).ok()?.strip_prefix("SELECT ").map(str::to_string)
+}
+
+/// The type as written back by the parser (`integer`, `character varying(20)`, `public.mood`).
+fn type_shown(type_name: &TypeName) -> Option<String> {
+    let null =
+        Node { node: Some(NodeEnum::AConst(pg_query::protobuf::AConst { isnull: true, location: -1, val: None })) };
+    let cast =
+        pg_query::protobuf::TypeCast { arg: Some(Box::new(null)), type_name: Some(type_name.clone()), location: -1 };
+    let text = expression(Node { node: Some(NodeEnum::TypeCast(Box::new(cast))) })?;
+    Some(text.strip_prefix("NULL::").map(str::to_string).unwrap_or(text))
+}
+
+/// `n` of `varchar(n)` / `char(n)` (not of arrays of them).
+fn length_limit(type_name: &TypeName) -> Option<i32> {
+    let last = type_name.names.last().and_then(string)?;
+    if !matches!(last.as_str(), "varchar" | "bpchar") || !type_name.array_bounds.is_empty() {
+        return None;
+    }
+    match type_name.typmods.as_slice() {
+        [Node { node: Some(NodeEnum::AConst(c)) }] => match &c.val {
+            Some(pg_query::protobuf::a_const::Val::Ival(i)) => Some(i.ival),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -322,6 +436,37 @@ fn size(bytes: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ALTER COLUMN ... TYPE command of `sql`: its USING expression and type.
+    fn column_type(sql: &str) -> (Option<Node>, TypeName) {
+        let parsed = pg_query::parse(sql, 0).unwrap().protobuf;
+        let Some(NodeEnum::AlterTableStmt(stmt)) = parsed.stmts[0].stmt.as_ref().and_then(|s| s.node.clone()) else {
+            panic!("{sql}")
+        };
+        let Some(NodeEnum::AlterTableCmd(cmd)) = stmt.cmds[0].node.clone() else { panic!("{sql}") };
+        let Some(NodeEnum::ColumnDef(def)) = cmd.def.and_then(|d| d.node) else { panic!("{sql}") };
+        (def.raw_default.map(|d| *d), def.type_name.unwrap())
+    }
+
+    #[test]
+    fn column_types_as_written_and_their_length_limits() {
+        let (_, t) = column_type("ALTER TABLE t ALTER COLUMN c TYPE varchar(20)");
+        assert_eq!((type_shown(&t).as_deref(), length_limit(&t)), (Some("varchar(20)"), Some(20)));
+        let (_, t) = column_type("ALTER TABLE t ALTER COLUMN c TYPE integer");
+        assert_eq!((type_shown(&t).as_deref(), length_limit(&t)), (Some("int"), None));
+        let (_, t) = column_type("ALTER TABLE t ALTER COLUMN c TYPE varchar(20)[]");
+        assert_eq!(length_limit(&t), None);
+    }
+
+    #[test]
+    fn only_plain_using_expressions_run_on_the_target() {
+        let (using, _) = column_type("ALTER TABLE t ALTER COLUMN c TYPE integer USING c::text::integer");
+        assert!(plain(&using.unwrap()));
+        let (using, _) = column_type("ALTER TABLE t ALTER COLUMN c TYPE integer USING abs(c)");
+        assert!(!plain(&using.unwrap()));
+        let (using, _) = column_type("ALTER TABLE t ALTER COLUMN c TYPE integer USING (SELECT 1)");
+        assert!(!plain(&using.unwrap()));
+    }
 
     #[test]
     fn sizes_read_as_people_say_them() {

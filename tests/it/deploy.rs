@@ -698,3 +698,51 @@ async fn a_flyway_chain_is_recorded_as_flyway_records_it() {
     assert!(String::from_utf8_lossy(&rollback.stderr).contains("flyway undo"), "{}", text(&rollback));
     server.drop_database(&database).await.unwrap();
 }
+
+/// `plan` says which column type changes the target's values cannot take (never showing the
+/// values): integers out of the new range, text that is not a number, strings longer than a
+/// new varchar(n); a USING expression that calls a function is not run on the target.
+#[tokio::test]
+async fn plan_finds_values_a_column_type_change_cannot_convert() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("1_items.up.sql"),
+        "CREATE TABLE items (id int PRIMARY KEY, qty bigint, code text, label varchar(40), fine bigint);",
+    )
+    .unwrap();
+    let change = "ALTER TABLE items ALTER COLUMN qty TYPE integer;\n\
+                  ALTER TABLE items ALTER COLUMN code TYPE integer USING code::integer;\n\
+                  ALTER TABLE items ALTER COLUMN label TYPE varchar(20);\n\
+                  ALTER TABLE items ALTER COLUMN code TYPE bigint USING abs(code::bigint);\n\
+                  ALTER TABLE items ALTER COLUMN fine TYPE integer;\n";
+    std::fs::write(dir.path().join("2_narrow.up.sql"), change).unwrap();
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir.path(), &url, &["--to", "1"]).status.code(), Some(0));
+    let mut conn = connect(&url).await;
+    let rows = "INSERT INTO items VALUES (1, 3000000000, '12', repeat('x', 35), 5), (2, 7, 'secret-value', 'short', 6)";
+    sqlx::raw_sql(rows).execute(&mut conn).await.unwrap();
+    let output = bin().args(["plan", "--json", "--database-url", &url]).arg(dir.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checks: Vec<Value> =
+        plan["pending"][0]["statements"].as_array().unwrap().iter().map(|s| s["checks"].clone()).collect();
+    assert_eq!(
+        checks,
+        [
+            serde_json::json!([
+                "values of \"items\".qty do not convert to int (SQLSTATE 22003): the statement fails on this target"
+            ]),
+            serde_json::json!([
+                "values of \"items\".code do not convert to int (SQLSTATE 22P02): the statement fails on this target"
+            ]),
+            serde_json::json!([
+                "1 value(s) of \"items\".label are longer than 20 characters: the statement fails on this target"
+            ]),
+            serde_json::json!([]),
+            serde_json::json!([]),
+        ],
+        "{plan:#}"
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("secret-value"));
+    server.drop_database(&database).await.unwrap();
+}
