@@ -115,6 +115,15 @@ pub struct PlanArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
+    /// Also compare the target's schema with the one the chain makes up to the target's version
+    /// (applied on a temporary PostgreSQL started for it)
+    #[arg(long)]
+    pub drift: bool,
+
+    /// Python interpreter that runs an Alembic project's own Alembic, for --drift [default: python3]
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
     /// Print the plan as JSON
     #[arg(long)]
     pub json: bool,

@@ -28,6 +28,10 @@ pub struct Plan {
     pub pending: Vec<PlannedMigration>,
     /// SHA-256 of the target's schema (as introspected) and its applied migrations.
     pub fingerprint: String,
+    /// With `--drift`: how the target's schema differs from the one the chain makes up to the
+    /// migrations the target applied, a line each (empty: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Vec<String>>,
 }
 
 /// One pending migration.
@@ -68,7 +72,30 @@ pub async fn plan(conn: &mut PgConnection, chain: &Chain) -> Result<Plan, sqlx::
     conn.execute("BEGIN READ ONLY").await?;
     let planned = plan_pending(conn, chain, &status).await;
     conn.execute("ROLLBACK").await?;
-    Ok(Plan { table: status.table.clone(), current: status.applied.last().cloned(), pending: planned?, fingerprint })
+    Ok(Plan {
+        table: status.table.clone(),
+        current: status.applied.last().cloned(),
+        pending: planned?,
+        fingerprint,
+        drift: None,
+    })
+}
+
+/// How the target behind `conn` differs from the schema `chain` makes up to the migrations the
+/// target applied (built on `server`): a line per difference, the target being the `after` side.
+pub async fn drift(
+    conn: &mut PgConnection,
+    chain: &Chain,
+    server: &crate::postgres::Server,
+    python: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
+    let status = bookkeeping::status(conn, chain).await?;
+    let mut expected = chain.clone();
+    expected.migrations.retain(|m| status.applied.contains(&m.id));
+    let expected = crate::schema::declared::chain_schema(server, expected, python).await?;
+    let actual = crate::schema::introspect(conn).await?;
+    let changes = crate::schema::diff(&expected, &actual);
+    Ok(changes.iter().map(|c| c.to_string()).collect())
 }
 
 /// The target's schema and applied migrations, hashed: what `apply --plan` compares.
@@ -383,6 +410,19 @@ pub fn to_markdown(plan: &Plan) -> String {
         plan.pending.len(),
         &plan.fingerprint[..16.min(plan.fingerprint.len())]
     );
+    match plan.drift.as_deref() {
+        Some([]) => out.push_str("\nNo drift: the target's schema is the one the chain makes at its version.\n"),
+        Some(drift) => {
+            out.push_str(&format!(
+                "\n### Drift\n\nThe target's schema differs from the one the chain makes at its version in {} way(s):\n\n",
+                drift.len()
+            ));
+            for d in drift {
+                out.push_str(&format!("- {}\n", escape(d)));
+            }
+        }
+        None => {}
+    }
     for m in &plan.pending {
         let tx = if m.transaction { "one transaction" } else { "no transaction" };
         out.push_str(&format!("\n### `{}` {} ({tx})\n", code(&m.id), escape(&m.file)));
@@ -408,6 +448,15 @@ pub fn to_text(plan: &Plan) -> String {
         plan.pending.len(),
         plan.fingerprint
     );
+    match plan.drift.as_deref() {
+        Some([]) => out.push_str("drift: none\n"),
+        Some(drift) => {
+            for d in drift {
+                out.push_str(&format!("drift: {d}\n"));
+            }
+        }
+        None => {}
+    }
     for m in &plan.pending {
         out.push_str(&format!("{} {} ({} statements)\n", m.id, m.file, m.statements.len()));
         for s in &m.statements {

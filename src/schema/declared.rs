@@ -165,32 +165,35 @@ pub async fn build(server: &Server, source: &Source, options: &LoadOptions) -> R
             let script = ddl_script(Path::new(&format!("models {target}")), text)?;
             in_scratch(server, |db| async move { apply_script(&db, &script).await }).await
         }
-        Source::Migrations { dir, python } => {
-            let chain = migrations::load(dir, options)?;
-            let shown = display_path(dir);
-            if chain.format == migrations::Format::Alembic {
-                return in_scratch(server, |db| alembic_upgrades(db, chain, python, shown)).await;
-            }
-            in_scratch(server, |db| async move {
-                let mut conn = db.connect().await?;
-                for migration in &chain.migrations {
-                    let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
-                    if let Some(e) = outcome.error {
-                        return Err(DeclaredError::Migration {
-                            path: shown,
-                            id: migration.id.clone(),
-                            file: e.file,
-                            line: e.line,
-                            message: e.message,
-                        });
-                    }
-                }
-                conn.close().await.ok();
-                Ok(())
-            })
-            .await
-        }
+        Source::Migrations { dir, python } => chain_schema(server, migrations::load(dir, options)?, python).await,
     }
+}
+
+/// The schema `chain`'s migrations make, applied in order on a scratch database of `server`
+/// (an Alembic chain through its own Alembic, run by `python`).
+pub async fn chain_schema(server: &Server, chain: migrations::Chain, python: &Path) -> Result<Schema, DeclaredError> {
+    let shown = display_path(&chain.dir);
+    if chain.format == migrations::Format::Alembic {
+        return in_scratch(server, |db| alembic_upgrades(db, chain, python, shown)).await;
+    }
+    in_scratch(server, |db| async move {
+        let mut conn = db.connect().await?;
+        for migration in &chain.migrations {
+            let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
+            if let Some(e) = outcome.error {
+                return Err(DeclaredError::Migration {
+                    path: shown,
+                    id: migration.id.clone(),
+                    file: e.file,
+                    line: e.line,
+                    message: e.message,
+                });
+            }
+        }
+        conn.close().await.ok();
+        Ok(())
+    })
+    .await
 }
 
 /// Upgrades `db` through each revision of an Alembic chain, in order, with the project's own

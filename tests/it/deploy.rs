@@ -746,3 +746,32 @@ async fn plan_finds_values_a_column_type_change_cannot_convert() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains("secret-value"));
     server.drop_database(&database).await.unwrap();
 }
+
+/// `plan --drift` builds the schema the chain makes at the target's version on a temporary
+/// PostgreSQL and says how the target differs from it: nothing on a target only the chain
+/// migrated, then the index and the column someone added by hand.
+#[tokio::test]
+async fn plan_drift_names_what_was_changed_by_hand_on_the_target() {
+    let dir = reversible_chain();
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir.path(), &url, &["--to", "2"]).status.code(), Some(0));
+    let plan = |extra: &[&str]| {
+        let output = bin().args(["plan", "--database-url", &url]).args(extra).arg(dir.path()).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(!plan(&[]).contains("drift"), "no drift without --drift");
+    let clean = plan(&["--drift"]);
+    assert!(clean.contains("drift: none"), "{clean}");
+    let mut conn = connect(&url).await;
+    sqlx::raw_sql("CREATE INDEX teams_owner ON teams (owner); ALTER TABLE users ADD COLUMN nickname text")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let drifted = plan(&["--drift"]);
+    let lines: Vec<&str> = drifted.lines().filter(|l| l.starts_with("drift: ")).collect();
+    assert_eq!(lines.len(), 2, "{drifted}");
+    assert!(lines.iter().any(|l| l.contains("teams_owner")), "{drifted}");
+    assert!(lines.iter().any(|l| l.contains("nickname")), "{drifted}");
+    server.drop_database(&database).await.unwrap();
+}
