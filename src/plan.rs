@@ -5,7 +5,7 @@
 //! `apply --plan` holds the target to.
 
 use crate::bookkeeping::{self, Status};
-use crate::migrations::{Chain, Migration};
+use crate::migrations::{Apply, Chain, Migration};
 use crate::report::markdown::{code, escape, fence_safe};
 use crate::sql::ident;
 use pg_query::NodeEnum;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::{Executor, Row};
+use std::path::Path;
 
 /// How long one pre-check count may take on the target before it is given up.
 const COUNT_TIMEOUT: &str = "10s";
@@ -66,11 +67,12 @@ pub struct TableFacts {
 
 /// Reads the target behind `conn` and plans the pending migrations of `chain` (in a read-only
 /// transaction, rolled back).
-pub async fn plan(conn: &mut PgConnection, chain: &Chain) -> Result<Plan, sqlx::Error> {
+/// An Alembic chain's statements come from Alembic's offline mode, run by `python`.
+pub async fn plan(conn: &mut PgConnection, chain: &Chain, python: &Path) -> Result<Plan, sqlx::Error> {
     let status = bookkeeping::status(conn, chain).await?;
     let fingerprint = fingerprint(conn, &status).await?;
     conn.execute("BEGIN READ ONLY").await?;
-    let planned = plan_pending(conn, chain, &status).await;
+    let planned = plan_pending(conn, chain, &status, python).await;
     conn.execute("ROLLBACK").await?;
     Ok(Plan {
         table: status.table.clone(),
@@ -113,21 +115,80 @@ async fn plan_pending(
     conn: &mut PgConnection,
     chain: &Chain,
     status: &Status,
+    python: &Path,
 ) -> Result<Vec<PlannedMigration>, sqlx::Error> {
     let mut planned = Vec::new();
     for m in chain.migrations.iter().filter(|m| status.pending.contains(&m.id)) {
-        planned.push(plan_migration(conn, m).await?);
+        let offline = match &m.apply {
+            Apply::Alembic(rev) => offline_sql(chain, m, python).await.map(|text| (text, &**rev)),
+            _ => None,
+        };
+        planned.push(plan_migration(conn, m, offline).await?);
     }
     Ok(planned)
 }
 
-async fn plan_migration(conn: &mut PgConnection, m: &Migration) -> Result<PlannedMigration, sqlx::Error> {
-    let script = &m.up;
+/// The statements an Alembic revision's `upgrade()` emits in Alembic's offline mode
+/// (`upgrade <parent>:<revision> --sql`, through the project's env.py, given a URL that names
+/// PostgreSQL and no server, so nothing connects): `None` where offline mode cannot say (an
+/// env.py without it, a merge revision, a project without alembic.ini, an error).
+async fn offline_sql(chain: &Chain, m: &Migration, python: &Path) -> Option<String> {
+    const OFFLINE: &str = "import argparse, sys\n\
+        from alembic import command\n\
+        from alembic.config import Config\n\
+        config = Config(sys.argv[1])\n\
+        config.set_main_option('sqlalchemy.url', sys.argv[2])\n\
+        config.cmd_opts = argparse.Namespace(x=['url=' + sys.argv[2]])\n\
+        command.upgrade(config, sys.argv[3], sql=True)\n";
+    let project = crate::alembic::config::locate(&chain.dir).ok()?;
+    let ini = project.ini.as_ref()?;
+    let range = match m.parents.as_slice() {
+        [] => m.id.clone(),
+        [parent] => format!("{parent}:{}", m.id),
+        _ => return None,
+    };
+    let url = "postgresql://";
+    let mut command = crate::scrub::command(python);
+    command
+        .arg("-c")
+        .arg(OFFLINE)
+        .arg(ini)
+        .arg(url)
+        .arg(&range)
+        .current_dir(&project.run_dir)
+        .env("DATABASE_URL", url)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(OFFLINE_TIMEOUT, command.output()).await.ok()?.ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// How long Alembic's offline mode may take for one revision.
+const OFFLINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn plan_migration(
+    conn: &mut PgConnection,
+    m: &Migration,
+    offline: Option<(String, &crate::alembic::Revision)>,
+) -> Result<PlannedMigration, sqlx::Error> {
+    // An Alembic revision: the statements of its offline SQL, at its upgrade()'s line, without
+    // Alembic's own (the transaction and alembic_version); none when offline mode cannot say.
+    let offline = offline.and_then(|(text, rev)| {
+        let script = crate::migrations::Script::new(&rev.file, 1, text).ok()?;
+        Some((script, rev.upgrade.as_ref().map_or(rev.revision_line, |u| u.line)))
+    });
+    let (script, at) = match &offline {
+        Some((script, line)) => (script, Some(*line)),
+        None => (&m.up, None),
+    };
     let mut statements = Vec::new();
-    // An Alembic revision's statements are known once it runs (not listed here).
-    let sql = matches!(m.apply, crate::migrations::Apply::Sql);
+    let sql = offline.is_some() || matches!(m.apply, Apply::Sql);
     for statement in script.split.statements.iter().filter(|_| sql) {
         let sql = script.text(statement).to_string();
+        if at.is_some() && alembic_own(&sql) {
+            continue;
+        }
         let parsed = pg_query::parse(&sql, 0).ok();
         let node = parsed
             .as_ref()
@@ -140,14 +201,20 @@ async fn plan_migration(conn: &mut PgConnection, m: &Migration) -> Result<Planne
             }
         }
         let checks = data_checks(conn, node.as_ref()).await?;
-        statements.push(PlannedStatement { line: script.statement_line(statement), sql, tables, checks });
+        statements.push(PlannedStatement { line: at.unwrap_or(script.statement_line(statement)), sql, tables, checks });
     }
     Ok(PlannedMigration {
         id: m.id.clone(),
-        file: script.display_path(),
-        transaction: script.transaction.is_wrapped(),
+        file: m.up.display_path(),
+        transaction: m.up.transaction.is_wrapped(),
         statements,
     })
+}
+
+/// What Alembic's offline SQL holds of Alembic's own: the transaction and its version table.
+fn alembic_own(sql: &str) -> bool {
+    let word = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    matches!(word.as_str(), "BEGIN" | "COMMIT") || sql.contains("alembic_version")
 }
 
 fn dedup(mut names: Vec<String>) -> Vec<String> {

@@ -775,3 +775,37 @@ async fn plan_drift_names_what_was_changed_by_hand_on_the_target() {
     assert!(lines.iter().any(|l| l.contains("nickname")), "{drifted}");
     server.drop_database(&database).await.unwrap();
 }
+
+/// `plan` on an Alembic chain lists each pending revision's statements from Alembic's offline
+/// mode (its env.py given a URL that connects nowhere), without Alembic's own, and checks them
+/// against the target as SQL migrations' statements are checked.
+#[tokio::test]
+#[cfg_attr(
+    not(mg_alembic),
+    ignore = "needs python3 with alembic, sqlalchemy and psycopg2 (run .ci/run once, then rebuild the tests)"
+)]
+async fn plan_lists_an_alembic_revision_s_offline_sql() {
+    let dir = fixture("alembic/offline");
+    let (server, database, url) = target().await;
+    assert_eq!(apply(&dir, &url, &["--to", "a1"]).status.code(), Some(0));
+    let mut conn = connect(&url).await;
+    sqlx::raw_sql("INSERT INTO users VALUES (1, NULL), (2, 'a'), (3, 'a')").execute(&mut conn).await.unwrap();
+    let output = bin().args(["plan", "--json", "--database-url", &url]).arg(&dir).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statements = plan["pending"][0]["statements"].as_array().unwrap();
+    let sql: Vec<&str> = statements.iter().map(|s| s["sql"].as_str().unwrap().trim()).collect();
+    assert_eq!(
+        sql,
+        ["ALTER TABLE users ALTER COLUMN email SET NOT NULL", "CREATE UNIQUE INDEX users_email ON users (email)"],
+        "{plan:#}"
+    );
+    assert_eq!(statements[0]["line"], 14, "the line of upgrade()");
+    assert_eq!(statements[0]["checks"][0], "1 row(s) of \"users\" have email NULL: the statement fails on this target");
+    assert_eq!(
+        statements[1]["checks"][0],
+        "1 value(s) of (email) repeat in \"users\": the unique key cannot be built on this target"
+    );
+    assert_eq!(pending(&dir, &url), (Some(0), vec!["b2".to_string()]), "plan wrote nothing");
+    server.drop_database(&database).await.unwrap();
+}
