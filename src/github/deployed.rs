@@ -231,6 +231,14 @@ mod tests {
     }
 
     #[test]
+    fn status_job_summary() {
+        let mut s = status();
+        s.dirty = Some("version 2 is dirty".into());
+        let text = "current: 2 (2 of 4 applied)\npending: 2 (3, 4<@here>)\nedited: 2\n";
+        insta::assert_snapshot!(Outcome::status(&s, text).markdown());
+    }
+
+    #[test]
     fn slack_text_from_the_repository_cannot_mention_or_link() {
         let mut s = status();
         s.applied = vec!["<!channel>".into()];
