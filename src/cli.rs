@@ -39,16 +39,25 @@ pub enum Command {
     Rollback(RollbackArgs),
 }
 
+/// The deploy commands' migrations directory when none is given.
+pub const DEFAULT_DIR: &str = "migrations";
+/// `--lock-timeout` of `apply` and `rollback` when none is given.
+pub const DEFAULT_LOCK_TIMEOUT: &str = "5s";
+/// `--statement-timeout` of `apply` and `rollback` when none is given.
+pub const DEFAULT_STATEMENT_TIMEOUT: &str = "0";
+/// `--retries` of `apply` and `rollback` when none is given.
+pub const DEFAULT_RETRIES: u32 = 3;
+
 /// A chain and the real database it is deployed to, for `status`, `apply` and `rollback`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ChainTarget {
     /// Directory holding the migrations
-    #[arg(default_value = "migrations")]
+    #[arg(default_value = DEFAULT_DIR)]
     pub dir: PathBuf,
 
     /// The database (staging, production); `status` only reads its bookkeeping table
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
-    pub database_url: String,
+    pub database_url: Option<String>,
 
     /// Migration format [default: auto]
     #[arg(long, value_name = "FORMAT")]
@@ -70,15 +79,15 @@ pub struct TargetArgs {
     pub dry_run: bool,
 
     /// lock_timeout of the deploy's session: a migration waiting longer for a lock fails (and is tried again)
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_LOCK_TIMEOUT)]
     pub lock_timeout: String,
 
     /// statement_timeout of the deploy's session (0: none)
-    #[arg(long, value_name = "DURATION", default_value = "0")]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_STATEMENT_TIMEOUT)]
     pub statement_timeout: String,
 
     /// How many times a migration whose lock timed out is tried again, waiting 0.5 s, 1 s, 2 s, ... between
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES)]
     pub retries: u32,
 
     /// Print the result as JSON
@@ -135,9 +144,9 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub target: TargetArgs,
 
-    /// Roll back the migrations applied after this one (it stays applied)
+    /// Roll back the migrations applied after this one (it stays applied); required
     #[arg(long, value_name = "VERSION")]
-    pub to: String,
+    pub to: Option<String>,
 
     /// The pull request check's report.json: only downs its round trip proved are run
     #[arg(long, value_name = "REPORT")]

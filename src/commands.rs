@@ -48,7 +48,13 @@ pub fn main() -> ExitCode {
     runtime.block_on(run(cli))
 }
 
-async fn run(cli: Cli) -> ExitCode {
+async fn run(mut cli: Cli) -> ExitCode {
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
+        && let Err(error) = github::inputs::fill(&mut cli.command, &|k: &str| std::env::var(k).ok())
+    {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     match cli.command {
         Command::Check(args) => interruptible(check_command(*args)).await,
         Command::Baseline(args) => interruptible(baseline_command(*args)).await,
@@ -500,10 +506,14 @@ async fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
 async fn open_chain_target(args: &ChainTarget) -> anyhow::Result<(migrations::Chain, sqlx::PgConnection, String)> {
     let format = format_flag(args.format.as_deref())?;
     let chain = migrations::load(&args.dir, &LoadOptions { format, ..LoadOptions::default() })?;
-    let shown = declared::redact(&args.database_url);
-    let conn = crate::bookkeeping::connect(&args.database_url)
-        .await
-        .with_context(|| format!("--database-url {shown}: cannot connect"))?;
+    let Some(url) = args.database_url.as_deref().filter(|u| !u.is_empty()) else {
+        anyhow::bail!(
+            "--database-url is not set: the target database (also DATABASE_URL, or the action's database-url input)"
+        );
+    };
+    let shown = declared::redact(url);
+    let conn =
+        crate::bookkeeping::connect(url).await.with_context(|| format!("--database-url {shown}: cannot connect"))?;
     Ok((chain, conn, shown))
 }
 
@@ -556,9 +566,12 @@ async fn plan_command(args: PlanArgs) -> anyhow::Result<ExitCode> {
 /// `rollback DIR --database-url URL --to VERSION`: runs the downs after VERSION; exit 1 when
 /// one failed, 2 when it could not start (one-way migrations, downs no round trip proved).
 async fn rollback_command(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let Some(to) = args.to else {
+        anyhow::bail!("rollback needs --to VERSION (the action's to input): the migration to roll back to");
+    };
     let proved = args.evidence.as_deref().map(crate::deploy::proved_by).transpose()?;
     let (chain, mut conn, shown, session) = open_target(&args.target).await?;
-    let options = crate::deploy::RollbackOptions { to: args.to, proved, force: args.force, session };
+    let options = crate::deploy::RollbackOptions { to, proved, force: args.force, session };
     let deployed = crate::deploy::rollback(&mut conn, &chain, &options).await.with_context(|| shown)?;
     print_deployed(&deployed, &args.target).await
 }
@@ -577,7 +590,7 @@ async fn open_target(
         retries: args.retries,
         plan: None,
         python: crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3"))),
-        url: args.chain.database_url.clone(),
+        url: args.chain.database_url.clone().unwrap_or_default(),
     };
     Ok((chain, conn, shown, options))
 }

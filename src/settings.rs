@@ -179,7 +179,8 @@ pub fn postgres_version(setting: String, value: String) -> Result<VersionChoice,
     }
 }
 
-fn input(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+/// The action input `name` (hyphenated or underscored, trimmed; empty is unset).
+pub(crate) fn input(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     let upper = name.to_uppercase();
     [format!("INPUT_{upper}"), format!("INPUT_{}", upper.replace('-', "_"))]
         .iter()

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod comment;
 pub mod context;
 pub mod deployed;
+pub mod inputs;
 pub mod retry;
 pub mod slack;
 pub mod workflow;

@@ -421,7 +421,14 @@ fn action_yml_maps_every_input_to_an_underscored_env_variable() {
         assert!(inputs.contains_key(name), "input {name}");
     }
     assert_eq!(inputs["github-token"]["default"], "${{ github.token }}");
-    for output in ["status", "findings", "errors", "warnings", "drift", "heads", "report-dir"] {
+    assert_eq!(inputs["command"]["default"], "check");
+    assert_eq!(action["runs"]["args"], serde_json::json!(["${{ inputs.command }}"]));
+    for name in migration_guard::github::inputs::DEPLOY_INPUTS {
+        assert!(inputs.contains_key(*name), "deploy input {name}");
+    }
+    let deploy = ["command", "migrations", "count", "current", "failed", "dry-run"];
+    for output in ["status", "findings", "errors", "warnings", "drift", "heads", "report-dir"].into_iter().chain(deploy)
+    {
         assert!(action["outputs"][output]["description"].is_string(), "output {output}");
     }
     assert!(action["branding"]["icon"].is_string() && action["branding"]["color"].is_string());
@@ -433,6 +440,7 @@ fn config_file_accepts_every_input_but_the_token() {
     let mut names: Vec<&str> = action["inputs"].as_object().unwrap().keys().map(String::as_str).collect();
     // The token belongs in secrets; whether to trust the file cannot be said by the file.
     names.retain(|n| !matches!(*n, "github-token" | "config" | "trust-config"));
+    names.retain(|n| !migration_guard::github::inputs::DEPLOY_INPUTS.contains(n));
     assert!(!migration_guard::config_file::KEYS.contains(&"trust-config"));
     for name in names {
         assert!(migration_guard::config_file::KEYS.contains(&name), "migration-guard.yml accepts {name}");

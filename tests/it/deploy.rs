@@ -809,3 +809,51 @@ async fn plan_lists_an_alembic_revision_s_offline_sql() {
     assert_eq!(pending(&dir, &url), (Some(0), vec!["b2".to_string()]), "plan wrote nothing");
     server.drop_database(&database).await.unwrap();
 }
+
+/// The action with `command: apply` / `rollback` / `plan`: the container's command line is the
+/// command alone, and the inputs fill its options (path, target, to, dry-run, force,
+/// report-dir); a bad input is an error naming it.
+#[tokio::test]
+async fn the_action_deploys_with_its_inputs() {
+    let dir = reversible_chain();
+    let (server, database, url) = target().await;
+    let runner = tempfile::tempdir().unwrap();
+    let action = |command: &str, inputs: &[(&str, &str)]| {
+        let mut run = bin();
+        run.arg(command)
+            .current_dir(runner.path())
+            .env_remove("DATABASE_URL")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", runner.path().join("output"))
+            .env("INPUT_PATH", dir.path())
+            .env("INPUT_DATABASE_URL", &url)
+            .env("INPUT_FORMAT", "")
+            .env("INPUT_SLACK_WEBHOOK", "");
+        for (key, value) in inputs {
+            run.env(key, value);
+        }
+        run.output().unwrap()
+    };
+    let dry = action("apply", &[("INPUT_TO", "2"), ("INPUT_DRY_RUN", "true")]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    assert_eq!(pending(dir.path(), &url).1.len(), 3, "a dry run writes nothing");
+    let applied = action("apply", &[("INPUT_TO", "2"), ("INPUT_DRY_RUN", "false")]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert_eq!(pending(dir.path(), &url).1, ["3"]);
+    let rolled = action("rollback", &[("INPUT_TO", "1"), ("INPUT_FORCE", "true")]);
+    assert_eq!(rolled.status.code(), Some(0), "{}", text(&rolled));
+    assert_eq!(pending(dir.path(), &url).1, ["2", "3"]);
+    let planned = action("plan", &[("INPUT_REPORT_DIR", "plan-out")]);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned));
+    assert!(runner.path().join("plan-out/plan.json").is_file());
+    let outputs = std::fs::read_to_string(runner.path().join("output")).unwrap();
+    assert!(outputs.lines().any(|l| l == "migrations=2 3"), "{outputs}");
+
+    let missing = action("rollback", &[]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("the action's to input"), "{}", text(&missing));
+    let bad = action("apply", &[("INPUT_RETRIES", "lots")]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the retries input"), "{}", text(&bad));
+    server.drop_database(&database).await.unwrap();
+}
