@@ -488,26 +488,40 @@ async fn an_apply_killed_mid_migration_is_resumed_by_the_next() {
     server.drop_database(&database).await.unwrap();
 }
 
+/// A target with the first of two golang-migrate migrations (`files`, written to a new
+/// directory) applied and `rows` run on it: the directory, the server, the target and its URL.
+async fn at_first_of(
+    files: [(&str, &str); 2],
+    rows: &str,
+) -> (tempfile::TempDir, std::sync::Arc<SharedServer>, migration_guard::postgres::ScratchDatabase, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in files {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    let (server, database, url) = target().await;
+    assert_eq!(apply(dir.path(), &url, &["--to", "1"]).status.code(), Some(0));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(rows.to_string())).execute(&mut connect(&url).await).await.unwrap();
+    (dir, server, database, url)
+}
+
 /// `plan` reads the target (writing nothing): each pending statement with the rows and size of
 /// the tables it touches, the NULLs a SET NOT NULL and the duplicates a unique index will meet
 /// there. `apply --plan` refuses a target that changed since, and applies one that did not.
 #[tokio::test]
 async fn plan_reads_the_target_and_apply_holds_it_to_the_plan() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("1_orders.up.sql"),
-        "CREATE TABLE orders (id bigint PRIMARY KEY, code text, note text);",
-    )
-    .unwrap();
     let tighten =
         "ALTER TABLE orders ALTER COLUMN note SET NOT NULL;\nCREATE UNIQUE INDEX orders_code ON orders (code);\n";
-    std::fs::write(dir.path().join("2_tighten.up.sql"), tighten).unwrap();
-    let (server, database, url) = target().await;
-    assert_eq!(apply(dir.path(), &url, &["--to", "1"]).status.code(), Some(0));
-    let mut conn = connect(&url).await;
     let rows = "INSERT INTO orders SELECT g, 'c' || (g % 50), CASE WHEN g % 100 = 0 THEN NULL ELSE 'n' END \
                 FROM generate_series(1, 1000) g; ANALYZE orders";
-    sqlx::raw_sql(rows).execute(&mut conn).await.unwrap();
+    let (dir, server, database, url) = at_first_of(
+        [
+            ("1_orders.up.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, code text, note text);"),
+            ("2_tighten.up.sql", tighten),
+        ],
+        rows,
+    )
+    .await;
+    let mut conn = connect(&url).await;
     let out = tempfile::tempdir().unwrap();
     let output = bin()
         .args(["plan", "--database-url", &url, "--output", out.path().to_str().unwrap()])
@@ -704,23 +718,22 @@ async fn a_flyway_chain_is_recorded_as_flyway_records_it() {
 /// new varchar(n); a USING expression that calls a function is not run on the target.
 #[tokio::test]
 async fn plan_finds_values_a_column_type_change_cannot_convert() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("1_items.up.sql"),
-        "CREATE TABLE items (id int PRIMARY KEY, qty bigint, code text, label varchar(40), fine bigint);",
-    )
-    .unwrap();
     let change = "ALTER TABLE items ALTER COLUMN qty TYPE integer;\n\
                   ALTER TABLE items ALTER COLUMN code TYPE integer USING code::integer;\n\
                   ALTER TABLE items ALTER COLUMN label TYPE varchar(20);\n\
                   ALTER TABLE items ALTER COLUMN code TYPE bigint USING abs(code::bigint);\n\
                   ALTER TABLE items ALTER COLUMN fine TYPE integer;\n";
-    std::fs::write(dir.path().join("2_narrow.up.sql"), change).unwrap();
-    let (server, database, url) = target().await;
-    assert_eq!(apply(dir.path(), &url, &["--to", "1"]).status.code(), Some(0));
-    let mut conn = connect(&url).await;
-    let rows = "INSERT INTO items VALUES (1, 3000000000, '12', repeat('x', 35), 5), (2, 7, 'secret-value', 'short', 6)";
-    sqlx::raw_sql(rows).execute(&mut conn).await.unwrap();
+    let (dir, server, database, url) = at_first_of(
+        [
+            (
+                "1_items.up.sql",
+                "CREATE TABLE items (id int PRIMARY KEY, qty bigint, code text, label varchar(40), fine bigint);",
+            ),
+            ("2_narrow.up.sql", change),
+        ],
+        "INSERT INTO items VALUES (1, 3000000000, '12', repeat('x', 35), 5), (2, 7, 'secret-value', 'short', 6)",
+    )
+    .await;
     let output = bin().args(["plan", "--json", "--database-url", &url]).arg(dir.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
