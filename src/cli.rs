@@ -124,6 +124,10 @@ pub struct PlanArgs {
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
+    /// The pull request check's report.json: its findings on the pending migrations join the plan
+    #[arg(long, value_name = "REPORT")]
+    pub evidence: Option<PathBuf>,
+
     /// Also compare the target's schema with the one the chain makes up to the target's version
     /// (applied on a temporary PostgreSQL started for it)
     #[arg(long)]

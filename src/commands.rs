@@ -538,10 +538,15 @@ async fn apply_command(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 /// `plan DIR --database-url URL`: what apply would do on the target, read only.
 async fn plan_command(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let (chain, mut conn, shown) = open_chain_target(&args.chain).await?;
+    let findings = args.evidence.as_deref().map(crate::deploy::evidence_findings).transpose()?;
     let python = crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3")));
     let mut plan = crate::plan::plan(&mut conn, &chain, &python)
         .await
         .with_context(|| format!("{shown}: cannot read the target"))?;
+    for m in &mut plan.pending {
+        m.findings =
+            findings.iter().flatten().filter(|f| f.migration.as_deref() == Some(m.id.as_str())).cloned().collect();
+    }
     if args.drift {
         let server = Server::start(&ProvisionOptions::default()).await?;
         let drift = crate::plan::drift(&mut conn, &chain, &server, &python).await;

@@ -559,17 +559,33 @@ async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), ApplyError>
 /// The migrations whose round trip passed in a `check` report (`report.json`).
 pub fn proved_by(report: &std::path::Path) -> anyhow::Result<Vec<String>> {
     use anyhow::Context;
-    let shown = report.display();
-    let text = std::fs::read_to_string(report).with_context(|| format!("--evidence {shown}: cannot read it"))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("--evidence {shown}: not a report.json"))?;
-    let migrations =
-        json["migrations"].as_array().with_context(|| format!("--evidence {shown}: no migrations in it"))?;
+    let json = evidence(report)?;
+    let migrations = json["migrations"]
+        .as_array()
+        .with_context(|| format!("--evidence {}: no migrations in it", report.display()))?;
     Ok(migrations
         .iter()
         .filter(|m| m["round_trip"]["status"] == "passed")
         .filter_map(|m| m["id"].as_str().map(str::to_string))
         .collect())
+}
+
+/// The findings of the pull request check's `report.json` (see [`proved_by`]) on migrations:
+/// the lint's, from its trace, and every other stage's.
+pub fn evidence_findings(report: &std::path::Path) -> anyhow::Result<Vec<crate::findings::Finding>> {
+    use anyhow::Context;
+    let json = evidence(report)?;
+    let findings: Vec<crate::findings::Finding> = serde_json::from_value(json["findings"].clone())
+        .with_context(|| format!("--evidence {}: its findings are not a report.json's", report.display()))?;
+    Ok(findings.into_iter().filter(|f| f.migration.is_some()).collect())
+}
+
+/// A `report.json` read as JSON.
+fn evidence(report: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let shown = report.display();
+    let text = std::fs::read_to_string(report).with_context(|| format!("--evidence {shown}: cannot read it"))?;
+    serde_json::from_str(&text).with_context(|| format!("--evidence {shown}: not a report.json"))
 }
 
 /// Waits 0.5 s, 1 s, 2 s, ... (at most 8 s) before attempt `attempts + 1`.

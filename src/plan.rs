@@ -43,6 +43,10 @@ pub struct PlannedMigration {
     /// Runs in one transaction.
     pub transaction: bool,
     pub statements: Vec<PlannedStatement>,
+    /// With `--evidence`: what the pull request check found on this migration (its lint trace's
+    /// locks and rewrites, its round trip, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::findings::Finding>,
 }
 
 /// One statement and what the target holds for it.
@@ -208,6 +212,7 @@ async fn plan_migration(
         file: m.up.display_path(),
         transaction: m.up.transaction.is_wrapped(),
         statements,
+        findings: Vec::new(),
     })
 }
 
@@ -493,6 +498,13 @@ pub fn to_markdown(plan: &Plan) -> String {
     for m in &plan.pending {
         let tx = if m.transaction { "one transaction" } else { "no transaction" };
         out.push_str(&format!("\n### `{}` {} ({tx})\n", code(&m.id), escape(&m.file)));
+        if !m.findings.is_empty() {
+            out.push_str("\nThe pull request check found:\n\n");
+            for f in &m.findings {
+                let at = f.line.map(|l| format!(" line {l}")).unwrap_or_default();
+                out.push_str(&format!("- {} `{}`{at}: {}\n", f.severity, code(&f.rule), escape(&f.message)));
+            }
+        }
         for s in &m.statements {
             out.push_str(&format!("\nLine {}:\n\n```sql\n{}\n```\n", s.line, fence_safe(s.sql.trim())));
             for t in &s.tables {
@@ -526,6 +538,10 @@ pub fn to_text(plan: &Plan) -> String {
     }
     for m in &plan.pending {
         out.push_str(&format!("{} {} ({} statements)\n", m.id, m.file, m.statements.len()));
+        for f in &m.findings {
+            let at = f.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+            out.push_str(&format!("  {at}{} {}: {}\n", f.severity, f.rule, crate::schema::diff::one_line(&f.message)));
+        }
         for s in &m.statements {
             for t in &s.tables {
                 out.push_str(&format!("  line {}: {} ~{} rows, {}\n", s.line, t.name, t.rows.max(0), size(t.bytes)));

@@ -35,6 +35,7 @@ pub fn fill(command: &mut Command, env: &dyn Fn(&str) -> Option<String>) -> Resu
             chain(&mut args.chain, &input);
             args.output = args.output.take().or_else(|| input("report-dir").map(PathBuf::from));
             args.drift |= flag("drift")?;
+            args.evidence = args.evidence.take().or_else(|| input("evidence").map(PathBuf::from));
             args.python = args.python.take().or_else(|| input("python").map(PathBuf::from));
         }
         Command::Apply(args) => {

@@ -870,3 +870,32 @@ async fn the_action_deploys_with_its_inputs() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the retries input"), "{}", text(&bad));
     server.drop_database(&database).await.unwrap();
 }
+
+/// `plan --evidence` puts what the pull request check found on each pending migration (its
+/// lint trace's table rewrite here) beside the statements, in the text, JSON and plan.md.
+#[tokio::test]
+async fn plan_shows_the_pull_request_check_s_findings_on_pending_migrations() {
+    let dir = crate::support::root().join("examples/shop/migrations");
+    let report = tempfile::tempdir().unwrap();
+    let checked = crate::support::check(&dir, &["--report-dir", report.path().to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(1), "the sample fails its check: {}", text(&checked));
+    let (server, database, url) = target().await;
+    assert_eq!(apply(&dir, &url, &["--to", "20240302101500"]).status.code(), Some(0));
+    let out = tempfile::tempdir().unwrap();
+    let evidence = report.path().join("report.json");
+    let args = ["--evidence", evidence.to_str().unwrap(), "--output", out.path().to_str().unwrap()];
+    let output = bin().args(["plan", "--database-url", &url]).args(args).arg(&dir).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("line 4: error type-change-rewrite: "),
+        "{}",
+        text(&output)
+    );
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("plan.json")).unwrap()).unwrap();
+    let rules: Vec<&str> =
+        plan["pending"][0]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["backward-incompatible", "type-change-rewrite"], "{plan:#}");
+    let markdown = std::fs::read_to_string(out.path().join("plan.md")).unwrap();
+    assert!(markdown.contains("- error `type-change-rewrite` line 4: "), "{markdown}");
+    server.drop_database(&database).await.unwrap();
+}
