@@ -172,9 +172,15 @@ async fn rows(conn: &mut PgConnection, format: Format) -> Result<Vec<Recorded>, 
         }
         Format::SqlMigrate => "SELECT id::text, true, NULL::bytea FROM gorp_migrations ORDER BY id",
         Format::Diesel => "SELECT version::text, true, NULL::bytea FROM __diesel_schema_migrations ORDER BY version",
+        // A version's newest row says where it is: Flyway Teams' undo (`UNDO_SQL`, ...) took it
+        // back when it succeeded; a repeatable's newest run is its row.
         Format::Flyway => {
-            "SELECT coalesce(version::text, description::text), success, NULL::bytea FROM flyway_schema_history \
-             WHERE type NOT IN ('SCHEMA', 'BASELINE') ORDER BY installed_rank"
+            "SELECT key, success, NULL::bytea FROM (\
+               SELECT DISTINCT ON (coalesce(version::text, description::text)) \
+                 coalesce(version::text, description::text) AS key, success, type, installed_rank \
+               FROM flyway_schema_history WHERE type NOT IN ('SCHEMA', 'BASELINE') \
+               ORDER BY coalesce(version::text, description::text), installed_rank DESC) newest \
+             WHERE NOT (type LIKE 'UNDO%' AND success) ORDER BY installed_rank"
         }
     };
     let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;

@@ -134,9 +134,16 @@ async fn flyway_history_rows_with_dotted_versions_and_a_failed_one() {
     let (code, s) = status(dir.path(), &url, "flyway");
     assert_eq!(code, Some(0), "{s}");
     assert_eq!((ids(&s["applied"]), ids(&s["pending"])), (vec!["1".to_string(), "1_1".into()], vec!["2".to_string()]));
-    execute(&url, "INSERT INTO flyway_schema_history VALUES (3, '2', 'c', 'SQL', false);").await;
+    // Flyway Teams' undo of 1.1 (its newest row) takes it back: pending again.
+    execute(&url, "INSERT INTO flyway_schema_history VALUES (3, '1.1', 'b', 'UNDO_SQL', true);").await;
+    let (code, s) = status(dir.path(), &url, "flyway");
+    assert_eq!(code, Some(0), "{s}");
+    assert_eq!((ids(&s["applied"]), ids(&s["pending"])), (vec!["1".to_string()], vec!["1_1".to_string(), "2".into()]));
+    execute(&url, "INSERT INTO flyway_schema_history VALUES (4, '1.1', 'b', 'SQL', true);").await;
+    execute(&url, "INSERT INTO flyway_schema_history VALUES (5, '2', 'c', 'SQL', false);").await;
     let (code, s) = status(dir.path(), &url, "flyway");
     assert_eq!(code, Some(1), "{s}");
+    assert_eq!(ids(&s["applied"]), ["1", "1_1"], "{s}");
     assert!(s["dirty"].as_str().unwrap().starts_with("2 is recorded as failed"), "{s}");
     server.drop_database(&database).await.unwrap();
 }
