@@ -68,10 +68,6 @@ pub enum ApplyError {
     #[error("this command does not write {0}'s bookkeeping yet; run the chain's own tool")]
     Unsupported(&'static str),
     #[error(
-        "rollback does not write Flyway's undo rows (a Flyway Teams feature): run `flyway undo`, or undo the change with a new migration"
-    )]
-    FlywayUndo,
-    #[error(
         "another apply holds this target's deploy lock (advisory lock {0}); wait for it to finish, or find it in pg_locks"
     )]
     Busy(i64),
@@ -162,9 +158,6 @@ pub async fn rollback(
     options: &RollbackOptions,
 ) -> Result<Deployed, ApplyError> {
     let session = &options.session;
-    if chain.format == Format::Flyway {
-        return Err(ApplyError::FlywayUndo);
-    }
     // Alembic writes its own bookkeeping.
     let book = (chain.format != Format::Alembic).then(|| Book::of(chain)).transpose()?;
     let status = lock_and_read(conn, chain, session).await?;
@@ -172,7 +165,10 @@ pub async fn rollback(
     let Some(keep) = applied.iter().position(|m| m.id == options.to) else {
         return Err(ApplyError::NotApplied(options.to.clone()));
     };
-    let undone = &applied[keep + 1..];
+    // Flyway undoes versioned migrations; repeatables stay as they last ran.
+    let undone: Vec<&Migration> =
+        applied[keep + 1..].iter().copied().filter(|m| chain.format != Format::Flyway || m.version.is_some()).collect();
+    let undone = undone.as_slice();
     if let Some((m, file)) = undone.iter().find_map(|m| one_way(m).map(|file| (m, file))) {
         return Err(ApplyError::OneWay { id: m.id.clone(), file });
     }
@@ -536,7 +532,7 @@ async fn run(
             };
             let partially_applied = outcome.partially_applied;
             let retry = error.sqlstate == LOCK_NOT_AVAILABLE && !partially_applied && attempts <= retries;
-            if let Some(undo) = book.failed(m, step.at_before, partially_applied) {
+            if let Some(undo) = book.failed(&step, partially_applied) {
                 execute(conn, undo).await?;
             }
             if retry {
@@ -705,8 +701,8 @@ impl Book {
         let table = self.table;
         Some(match (direction, self.format) {
             // Its one row is written before and after the step.
-            (Direction::Up, Format::Flyway) => flyway_row(m, &self.root, true),
-            (_, Format::GolangMigrate | Format::Flyway | Format::Alembic) => return None,
+            (direction, Format::Flyway) => flyway_row(m, direction, &self.root, true),
+            (_, Format::GolangMigrate | Format::Alembic) => return None,
             (Direction::Up, Format::Sqlx) => format!(
                 "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
                  VALUES ({key}, {}, TRUE, '\\x{}', -1)",
@@ -737,7 +733,7 @@ impl Book {
         match (self.format, direction) {
             (Format::GolangMigrate, _) => Some(golang_migrate_version(at, false)),
             // Flyway records the milliseconds the migration took in the row it added last.
-            (Format::Flyway, Direction::Up) => Some(format!(
+            (Format::Flyway, _) => Some(format!(
                 "UPDATE flyway_schema_history SET execution_time = {} \
                  WHERE installed_rank = (SELECT max(installed_rank) FROM flyway_schema_history)",
                 took.as_millis().min(i32::MAX as u128)
@@ -756,34 +752,49 @@ impl Book {
     /// back to `at` when nothing of the step stayed (its transaction rolled back), and stays
     /// dirty when statements of it did, as golang-migrate leaves it; Flyway adds a failed row
     /// for a migration whose statements stayed (it writes none for one rolled back).
-    fn failed(&self, m: &Migration, at: Option<&Migration>, partially_applied: bool) -> Option<String> {
+    fn failed(&self, step: &Planned<'_>, partially_applied: bool) -> Option<String> {
+        let (m, at) = (step.migration, step.at_before);
         match self.format {
             Format::GolangMigrate if !partially_applied => Some(golang_migrate_version(at, false)),
-            Format::Flyway if partially_applied => Some(flyway_row(m, &self.root, false)),
+            Format::Flyway if partially_applied => Some(flyway_row(m, step.direction, &self.root, false)),
             _ => None,
         }
     }
 }
 
-/// Flyway's row for `m` as Flyway writes it: the next rank, the version (none for a repeatable),
-/// the description, `SQL` (`SQL_BASELINE` for a baseline migration), the script as named under
-/// its location, Flyway's CRC-32 checksum, the session's user; the time is written once known.
-fn flyway_row(m: &Migration, root: &std::path::Path, success: bool) -> String {
+/// Flyway's row for `m` run in `direction` as Flyway writes it: the next rank, the version (none
+/// for a repeatable), the file's description, `SQL` (`SQL_BASELINE` for a baseline migration,
+/// `UNDO_SQL` for an undo, as Flyway Teams writes it), the script as named under its location,
+/// Flyway's CRC-32 checksum of it, the session's user; the time is written once known.
+fn flyway_row(m: &Migration, direction: Direction, root: &std::path::Path, success: bool) -> String {
     let version = m.version.as_ref().map_or("NULL".to_string(), |_| literal(&bookkeeping::key(Format::Flyway, m)));
-    let file = m.up.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let kind = if file.starts_with('B') { "SQL_BASELINE" } else { "SQL" };
+    let path = match direction {
+        Direction::Up => &m.up.path,
+        Direction::Down => m.down.as_ref().map_or(&m.up.path, |d| &d.path),
+    };
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let kind = match direction {
+        Direction::Down => "UNDO_SQL",
+        Direction::Up if file.starts_with('B') => "SQL_BASELINE",
+        Direction::Up => "SQL",
+    };
+    // The description as the file names it (`U2__drop_c.sql`: "drop c").
+    let description = file
+        .strip_suffix(".sql")
+        .and_then(|stem| stem.split_once("__"))
+        .map_or(m.name.clone(), |(_, d)| d.replace('_', " ").trim().to_string());
     // Named under its location, `/`-separated (a file of another location: by its name).
-    let script = match m.up.path.strip_prefix(root) {
+    let script = match path.strip_prefix(root) {
         Ok(relative) => relative.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join("/"),
         Err(_) => file,
     };
-    let checksum = bookkeeping::flyway_checksum(&m.up.path).map_or("NULL".to_string(), |c| c.to_string());
+    let checksum = bookkeeping::flyway_checksum(path).map_or("NULL".to_string(), |c| c.to_string());
     format!(
         "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, \
          installed_by, execution_time, success) \
          SELECT coalesce(max(installed_rank), 0) + 1, {version}, {}, '{kind}', {}, {checksum}, current_user, 0, {success} \
          FROM flyway_schema_history",
-        literal(&m.name),
+        literal(&description),
         literal(&script)
     )
 }
