@@ -781,8 +781,8 @@ fn flyway_row(m: &Migration, direction: Direction, root: &std::path::Path, succe
     // The description as the file names it (`U2__drop_c.sql`: "drop c").
     let description = file
         .strip_suffix(".sql")
-        .and_then(|stem| stem.split_once("__"))
-        .map_or(m.name.clone(), |(_, d)| d.replace('_', " ").trim().to_string());
+        .and_then(crate::migrations::formats::flyway::description)
+        .unwrap_or_else(|| m.name.clone());
     // Named under its location, `/`-separated (a file of another location: by its name).
     let script = match path.strip_prefix(root) {
         Ok(relative) => relative.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>().join("/"),

@@ -1,8 +1,8 @@
 //! `plan`: what `apply` would do on a target, read and never written: its bookkeeping status,
 //! each pending migration's statements, and a pre-check of what those statements will meet
 //! there (rows and size of the tables they touch, NULLs before `SET NOT NULL`, duplicates
-//! before a unique key, values a column type change cannot convert), with a fingerprint of the target's schema and version that
-//! `apply --plan` holds the target to.
+//! before a unique key, values a column type change cannot convert), with a fingerprint of
+//! the target's schema and version that `apply --plan` holds the target to.
 
 use crate::bookkeeping::{self, Status};
 use crate::migrations::{Apply, Chain, Migration};
@@ -122,9 +122,14 @@ async fn plan_pending(
     python: &Path,
 ) -> Result<Vec<PlannedMigration>, sqlx::Error> {
     let mut planned = Vec::new();
+    // Alembic's offline mode needs the project's alembic.ini.
+    let ini = (chain.format == crate::migrations::Format::Alembic)
+        .then(|| crate::alembic::config::locate(&chain.dir).ok())
+        .flatten()
+        .filter(|project| project.ini.is_some());
     for m in chain.migrations.iter().filter(|m| status.pending.contains(&m.id)) {
-        let offline = match &m.apply {
-            Apply::Alembic(rev) => offline_sql(chain, m, python).await.map(|text| (text, &**rev)),
+        let offline = match (&m.apply, &ini) {
+            (Apply::Alembic(rev), Some(project)) => offline_sql(project, m, python).await.map(|text| (text, &**rev)),
             _ => None,
         };
         planned.push(plan_migration(conn, m, offline).await?);
@@ -135,8 +140,8 @@ async fn plan_pending(
 /// The statements an Alembic revision's `upgrade()` emits in Alembic's offline mode
 /// (`upgrade <parent>:<revision> --sql`, through the project's env.py, given a URL that names
 /// PostgreSQL and no server, so nothing connects): `None` where offline mode cannot say (an
-/// env.py without it, a merge revision, a project without alembic.ini, an error).
-async fn offline_sql(chain: &Chain, m: &Migration, python: &Path) -> Option<String> {
+/// env.py without it, a merge revision, an error).
+async fn offline_sql(project: &crate::alembic::config::Project, m: &Migration, python: &Path) -> Option<String> {
     const OFFLINE: &str = "import argparse, sys\n\
         from alembic import command\n\
         from alembic.config import Config\n\
@@ -144,7 +149,6 @@ async fn offline_sql(chain: &Chain, m: &Migration, python: &Path) -> Option<Stri
         config.set_main_option('sqlalchemy.url', sys.argv[2])\n\
         config.cmd_opts = argparse.Namespace(x=['url=' + sys.argv[2]])\n\
         command.upgrade(config, sys.argv[3], sql=True)\n";
-    let project = crate::alembic::config::locate(&chain.dir).ok()?;
     let ini = project.ini.as_ref()?;
     let range = match m.parents.as_slice() {
         [] => m.id.clone(),
@@ -352,8 +356,8 @@ async fn probe(
 /// Values of `table.column` the column's new type cannot hold, converted as `ALTER COLUMN ...
 /// TYPE` converts them (`using`, else the column): by the type's cast, and, for `varchar(n)`
 /// and `char(n)` without `using`, refusing longer strings (where an explicit cast would cut
-/// them). The target's values are never shown: the
-/// plan is read by more people than the data is.
+/// them). The target's values are never shown: the plan is read by more people than the data
+/// is.
 async fn conversions(
     conn: &mut PgConnection,
     table: &str,

@@ -8,7 +8,7 @@ use super::{slack, workflow};
 use crate::bookkeeping::Status;
 use crate::deploy::{Deployed, Direction};
 use crate::plan::Plan;
-use crate::report::markdown::{code, escape, fence_safe, plural};
+use crate::report::markdown::{code, escape, fence_safe, html, plural};
 use serde_json::{Value, json};
 
 /// What a deploy command did or found, as published: a data model its renderers (outputs,
@@ -153,9 +153,9 @@ impl Outcome {
         let mut text = format!(
             "{icon} Migration Guard {} on {} ({}): {}",
             self.command,
-            slack_escape(repository),
-            slack_escape(&self.table),
-            slack_escape(&self.headline)
+            html(repository),
+            html(&self.table),
+            html(&self.headline)
         );
         if let Some(url) = run_url {
             text.push_str(&format!(" (<{url}|run>)"));
@@ -192,10 +192,6 @@ pub async fn publish(outcome: &Outcome, ctx: Option<&Context>, webhook: Option<&
 /// A command's text output as a Markdown code block nothing in it can close.
 fn text_block(text: &str) -> String {
     format!("```text\n{}\n```\n", fence_safe(text.trim_end()))
-}
-
-fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]

@@ -700,8 +700,8 @@ pub(crate) fn code(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ").replace('`', "'")
 }
 
-/// Escapes text placed inside HTML tags.
-fn html(text: &str) -> String {
+/// Escapes text placed inside HTML tags (`&`, `<`, `>`: also all Slack's message text asks).
+pub(crate) fn html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

@@ -439,7 +439,7 @@ const PER_OWNER: &[PerOwner] = &[
 type Only<'a> = Option<(&'a [Oid], &'a mut HashSet<&'static str>)>;
 
 /// Runs `queries` for every owner, or with `only`, for those owners alone, in one message
-/// (one round trip, and one snapshot of the catalogs): their rows by [`PerOwner::what`].
+/// (one round trip): their rows by [`PerOwner::what`].
 /// A limited read executes statements prepared on the connection with the owners as a literal
 /// array (a message of several statements takes no parameters).
 async fn fetch_owned(

@@ -223,8 +223,8 @@ pub(super) fn load(
 /// spaces).
 fn parse_name(stem: &str) -> Option<(Kind, String)> {
     let prefix = stem.chars().next()?;
-    let (version, description) = stem[1..].split_once("__")?;
-    let description = description.replace('_', " ").trim().to_string();
+    let (version, _) = stem[1..].split_once("__")?;
+    let description = description(stem)?;
     let kind = match prefix {
         'R' if version.is_empty() => Kind::Repeatable,
         'V' => Kind::Versioned(Version::parse(version)?),
@@ -233,6 +233,13 @@ fn parse_name(stem: &str) -> Option<(Kind, String)> {
         _ => return None,
     };
     Some((kind, description))
+}
+
+/// The description a Flyway file name (its stem) gives, as Flyway writes it in its history: the
+/// part after `__`, `_` shown as spaces.
+pub(crate) fn description(stem: &str) -> Option<String> {
+    let (_, description) = stem.split_once("__")?;
+    Some(description.replace('_', " ").trim().to_string())
 }
 
 /// Replaces every `${name}` in `text` (the contents of `path`).
