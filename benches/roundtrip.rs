@@ -42,9 +42,10 @@ async fn main() {
         let mut chain = migrations::load(&dir, &LoadOptions::default()).expect("load chain");
         // Keep the migrations that apply here (lemmy stops at one needing PostgreSQL 16).
         let plan = Plan::new(&chain, RoundTrip::None, &Scope::everything(&chain, "bench"), &[], None);
-        let applied = roundtrip::apply_chain(&server, &chain, &mut SqlSteps::new(&chain, NoObserver), &plan)
-            .await
-            .expect("apply");
+        let applied =
+            roundtrip::apply_chain(&server, &chain, &mut SqlSteps::new(&chain, NoObserver, plan.effects), &plan)
+                .await
+                .expect("apply");
         let ok = applied.migrations.iter().take_while(|m| m.status == MigrationStatus::Applied).count();
         server.drop_database(&applied.database).await.unwrap();
         chain.migrations.truncate(ok);
@@ -55,9 +56,10 @@ async fn main() {
         let mut round_tripped = 0;
         for _ in 0..RUNS {
             let t = Instant::now();
-            let applied = roundtrip::apply_chain(&server, &chain, &mut SqlSteps::new(&chain, NoObserver), &plan)
-                .await
-                .expect("round trip");
+            let applied =
+                roundtrip::apply_chain(&server, &chain, &mut SqlSteps::new(&chain, NoObserver, plan.effects), &plan)
+                    .await
+                    .expect("round trip");
             ours.push(t.elapsed());
             round_tripped = applied
                 .migrations

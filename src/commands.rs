@@ -684,7 +684,7 @@ async fn apply_chain(
     tracer: Tracer,
     plan: &roundtrip::Plan,
 ) -> anyhow::Result<(roundtrip::Applied, Tracer)> {
-    let mut steps = roundtrip::SqlSteps::new(chain, tracer);
+    let mut steps = roundtrip::SqlSteps::new(chain, tracer, plan.effects);
     let applied = roundtrip::apply_chain(server, chain, &mut steps, plan).await?;
     Ok((applied, steps.into_observer()))
 }

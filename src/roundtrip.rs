@@ -161,12 +161,24 @@ pub struct SqlSteps<'a, O> {
     chain: &'a Chain,
     observer: O,
     written: data::Written,
+    /// Whether anything reads what the scripts wrote (the data checks): else no script is
+    /// watched for it, which would cost a lock query per script that may write rows.
+    watch_writes: bool,
 }
 
 impl<'a, O: Observer> SqlSteps<'a, O> {
-    /// Steps over `chain`'s scripts; `observer` sees the first up of each migration.
-    pub fn new(chain: &'a Chain, observer: O) -> Self {
-        SqlSteps { chain, observer, written: data::Written::default() }
+    /// Steps over `chain`'s scripts; `observer` sees the first up of each migration; the tables
+    /// each script may have written are found when `watch_writes` (see [`Plan::effects`]).
+    pub fn new(chain: &'a Chain, observer: O, watch_writes: bool) -> Self {
+        SqlSteps { chain, observer, written: data::Written::default(), watch_writes }
+    }
+
+    /// Starts watching `script` for the rows it writes, when anything reads them.
+    fn start_watching(&mut self, script: &Script) {
+        self.written = data::Written::default();
+        if self.watch_writes {
+            self.written.start(script);
+        }
     }
 
     /// Gives the observer back.
@@ -201,7 +213,7 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
     async fn up(&mut self, conn: &mut PgConnection, index: usize, pass: Pass) -> Result<ScriptOutcome, StairwayError> {
         let migration = &self.chain.migrations[index];
         let script = &migration.up;
-        self.written.start(script);
+        self.start_watching(script);
         match pass {
             Pass::First => {
                 let outcome = runner::run_script(conn, script, &mut (&mut self.observer, &mut self.written)).await?;
@@ -222,8 +234,9 @@ impl<O: Observer> Steps for SqlSteps<'_, O> {
 
     async fn down(&mut self, conn: &mut PgConnection, index: usize) -> Result<ScriptOutcome, StairwayError> {
         let script = self.chain.migrations[index].down.as_ref().expect("has_down checked");
-        self.written.start(script);
-        self.run_unseen(conn, script, true).await
+        self.start_watching(script);
+        let watch = self.written.watching();
+        self.run_unseen(conn, script, watch).await
     }
 
     fn written(&mut self) -> Option<BTreeSet<String>> {
