@@ -490,8 +490,12 @@ pub fn check_entry(path: &Path) -> Result<(), LoadError> {
             return Err(refuse("is a symbolic link to a file outside the repository"));
         }
     }
-    let meta = std::fs::metadata(path).map_err(|source| LoadError::Io { path: display_path(path), source })?;
-    let kind = meta.file_type();
+    // What a link leads to; anything else is what it is (no second look at the disk).
+    let kind = if link.file_type().is_symlink() {
+        std::fs::metadata(path).map_err(|source| LoadError::Io { path: display_path(path), source })?.file_type()
+    } else {
+        link.file_type()
+    };
     use std::os::unix::fs::FileTypeExt;
     let what = if kind.is_fifo() {
         "is a FIFO"

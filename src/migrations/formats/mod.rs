@@ -52,7 +52,12 @@ pub(crate) fn list_dir(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), LoadE
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let path = entry.path();
-        if path.is_dir() {
+        // The entry's type comes with the listing; only a link needs a look at its target.
+        let is_dir = match entry.file_type() {
+            Ok(kind) if !kind.is_symlink() => kind.is_dir(),
+            _ => path.is_dir(),
+        };
+        if is_dir {
             super::check_entry(&path)?;
             dirs.push(path);
         } else {
