@@ -539,7 +539,7 @@ async fn apply_command(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 async fn plan_command(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let (chain, mut conn, shown) = open_chain_target(&args.chain).await?;
     let findings = args.evidence.as_deref().map(crate::deploy::evidence_findings).transpose()?;
-    let python = crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3")));
+    let python = crate::settings::python_or_default(args.python.clone());
     let mut plan = crate::plan::plan(&mut conn, &chain, &python)
         .await
         .with_context(|| format!("{shown}: cannot read the target"))?;
@@ -594,7 +594,7 @@ async fn open_target(
         statement_timeout: args.statement_timeout.clone(),
         retries: args.retries,
         plan: None,
-        python: crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3"))),
+        python: crate::settings::python_or_default(args.python.clone()),
         url: args.chain.database_url.clone().unwrap_or_default(),
     };
     Ok((chain, conn, shown, options))
@@ -636,7 +636,7 @@ fn print_as(json: bool, value: &impl serde::Serialize, text: impl FnOnce() -> St
 async fn diff_command(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let format = format_flag(args.format.as_deref())?;
     let options = LoadOptions { format, ..LoadOptions::default() };
-    let python = crate::settings::interpreter(args.python.clone().unwrap_or_else(|| PathBuf::from("python3")));
+    let python = crate::settings::python_or_default(args.python.clone());
     let before = Source::parse(&args.before, &python)?;
     let after = Source::parse(&args.after, &python)?;
     let needs_server = !matches!((&before, &after), (Source::Url(_), Source::Url(_)));

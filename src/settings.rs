@@ -126,9 +126,14 @@ fn default_dir() -> PathBuf {
     if !migrations.exists() && Path::new("alembic.ini").is_file() { PathBuf::from(".") } else { migrations }
 }
 
+/// The `python` setting as [`interpreter`] gives it, `python3` when unset.
+pub(crate) fn python_or_default(python: Option<PathBuf>) -> PathBuf {
+    interpreter(python.unwrap_or_else(|| PathBuf::from("python3")))
+}
+
 /// The `python` setting as a command to spawn: a relative path (`.venv/bin/python`) is meant
 /// from the working directory, while Alembic runs from the project's folder.
-pub(crate) fn interpreter(python: PathBuf) -> PathBuf {
+fn interpreter(python: PathBuf) -> PathBuf {
     if python.is_relative() && python.components().count() > 1 {
         std::path::absolute(&python).unwrap_or(python)
     } else {
@@ -550,9 +555,7 @@ impl CheckSettings {
             seed: args.seed.map(Ok).or_else(|| layers.path("seed")).transpose()?,
             seed_at: args.seed_at.or_else(|| input("seed-at")),
             rules,
-            python: interpreter(
-                args.python.or_else(|| input("python").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("python3")),
-            ),
+            python: python_or_default(args.python.or_else(|| input("python").map(PathBuf::from))),
             python_requirements: args
                 .python_requirements
                 .map(Ok)

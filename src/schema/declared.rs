@@ -8,7 +8,7 @@ use super::model::Schema;
 use super::yaml;
 use crate::migrations::{self, LoadError, LoadOptions, Script, display_path};
 use crate::postgres::{ProvisionError, ScratchDatabase, Server};
-use crate::runner::{self, NoObserver, RunError};
+use crate::runner::{self, RunError};
 use pg_query::NodeEnum;
 use pg_query::protobuf::AlterTableType;
 use sqlx::postgres::PgConnectOptions;
@@ -179,7 +179,7 @@ pub async fn chain_schema(server: &Server, chain: migrations::Chain, python: &Pa
     in_scratch(server, |db| async move {
         let mut conn = db.connect().await?;
         for migration in &chain.migrations {
-            let outcome = runner::run_script(&mut conn, &migration.up, &mut NoObserver).await?;
+            let outcome = runner::run_replay(&mut conn, &migration.up).await?;
             if let Some(e) = outcome.error {
                 return Err(DeclaredError::Migration {
                     path: shown,
@@ -286,7 +286,7 @@ fn is_privilege_statement(sql: &str) -> bool {
 
 async fn apply_script(db: &ScratchDatabase, script: &Script) -> Result<(), DeclaredError> {
     let mut conn = db.connect().await?;
-    let outcome = runner::run_script(&mut conn, script, &mut NoObserver).await?;
+    let outcome = runner::run_replay(&mut conn, script).await?;
     conn.close().await.ok();
     match outcome.error {
         None => Ok(()),
