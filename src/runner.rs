@@ -679,6 +679,7 @@ async fn run(
                     tx: crate::sql::TxEffect::Plain,
                     reach: crate::sql::Reach::Database,
                     sent: None,
+                    tree: None,
                 });
                 let mut error = locate(script, last, &statement, db.as_ref(), 0);
                 error.statement_text = "COMMIT".into();

@@ -4,7 +4,9 @@
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{ReindexObjectType, TransactionStmtKind};
+use prost::Message;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// `"name"` with embedded quotes doubled: an identifier as written in SQL.
 pub fn ident(name: &str) -> String {
@@ -59,6 +61,45 @@ pub struct Statement {
     /// The text sent to the server in place of the script's, when the check rewrote it (roles
     /// renamed to this run's own).
     pub sent: Option<String>,
+    /// The splitter's parse tree of the statement, when it parsed the script whole.
+    pub tree: Option<Tree>,
+}
+
+impl Statement {
+    /// The statement's parse tree (its first command's, for a block of several) and whether
+    /// more commands follow; `text` is the statement's text, parsed when no tree was kept.
+    pub fn parsed(&self, text: &str) -> (Option<NodeEnum>, bool) {
+        if let Some(node) = self.tree.as_ref().and_then(Tree::node) {
+            return (Some(node), false);
+        }
+        let Ok(parsed) = pg_query::parse(text, 0) else { return (None, false) };
+        let more = parsed.protobuf.stmts.len() > 1;
+        (parsed.protobuf.stmts.into_iter().next().and_then(|s| s.stmt?.node), more)
+    }
+}
+
+/// A parse tree, protobuf-encoded: a few times smaller than the decoded tree, and decoding it
+/// costs a fraction of parsing again (the parser runs while loading, where its code is warm,
+/// not once per statement between round trips). Its locations count from the start of the
+/// text the splitter parsed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Tree(Arc<[u8]>);
+
+impl Tree {
+    fn of(node: &pg_query::protobuf::Node) -> Tree {
+        Tree(node.encode_to_vec().into())
+    }
+
+    /// The decoded tree.
+    pub fn node(&self) -> Option<NodeEnum> {
+        pg_query::protobuf::Node::decode(&self.0[..]).ok()?.node
+    }
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tree({} bytes)", self.0.len())
+    }
 }
 
 /// A script split into statements.
@@ -147,6 +188,7 @@ pub fn split(sql: &str) -> Result<Split, SqlError> {
                     tx,
                     reach,
                     sent: None,
+                    tree: raw.stmt.as_deref().map(Tree::of),
                 });
             }
             Ok(Split { statements, lines, syntax_error: None, compound: false })
@@ -177,7 +219,7 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
         for s in part.statements {
             let start = from + s.start;
             let line = result.lines.line(start);
-            result.statements.push(Statement { start, end: from + s.end, line, tx: s.tx, reach: s.reach, sent: None });
+            result.statements.push(Statement { start, end: from + s.end, line, ..s });
         }
         if result.syntax_error.is_none() {
             result.syntax_error = part.syntax_error;
@@ -195,7 +237,9 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
             let inner = split(&sql[start..range.end])?;
             // Unparsed, it may hold several commands for all we know.
             result.compound |= inner.statements.len() > 1 || inner.syntax_error.is_some();
-            let inner = inner.statements;
+            let mut inner = inner.statements;
+            // A block of one command keeps its tree.
+            let tree = if inner.len() == 1 { inner[0].tree.take() } else { None };
             let reach = inner.iter().map(|s| s.reach.clone()).find(|r| *r != Reach::Database).unwrap_or_default();
             let effects: Vec<TxEffect> = inner.into_iter().map(|s| s.tx).collect();
             let tx = effects
@@ -213,6 +257,7 @@ pub fn split_keeping(sql: &str, whole: &[Range<usize>]) -> Result<Split, SqlErro
                 tx,
                 reach,
                 sent: None,
+                tree,
             });
         }
         at = range.end;
@@ -239,6 +284,7 @@ fn split_tokens(sql: &str, lines: &Lines) -> Result<Vec<Statement>, SqlError> {
                 tx: TxEffect::Plain,
                 reach: Reach::Database,
                 sent: None,
+                tree: None,
             });
         }
     };
@@ -770,6 +816,31 @@ mod tests {
         let function = one.find("CREATE FUNCTION").unwrap()..one.len();
         assert!(!split_keeping(one, std::slice::from_ref(&function)).unwrap().compound);
         assert!(!super::split(sql).unwrap().compound);
+    }
+
+    #[test]
+    fn statements_keep_their_parse_trees() {
+        let kind = |node: Option<NodeEnum>| match node {
+            Some(NodeEnum::CreateStmt(s)) => format!("create {}", s.relation.unwrap().relname),
+            Some(NodeEnum::DoStmt(_)) => "do".into(),
+            Some(NodeEnum::IndexStmt(s)) => format!("index {}", s.idxname),
+            other => format!("{other:?}"),
+        };
+        let sql = "CREATE TABLE a (x int);\nDO $$ BEGIN PERFORM 1; END $$;\nSELECT 1;\nCREATE INDEX i ON a (x);\n";
+        let block = sql.find("DO").unwrap()..sql.find("CREATE INDEX").unwrap();
+        let split = split_keeping(sql, std::slice::from_ref(&block)).unwrap();
+        let trees: Vec<bool> = split.statements.iter().map(|s| s.tree.is_some()).collect();
+        assert_eq!(trees, vec![true, false, true], "a block of two commands keeps none");
+        let parsed: Vec<(String, bool)> =
+            split.statements.iter().map(|s| s.parsed(&sql[s.start..s.end])).map(|(n, more)| (kind(n), more)).collect();
+        assert_eq!(parsed, vec![("create a".into(), false), ("do".into(), true), ("index i".into(), false)]);
+        // Without its tree, a statement is parsed from its text.
+        let mut bare = split.statements[2].clone();
+        bare.tree = None;
+        assert_eq!(kind(bare.parsed("CREATE INDEX j ON a (x)").0), "index j");
+        // A script the parser rejects is split by the scanner: no trees.
+        let broken = super::split("CREATE TABLE a (x int);\nCREATE TABEL b ();").unwrap();
+        assert!(broken.statements.iter().all(|s| s.tree.is_none()));
     }
 
     #[test]

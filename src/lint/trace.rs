@@ -531,7 +531,7 @@ impl Tracer {
         if let Some(error) = &outcome.error
             && let Some(statement) = script.split.statements.get(error.statement)
         {
-            let node = parse(script.text(statement));
+            let (node, _) = statement.parsed(script.text(statement));
             // The failing statement's plan is the first one without replies (none when it was
             // refused before it was planned).
             let exclusive_before = match self.state.planned.pop_front() {
@@ -893,7 +893,8 @@ impl Tracer {
             while let Some((_, fk)) = fks.next_if(|(s, _)| *s == statement) {
                 unindexed.push(fk);
             }
-            let node = parse(script.text(&script.split.statements[statement]));
+            let done = &script.split.statements[statement];
+            let (node, _) = done.parsed(script.text(done));
             let trace = StatementTrace {
                 node: node.as_ref(),
                 tx: &script.split.statements[statement].tx,
@@ -974,7 +975,7 @@ impl Observer for Tracer {
             self.state = ScriptState { in_tx: script.transaction.is_wrapped(), ..ScriptState::default() };
         }
         let statement = &script.split.statements[index];
-        let (node, more) = parse_first(script.text(statement));
+        let (node, more) = statement.parsed(script.text(statement));
         if matches!(node, Some(NodeEnum::DiscardStmt(_) | NodeEnum::DeallocateStmt(_))) {
             // It may drop the prepared statement query: the next snapshot tells.
             self.prepared = Prepared::Unknown;
@@ -1177,19 +1178,6 @@ fn escaped_literal(text: &str) -> String {
     format!("E'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// The statement's parse tree, or `None` when the parser rejects it (the server will say why).
-fn parse(text: &str) -> Option<NodeEnum> {
-    parse_first(text).0
-}
-
-/// The first statement's parse tree, and whether more statements follow it (a block sent as
-/// one statement).
-fn parse_first(text: &str) -> (Option<NodeEnum>, bool) {
-    let Ok(parsed) = pg_query::parse(text, 0) else { return (None, false) };
-    let more = parsed.protobuf.stmts.len() > 1;
-    (parsed.protobuf.stmts.into_iter().next().and_then(|s| s.stmt?.node), more)
-}
-
 /// Statements that take no lock stronger than ROW EXCLUSIVE on existing relations and rewrite
 /// nothing, so the trace need not look after them.
 /// The table (quoted as written) whose scan and dropped-column counts are read before an ALTER
@@ -1310,7 +1298,7 @@ mod tests {
     use super::*;
 
     fn node(sql: &str) -> Option<NodeEnum> {
-        parse(sql)
+        crate::sql::split(sql).unwrap().statements[0].parsed(sql).0
     }
 
     #[test]

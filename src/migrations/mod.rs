@@ -167,6 +167,7 @@ impl Script {
                         tx: sql::TxEffect::Plain,
                         reach: sql::Reach::Database,
                         sent: None,
+                        tree: None,
                     }]
                 } else {
                     Vec::new()
