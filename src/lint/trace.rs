@@ -12,7 +12,7 @@ use crate::migrations::Script;
 use crate::runner::{Observer, Replies, ScriptOutcome, StatementError, Wrap};
 use crate::sql::TxEffect;
 use pg_query::NodeEnum;
-use pg_query::protobuf::{AlterTableType, RangeVar};
+use pg_query::protobuf::{AlterTableType, ConstrType, RangeVar};
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Executor, Row};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,11 +26,14 @@ const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
 const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement AS ";
 const EXECUTE_STATEMENT: &str = "EXECUTE migration_guard_statement";
 const PREPARE_BASELINE: &str = "PREPARE migration_guard_baseline(text) AS ";
+const PREPARE_FOREIGN_KEYS: &str = "PREPARE migration_guard_foreign_keys(oid[]) AS ";
+/// The foreign keys of the tables the transaction locked, asked after a migration's last statement.
+const EXECUTE_FOREIGN_KEYS: &str = "EXECUTE migration_guard_foreign_keys(NULL)";
 /// Whether this session has the tracer's queries prepared under the names it gives them.
 macro_rules! prepared {
     () => {
-        "(SELECT count(*) = 2 FROM pg_catalog.pg_prepared_statements s \
-          WHERE s.name IN ('migration_guard_statement', 'migration_guard_baseline'))"
+        "(SELECT count(*) = 3 FROM pg_catalog.pg_prepared_statements s \
+          WHERE s.name IN ('migration_guard_statement', 'migration_guard_baseline', 'migration_guard_foreign_keys'))"
     };
 }
 /// A query of snapshot rows (the columns of `catalog/snapshot.sql`) with the `p` row after them.
@@ -447,6 +450,8 @@ struct ScriptState {
     emptied: Vec<(String, String)>,
     /// Foreign keys this migration created that involve a pre-existing table: (statement, OID).
     new_foreign_keys: Vec<(usize, u32)>,
+    /// A statement so far spells out a foreign key.
+    may_add_foreign_key: bool,
     /// The statement being observed.
     node: Option<NodeEnum>,
     hits: Vec<Hit>,
@@ -467,6 +472,8 @@ struct Planned {
     sent_along: bool,
     /// So did the baseline query, before it.
     baseline_along: bool,
+    /// So did the foreign-key query, after the statement query (the script's last statement).
+    foreign_keys_along: bool,
 }
 
 impl Planned {
@@ -627,12 +634,14 @@ impl Tracer {
         let stale = self.prepared == Prepared::Ready && crate::postgres::plans_outgrown(self.planned_for, size);
         if self.prepared == Prepared::Missing || stale {
             let deallocate = if stale {
-                "DEALLOCATE migration_guard_statement;\nDEALLOCATE migration_guard_baseline;\n"
+                "DEALLOCATE migration_guard_statement;\nDEALLOCATE migration_guard_baseline;\n\
+                 DEALLOCATE migration_guard_foreign_keys;\n"
             } else {
                 ""
             };
             conn.execute(sqlx::AssertSqlSafe(format!(
-                "{deallocate}{PREPARE_STATEMENT}{STATEMENT_SQL};\n{PREPARE_BASELINE}{BASELINE_SQL}"
+                "{deallocate}{PREPARE_STATEMENT}{STATEMENT_SQL};\n{PREPARE_BASELINE}{BASELINE_SQL};\n\
+                 {PREPARE_FOREIGN_KEYS}{FOREIGN_KEYS_SQL}"
             )))
             .await?;
             self.prepared = Prepared::Ready;
@@ -866,16 +875,34 @@ impl Tracer {
 
     /// After the last statement of a migration that added foreign keys: reports those that no index
     /// covers now (an index created later in the same migration counts), each at the statement
-    /// that added it. One query per such migration.
-    async fn foreign_keys(&mut self, conn: &mut PgConnection, script: &Script) -> Result<(), sqlx::Error> {
-        let oids: Vec<i64> = self.state.new_foreign_keys.iter().map(|(_, oid)| i64::from(*oid)).collect();
-        let rows = sqlx::query(FOREIGN_KEYS_SQL).bind(oids).fetch_all(&mut *conn).await?;
+    /// that added it. `along`: the rows of the query sent in the migration's message, used when
+    /// they list every new key; otherwise the keys are queried by OID.
+    async fn foreign_keys(
+        &mut self,
+        conn: &mut PgConnection,
+        script: &Script,
+        along: Option<Vec<PgRow>>,
+    ) -> Result<(), sqlx::Error> {
+        let listed = |rows: &[PgRow]| {
+            let oids: HashSet<i64> = rows.iter().filter_map(|row| row.try_get::<i64, _>("oid").ok()).collect();
+            self.state.new_foreign_keys.iter().all(|(_, oid)| oids.contains(&i64::from(*oid)))
+        };
+        let rows = match along.filter(|rows| listed(rows)) {
+            Some(rows) => rows,
+            None => {
+                let oids: Vec<i64> = self.state.new_foreign_keys.iter().map(|(_, oid)| i64::from(*oid)).collect();
+                sqlx::query(FOREIGN_KEYS_SQL).bind(Some(oids)).fetch_all(&mut *conn).await?
+            }
+        };
         let qualified =
             |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
         let mut by_statement: Vec<(usize, UnindexedForeignKey)> = Vec::new();
         for row in &rows {
             let oid = row.try_get::<i64, _>("oid")? as u32;
             let Some(&(statement, _)) = self.state.new_foreign_keys.iter().find(|(_, o)| *o == oid) else { continue };
+            if row.try_get("covered")? {
+                continue;
+            }
             by_statement.push((
                 statement,
                 UnindexedForeignKey {
@@ -1012,9 +1039,6 @@ impl Observer for Tracer {
                         planned.baseline_along = true;
                     }
                     wrap.after.push(EXECUTE_STATEMENT.into());
-                    if planned.opened {
-                        wrap.after.push("COMMIT".into());
-                    }
                     planned.sent_along = true;
                 } else if let Some(name) = baseline {
                     self.baseline(conn, name).await?;
@@ -1026,6 +1050,21 @@ impl Observer for Tracer {
         let unseen = more || matches!(node, Some(NodeEnum::CreateSeqStmt(_) | NodeEnum::CreateSchemaStmt(_)));
         if (interesting && !planned.queried) || unseen {
             self.state.blind = true;
+        }
+        self.state.may_add_foreign_key |= adds_foreign_key(node.as_ref());
+        // Which of the migration's new foreign keys no index covers is asked in its message,
+        // before it commits (the query reads the tables the transaction locked).
+        if self.state.may_add_foreign_key
+            && index + 1 == script.split.statements.len()
+            && self.state.in_tx
+            && statement.tx == TxEffect::Plain
+            && self.prepared == Prepared::Ready
+        {
+            wrap.after.push(EXECUTE_FOREIGN_KEYS.into());
+            planned.foreign_keys_along = true;
+        }
+        if planned.opened && planned.sent_along {
+            wrap.after.push("COMMIT".into());
         }
         planned.node = node;
         self.state.planned.push_back(planned);
@@ -1056,11 +1095,7 @@ impl Observer for Tracer {
                     let rows = replies.before.pop_front().unwrap_or_default();
                     self.note_baseline(rows.first())?;
                 }
-                let rows = replies.after.pop_front().unwrap_or_default();
-                if planned.opened {
-                    replies.after.pop_front();
-                }
-                rows
+                replies.after.pop_front().unwrap_or_default()
             } else {
                 sqlx::query(STATEMENT_SQL).fetch_all(&mut *conn).await?
             };
@@ -1091,6 +1126,11 @@ impl Observer for Tracer {
             };
             let hits = check(&trace, index, &mut self.state.fired);
             self.state.hits.extend(hits);
+        }
+        let keys = if planned.foreign_keys_along { replies.after.pop_front() } else { None };
+        if planned.opened && planned.sent_along {
+            // Our COMMIT's (empty) result.
+            replies.after.pop_front();
         }
         if planned.opened {
             if !planned.sent_along {
@@ -1137,7 +1177,7 @@ impl Observer for Tracer {
             self.state.exclusive = None;
         }
         if index + 1 == script.split.statements.len() && !self.state.new_foreign_keys.is_empty() {
-            self.foreign_keys(conn, script).await?;
+            self.foreign_keys(conn, script, keys).await?;
         }
         Ok(())
     }
@@ -1225,6 +1265,24 @@ fn may_lock(node: Option<&NodeEnum>) -> bool {
                 | NodeEnum::AlterRoleStmt(_)
         )
     )
+}
+
+/// Whether the statement spells out a foreign key: a table's or a column's, in CREATE TABLE or
+/// ALTER TABLE (keys added otherwise, by a function say, are queried after the migration).
+fn adds_foreign_key(node: Option<&NodeEnum>) -> bool {
+    let foreign = |n: &pg_query::Node| matches!(&n.node, Some(NodeEnum::Constraint(c)) if c.contype == ConstrType::ConstrForeign as i32);
+    let spells = |n: &pg_query::Node| match &n.node {
+        Some(NodeEnum::ColumnDef(def)) => def.constraints.iter().any(foreign),
+        _ => foreign(n),
+    };
+    match node {
+        Some(NodeEnum::CreateStmt(stmt)) => stmt.table_elts.iter().any(spells),
+        Some(NodeEnum::AlterTableStmt(stmt)) => stmt
+            .cmds
+            .iter()
+            .any(|c| matches!(&c.node, Some(NodeEnum::AlterTableCmd(cmd)) if cmd.def.as_deref().is_some_and(spells))),
+        _ => false,
+    }
 }
 
 /// Statements that behave the same inside a transaction of their own, so that the tracer may
@@ -1323,5 +1381,19 @@ mod tests {
         assert!(is_metadata_only(node("REVOKE ALL ON t FROM PUBLIC").as_ref()));
         assert!(!is_metadata_only(node("UPDATE t SET c = 1").as_ref()));
         assert!(!is_metadata_only(node("CREATE INDEX ON t (c)").as_ref()));
+    }
+
+    #[test]
+    fn foreign_keys_spelled_out_in_create_and_alter_table() {
+        let spelled = |sql: &str| adds_foreign_key(node(sql).as_ref());
+        assert!(spelled("CREATE TABLE t (a int REFERENCES u (id))"));
+        assert!(spelled("CREATE TABLE t (a int, FOREIGN KEY (a) REFERENCES u (id))"));
+        assert!(spelled("ALTER TABLE t ADD COLUMN a int REFERENCES u (id)"));
+        assert!(spelled(
+            "ALTER TABLE t ADD COLUMN b int, ADD CONSTRAINT k FOREIGN KEY (a) REFERENCES u (id) NOT VALID"
+        ));
+        assert!(!spelled("CREATE TABLE t (a int PRIMARY KEY, b int UNIQUE CHECK (b > 0))"));
+        assert!(!spelled("ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0), VALIDATE CONSTRAINT k"));
+        assert!(!spelled("SELECT 'FOREIGN KEY (a) REFERENCES u (id)'"));
     }
 }

@@ -106,6 +106,16 @@ fn foreign_key_not_indexed_follows_the_tables_and_indexes_at_the_end_of_the_migr
     // A key that existed before the migration is not this migration's doing.
     let old_key = format!("{TABLES}ALTER TABLE orders ADD FOREIGN KEY (account_id) REFERENCES accounts (id);\n");
     assert_eq!(lines_of(rule, &old_key, "ALTER TABLE orders ADD COLUMN note text;\n"), Vec::<u64>::new());
+    // The keys are read in the migration's own message after its last statement, whatever that
+    // statement is; or, when that cannot be (a key no statement spells out, a script that commits
+    // itself), asked after it.
+    let key = "ALTER TABLE orders ADD FOREIGN KEY (account_id) REFERENCES accounts (id);\n";
+    assert_eq!(lines_of(rule, TABLES, &format!("{key}INSERT INTO accounts VALUES (1, 1);\n")), vec![1]);
+    assert_eq!(lines_of(rule, TABLES, &format!("BEGIN;\n{key}COMMIT;\n")), vec![2]);
+    let dynamic =
+        "DO $$ BEGIN\n  EXECUTE 'ALTER TABLE orders ADD FOREIGN KEY (account_id) REFERENCES accounts (id)';\nEND $$;\n";
+    assert_eq!(lines_of(rule, TABLES, dynamic), vec![1]);
+    assert_eq!(lines_of(rule, TABLES, &format!("{dynamic}CREATE INDEX ON orders (account_id);\n")), Vec::<u64>::new());
 }
 
 /// eugene's E3 semantics: only a column added to an existing table.
