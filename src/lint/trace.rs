@@ -538,7 +538,7 @@ impl Tracer {
         if let Some(error) = &outcome.error
             && let Some(statement) = script.split.statements.get(error.statement)
         {
-            let (node, _) = statement.parsed(script.text(statement));
+            let (node, _) = script.parsed(statement);
             // The failing statement's plan is the first one without replies (none when it was
             // refused before it was planned).
             let exclusive_before = match self.state.planned.pop_front() {
@@ -920,11 +920,11 @@ impl Tracer {
             while let Some((_, fk)) = fks.next_if(|(s, _)| *s == statement) {
                 unindexed.push(fk);
             }
-            let done = &script.split.statements[statement];
-            let (node, _) = done.parsed(script.text(done));
+            let added = &script.split.statements[statement];
+            let (node, _) = script.parsed(added);
             let trace = StatementTrace {
                 node: node.as_ref(),
-                tx: &script.split.statements[statement].tx,
+                tx: &added.tx,
                 in_transaction: self.state.in_tx,
                 server_version_num: self.server_version_num,
                 locks: Vec::new(),
@@ -1002,7 +1002,7 @@ impl Observer for Tracer {
             self.state = ScriptState { in_tx: script.transaction.is_wrapped(), ..ScriptState::default() };
         }
         let statement = &script.split.statements[index];
-        let (node, more) = statement.parsed(script.text(statement));
+        let (node, more) = script.parsed(statement);
         if matches!(node, Some(NodeEnum::DiscardStmt(_) | NodeEnum::DeallocateStmt(_))) {
             // It may drop the prepared statement query: the next snapshot tells.
             self.prepared = Prepared::Unknown;

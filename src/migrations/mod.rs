@@ -190,6 +190,12 @@ impl Script {
         &self.sql[statement.start..statement.end]
     }
 
+    /// The parse tree of one of its statements (the first command's, for a block of several) and
+    /// whether more commands follow.
+    pub fn parsed(&self, statement: &Statement) -> (Option<pg_query::NodeEnum>, bool) {
+        statement.parsed(self.text(statement))
+    }
+
     /// The text sent to the server for one of its statements: as written, or as the check
     /// rewrote it.
     pub fn sent<'a>(&'a self, statement: &'a Statement) -> &'a str {
