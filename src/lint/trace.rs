@@ -3,8 +3,11 @@
 //! locked (and how strongly), rewritten, scanned, dropped or given validated constraints, then
 //! asks the rules about it. One catalog query per statement at most, sent in the statement's own
 //! message (a prepared statement, so no round trip and no planning of its own), and none for
-//! statements that cannot lock or rewrite anything; plus one snapshot per migration and one
-//! query after the last statement of a migration that added a foreign key.
+//! statements that cannot lock or rewrite anything; a statement confined to tables its
+//! transaction created shares the query of the statement before it, and inside a script's
+//! transaction the queries before its last statement leave out the relations the script made
+//! (what the rules need of them excepted). Plus one snapshot per migration and one query after
+//! the last statement of a migration that added a foreign key.
 
 use super::rules::{self, Rule};
 use crate::findings::Finding;
@@ -23,8 +26,10 @@ const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
 /// The statement and baseline queries as prepared on the migration's connection (the `p` row
 /// says whether they are there).
-const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement AS ";
+const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement(int8, bool) AS ";
 const EXECUTE_STATEMENT: &str = "EXECUTE migration_guard_statement";
+/// The statement query's `$1` that lists every relation held.
+const FULL: i64 = u32::MAX as i64;
 const PREPARE_BASELINE: &str = "PREPARE migration_guard_baseline(text) AS ";
 const PREPARE_FOREIGN_KEYS: &str = "PREPARE migration_guard_foreign_keys(oid[]) AS ";
 /// The foreign keys of the tables the transaction locked, asked after a migration's last statement.
@@ -308,6 +313,8 @@ struct Snapshot {
     owned: HashMap<u32, Owned>,
     /// Relations that scripts the trace did not see locked: read again before use.
     stale: HashSet<u32>,
+    /// The highest OID of a relation or constraint taken in: objects made later have higher ones.
+    newest: u32,
 }
 
 /// What belongs to one table in a [`Snapshot`].
@@ -337,6 +344,7 @@ impl Snapshot {
     }
 
     fn add_relation(&mut self, relation: Relation, filenode: i64) {
+        self.newest = self.newest.max(relation.oid);
         self.filenodes.insert(relation.oid, filenode);
         if let Some(table) = relation.table {
             self.owned.entry(table).or_default().relations.insert(relation.oid);
@@ -345,6 +353,7 @@ impl Snapshot {
     }
 
     fn add_constraint(&mut self, oid: u32, table: u32, name: String, valid: bool) {
+        self.newest = self.newest.max(oid);
         self.constraints.insert(oid, valid);
         self.constraint_tables.insert(oid, table);
         self.owned.entry(table).or_default().constraints.insert((oid, name.clone()));
@@ -408,6 +417,49 @@ struct Seen {
     constraints: HashMap<u32, Vec<(u32, String, bool)>>,
 }
 
+impl Seen {
+    /// Takes in an `l` row of the statement query.
+    fn relation(&mut self, row: &PgRow, oid: u32, exists: bool, modes: &[LockMode]) -> Result<(), sqlx::Error> {
+        if exists {
+            self.relations.insert(oid, Some((relation(row, oid)?, row.try_get("filenode")?)));
+            // The constraint rows list all of a table locked strongly enough to change them.
+            if modes.iter().any(|m| *m >= LockMode::ShareUpdateExclusive) {
+                self.constraints.insert(oid, Vec::new());
+            }
+        } else {
+            self.relations.insert(oid, None);
+            self.constraints.remove(&oid);
+        }
+        Ok(())
+    }
+
+    /// Takes in a `c` row of the statement query (after the `l` rows).
+    fn constraint(&mut self, row: &PgRow, oid: u32, table: u32) -> Result<(), sqlx::Error> {
+        if let Some(list) = self.constraints.get_mut(&table) {
+            list.push((oid, row.try_get("name")?, row.try_get("flag")?));
+        }
+        Ok(())
+    }
+
+    /// Takes in all rows of a statement query that no rule looks at: what the script's last
+    /// statement left, when the statement queries before it were brief.
+    fn absorb(&mut self, rows: &[PgRow]) -> Result<(), sqlx::Error> {
+        for tag in ["l", "c"] {
+            for row in rows.iter().filter(|row| row.try_get::<String, _>("tag").is_ok_and(|t| t == tag)) {
+                let oid = row.try_get::<i64, _>("oid")? as u32;
+                if tag == "l" {
+                    let modes: Vec<String> = row.try_get::<Option<Vec<String>>, _>("modes")?.unwrap_or_default();
+                    let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
+                    self.relation(row, oid, row.try_get("flag")?, &modes)?;
+                } else {
+                    self.constraint(row, oid, row.try_get::<i64, _>("parent")? as u32)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A rule that fired on a statement.
 #[derive(Debug)]
 struct Hit {
@@ -452,10 +504,62 @@ struct ScriptState {
     new_foreign_keys: Vec<(usize, u32)>,
     /// A statement so far spells out a foreign key.
     may_add_foreign_key: bool,
+    /// Tables (schema as written, name) the statements planned so far in the current
+    /// transaction create: a statement confined to them locks nothing that existed before.
+    created: Vec<(String, String)>,
+    /// The last statement planned left its statement query to the statement after it.
+    deferring: bool,
+    /// The next statement, decoded while planning the one before it.
+    lookahead: Option<(usize, Option<NodeEnum>, bool)>,
+    /// The statement whose statement query comes with a later statement's replies.
+    deferred: Option<Deferred>,
+    /// The highest OID the statement queries returned.
+    newest: u32,
+    /// The script ends or starts transactions itself: every statement query lists everything.
+    tx_control: bool,
+    /// A brief statement query went out: the script's last statement must send a full one.
+    brief_sent: bool,
+    /// The deferring statement may make links to older tables (its query's `$2`).
+    deferred_links: bool,
     /// The statement being observed.
     node: Option<NodeEnum>,
     hits: Vec<Hit>,
     fired: HashSet<&'static str>,
+}
+
+impl ScriptState {
+    /// Whether the statement after `index` is [`confined`] to the tables the transaction
+    /// created (keeping its decoded tree for when it is planned).
+    fn next_is_confined(&mut self, script: &Script, index: usize) -> bool {
+        let Some(next) = script.split.statements.get(index + 1) else { return false };
+        if next.tx != TxEffect::Plain {
+            return false;
+        }
+        let (node, more) = script.parsed(next);
+        let confined = !more && confined(node.as_ref(), &self.created);
+        self.lookahead = Some((index + 1, node, more));
+        confined
+    }
+}
+
+/// A statement observed with the replies of the statements after it (see [`confined`]).
+#[derive(Debug)]
+struct Deferred {
+    index: usize,
+    node: Option<NodeEnum>,
+    exclusive_before: Option<Relation>,
+    elapsed: Duration,
+    /// The covered statements whose replies came so far, checked once it is observed.
+    covered: Vec<Covered>,
+}
+
+/// A covered statement waiting for the statement before it to be observed.
+#[derive(Debug)]
+struct Covered {
+    index: usize,
+    in_tx: bool,
+    node: Option<NodeEnum>,
+    elapsed: Duration,
 }
 
 /// What the tracer decided before a statement, for when its replies come.
@@ -474,15 +578,33 @@ struct Planned {
     baseline_along: bool,
     /// So did the foreign-key query, after the statement query (the script's last statement).
     foreign_keys_along: bool,
+    /// Its statement query is the one after the next statement, which is [`confined`].
+    defers: bool,
+    /// A [`confined`] statement after one that deferred its query: what it locks belongs to
+    /// the deferring statement, whose query comes after this one (or after a later one).
+    covered: bool,
+    /// The statement query's `$1`: relations above it are the script's own, listed in brief.
+    bound: i64,
+    /// Its `$2`: the statements it covers may have made an index on an older table or a
+    /// foreign key to one (see [`makes_links_to_older`]).
+    links: bool,
+    /// A full statement query after the script's last statement, whose rows only bring what the
+    /// script left into `seen` (no rule looks at them): sent in its message, or asked after it.
+    absorb_along: bool,
+    absorb: bool,
 }
 
 impl Planned {
-    /// The ACCESS EXCLUSIVE lock held when the statement started (`exclusive`, as the earlier
-    /// statements left it), for statements that need one of their own.
-    fn exclusive_before(&self, exclusive: &Option<Relation>) -> Option<Relation> {
-        let node = self.node.as_ref();
-        if self.in_tx && !is_trivial(node) && !is_metadata_only(node) { exclusive.clone() } else { None }
+    /// Whether a statement query comes after the statement (its own, or one it covers).
+    fn sends_query(&self) -> bool {
+        self.queried && !self.defers
     }
+}
+
+/// The ACCESS EXCLUSIVE lock held when a statement started (`exclusive`, as the earlier
+/// statements left it), for statements that need one of their own.
+fn exclusive_held(in_tx: bool, node: Option<&NodeEnum>, exclusive: &Option<Relation>) -> Option<Relation> {
+    if in_tx && !is_trivial(node) && !is_metadata_only(node) { exclusive.clone() } else { None }
 }
 
 /// Traces statements as the runner applies them and collects lint findings.
@@ -506,6 +628,9 @@ pub struct Tracer {
     prepared: Prepared,
     /// How many relations there were when the statement query was planned.
     planned_for: usize,
+    /// The highest OID the statement queries of earlier scripts returned: a bound below the
+    /// objects the current script makes, fresh ones included (which snapshots leave out).
+    newest: u32,
 }
 
 impl Tracer {
@@ -521,6 +646,7 @@ impl Tracer {
             pending: None,
             prepared: Prepared::Unknown,
             planned_for: 0,
+            newest: 0,
         }
     }
 
@@ -542,7 +668,7 @@ impl Tracer {
             // The failing statement's plan is the first one without replies (none when it was
             // refused before it was planned).
             let exclusive_before = match self.state.planned.pop_front() {
-                Some(planned) => planned.exclusive_before(&self.state.exclusive),
+                Some(planned) => exclusive_held(planned.in_tx, planned.node.as_ref(), &self.state.exclusive),
                 None => self.state.exclusive_before.clone(),
             };
             let trace = StatementTrace {
@@ -570,6 +696,7 @@ impl Tracer {
             self.state.hits.extend(hits);
         }
         let mut state = std::mem::take(&mut self.state);
+        self.newest = self.newest.max(state.newest);
         let committed =
             outcome.error.is_none() && outcome.statements_kept == script.split.statements.len() && !state.blind;
         match state.snapshot.take() {
@@ -701,6 +828,7 @@ impl Tracer {
         for row in &rows {
             let tag: String = row.try_get("tag")?;
             let oid = row.try_get::<i64, _>("oid")? as u32;
+            state.newest = state.newest.max(oid);
             match tag.as_str() {
                 "l" => {
                     let exists: bool = row.try_get("flag")?;
@@ -708,16 +836,7 @@ impl Tracer {
                     let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
                     let acquired: Vec<LockMode> =
                         modes.iter().copied().filter(|m| state.held.insert((oid, *m))).collect();
-                    if exists {
-                        state.seen.relations.insert(oid, Some((relation(row, oid)?, row.try_get("filenode")?)));
-                        // The constraint rows list all of a table locked strongly enough to change them.
-                        if modes.iter().any(|m| *m >= LockMode::ShareUpdateExclusive) {
-                            state.seen.constraints.insert(oid, Vec::new());
-                        }
-                    } else {
-                        state.seen.relations.insert(oid, None);
-                        state.seen.constraints.remove(&oid);
-                    }
+                    state.seen.relation(row, oid, exists, &modes)?;
                     let Some(before) = snapshot.relations.get(&oid) else {
                         // Created by this migration: only new indexes on old tables matter.
                         if exists && state.seen_new.insert(oid) {
@@ -786,9 +905,7 @@ impl Tracer {
         for (oid, row) in constraint_rows {
             let table_oid = row.try_get::<i64, _>("parent")? as u32;
             let kind: String = row.try_get("kind")?;
-            if let Some(list) = state.seen.constraints.get_mut(&table_oid) {
-                list.push((oid, row.try_get("name")?, row.try_get("flag")?));
-            }
+            state.seen.constraint(row, oid, table_oid)?;
             if kind == "f" && !snapshot.constraints.contains_key(&oid) {
                 let referenced = row.try_get::<i64, _>("referenced")? as u32;
                 let name: String = row.try_get("name")?;
@@ -952,6 +1069,43 @@ impl Tracer {
         Ok(())
     }
 
+    /// An OID at least that of every object made before the current script (OIDs only grow).
+    fn newest_before(&self) -> u32 {
+        self.state.snapshot.as_ref().map_or(0, |snapshot| snapshot.newest).max(self.newest)
+    }
+
+    /// Checks a statement the trace read no catalog for: only rules about statements run under
+    /// an earlier lock have anything to go on.
+    fn check_unqueried(&mut self, script: &Script, index: usize, elapsed: Duration) {
+        if self.state.exclusive_before.is_none() {
+            return;
+        }
+        let statement = &script.split.statements[index];
+        let trace = StatementTrace {
+            node: self.state.node.as_ref(),
+            tx: &statement.tx,
+            in_transaction: self.state.in_tx,
+            server_version_num: self.server_version_num,
+            locks: Vec::new(),
+            exclusive_before: self.state.exclusive_before.clone(),
+            lock_timeout: true,
+            rewritten: Vec::new(),
+            scanned: Vec::new(),
+            columns_dropped: Vec::new(),
+            dropped: Vec::new(),
+            new_indexes: Vec::new(),
+            constraints: Vec::new(),
+            enum_values_added: &self.state.enum_added,
+            added_columns: &self.state.added_columns,
+            emptied: &self.state.emptied,
+            unindexed_foreign_keys: Vec::new(),
+            error: None,
+            elapsed,
+        };
+        let hits = check(&trace, index, &mut self.state.fired);
+        self.state.hits.extend(hits);
+    }
+
     /// Forgets the locks of a transaction that ended.
     fn end_transaction(&mut self) {
         self.state.in_tx = false;
@@ -999,18 +1153,30 @@ impl Observer for Tracer {
             return Ok(wrap);
         }
         if index == 0 {
-            self.state = ScriptState { in_tx: script.transaction.is_wrapped(), ..ScriptState::default() };
+            let tx_control = script.split.statements.iter().any(|s| s.tx != TxEffect::Plain);
+            self.state = ScriptState { in_tx: script.transaction.is_wrapped(), tx_control, ..ScriptState::default() };
         }
+        let last = index + 1 == script.split.statements.len();
         let statement = &script.split.statements[index];
-        let (node, more) = script.parsed(statement);
+        let (node, more) = match self.state.lookahead.take() {
+            Some((at, node, more)) if at == index => (node, more),
+            _ => script.parsed(statement),
+        };
         if matches!(node, Some(NodeEnum::DiscardStmt(_) | NodeEnum::DeallocateStmt(_))) {
             // It may drop the prepared statement query: the next snapshot tells.
             self.prepared = Prepared::Unknown;
         }
-        let mut planned = Planned { in_tx: self.state.in_tx, ..Planned::default() };
-        let interesting = may_lock(node.as_ref());
+        let mut planned = Planned { in_tx: self.state.in_tx, bound: FULL, ..Planned::default() };
+        // A statement confined to tables the transaction created locks nothing of interest:
+        // what it locks is read with the statement before it, in one query after both.
+        planned.covered = std::mem::take(&mut self.state.deferring) && !more;
+        if statement.tx != TxEffect::Plain || matches!(node, Some(NodeEnum::VariableSetStmt(_))) {
+            // Names may resolve elsewhere after a transaction boundary or a search_path change.
+            self.state.created.clear();
+        }
+        let interesting = planned.covered || may_lock(node.as_ref());
         if interesting {
-            let baseline = baseline_target(node.as_ref());
+            let baseline = baseline_target(node.as_ref()).filter(|_| !planned.covered);
             // A single statement in its own transaction behaves the same; holding the
             // transaction open until we looked lets the trace see its locks.
             let opens = !self.state.in_tx && statement.tx == TxEffect::Plain && wrappable(node.as_ref());
@@ -1033,13 +1199,34 @@ impl Observer for Tracer {
             }
             planned.queried = self.state.in_tx;
             if planned.queried {
+                if let Some(created) = created_table(node.as_ref()) {
+                    self.state.created.push(created);
+                }
+                planned.defers = !planned.opened
+                    && statement.tx == TxEffect::Plain
+                    && !matches!(node, Some(NodeEnum::TruncateStmt(_)))
+                    && self.state.next_is_confined(script, index);
+                self.state.deferring = planned.defers;
+                // Inside one transaction to the script's end, the queries before the last one
+                // need not list again what the script created.
+                let brief = !planned.opened && !last && !self.state.tx_control && !planned.defers;
+                planned.bound = if brief { i64::from(self.newest_before()) } else { FULL };
+                // The covered statements are confined: only the deferring one may link anything.
+                planned.links =
+                    if planned.covered { self.state.deferred_links } else { makes_links_to_older(node.as_ref()) };
+                if planned.defers && !planned.covered {
+                    self.state.deferred_links = planned.links;
+                }
+                self.state.brief_sent |= brief;
                 if along {
                     if let Some(name) = baseline {
                         wrap.before.push(format!("EXECUTE migration_guard_baseline({})", escaped_literal(&name)));
                         planned.baseline_along = true;
                     }
-                    wrap.after.push(EXECUTE_STATEMENT.into());
-                    planned.sent_along = true;
+                    if !planned.defers {
+                        wrap.after.push(format!("{EXECUTE_STATEMENT}({}, {})", planned.bound, planned.links));
+                        planned.sent_along = true;
+                    }
                 } else if let Some(name) = baseline {
                     self.baseline(conn, name).await?;
                 }
@@ -1050,6 +1237,14 @@ impl Observer for Tracer {
         let unseen = more || matches!(node, Some(NodeEnum::CreateSeqStmt(_) | NodeEnum::CreateSchemaStmt(_)));
         if (interesting && !planned.queried) || unseen {
             self.state.blind = true;
+        }
+        if last && self.state.brief_sent && !planned.sends_query() && self.state.in_tx {
+            if self.prepared == Prepared::Ready {
+                wrap.after.push(format!("{EXECUTE_STATEMENT}({FULL}, true)"));
+                planned.absorb_along = true;
+            } else {
+                planned.absorb = true;
+            }
         }
         self.state.may_add_foreign_key |= adds_foreign_key(node.as_ref());
         // Which of the migration's new foreign keys no index covers is asked in its message,
@@ -1082,50 +1277,63 @@ impl Observer for Tracer {
         if !self.enabled {
             return Ok(());
         }
-        let planned = self.state.planned.pop_front().unwrap_or_default();
-        self.state.exclusive_before = planned.exclusive_before(&self.state.exclusive);
-        self.state.node = planned.node;
-        if planned.queried {
-            let rows = if planned.sent_along {
-                if planned.opened {
-                    // Our BEGIN's and COMMIT's (empty) results.
-                    replies.before.pop_front();
+        let mut planned = self.state.planned.pop_front().unwrap_or_default();
+        if planned.opened && planned.sent_along {
+            // Our BEGIN's (empty) result.
+            replies.before.pop_front();
+        }
+        if planned.baseline_along {
+            let rows = replies.before.pop_front().unwrap_or_default();
+            self.note_baseline(rows.first())?;
+        }
+        let rows = match (planned.sends_query(), planned.sent_along) {
+            (false, _) => None,
+            (true, true) => Some(replies.after.pop_front().unwrap_or_default()),
+            (true, false) => {
+                let query = sqlx::query(STATEMENT_SQL).bind(planned.bound).bind(planned.links);
+                Some(query.fetch_all(&mut *conn).await?)
+            }
+        };
+        let absorbed = match (planned.absorb_along, planned.absorb) {
+            (true, _) => replies.after.pop_front(),
+            (false, true) => Some(sqlx::query(STATEMENT_SQL).bind(FULL).bind(true).fetch_all(&mut *conn).await?),
+            (false, false) => None,
+        };
+        if let Some(rows) = absorbed {
+            self.state.seen.absorb(&rows)?;
+        }
+        match self.state.deferred.as_mut().filter(|_| planned.covered) {
+            // A covered statement's locks are read with those of the statement that deferred
+            // its query: observed first, once the rows come, so that what it took counts as held
+            // before the covered statements, which are checked after it in their order.
+            Some(head) => {
+                head.covered.push(Covered { index, in_tx: planned.in_tx, node: planned.node.take(), elapsed });
+                self.state.node = None;
+                if let Some(rows) = rows
+                    && let Some(head) = self.state.deferred.take()
+                {
+                    self.state.exclusive_before = head.exclusive_before;
+                    self.state.node = head.node;
+                    self.observe(rows, script, head.index, head.elapsed)?;
+                    for covered in head.covered {
+                        self.state.exclusive_before =
+                            exclusive_held(covered.in_tx, covered.node.as_ref(), &self.state.exclusive);
+                        self.state.node = covered.node;
+                        self.check_unqueried(script, covered.index, covered.elapsed);
+                    }
                 }
-                if planned.baseline_along {
-                    let rows = replies.before.pop_front().unwrap_or_default();
-                    self.note_baseline(rows.first())?;
+            }
+            None => {
+                self.state.exclusive_before =
+                    exclusive_held(planned.in_tx, planned.node.as_ref(), &self.state.exclusive);
+                self.state.node = planned.node.take();
+                match rows {
+                    Some(rows) => self.observe(rows, script, index, elapsed)?,
+                    None if !planned.defers => self.check_unqueried(script, index, elapsed),
+                    // Observed with the replies of the statements after it.
+                    None => {}
                 }
-                replies.after.pop_front().unwrap_or_default()
-            } else {
-                sqlx::query(STATEMENT_SQL).fetch_all(&mut *conn).await?
-            };
-            self.observe(rows, script, index, elapsed)?;
-        } else if self.state.exclusive_before.is_some() {
-            // Rules about statements run under an earlier lock need no catalog query.
-            let statement = &script.split.statements[index];
-            let trace = StatementTrace {
-                node: self.state.node.as_ref(),
-                tx: &statement.tx,
-                in_transaction: self.state.in_tx,
-                server_version_num: self.server_version_num,
-                locks: Vec::new(),
-                exclusive_before: self.state.exclusive_before.clone(),
-                lock_timeout: true,
-                rewritten: Vec::new(),
-                scanned: Vec::new(),
-                columns_dropped: Vec::new(),
-                dropped: Vec::new(),
-                new_indexes: Vec::new(),
-                constraints: Vec::new(),
-                enum_values_added: &self.state.enum_added,
-                added_columns: &self.state.added_columns,
-                emptied: &self.state.emptied,
-                unindexed_foreign_keys: Vec::new(),
-                error: None,
-                elapsed,
-            };
-            let hits = check(&trace, index, &mut self.state.fired);
-            self.state.hits.extend(hits);
+            }
         }
         let keys = if planned.foreign_keys_along { replies.after.pop_front() } else { None };
         if planned.opened && planned.sent_along {
@@ -1175,6 +1383,15 @@ impl Observer for Tracer {
         if !self.state.in_tx {
             self.state.held.clear();
             self.state.exclusive = None;
+        }
+        if planned.defers && !planned.covered {
+            self.state.deferred = Some(Deferred {
+                index,
+                node: self.state.node.take(),
+                exclusive_before: self.state.exclusive_before.clone(),
+                elapsed,
+                covered: Vec::new(),
+            });
         }
         if index + 1 == script.split.statements.len() && !self.state.new_foreign_keys.is_empty() {
             self.foreign_keys(conn, script, keys).await?;
@@ -1285,6 +1502,86 @@ fn adds_foreign_key(node: Option<&NodeEnum>) -> bool {
     }
 }
 
+/// The table a statement creates, (schema as written, name); not one made only if missing (it
+/// may be an existing table).
+fn created_table(node: Option<&NodeEnum>) -> Option<(String, String)> {
+    match node {
+        Some(NodeEnum::CreateStmt(stmt)) if !stmt.if_not_exists => {
+            stmt.relation.as_ref().map(|r| (r.schemaname.clone(), r.relname.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a statement can take a lock that blocks writes, rewrite, scan, drop or add
+/// constraints only on tables in `created` (made earlier in the same transaction, named as
+/// written) and on relations it creates itself: its locks on anything that existed before are
+/// at most ACCESS SHARE. Such a statement needs no statement query of its own; the one after it
+/// tells what the statement before it did. Conservative: a name spelled differently, a foreign
+/// key to another table, inheritance or a copied definition all say no.
+fn confined(node: Option<&NodeEnum>, created: &[(String, String)]) -> bool {
+    let new = |r: &RangeVar| created.iter().any(|(schema, name)| *schema == r.schemaname && *name == r.relname);
+    let new_at = |r: &Option<RangeVar>| r.as_ref().is_some_and(new);
+    // Foreign keys lock the table they reference; only keys between new tables stay confined.
+    let keys_confined = |n: &pg_query::Node| match &n.node {
+        Some(NodeEnum::Constraint(c)) if c.contype == ConstrType::ConstrForeign as i32 => new_at(&c.pktable),
+        Some(NodeEnum::Constraint(_)) => true,
+        Some(NodeEnum::ColumnDef(def)) => def.constraints.iter().all(|c| match &c.node {
+            Some(NodeEnum::Constraint(c)) if c.contype == ConstrType::ConstrForeign as i32 => new_at(&c.pktable),
+            _ => true,
+        }),
+        _ => false,
+    };
+    match node {
+        Some(NodeEnum::IndexStmt(stmt)) => !stmt.concurrent && new_at(&stmt.relation),
+        Some(NodeEnum::CreateStmt(stmt)) => {
+            !stmt.if_not_exists
+                && stmt.inh_relations.is_empty()
+                && stmt.partbound.is_none()
+                && stmt.of_typename.is_none()
+                && stmt.table_elts.iter().all(keys_confined)
+        }
+        Some(NodeEnum::AlterTableStmt(stmt)) => {
+            new_at(&stmt.relation)
+                && stmt.objtype == pg_query::protobuf::ObjectType::ObjectTable as i32
+                && stmt.cmds.iter().all(|c| {
+                    let Some(NodeEnum::AlterTableCmd(cmd)) = &c.node else { return false };
+                    let def_confined = cmd.def.as_deref().is_none_or(keys_confined);
+                    matches!(
+                        AlterTableType::try_from(cmd.subtype),
+                        Ok(AlterTableType::AtAddColumn
+                            | AlterTableType::AtColumnDefault
+                            | AlterTableType::AtSetNotNull
+                            | AlterTableType::AtDropNotNull
+                            | AlterTableType::AtAddConstraint
+                            | AlterTableType::AtAlterColumnType)
+                    ) && def_confined
+                })
+        }
+        _ => false,
+    }
+}
+
+/// Whether a statement may make an index on a table older than its script, or a foreign key
+/// (of a table of its script) to one: what a brief statement query lists of the script's own
+/// relations. Statements of unknown effect (functions, DO blocks) may.
+fn makes_links_to_older(node: Option<&NodeEnum>) -> bool {
+    match node {
+        Some(
+            NodeEnum::ViewStmt(_)
+            | NodeEnum::DropStmt(_)
+            | NodeEnum::RenameStmt(_)
+            | NodeEnum::CreateTrigStmt(_)
+            | NodeEnum::RefreshMatViewStmt(_),
+        ) => false,
+        // PARTITION OF and INHERITS copy the parent's keys and indexes.
+        Some(NodeEnum::CreateStmt(stmt)) => {
+            adds_foreign_key(node) || stmt.partbound.is_some() || !stmt.inh_relations.is_empty()
+        }
+        _ => true,
+    }
+}
+
 /// Statements that behave the same inside a transaction of their own, so that the tracer may
 /// wrap them when the script runs without one.
 fn wrappable(node: Option<&NodeEnum>) -> bool {
@@ -1381,6 +1678,33 @@ mod tests {
         assert!(is_metadata_only(node("REVOKE ALL ON t FROM PUBLIC").as_ref()));
         assert!(!is_metadata_only(node("UPDATE t SET c = 1").as_ref()));
         assert!(!is_metadata_only(node("CREATE INDEX ON t (c)").as_ref()));
+    }
+
+    #[test]
+    fn statements_confined_to_tables_the_transaction_created() {
+        let created = vec![(String::new(), "a".to_string()), ("s".to_string(), "b".to_string())];
+        let confined = |sql: &str| confined(node(sql).as_ref(), &created);
+        assert!(confined("CREATE INDEX ON a (x)"));
+        assert!(confined("CREATE INDEX ON s.b (x)"));
+        assert!(confined("CREATE TABLE c (id int PRIMARY KEY, a_id int REFERENCES a (id))"));
+        assert!(confined("CREATE TABLE c (a_id int, FOREIGN KEY (a_id) REFERENCES s.b (id), CHECK (a_id > 0))"));
+        assert!(confined("ALTER TABLE a ADD COLUMN y int NOT NULL DEFAULT 0, ADD CONSTRAINT u UNIQUE (y)"));
+        // Another table, a name spelled otherwise, or a lock on an older table: not confined.
+        assert!(!confined("CREATE INDEX ON c (x)"));
+        assert!(!confined("CREATE INDEX ON public.a (x)"));
+        assert!(!confined("CREATE INDEX CONCURRENTLY ON a (x)"));
+        assert!(!confined("CREATE TABLE c (id int REFERENCES old (id))"));
+        assert!(!confined("CREATE TABLE c (LIKE old)"));
+        assert!(!confined("CREATE TABLE c () INHERITS (a)"));
+        assert!(!confined("CREATE TABLE IF NOT EXISTS c (id int)"));
+        assert!(!confined("ALTER TABLE a ADD FOREIGN KEY (x) REFERENCES old (id)"));
+        assert!(!confined("ALTER TABLE a ADD COLUMN z int REFERENCES old (id)"));
+        assert!(!confined("ALTER TABLE a DROP CONSTRAINT k"));
+        assert!(!confined("ALTER TABLE old ADD COLUMN z int"));
+        assert!(!confined("CREATE VIEW v AS SELECT 1"));
+        assert!(!confined("INSERT INTO a VALUES (1)"));
+        assert_eq!(created_table(node("CREATE TABLE s.c (id int)").as_ref()), Some(("s".into(), "c".into())));
+        assert_eq!(created_table(node("CREATE TABLE IF NOT EXISTS c (id int)").as_ref()), None);
     }
 
     #[test]

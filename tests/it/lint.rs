@@ -427,3 +427,41 @@ fn the_next_migration_sees_what_the_last_one_left() {
         "{report:#}"
     );
 }
+
+/// Statements confined to tables their transaction created (a new table referencing another new
+/// one, an index on a new table) share one statement query with the statement before them, and
+/// the queries before a script's last statement leave out what the script made. What each
+/// statement does to existing tables still lands on its own line, and the next migration sees the
+/// new tables as existing ones, even when the script ends with a statement the trace does not
+/// query.
+#[test]
+fn statements_on_new_tables_share_a_query_and_findings_keep_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_setup.sql"), TABLES).unwrap();
+    let change = "ALTER TABLE orders ADD COLUMN note text;\n\
+        CREATE TABLE payments (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));\n\
+        CREATE TABLE refunds (id bigint PRIMARY KEY, payment_id bigint REFERENCES payments (id));\n\
+        CREATE INDEX refunds_payment ON refunds (payment_id);\n\
+        CREATE INDEX orders_total ON orders (total);\n\
+        INSERT INTO refunds VALUES (1, NULL);\n";
+    std::fs::write(dir.path().join("2_change.sql"), change).unwrap();
+    let later = "CREATE INDEX refunds_id ON refunds (id);\nALTER TABLE payments DROP COLUMN account_id;\n";
+    std::fs::write(dir.path().join("3_later.sql"), later).unwrap();
+    let (_, _, report) = rules_of(dir.path(), &[]);
+    let mut found: Vec<(String, String, u64)> =
+        findings(&report).into_iter().filter(|(_, file, _)| file != "1_setup.sql").collect();
+    found.sort();
+    let expected = [
+        ("foreign-key-not-indexed", "2_change.sql", 2),
+        ("index-not-concurrent", "2_change.sql", 5),
+        ("index-not-concurrent", "3_later.sql", 1),
+        ("lock-timeout-missing", "2_change.sql", 1),
+        ("lock-timeout-missing", "3_later.sql", 1),
+        ("statements-after-access-exclusive", "2_change.sql", 2),
+        ("drop-column", "3_later.sql", 2),
+    ];
+    let mut expected: Vec<(String, String, u64)> =
+        expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}
