@@ -258,6 +258,40 @@ pub struct StatementTrace<'a> {
     pub elapsed: Duration,
 }
 
+impl<'a> StatementTrace<'a> {
+    /// A trace with no catalog facts (no locks, rewrites, scans, drops or constraints), for a
+    /// statement the tracer read nothing for; callers fill in what they know besides.
+    fn bare(
+        node: Option<&'a NodeEnum>,
+        tx: &'a TxEffect,
+        in_transaction: bool,
+        server_version_num: u32,
+        added_columns: &'a HashSet<(u32, String)>,
+    ) -> StatementTrace<'a> {
+        StatementTrace {
+            node,
+            tx,
+            in_transaction,
+            server_version_num,
+            locks: Vec::new(),
+            exclusive_before: None,
+            lock_timeout: true,
+            rewritten: Vec::new(),
+            scanned: Vec::new(),
+            columns_dropped: Vec::new(),
+            dropped: Vec::new(),
+            new_indexes: Vec::new(),
+            constraints: Vec::new(),
+            enum_values_added: &[],
+            added_columns,
+            emptied: &[],
+            unindexed_foreign_keys: Vec::new(),
+            error: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
 impl StatementTrace<'_> {
     /// The pre-existing table a parse-tree relation name designates, among those the
     /// transaction holds a lock on.
@@ -672,25 +706,18 @@ impl Tracer {
                 None => self.state.exclusive_before.clone(),
             };
             let trace = StatementTrace {
-                node: node.as_ref(),
-                tx: &statement.tx,
-                in_transaction: self.state.in_tx,
-                server_version_num: self.server_version_num,
-                locks: Vec::new(),
                 exclusive_before,
                 lock_timeout: false,
-                rewritten: Vec::new(),
-                scanned: Vec::new(),
-                columns_dropped: Vec::new(),
-                dropped: Vec::new(),
-                new_indexes: Vec::new(),
-                constraints: Vec::new(),
                 enum_values_added: &self.state.enum_added,
-                added_columns: &self.state.added_columns,
                 emptied: &self.state.emptied,
-                unindexed_foreign_keys: Vec::new(),
                 error: Some(error),
-                elapsed: Duration::ZERO,
+                ..StatementTrace::bare(
+                    node.as_ref(),
+                    &statement.tx,
+                    self.state.in_tx,
+                    self.server_version_num,
+                    &self.state.added_columns,
+                )
             };
             let hits = check(&trace, error.statement, &mut self.state.fired);
             self.state.hits.extend(hits);
@@ -847,13 +874,21 @@ impl Tracer {
                                 // An index re-created under its old name (ALTER COLUMN TYPE) is no
                                 // new index: a rebuild, unless PostgreSQL kept its file (a
                                 // binary-compatible change such as varchar to text).
+                                // Looked up among the table's own relations, not the whole snapshot.
                                 let old = snapshot
-                                    .relations
-                                    .values()
-                                    .find(|r| r.table == rel.table && r.name == rel.name)
+                                    .owned
+                                    .get(&table.oid)
+                                    .filter(|_| retypes)
+                                    .and_then(|owned| {
+                                        owned
+                                            .relations
+                                            .iter()
+                                            .filter_map(|oid| snapshot.relations.get(oid))
+                                            .find(|r| r.name == rel.name)
+                                    })
                                     .map(|r| r.oid);
                                 let key = (table.oid, rel.name.clone());
-                                if let (Some(old), true) = (old, retypes) {
+                                if let Some(old) = old {
                                     let filenode: i64 = row.try_get("filenode")?;
                                     let before = state.filenodes.get(&old).or(snapshot.filenodes.get(&old));
                                     if before != Some(&filenode) {
@@ -1040,25 +1075,14 @@ impl Tracer {
             let added = &script.split.statements[statement];
             let (node, _) = script.parsed(added);
             let trace = StatementTrace {
-                node: node.as_ref(),
-                tx: &added.tx,
-                in_transaction: self.state.in_tx,
-                server_version_num: self.server_version_num,
-                locks: Vec::new(),
-                exclusive_before: None,
-                lock_timeout: true,
-                rewritten: Vec::new(),
-                scanned: Vec::new(),
-                columns_dropped: Vec::new(),
-                dropped: Vec::new(),
-                new_indexes: Vec::new(),
-                constraints: Vec::new(),
-                enum_values_added: &[],
-                added_columns: &self.state.added_columns,
-                emptied: &[],
                 unindexed_foreign_keys: unindexed,
-                error: None,
-                elapsed: Duration::ZERO,
+                ..StatementTrace::bare(
+                    node.as_ref(),
+                    &added.tx,
+                    self.state.in_tx,
+                    self.server_version_num,
+                    &self.state.added_columns,
+                )
             };
             for rule in rules::AT_END.iter().copied() {
                 for message in (rule.check)(&trace) {
@@ -1082,25 +1106,17 @@ impl Tracer {
         }
         let statement = &script.split.statements[index];
         let trace = StatementTrace {
-            node: self.state.node.as_ref(),
-            tx: &statement.tx,
-            in_transaction: self.state.in_tx,
-            server_version_num: self.server_version_num,
-            locks: Vec::new(),
             exclusive_before: self.state.exclusive_before.clone(),
-            lock_timeout: true,
-            rewritten: Vec::new(),
-            scanned: Vec::new(),
-            columns_dropped: Vec::new(),
-            dropped: Vec::new(),
-            new_indexes: Vec::new(),
-            constraints: Vec::new(),
             enum_values_added: &self.state.enum_added,
-            added_columns: &self.state.added_columns,
             emptied: &self.state.emptied,
-            unindexed_foreign_keys: Vec::new(),
-            error: None,
             elapsed,
+            ..StatementTrace::bare(
+                self.state.node.as_ref(),
+                &statement.tx,
+                self.state.in_tx,
+                self.server_version_num,
+                &self.state.added_columns,
+            )
         };
         let hits = check(&trace, index, &mut self.state.fired);
         self.state.hits.extend(hits);
