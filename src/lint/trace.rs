@@ -975,7 +975,11 @@ impl Tracer {
             }
         }
         // By name, not in the order pg_locks lists them (which follows OIDs): the same
-        // statement names the same table on every run.
+        // statement names the same relations, in the same order, on every run.
+        for list in [&mut rewritten, &mut scanned, &mut columns_dropped, &mut dropped] {
+            list.sort_by_cached_key(|r| r.qualified());
+        }
+        new_indexes.sort_by_cached_key(|(index, _)| index.qualified());
         state.exclusive = locks
             .iter()
             .filter(|l| {
