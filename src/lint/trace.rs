@@ -347,8 +347,6 @@ struct Snapshot {
     owned: HashMap<u32, Owned>,
     /// Relations that scripts the trace did not see locked: read again before use.
     stale: HashSet<u32>,
-    /// The highest OID of a relation or constraint taken in: objects made later have higher ones.
-    newest: u32,
 }
 
 /// What belongs to one table in a [`Snapshot`].
@@ -359,26 +357,31 @@ struct Owned {
 }
 
 impl Snapshot {
-    /// Takes in rows of `catalog/snapshot.sql`.
-    fn add(&mut self, rows: &[sqlx::postgres::PgRow]) -> Result<(), sqlx::Error> {
+    /// Takes in rows of `catalog/snapshot.sql`; gives the highest OID among them.
+    fn add(&mut self, rows: &[sqlx::postgres::PgRow]) -> Result<u32, sqlx::Error> {
+        let mut newest = 0;
         for row in rows {
             let tag: String = row.try_get("tag")?;
             // The `p` row of PREPARED_SQL has no other columns.
             let oid = || row.try_get::<i64, _>("oid").map(|oid| oid as u32);
             match tag.as_str() {
-                "r" => self.add_relation(relation(row, oid()?)?, row.try_get("filenode")?),
+                "r" => {
+                    let oid = oid()?;
+                    newest = newest.max(oid);
+                    self.add_relation(relation(row, oid)?, row.try_get("filenode")?);
+                }
                 "c" => {
                     let (oid, table) = (oid()?, row.try_get::<i64, _>("parent")? as u32);
+                    newest = newest.max(oid);
                     self.add_constraint(oid, table, row.try_get("name")?, row.try_get("flag")?);
                 }
                 _ => {}
             }
         }
-        Ok(())
+        Ok(newest)
     }
 
     fn add_relation(&mut self, relation: Relation, filenode: i64) {
-        self.newest = self.newest.max(relation.oid);
         self.filenodes.insert(relation.oid, filenode);
         if let Some(table) = relation.table {
             self.owned.entry(table).or_default().relations.insert(relation.oid);
@@ -387,7 +390,6 @@ impl Snapshot {
     }
 
     fn add_constraint(&mut self, oid: u32, table: u32, name: String, valid: bool) {
-        self.newest = self.newest.max(oid);
         self.constraints.insert(oid, valid);
         self.constraint_tables.insert(oid, table);
         self.owned.entry(table).or_default().constraints.insert((oid, name.clone()));
@@ -449,6 +451,8 @@ struct Seen {
     /// Table OID → all its constraints (OID, name, validated), for the tables locked strongly
     /// enough to add, drop or validate one.
     constraints: HashMap<u32, Vec<(u32, String, bool)>>,
+    /// The highest OID the statement queries returned.
+    newest: u32,
 }
 
 impl Seen {
@@ -481,9 +485,9 @@ impl Seen {
         for tag in ["l", "c"] {
             for row in rows.iter().filter(|row| row.try_get::<String, _>("tag").is_ok_and(|t| t == tag)) {
                 let oid = row.try_get::<i64, _>("oid")? as u32;
+                self.newest = self.newest.max(oid);
                 if tag == "l" {
-                    let modes: Vec<String> = row.try_get::<Option<Vec<String>>, _>("modes")?.unwrap_or_default();
-                    let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
+                    let modes = lock_modes(row)?;
                     self.relation(row, oid, row.try_get("flag")?, &modes)?;
                 } else {
                     self.constraint(row, oid, row.try_get::<i64, _>("parent")? as u32)?;
@@ -547,8 +551,6 @@ struct ScriptState {
     lookahead: Option<(usize, Option<NodeEnum>, bool)>,
     /// The statement whose statement query comes with a later statement's replies.
     deferred: Option<Deferred>,
-    /// The highest OID the statement queries returned.
-    newest: u32,
     /// The script ends or starts transactions itself: every statement query lists everything.
     tx_control: bool,
     /// A brief statement query went out: the script's last statement must send a full one.
@@ -662,8 +664,9 @@ pub struct Tracer {
     prepared: Prepared,
     /// How many relations there were when the statement query was planned.
     planned_for: usize,
-    /// The highest OID the statement queries of earlier scripts returned: a bound below the
-    /// objects the current script makes, fresh ones included (which snapshots leave out).
+    /// The highest OID of the objects snapshots read and the statement queries of earlier
+    /// scripts returned: a bound below the objects the current script makes, fresh ones
+    /// included (which snapshots leave out). OIDs only grow.
     newest: u32,
 }
 
@@ -723,7 +726,7 @@ impl Tracer {
             self.state.hits.extend(hits);
         }
         let mut state = std::mem::take(&mut self.state);
-        self.newest = self.newest.max(state.newest);
+        self.newest = self.newest.max(state.seen.newest);
         let committed =
             outcome.error.is_none() && outcome.statements_kept == script.split.statements.len() && !state.blind;
         match state.snapshot.take() {
@@ -780,7 +783,7 @@ impl Tracer {
         for oid in std::mem::take(&mut snapshot.stale) {
             snapshot.forget(oid);
         }
-        snapshot.add(&rows)?;
+        self.newest = self.newest.max(snapshot.add(&rows)?);
         self.note_prepared(&rows)?;
         let size = snapshot.relations.len();
         self.state.snapshot = Some(snapshot);
@@ -855,12 +858,11 @@ impl Tracer {
         for row in &rows {
             let tag: String = row.try_get("tag")?;
             let oid = row.try_get::<i64, _>("oid")? as u32;
-            state.newest = state.newest.max(oid);
+            state.seen.newest = state.seen.newest.max(oid);
             match tag.as_str() {
                 "l" => {
                     let exists: bool = row.try_get("flag")?;
-                    let modes: Vec<String> = row.try_get::<Option<Vec<String>>, _>("modes")?.unwrap_or_default();
-                    let modes: Vec<LockMode> = modes.iter().filter_map(|m| LockMode::parse(m)).collect();
+                    let modes = lock_modes(row)?;
                     let acquired: Vec<LockMode> =
                         modes.iter().copied().filter(|m| state.held.insert((oid, *m))).collect();
                     state.seen.relation(row, oid, exists, &modes)?;
@@ -1097,11 +1099,6 @@ impl Tracer {
         Ok(())
     }
 
-    /// An OID at least that of every object made before the current script (OIDs only grow).
-    fn newest_before(&self) -> u32 {
-        self.state.snapshot.as_ref().map_or(0, |snapshot| snapshot.newest).max(self.newest)
-    }
-
     /// Checks a statement the trace read no catalog for: only rules about statements run under
     /// an earlier lock have anything to go on.
     fn check_unqueried(&mut self, script: &Script, index: usize, elapsed: Duration) {
@@ -1230,7 +1227,7 @@ impl Observer for Tracer {
                 // Inside one transaction to the script's end, the queries before the last one
                 // need not list again what the script created.
                 let brief = !planned.opened && !last && !self.state.tx_control && !planned.defers;
-                planned.bound = if brief { i64::from(self.newest_before()) } else { FULL };
+                planned.bound = if brief { i64::from(self.newest) } else { FULL };
                 // The covered statements are confined: only the deferring one may link anything.
                 planned.links =
                     if planned.covered { self.state.deferred_links } else { makes_links_to_older(node.as_ref()) };
@@ -1270,7 +1267,7 @@ impl Observer for Tracer {
         // Which of the migration's new foreign keys no index covers is asked in its message,
         // before it commits (the query reads the tables the transaction locked).
         if self.state.may_add_foreign_key
-            && index + 1 == script.split.statements.len()
+            && last
             && self.state.in_tx
             && statement.tx == TxEffect::Plain
             && self.prepared == Prepared::Ready
@@ -1309,14 +1306,11 @@ impl Observer for Tracer {
         let rows = match (planned.sends_query(), planned.sent_along) {
             (false, _) => None,
             (true, true) => Some(replies.after.pop_front().unwrap_or_default()),
-            (true, false) => {
-                let query = sqlx::query(STATEMENT_SQL).bind(planned.bound).bind(planned.links);
-                Some(query.fetch_all(&mut *conn).await?)
-            }
+            (true, false) => Some(statement_query(conn, planned.bound, planned.links).await?),
         };
         let absorbed = match (planned.absorb_along, planned.absorb) {
             (true, _) => replies.after.pop_front(),
-            (false, true) => Some(sqlx::query(STATEMENT_SQL).bind(FULL).bind(true).fetch_all(&mut *conn).await?),
+            (false, true) => Some(statement_query(conn, FULL, true).await?),
             (false, false) => None,
         };
         if let Some(rows) = absorbed {
@@ -1420,6 +1414,11 @@ impl Observer for Tracer {
     }
 }
 
+/// The statement query on its own round trip, for when it cannot go in the statement's message.
+async fn statement_query(conn: &mut PgConnection, bound: i64, links: bool) -> Result<Vec<PgRow>, sqlx::Error> {
+    sqlx::query(STATEMENT_SQL).bind(bound).bind(links).fetch_all(&mut *conn).await
+}
+
 /// Runs every rule on a trace; rules that report once per migration fire on their first hit.
 fn check(trace: &StatementTrace, statement: usize, fired: &mut HashSet<&'static str>) -> Vec<Hit> {
     let mut hits = Vec::new();
@@ -1436,6 +1435,12 @@ fn check(trace: &StatementTrace, statement: usize, fired: &mut HashSet<&'static 
         }
     }
     hits
+}
+
+/// The lock modes of an `l` row of the statement query.
+fn lock_modes(row: &PgRow) -> Result<Vec<LockMode>, sqlx::Error> {
+    let modes: Vec<String> = row.try_get::<Option<Vec<String>>, _>("modes")?.unwrap_or_default();
+    Ok(modes.iter().filter_map(|m| LockMode::parse(m)).collect())
 }
 
 fn relation(row: &PgRow, oid: u32) -> Result<Relation, sqlx::Error> {
