@@ -6,8 +6,9 @@
 //! statements that cannot lock or rewrite anything; a statement confined to tables its
 //! transaction created shares the query of the statement before it, and inside a script's
 //! transaction the queries before its last statement leave out the relations the script made
-//! (what the rules need of them excepted). Plus one snapshot per migration and one query after
-//! the last statement of a migration that added a foreign key.
+//! (what the rules need of them excepted); constraints are listed only after statements that
+//! may change them, and scan counts only after statements with a baseline. Plus one snapshot
+//! per migration and one query after the last statement of a migration that added a foreign key.
 
 use super::rules::{self, Rule};
 use crate::findings::Finding;
@@ -26,8 +27,7 @@ const BASELINE_SQL: &str = include_str!("catalog/baseline.sql");
 const FOREIGN_KEYS_SQL: &str = include_str!("catalog/foreign_keys.sql");
 /// The statement and baseline queries as prepared on the migration's connection (the `p` row
 /// says whether they are there).
-const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement(int8, bool) AS ";
-const EXECUTE_STATEMENT: &str = "EXECUTE migration_guard_statement";
+const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement(int8, bool, bool, bool) AS ";
 /// The statement query's `$1` that lists every relation held.
 const FULL: i64 = u32::MAX as i64;
 const PREPARE_BASELINE: &str = "PREPARE migration_guard_baseline(text) AS ";
@@ -53,6 +53,37 @@ const SNAPSHOT_SQL: &str = with_prepared_row!(include_str!("catalog/snapshot.sql
 const REFRESH_SQL: &str = with_prepared_row!(include_str!("catalog/refresh.sql"));
 /// The `p` row alone, when the kept snapshot needs no reading.
 const PREPARED_SQL: &str = concat!("SELECT 'p'::text AS tag, ", prepared!(), " AS flag");
+
+/// The statement query's arguments (see `catalog/statement.sql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ask {
+    /// `$1`: relations above it are the script's own, listed in brief.
+    bound: i64,
+    /// `$2`: the statements it covers may have made an index on an older table or a foreign
+    /// key to one (see [`makes_links_to_older`]).
+    links: bool,
+    /// `$3`: constraints are listed (see [`may_change_constraints`]).
+    constraints: bool,
+    /// `$4`: scan and dropped-column counts are read (the statement has a baseline).
+    counts: bool,
+}
+
+impl Ask {
+    /// Everything the transaction holds, constraints included, without counts.
+    const FULL: Ask = Ask { bound: FULL, links: true, constraints: true, counts: false };
+
+    /// The statement query as sent in a statement's message.
+    fn execute(&self) -> String {
+        let Ask { bound, links, constraints, counts } = self;
+        format!("EXECUTE migration_guard_statement({bound}, {links}, {constraints}, {counts})")
+    }
+}
+
+impl Default for Ask {
+    fn default() -> Ask {
+        Ask::FULL
+    }
+}
 
 /// Whether the migration's session has the statement query prepared.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -456,12 +487,19 @@ struct Seen {
 }
 
 impl Seen {
-    /// Takes in an `l` row of the statement query.
-    fn relation(&mut self, row: &PgRow, oid: u32, exists: bool, modes: &[LockMode]) -> Result<(), sqlx::Error> {
+    /// Takes in an `l` row of the statement query (`constraints`: the query listed them).
+    fn relation(
+        &mut self,
+        row: &PgRow,
+        oid: u32,
+        exists: bool,
+        modes: &[LockMode],
+        constraints: bool,
+    ) -> Result<(), sqlx::Error> {
         if exists {
             self.relations.insert(oid, Some((relation(row, oid)?, row.try_get("filenode")?)));
             // The constraint rows list all of a table locked strongly enough to change them.
-            if modes.iter().any(|m| *m >= LockMode::ShareUpdateExclusive) {
+            if constraints && modes.iter().any(|m| *m >= LockMode::ShareUpdateExclusive) {
                 self.constraints.insert(oid, Vec::new());
             }
         } else {
@@ -488,7 +526,7 @@ impl Seen {
                 self.newest = self.newest.max(oid);
                 if tag == "l" {
                     let modes = lock_modes(row)?;
-                    self.relation(row, oid, row.try_get("flag")?, &modes)?;
+                    self.relation(row, oid, row.try_get("flag")?, &modes, true)?;
                 } else {
                     self.constraint(row, oid, row.try_get::<i64, _>("parent")? as u32)?;
                 }
@@ -555,8 +593,11 @@ struct ScriptState {
     tx_control: bool,
     /// A brief statement query went out: the script's last statement must send a full one.
     brief_sent: bool,
-    /// The deferring statement may make links to older tables (its query's `$2`).
-    deferred_links: bool,
+    /// What the query of the deferring statement asks (the covered statements add theirs).
+    deferred_ask: Ask,
+    /// A brief query left out constraints of tables the script made, or of tables a statement
+    /// may have changed them on: the full query after the last statement lists them.
+    constraints_owed: bool,
     /// The statement being observed.
     node: Option<NodeEnum>,
     hits: Vec<Hit>,
@@ -619,11 +660,8 @@ struct Planned {
     /// A [`confined`] statement after one that deferred its query: what it locks belongs to
     /// the deferring statement, whose query comes after this one (or after a later one).
     covered: bool,
-    /// The statement query's `$1`: relations above it are the script's own, listed in brief.
-    bound: i64,
-    /// Its `$2`: the statements it covers may have made an index on an older table or a
-    /// foreign key to one (see [`makes_links_to_older`]).
-    links: bool,
+    /// The statement query's arguments.
+    ask: Ask,
     /// A full statement query after the script's last statement, whose rows only bring what the
     /// script left into `seen` (no rule looks at them): sent in its message, or asked after it.
     absorb_along: bool,
@@ -838,6 +876,7 @@ impl Tracer {
     fn observe(
         &mut self,
         rows: Vec<PgRow>,
+        ask: Ask,
         script: &Script,
         index: usize,
         elapsed: Duration,
@@ -865,7 +904,7 @@ impl Tracer {
                     let modes = lock_modes(row)?;
                     let acquired: Vec<LockMode> =
                         modes.iter().copied().filter(|m| state.held.insert((oid, *m))).collect();
-                    state.seen.relation(row, oid, exists, &modes)?;
+                    state.seen.relation(row, oid, exists, &modes, ask.constraints)?;
                     let Some(before) = snapshot.relations.get(&oid) else {
                         // Created by this migration: only new indexes on old tables matter.
                         if exists && state.seen_new.insert(oid) {
@@ -918,13 +957,15 @@ impl Tracer {
                         }
                         // Scan and dropped-column counts have a baseline only for tables the
                         // statement names in a SET NOT NULL or DROP COLUMN (see `baseline`).
-                        let scans: i64 = row.try_get("scans")?;
-                        if state.scans.insert(oid, scans).is_some_and(|old| scans > old) {
-                            scanned.push(current.clone());
-                        }
-                        let gone: i64 = row.try_get("dropped")?;
-                        if state.dropped_columns.insert(oid, gone).is_some_and(|old| gone > old) {
-                            columns_dropped.push(current.clone());
+                        if ask.counts {
+                            let scans: i64 = row.try_get("scans")?;
+                            if state.scans.insert(oid, scans).is_some_and(|old| scans > old) {
+                                scanned.push(current.clone());
+                            }
+                            let gone: i64 = row.try_get("dropped")?;
+                            if state.dropped_columns.insert(oid, gone).is_some_and(|old| gone > old) {
+                                columns_dropped.push(current.clone());
+                            }
                         }
                     }
                     if let Some(strongest) = modes.iter().copied().max() {
@@ -1183,7 +1224,7 @@ impl Observer for Tracer {
             // It may drop the prepared statement query: the next snapshot tells.
             self.prepared = Prepared::Unknown;
         }
-        let mut planned = Planned { in_tx: self.state.in_tx, bound: FULL, ..Planned::default() };
+        let mut planned = Planned { in_tx: self.state.in_tx, ..Planned::default() };
         // A statement confined to tables the transaction created locks nothing of interest:
         // what it locks is read with the statement before it, in one query after both.
         planned.covered = std::mem::take(&mut self.state.deferring) && !more;
@@ -1227,12 +1268,29 @@ impl Observer for Tracer {
                 // Inside one transaction to the script's end, the queries before the last one
                 // need not list again what the script created.
                 let brief = !planned.opened && !last && !self.state.tx_control && !planned.defers;
-                planned.bound = if brief { i64::from(self.newest) } else { FULL };
-                // The covered statements are confined: only the deferring one may link anything.
-                planned.links =
-                    if planned.covered { self.state.deferred_links } else { makes_links_to_older(node.as_ref()) };
+                let changes_constraints = may_change_constraints(node.as_ref(), self.server_version_num);
+                planned.ask = if planned.covered {
+                    // The covered statements are confined: only the deferring one may link
+                    // anything or have a baseline.
+                    let ask = &mut self.state.deferred_ask;
+                    ask.constraints |= changes_constraints;
+                    *ask
+                } else {
+                    Ask {
+                        bound: FULL,
+                        links: makes_links_to_older(node.as_ref()),
+                        constraints: changes_constraints,
+                        counts: baseline.is_some(),
+                    }
+                };
+                if brief {
+                    planned.ask.bound = i64::from(self.newest);
+                    self.state.constraints_owed |= planned.ask.constraints;
+                } else if !planned.defers {
+                    planned.ask.constraints |= std::mem::take(&mut self.state.constraints_owed);
+                }
                 if planned.defers && !planned.covered {
-                    self.state.deferred_links = planned.links;
+                    self.state.deferred_ask = planned.ask;
                 }
                 self.state.brief_sent |= brief;
                 if along {
@@ -1241,7 +1299,7 @@ impl Observer for Tracer {
                         planned.baseline_along = true;
                     }
                     if !planned.defers {
-                        wrap.after.push(format!("{EXECUTE_STATEMENT}({}, {})", planned.bound, planned.links));
+                        wrap.after.push(planned.ask.execute());
                         planned.sent_along = true;
                     }
                 } else if let Some(name) = baseline {
@@ -1257,7 +1315,7 @@ impl Observer for Tracer {
         }
         if last && self.state.brief_sent && !planned.sends_query() && self.state.in_tx {
             if self.prepared == Prepared::Ready {
-                wrap.after.push(format!("{EXECUTE_STATEMENT}({FULL}, true)"));
+                wrap.after.push(Ask::FULL.execute());
                 planned.absorb_along = true;
             } else {
                 planned.absorb = true;
@@ -1306,11 +1364,11 @@ impl Observer for Tracer {
         let rows = match (planned.sends_query(), planned.sent_along) {
             (false, _) => None,
             (true, true) => Some(replies.after.pop_front().unwrap_or_default()),
-            (true, false) => Some(statement_query(conn, planned.bound, planned.links).await?),
+            (true, false) => Some(statement_query(conn, planned.ask).await?),
         };
         let absorbed = match (planned.absorb_along, planned.absorb) {
             (true, _) => replies.after.pop_front(),
-            (false, true) => Some(statement_query(conn, FULL, true).await?),
+            (false, true) => Some(statement_query(conn, Ask::FULL).await?),
             (false, false) => None,
         };
         if let Some(rows) = absorbed {
@@ -1328,7 +1386,7 @@ impl Observer for Tracer {
                 {
                     self.state.exclusive_before = head.exclusive_before;
                     self.state.node = head.node;
-                    self.observe(rows, script, head.index, head.elapsed)?;
+                    self.observe(rows, planned.ask, script, head.index, head.elapsed)?;
                     for covered in head.covered {
                         self.state.exclusive_before =
                             exclusive_held(covered.in_tx, covered.node.as_ref(), &self.state.exclusive);
@@ -1342,7 +1400,7 @@ impl Observer for Tracer {
                     exclusive_held(planned.in_tx, planned.node.as_ref(), &self.state.exclusive);
                 self.state.node = planned.node.take();
                 match rows {
-                    Some(rows) => self.observe(rows, script, index, elapsed)?,
+                    Some(rows) => self.observe(rows, planned.ask, script, index, elapsed)?,
                     None if !planned.defers => self.check_unqueried(script, index, elapsed),
                     // Observed with the replies of the statements after it.
                     None => {}
@@ -1415,8 +1473,9 @@ impl Observer for Tracer {
 }
 
 /// The statement query on its own round trip, for when it cannot go in the statement's message.
-async fn statement_query(conn: &mut PgConnection, bound: i64, links: bool) -> Result<Vec<PgRow>, sqlx::Error> {
-    sqlx::query(STATEMENT_SQL).bind(bound).bind(links).fetch_all(&mut *conn).await
+async fn statement_query(conn: &mut PgConnection, ask: Ask) -> Result<Vec<PgRow>, sqlx::Error> {
+    let Ask { bound, links, constraints, counts } = ask;
+    sqlx::query(STATEMENT_SQL).bind(bound).bind(links).bind(constraints).bind(counts).fetch_all(&mut *conn).await
 }
 
 /// Runs every rule on a trace; rules that report once per migration fire on their first hit.
@@ -1607,6 +1666,98 @@ fn makes_links_to_older(node: Option<&NodeEnum>) -> bool {
     }
 }
 
+/// Whether a statement may add, drop, rename or validate a constraint of a table it locks, or
+/// make a table (whose constraints the trace learns with it): what the statement query lists
+/// constraints for. Conservative: statements of unknown effect (functions, DO blocks) may; only
+/// kinds known to leave `pg_constraint` alone say no. NOT NULL is a constraint row from
+/// PostgreSQL 18 on.
+fn may_change_constraints(node: Option<&NodeEnum>, server_version_num: u32) -> bool {
+    use pg_query::protobuf::{DropBehavior, ObjectType};
+    let not_null_is_row = server_version_num >= 180_000;
+    let kind = |t: i32| ObjectType::try_from(t).ok();
+    // Column definitions whose only constraints are defaults (and, before 18, NOT NULL).
+    let plain_column = |def: &pg_query::protobuf::ColumnDef| {
+        def.constraints.iter().all(|c| match &c.node {
+            Some(NodeEnum::Constraint(c)) => match ConstrType::try_from(c.contype) {
+                Ok(ConstrType::ConstrDefault) => true,
+                Ok(ConstrType::ConstrNotnull | ConstrType::ConstrNull) => !not_null_is_row,
+                _ => false,
+            },
+            _ => false,
+        })
+    };
+    match node {
+        Some(NodeEnum::IndexStmt(_) | NodeEnum::ViewStmt(_) | NodeEnum::RefreshMatViewStmt(_)) => false,
+        Some(NodeEnum::CreateTableAsStmt(_)) => false,
+        Some(NodeEnum::CreateTrigStmt(stmt)) => stmt.isconstraint,
+        Some(NodeEnum::DropStmt(stmt)) => {
+            stmt.behavior == DropBehavior::DropCascade as i32
+                || !matches!(
+                    kind(stmt.remove_type),
+                    Some(ObjectType::ObjectIndex | ObjectType::ObjectView | ObjectType::ObjectMatview | ObjectType::ObjectSequence)
+                )
+        }
+        // Renaming an index renames the constraint it backs.
+        Some(NodeEnum::RenameStmt(stmt)) => !matches!(
+            kind(stmt.rename_type),
+            Some(
+                ObjectType::ObjectTable
+                    | ObjectType::ObjectColumn
+                    | ObjectType::ObjectView
+                    | ObjectType::ObjectMatview
+                    | ObjectType::ObjectSequence
+            )
+        ),
+        Some(NodeEnum::AlterTableStmt(stmt)) => !stmt.cmds.iter().all(|c| {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &c.node else { return false };
+            match AlterTableType::try_from(cmd.subtype) {
+                Ok(AlterTableType::AtAddColumn) => {
+                    matches!(cmd.def.as_deref().and_then(|d| d.node.as_ref()), Some(NodeEnum::ColumnDef(def)) if plain_column(def))
+                }
+                Ok(AlterTableType::AtDropNotNull | AlterTableType::AtSetNotNull) => !not_null_is_row,
+                Ok(
+                    AlterTableType::AtColumnDefault
+                    | AlterTableType::AtSetStatistics
+                    | AlterTableType::AtSetOptions
+                    | AlterTableType::AtResetOptions
+                    | AlterTableType::AtSetStorage
+                    | AlterTableType::AtSetCompression
+                    | AlterTableType::AtChangeOwner
+                    | AlterTableType::AtClusterOn
+                    | AlterTableType::AtDropCluster
+                    | AlterTableType::AtSetLogged
+                    | AlterTableType::AtSetUnLogged
+                    | AlterTableType::AtSetAccessMethod
+                    | AlterTableType::AtSetTableSpace
+                    | AlterTableType::AtSetRelOptions
+                    | AlterTableType::AtResetRelOptions
+                    | AlterTableType::AtReplaceRelOptions
+                    | AlterTableType::AtEnableTrig
+                    | AlterTableType::AtEnableAlwaysTrig
+                    | AlterTableType::AtEnableReplicaTrig
+                    | AlterTableType::AtDisableTrig
+                    | AlterTableType::AtEnableTrigAll
+                    | AlterTableType::AtDisableTrigAll
+                    | AlterTableType::AtEnableTrigUser
+                    | AlterTableType::AtDisableTrigUser
+                    | AlterTableType::AtEnableRule
+                    | AlterTableType::AtEnableAlwaysRule
+                    | AlterTableType::AtEnableReplicaRule
+                    | AlterTableType::AtDisableRule
+                    | AlterTableType::AtReplicaIdentity
+                    | AlterTableType::AtEnableRowSecurity
+                    | AlterTableType::AtDisableRowSecurity
+                    | AlterTableType::AtForceRowSecurity
+                    | AlterTableType::AtNoForceRowSecurity
+                    | AlterTableType::AtGenericOptions,
+                ) => true,
+                _ => false,
+            }
+        }),
+        _ => true,
+    }
+}
+
 /// Statements that behave the same inside a transaction of their own, so that the tracer may
 /// wrap them when the script runs without one.
 fn wrappable(node: Option<&NodeEnum>) -> bool {
@@ -1730,6 +1881,46 @@ mod tests {
         assert!(!confined("INSERT INTO a VALUES (1)"));
         assert_eq!(created_table(node("CREATE TABLE s.c (id int)").as_ref()), Some(("s".into(), "c".into())));
         assert_eq!(created_table(node("CREATE TABLE IF NOT EXISTS c (id int)").as_ref()), None);
+    }
+
+    #[test]
+    fn statements_that_may_change_constraints() {
+        let changes = |sql: &str, version: u32| may_change_constraints(node(sql).as_ref(), version);
+        for sql in [
+            "CREATE INDEX a_b ON a (b)",
+            "CREATE VIEW v AS SELECT 1",
+            "DROP INDEX a_b",
+            "ALTER TABLE a ADD COLUMN b int DEFAULT 0",
+            "ALTER TABLE a ALTER COLUMN b SET DEFAULT 1, ALTER COLUMN b SET STATISTICS 100",
+            "ALTER TABLE a RENAME COLUMN b TO c",
+            "ALTER TABLE a RENAME TO b",
+            "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW EXECUTE FUNCTION f()",
+        ] {
+            assert!(!changes(sql, 170_000), "{sql}");
+        }
+        for sql in [
+            "CREATE TABLE a (id int PRIMARY KEY)",
+            "ALTER TABLE a ADD COLUMN b int REFERENCES c (id)",
+            "ALTER TABLE a ADD COLUMN b int UNIQUE",
+            "ALTER TABLE a ADD CONSTRAINT a_b CHECK (b > 0) NOT VALID",
+            "ALTER TABLE a VALIDATE CONSTRAINT a_b",
+            "ALTER TABLE a DROP COLUMN b",
+            "ALTER TABLE a ALTER COLUMN b TYPE bigint",
+            "ALTER TABLE a ALTER COLUMN b SET DEFAULT 1, DROP CONSTRAINT a_b",
+            "ALTER INDEX a_pkey RENAME TO a_key",
+            "DROP INDEX a_b CASCADE",
+            "DROP TABLE a",
+            "CREATE CONSTRAINT TRIGGER t AFTER INSERT ON a FOR EACH ROW EXECUTE FUNCTION f()",
+            "SELECT f()",
+            "DO $$ BEGIN END $$",
+        ] {
+            assert!(changes(sql, 170_000), "{sql}");
+        }
+        // From PostgreSQL 18 on, NOT NULL is a row of pg_constraint.
+        assert!(!changes("ALTER TABLE a ALTER COLUMN b SET NOT NULL", 170_000));
+        assert!(changes("ALTER TABLE a ALTER COLUMN b SET NOT NULL", 180_000));
+        assert!(!changes("ALTER TABLE a ADD COLUMN b int NOT NULL DEFAULT 0", 170_000));
+        assert!(changes("ALTER TABLE a ADD COLUMN b int NOT NULL DEFAULT 0", 180_000));
     }
 
     #[test]

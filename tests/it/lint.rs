@@ -465,3 +465,36 @@ fn statements_on_new_tables_share_a_query_and_findings_keep_their_lines() {
     expected.sort();
     assert_eq!(found, expected);
 }
+
+/// The statement query lists constraints only after statements that may change them: a table's
+/// constraints stay known across a statement that left them out (a CREATE INDEX), so that the
+/// next statement that lists them does not take the old ones for new; and scans are counted
+/// only where a baseline was read.
+#[test]
+fn constraints_left_out_after_an_index_stay_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = format!("{TABLES}ALTER TABLE orders ADD CONSTRAINT orders_total CHECK (total >= 0);\n");
+    std::fs::write(dir.path().join("1_setup.sql"), setup).unwrap();
+    std::fs::write(dir.path().join("2_index.sql"), "CREATE INDEX orders_region ON orders (region);\n").unwrap();
+    let check = "ALTER TABLE orders ADD CONSTRAINT orders_region CHECK (region > 0) NOT VALID;\n";
+    std::fs::write(dir.path().join("3_check.sql"), check).unwrap();
+    let not_null = "CREATE INDEX orders_account ON orders (account_id);\n\
+        ALTER TABLE orders ALTER COLUMN total SET NOT NULL;\n";
+    std::fs::write(dir.path().join("4_not_null.sql"), not_null).unwrap();
+    let (_, _, report) = rules_of(dir.path(), &[]);
+    let mut found: Vec<(String, String, u64)> =
+        findings(&report).into_iter().filter(|(_, file, _)| file != "1_setup.sql").collect();
+    found.sort();
+    let expected = [
+        ("index-not-concurrent", "2_index.sql", 1),
+        ("index-not-concurrent", "4_not_null.sql", 1),
+        ("lock-timeout-missing", "2_index.sql", 1),
+        ("lock-timeout-missing", "3_check.sql", 1),
+        ("lock-timeout-missing", "4_not_null.sql", 1),
+        ("set-not-null-scan", "4_not_null.sql", 2),
+    ];
+    let mut expected: Vec<(String, String, u64)> =
+        expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}

@@ -10,6 +10,9 @@
 -- them), and only when $2 says the statement may have made such a thing, so that a statement
 -- late in a long transaction does not read again everything the transaction created. The last
 -- query of the script passes the highest OID and lists all.
+-- $3: whether to list constraints (false after a statement that can neither add, drop, rename nor
+-- validate one, nor make a table whose own ones are still to be listed); $4: whether to count
+-- scans and dropped columns (only after a statement whose table has a baseline query before it).
 -- TOAST tables and their indexes are never listed: their table's own row tells; nor are
 -- relations held only in modes that change nothing.
 WITH held AS MATERIALIZED (
@@ -31,9 +34,10 @@ SELECT 'l'::text AS tag, h.relation::int8 AS oid, coalesce(c.relkind::text, '') 
        coalesce(c.relfilenode, 0)::int8 AS filenode,
        coalesce((SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = h.relation), 0)::int8 AS parent,
        coalesce(c.nspname::text, '') AS schema, coalesce(c.relname::text, '') AS name,
-       coalesce(pg_catalog.pg_stat_get_xact_numscans(h.relation), 0)::int8 AS scans,
+       CASE WHEN $4 THEN coalesce(pg_catalog.pg_stat_get_xact_numscans(h.relation), 0) ELSE 0 END::int8 AS scans,
        c.oid IS NOT NULL AS flag, h.modes,
-       (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = h.relation AND a.attisdropped) AS dropped,
+       CASE WHEN $4 THEN (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = h.relation AND a.attisdropped)
+            ELSE 0 END AS dropped,
        0::int8 AS referenced
 FROM shown h
 LEFT JOIN LATERAL (SELECT c.oid, c.relkind, c.relfilenode, c.relname, n.nspname
@@ -47,7 +51,7 @@ SELECT 'c', k.oid::int8, k.contype::text, 0, k.conrelid::int8, '', k.conname::te
 FROM held h
 CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_constraint k WHERE k.conrelid = h.relation OFFSET 0) k
 -- Adding or validating a constraint takes at least SHARE UPDATE EXCLUSIVE on its table.
-WHERE h.modes && ARRAY['ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
+WHERE $3 AND h.modes && ARRAY['ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',
       'AccessExclusiveLock']
   AND (h.relation::int8 <= $1 OR $2) AND (h.relation::int8 <= $1 OR (k.contype = 'f' AND k.confrelid::int8 <= $1))
 UNION ALL
