@@ -72,6 +72,18 @@ fn lines_of(rule: &str, setup: &str, change: &str) -> Vec<u64> {
     findings(&report).into_iter().filter(|(r, file, _)| r == rule && file == "2_change.sql").map(|f| f.2).collect()
 }
 
+/// Asserts the findings (rule, file, line) of a check of `dir`, those of `1_setup.sql` left out.
+fn assert_findings_after_setup(dir: &std::path::Path, expected: &[(&str, &str, u64)]) {
+    let (_, _, report) = rules_of(dir, &[]);
+    let mut found: Vec<(String, String, u64)> =
+        findings(&report).into_iter().filter(|(_, file, _)| file != "1_setup.sql").collect();
+    found.sort();
+    let mut expected: Vec<(String, String, u64)> =
+        expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}
+
 const TABLES: &str = "CREATE TABLE accounts (id bigint PRIMARY KEY, region int);\n\
     CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint, region int, total int);\n";
 
@@ -447,10 +459,6 @@ fn statements_on_new_tables_share_a_query_and_findings_keep_their_lines() {
     std::fs::write(dir.path().join("2_change.sql"), change).unwrap();
     let later = "CREATE INDEX refunds_id ON refunds (id);\nALTER TABLE payments DROP COLUMN account_id;\n";
     std::fs::write(dir.path().join("3_later.sql"), later).unwrap();
-    let (_, _, report) = rules_of(dir.path(), &[]);
-    let mut found: Vec<(String, String, u64)> =
-        findings(&report).into_iter().filter(|(_, file, _)| file != "1_setup.sql").collect();
-    found.sort();
     let expected = [
         ("foreign-key-not-indexed", "2_change.sql", 2),
         ("index-not-concurrent", "2_change.sql", 5),
@@ -460,10 +468,7 @@ fn statements_on_new_tables_share_a_query_and_findings_keep_their_lines() {
         ("statements-after-access-exclusive", "2_change.sql", 2),
         ("drop-column", "3_later.sql", 2),
     ];
-    let mut expected: Vec<(String, String, u64)> =
-        expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
-    expected.sort();
-    assert_eq!(found, expected);
+    assert_findings_after_setup(dir.path(), &expected);
 }
 
 /// The statement query lists constraints only after statements that may change them: a table's
@@ -481,10 +486,6 @@ fn constraints_left_out_after_an_index_stay_known() {
     let not_null = "CREATE INDEX orders_account ON orders (account_id);\n\
         ALTER TABLE orders ALTER COLUMN total SET NOT NULL;\n";
     std::fs::write(dir.path().join("4_not_null.sql"), not_null).unwrap();
-    let (_, _, report) = rules_of(dir.path(), &[]);
-    let mut found: Vec<(String, String, u64)> =
-        findings(&report).into_iter().filter(|(_, file, _)| file != "1_setup.sql").collect();
-    found.sort();
     let expected = [
         ("index-not-concurrent", "2_index.sql", 1),
         ("index-not-concurrent", "4_not_null.sql", 1),
@@ -493,8 +494,5 @@ fn constraints_left_out_after_an_index_stay_known() {
         ("lock-timeout-missing", "4_not_null.sql", 1),
         ("set-not-null-scan", "4_not_null.sql", 2),
     ];
-    let mut expected: Vec<(String, String, u64)> =
-        expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
-    expected.sort();
-    assert_eq!(found, expected);
+    assert_findings_after_setup(dir.path(), &expected);
 }
