@@ -531,9 +531,10 @@ fn skip_trivia(sql: &str, mut from: usize, to: usize) -> usize {
     from
 }
 
-/// Trims trailing whitespace of a statement.
+/// Trims trailing whitespace of a statement: what PostgreSQL's scanner counts as whitespace (the
+/// same bytes [`skip_trivia`] skips), not Unicode's, whose other spaces are identifier characters.
 fn trim_end(sql: &str, start: usize, end: usize) -> usize {
-    start + sql[start..end].trim_end().len()
+    start + sql[start..end].trim_end_matches([' ', '\t', '\n', '\r', '\x0c']).len()
 }
 
 /// The line PL/pgSQL gives for an error inside a `DO` block, from the error's context
@@ -622,6 +623,14 @@ mod tests {
     fn identifiers_and_literals_double_their_quotes() {
         assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(literal("it's"), "'it''s'");
+    }
+
+    /// PostgreSQL reads a Unicode space such as U+2000 as part of an identifier, not as
+    /// whitespace: a statement made of one is kept whole, never trimmed to nothing.
+    #[test]
+    fn unicode_spaces_are_not_whitespace() {
+        assert_eq!(texts("\u{2000}"), ["\u{2000}"]);
+        assert_eq!(texts("SELECT 1;\n\u{2000} \n"), ["SELECT 1", "\u{2000}"]);
     }
 
     fn texts(sql: &str) -> Vec<&str> {
