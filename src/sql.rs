@@ -495,12 +495,16 @@ fn tx_effect(node: &NodeEnum) -> TxEffect {
     }
 }
 
+/// The whitespace skipped before a statement and trimmed after it: ASCII bytes only, as
+/// PostgreSQL's scanner reads Unicode's other spaces as identifier characters.
+const WHITESPACE: &[u8] = b" \t\n\r\x0c";
+
 /// Skips whitespace and comments from `from`, never past `to`.
 fn skip_trivia(sql: &str, mut from: usize, to: usize) -> usize {
     let bytes = sql.as_bytes();
     while from < to {
         match bytes[from] {
-            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => from += 1,
+            b if WHITESPACE.contains(&b) => from += 1,
             b'-' if bytes.get(from + 1) == Some(&b'-') => {
                 from = sql[from..to].find('\n').map_or(to, |n| from + n + 1);
             }
@@ -531,10 +535,9 @@ fn skip_trivia(sql: &str, mut from: usize, to: usize) -> usize {
     from
 }
 
-/// Trims trailing whitespace of a statement: what PostgreSQL's scanner counts as whitespace (the
-/// same bytes [`skip_trivia`] skips), not Unicode's, whose other spaces are identifier characters.
+/// Trims trailing [`WHITESPACE`] of a statement (the bytes [`skip_trivia`] skips).
 fn trim_end(sql: &str, start: usize, end: usize) -> usize {
-    start + sql[start..end].trim_end_matches([' ', '\t', '\n', '\r', '\x0c']).len()
+    start + sql[start..end].trim_end_matches(|c: char| c.is_ascii() && WHITESPACE.contains(&(c as u8))).len()
 }
 
 /// The line PL/pgSQL gives for an error inside a `DO` block, from the error's context

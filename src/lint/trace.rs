@@ -1687,8 +1687,12 @@ fn may_change_constraints(node: Option<&NodeEnum>, server_version_num: u32) -> b
         })
     };
     match node {
-        Some(NodeEnum::IndexStmt(_) | NodeEnum::ViewStmt(_) | NodeEnum::RefreshMatViewStmt(_)) => false,
-        Some(NodeEnum::CreateTableAsStmt(_)) => false,
+        Some(
+            NodeEnum::IndexStmt(_)
+            | NodeEnum::ViewStmt(_)
+            | NodeEnum::RefreshMatViewStmt(_)
+            | NodeEnum::CreateTableAsStmt(_),
+        ) => false,
         Some(NodeEnum::CreateTrigStmt(stmt)) => stmt.isconstraint,
         Some(NodeEnum::DropStmt(stmt)) => {
             stmt.behavior == DropBehavior::DropCascade as i32
