@@ -192,8 +192,9 @@ pub(super) fn load(
         // Undos of the versions it stands for have nothing to undo; its own version's undo is its down.
         undos.retain(|(v, _)| *v >= version);
     }
+    let index = super::by_version(&loaded.migrations);
     for (version, script) in undos {
-        let Some(migration) = loaded.migrations.iter_mut().find(|m| m.version.as_ref() == Some(&version)) else {
+        let Some(migration) = index.get(&version).map(|&i| &mut loaded.migrations[i]) else {
             return Err(LoadError::invalid(
                 &script.path,
                 1,

@@ -37,8 +37,9 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
         }
     }
     // golang-migrate pairs an up and a down by version alone; their names may differ.
+    let mut index = super::by_version(&migrations);
     for (version, version_text, name, down) in downs {
-        match migrations.iter_mut().find(|m| m.version.as_ref() == Some(&version)) {
+        match index.get(&version).map(|&i| &mut migrations[i]) {
             Some(m) if m.down.is_none() => m.down = Some(down),
             Some(_) => {
                 return Err(LoadError::invalid(
@@ -48,15 +49,18 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
                 ));
             }
             // Without an up file golang-migrate records the version and runs nothing.
-            None => migrations.push(Migration {
-                id: version_text,
-                version: Some(version),
-                name: name.replace('_', " ").trim().to_string(),
-                parents: Vec::new(),
-                apply: crate::migrations::Apply::Sql,
-                up: Script::new(&down.path, 1, String::new())?,
-                down: Some(down),
-            }),
+            None => {
+                index.insert(version.clone(), migrations.len());
+                migrations.push(Migration {
+                    id: version_text,
+                    version: Some(version),
+                    name: name.replace('_', " ").trim().to_string(),
+                    parents: Vec::new(),
+                    apply: crate::migrations::Apply::Sql,
+                    up: Script::new(&down.path, 1, String::new())?,
+                    down: Some(down),
+                })
+            }
         }
     }
     Ok(migrations)
@@ -87,5 +91,24 @@ mod tests {
         assert_eq!(parse_name("10.up.sql"), None);
         assert_eq!(parse_name("v1_init.up.sql"), None);
         assert_eq!(parse_name("1_init.sql"), None);
+    }
+
+    #[test]
+    fn downs_pair_with_ups_by_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str| std::fs::write(dir.path().join(name), "SELECT 1;\n").unwrap();
+        // The same version written two ways, under two names; a down with no up.
+        write("0001_create.up.sql");
+        write("1_drop.down.sql");
+        write("2_b.up.sql");
+        write("3_gone.down.sql");
+        let mut loaded = load(dir.path()).unwrap();
+        loaded.sort_by(|a, b| a.version.cmp(&b.version));
+        let paired: Vec<(&str, bool, bool)> =
+            loaded.iter().map(|m| (m.id.as_str(), m.up.sql.is_empty(), m.down.is_some())).collect();
+        assert_eq!(paired, [("0001", false, true), ("2", false, false), ("3", true, true)]);
+        write("01_again.down.sql");
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("a second .down.sql for version"), "{err}");
     }
 }

@@ -99,6 +99,18 @@ pub(crate) fn version_and_name(stem: &str, sep: char) -> Option<(Version, String
     Some((version, name.replace('_', " ").trim().to_string()))
 }
 
+/// Each version's first migration, by position: pairing a down file with its up by version costs
+/// a lookup, not a scan of the chain.
+pub(crate) fn by_version(migrations: &[Migration]) -> std::collections::HashMap<Version, usize> {
+    let mut index = std::collections::HashMap::with_capacity(migrations.len());
+    for (i, m) in migrations.iter().enumerate() {
+        if let Some(v) = &m.version {
+            index.entry(v.clone()).or_insert(i);
+        }
+    }
+    index
+}
+
 /// A marker comment recognised by a section format's line classifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Marker {
