@@ -522,6 +522,7 @@ impl CheckSettings {
                     roles.extend(args.roles);
                     roles
                 },
+                max_connections: None,
             },
             report_dir,
             prefix_cache,

@@ -29,6 +29,9 @@ pub struct Cluster {
     child: Option<Child>,
 }
 
+/// PostgreSQL's own default.
+const DEFAULT_MAX_CONNECTIONS: u32 = 100;
+
 /// Who runs initdb and postgres.
 struct RunAs {
     uid: Uid,
@@ -46,6 +49,7 @@ impl Cluster {
     pub async fn start(
         pg_bin: Option<&Path>,
         version: Option<&VersionChoice>,
+        max_connections: Option<u32>,
     ) -> Result<(Cluster, Option<String>), ProvisionError> {
         let (bin, note) = find_binaries(pg_bin, version)?;
         let run_as = run_as()?;
@@ -92,8 +96,11 @@ impl Cluster {
             .args(["-p", &PORT.to_string()])
             .args(["-c", "listen_addresses="])
             .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
-            // Many scratch databases and a trace connection per check.
-            .args(["-c", "max_connections=200", "-c", "shared_buffers=128MB"])
+            // The lock tables are sized by max_connections, and the lint trace reads pg_locks
+            // after statements, which walks them whole: a check needs a few connections, and the
+            // default's lock capacity is what a production server of the project offers.
+            .args(["-c", &format!("max_connections={}", max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))])
+            .args(["-c", "shared_buffers=128MB"])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().map_err(|e| ProvisionError::Start(e.to_string()))?)
             .stderr(log_file);

@@ -58,6 +58,9 @@ pub struct ProvisionOptions {
     /// Run-time parameters every session migrations run in starts with (`lock_timeout`, ...),
     /// as the deploy's runner sets them.
     pub session_settings: Vec<(String, String)>,
+    /// `max_connections` of the embedded server; `None`: PostgreSQL's default of 100, enough for
+    /// one check (a harness that runs many checks on one server asks for more).
+    pub max_connections: Option<u32>,
 }
 
 /// Why no server could be provided. Messages name the setting to change.
@@ -322,8 +325,12 @@ impl Server {
             Server::attach(Provider::Container, admin, "--postgres-image", Backend::Container(Box::new(container)))
                 .await
         } else {
-            let (cluster, note) =
-                ephemeral::Cluster::start(options.pg_bin.as_deref(), options.postgres_version.as_ref()).await?;
+            let (cluster, note) = ephemeral::Cluster::start(
+                options.pg_bin.as_deref(),
+                options.postgres_version.as_ref(),
+                options.max_connections,
+            )
+            .await?;
             let admin = cluster.connect_options();
             let mut server =
                 Server::attach(Provider::Ephemeral, admin, "--pg-bin", Backend::Ephemeral(cluster)).await?;

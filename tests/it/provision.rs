@@ -76,6 +76,9 @@ async fn database_url_uses_scratch_databases_and_leaves_the_target_alone() {
     use sqlx::{Connection, Row};
     let (server, url) = url_server().await;
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    // A server for one check: PostgreSQL's default, whose lock tables the lint trace walks.
+    let connections: String = sqlx::query("SHOW max_connections").fetch_one(&mut conn).await.unwrap().get(0);
+    assert_eq!(connections, "100");
     sqlx::query("CREATE TABLE precious (id int)").execute(&mut conn).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("1_t.sql"), "CREATE TABLE precious (id int);\nDROP TABLE precious;\n").unwrap();

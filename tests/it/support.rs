@@ -118,7 +118,9 @@ pub fn shared_server() -> std::sync::Arc<SharedServer> {
     let (keep_tx, keep_rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = runtime.block_on(migration_guard::postgres::Server::start(&Default::default()));
+        // Every test's checks share it, several at a time.
+        let options = migration_guard::postgres::ProvisionOptions { max_connections: Some(200), ..Default::default() };
+        let server = runtime.block_on(migration_guard::postgres::Server::start(&options));
         let _ = ready_tx.send(server);
         let _ = keep_rx.recv();
     });
