@@ -8,6 +8,7 @@
 //! repository as `DIR/SIZE` for profiling a mode by hand).
 //! Prints, per size and mode, the median time, the time per migration, the ratio to its floor
 //! and the peak memory (RSS), then the growth from the smallest to the largest size.
+//! Apply only and the lint trace run in turns, and their ratio is also given pair by pair.
 //! Targets: apply only (no lint, round trip or effect rules: nothing snapshotted) ≤ 1.3× the apply
 //! floor; the lint trace (apply + lint against apply only) ≤ 1.3×; the whole history judged ≤ 2×
 //! the up/down/up floor; growth from 1,000 to 5,000 within 6×.
@@ -142,6 +143,11 @@ async fn main() {
             ms(round_trip_floor)
         );
         let mut medians: Vec<Option<Duration>> = vec![None; MODES.len()];
+        // Apply only and the lint trace run in turns, so that the lint trace's ratio is taken
+        // pair by pair, each pair at the same load of the machine.
+        let paired = ["apply", "lint"].iter().all(|key| selected.iter().any(|s| s == key));
+        let mut taken: Vec<Option<Vec<(Duration, u64)>>> = vec![None; MODES.len()];
+        let mut pair_ratios = Vec::new();
         for (i, mode) in MODES.iter().enumerate() {
             if !selected.iter().any(|s| s == mode.key) {
                 continue;
@@ -161,7 +167,22 @@ async fn main() {
             if mode.warm {
                 check(repo.path(), &url, mode.args);
             }
-            let samples: Vec<(Duration, u64)> = (0..runs).map(|_| check(repo.path(), &url, mode.args)).collect();
+            let position = |key: &str| MODES.iter().position(|m| m.key == key).expect("a mode of MODES");
+            if paired && mode.key == "apply" {
+                let (mut apply, mut lint) = (Vec::new(), Vec::new());
+                for _ in 0..runs {
+                    apply.push(check(repo.path(), &url, mode.args));
+                    lint.push(check(repo.path(), &url, MODES[position("lint")].args));
+                    let (a, l) = (apply.last().unwrap().0, lint.last().unwrap().0);
+                    pair_ratios.push(l.as_secs_f64() / a.as_secs_f64());
+                }
+                taken[position("lint")] = Some(lint);
+                taken[i] = Some(apply);
+            }
+            let samples: Vec<(Duration, u64)> = match taken[i].take() {
+                Some(samples) => samples,
+                None => (0..runs).map(|_| check(repo.path(), &url, mode.args)).collect(),
+            };
             let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
             let took = median(samples.iter().map(|s| s.0).collect());
             last[i] = Some((n, took));
@@ -180,8 +201,15 @@ async fn main() {
         }
         // The lint trace's own cost: the same run with and without it (the issue's ≤ 1.3×).
         let of = |key: &str| MODES.iter().position(|m| m.key == key).and_then(|i| medians[i]);
-        if let (Some(apply), Some(lint)) = (of("apply"), of("lint")) {
-            println!("  lint trace / apply only: {:.2}×", lint.as_secs_f64() / apply.as_secs_f64());
+        pair_ratios.sort_by(f64::total_cmp);
+        if let (Some(apply), Some(lint), Some(pair)) = (of("apply"), of("lint"), pair_ratios.get(pair_ratios.len() / 2))
+        {
+            println!(
+                "  lint trace / apply only: {:.2}× (medians); by pair, run in turns: median {:.2}×, {}",
+                lint.as_secs_f64() / apply.as_secs_f64(),
+                pair,
+                pair_ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ")
+            );
         }
     }
     for (mode, points) in MODES.iter().zip(&per_migration) {

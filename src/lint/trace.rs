@@ -31,9 +31,12 @@ const PREPARE_STATEMENT: &str = "PREPARE migration_guard_statement(int8, bool, b
 /// The statement query's `$1` that lists every relation held.
 const FULL: i64 = u32::MAX as i64;
 const PREPARE_BASELINE: &str = "PREPARE migration_guard_baseline(text) AS ";
-const PREPARE_FOREIGN_KEYS: &str = "PREPARE migration_guard_foreign_keys(oid[]) AS ";
-/// The foreign keys of the tables the transaction locked, asked after a migration's last statement.
-const EXECUTE_FOREIGN_KEYS: &str = "EXECUTE migration_guard_foreign_keys(NULL)";
+const PREPARE_FOREIGN_KEYS: &str = "PREPARE migration_guard_foreign_keys(oid[], int8) AS ";
+/// The foreign keys made after `newest` of the tables the transaction locked, asked after a
+/// migration's last statement.
+fn execute_foreign_keys(newest: u32) -> String {
+    format!("EXECUTE migration_guard_foreign_keys(NULL, {newest})")
+}
 /// Whether this session has the tracer's queries prepared under the names it gives them.
 macro_rules! prepared {
     () => {
@@ -1090,7 +1093,7 @@ impl Tracer {
             Some(rows) => rows,
             None => {
                 let oids: Vec<i64> = self.state.new_foreign_keys.iter().map(|(_, oid)| i64::from(*oid)).collect();
-                sqlx::query(FOREIGN_KEYS_SQL).bind(Some(oids)).fetch_all(&mut *conn).await?
+                sqlx::query(FOREIGN_KEYS_SQL).bind(Some(oids)).bind(0_i64).fetch_all(&mut *conn).await?
             }
         };
         let qualified =
@@ -1330,7 +1333,7 @@ impl Observer for Tracer {
             && statement.tx == TxEffect::Plain
             && self.prepared == Prepared::Ready
         {
-            wrap.after.push(EXECUTE_FOREIGN_KEYS.into());
+            wrap.after.push(execute_foreign_keys(self.newest));
             planned.foreign_keys_along = true;
         }
         if planned.opened && planned.sent_along {
@@ -1541,6 +1544,8 @@ fn baseline_target(node: Option<&NodeEnum>) -> Option<String> {
     })
 }
 
+/// Whether the statement may take a lock a rule looks at (anything but ACCESS SHARE, ROW SHARE or
+/// ROW EXCLUSIVE) on a relation that existed before it; the others need no statement query.
 fn may_lock(node: Option<&NodeEnum>) -> bool {
     !matches!(
         node,

@@ -118,6 +118,9 @@ fn foreign_key_not_indexed_follows_the_tables_and_indexes_at_the_end_of_the_migr
     // A key that existed before the migration is not this migration's doing.
     let old_key = format!("{TABLES}ALTER TABLE orders ADD FOREIGN KEY (account_id) REFERENCES accounts (id);\n");
     assert_eq!(lines_of(rule, &old_key, "ALTER TABLE orders ADD COLUMN note text;\n"), Vec::<u64>::new());
+    // Beside it, a key the migration adds to the same table is.
+    let beside = "ALTER TABLE orders ADD COLUMN parent_id bigint REFERENCES orders (id);\n";
+    assert_eq!(lines_of(rule, &old_key, beside), vec![1]);
     // The keys are read in the migration's own message after its last statement, whatever that
     // statement is; or, when that cannot be (a key no statement spells out, a script that commits
     // itself), asked after it.

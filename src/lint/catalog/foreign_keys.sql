@@ -3,7 +3,9 @@
 -- the referencing table, which is what the referential-integrity queries on a DELETE or key UPDATE
 -- of the referenced table need. $1: the keys' OIDs; NULL: the keys of the tables this transaction
 -- holds locked strongly enough to add one (sent in the migration's own message, before it commits,
--- so that the answer costs no round trip). Only migrations that may add a foreign key pay for it.
+-- so that the answer costs no round trip), made after $2 (OIDs only grow: the keys the tables had
+-- before the migration are left out before their columns and indexes are read). Only migrations
+-- that may add a foreign key pay for it.
 WITH held AS MATERIALIZED (
     SELECT DISTINCT l.relation
     FROM pg_catalog.pg_locks l
@@ -15,6 +17,7 @@ WITH held AS MATERIALIZED (
     SELECT k.oid, k.conname, k.conrelid, k.confrelid, k.conkey, k.contype, k.conparentid
     FROM held h
     CROSS JOIN LATERAL (SELECT * FROM pg_catalog.pg_constraint k WHERE k.conrelid = h.relation OFFSET 0) k
+    WHERE k.oid::int8 > $2
     UNION ALL
     SELECT k.oid, k.conname, k.conrelid, k.confrelid, k.conkey, k.contype, k.conparentid
     FROM pg_catalog.pg_constraint k
