@@ -23,15 +23,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
         let sql = read_sql_file(&path)?;
         let script = if up { Script::new(&path, 1, sql)? } else { Script::down(&path, 1, sql, &[])? };
         if up {
-            migrations.push(Migration {
-                id: version_text,
-                version: Some(version),
-                name: name.replace('_', " ").trim().to_string(),
-                parents: Vec::new(),
-                apply: crate::migrations::Apply::Sql,
-                up: script,
-                down: None,
-            });
+            migrations.push(migration(version_text, version, &name, script, None));
         } else {
             downs.push((version, version_text, name, script));
         }
@@ -51,19 +43,25 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
             // Without an up file golang-migrate records the version and runs nothing.
             None => {
                 index.insert(version.clone(), migrations.len());
-                migrations.push(Migration {
-                    id: version_text,
-                    version: Some(version),
-                    name: name.replace('_', " ").trim().to_string(),
-                    parents: Vec::new(),
-                    apply: crate::migrations::Apply::Sql,
-                    up: Script::new(&down.path, 1, String::new())?,
-                    down: Some(down),
-                })
+                let up = Script::new(&down.path, 1, String::new())?;
+                migrations.push(migration(version_text, version, &name, up, Some(down)));
             }
         }
     }
     Ok(migrations)
+}
+
+/// A migration of the chain; `name` as in the file name (`_` shown as spaces).
+fn migration(id: String, version: Version, name: &str, up: Script, down: Option<Script>) -> Migration {
+    Migration {
+        id,
+        version: Some(version),
+        name: name.replace('_', " ").trim().to_string(),
+        parents: Vec::new(),
+        apply: crate::migrations::Apply::Sql,
+        up,
+        down,
+    }
 }
 
 /// `<digits>_<name>.(up|down).sql` → (version, name, is_up).
