@@ -146,7 +146,9 @@ async fn main() {
         // Apply only and the lint trace run in turns, so that the lint trace's ratio is taken
         // pair by pair, each pair at the same load of the machine.
         let paired = ["apply", "lint"].iter().all(|key| selected.iter().any(|s| s == key));
-        let mut taken: Vec<Option<Vec<(Duration, u64)>>> = vec![None; MODES.len()];
+        let position = |key: &str| MODES.iter().position(|m| m.key == key).expect("a mode of MODES");
+        // The lint trace's samples, taken in turns with apply only's.
+        let mut lint_samples: Option<Vec<(Duration, u64)>> = None;
         let mut pair_ratios = Vec::new();
         for (i, mode) in MODES.iter().enumerate() {
             if !selected.iter().any(|s| s == mode.key) {
@@ -167,21 +169,21 @@ async fn main() {
             if mode.warm {
                 check(repo.path(), &url, mode.args);
             }
-            let position = |key: &str| MODES.iter().position(|m| m.key == key).expect("a mode of MODES");
-            if paired && mode.key == "apply" {
-                let (mut apply, mut lint) = (Vec::new(), Vec::new());
-                for _ in 0..runs {
-                    apply.push(check(repo.path(), &url, mode.args));
-                    lint.push(check(repo.path(), &url, MODES[position("lint")].args));
-                    let (a, l) = (apply.last().unwrap().0, lint.last().unwrap().0);
-                    pair_ratios.push(l.as_secs_f64() / a.as_secs_f64());
+            let samples: Vec<(Duration, u64)> = match mode.key {
+                "apply" if paired => {
+                    let (mut apply, mut lint) = (Vec::new(), Vec::new());
+                    for _ in 0..runs {
+                        let a = check(repo.path(), &url, mode.args);
+                        let l = check(repo.path(), &url, MODES[position("lint")].args);
+                        pair_ratios.push(l.0.as_secs_f64() / a.0.as_secs_f64());
+                        apply.push(a);
+                        lint.push(l);
+                    }
+                    lint_samples = Some(lint);
+                    apply
                 }
-                taken[position("lint")] = Some(lint);
-                taken[i] = Some(apply);
-            }
-            let samples: Vec<(Duration, u64)> = match taken[i].take() {
-                Some(samples) => samples,
-                None => (0..runs).map(|_| check(repo.path(), &url, mode.args)).collect(),
+                "lint" if lint_samples.is_some() => lint_samples.take().unwrap_or_default(),
+                _ => (0..runs).map(|_| check(repo.path(), &url, mode.args)).collect(),
             };
             let peak = samples.iter().map(|s| s.1).max().unwrap_or(0);
             let took = median(samples.iter().map(|s| s.0).collect());
@@ -200,7 +202,7 @@ async fn main() {
             );
         }
         // The lint trace's own cost: the same run with and without it (the issue's ≤ 1.3×).
-        let of = |key: &str| MODES.iter().position(|m| m.key == key).and_then(|i| medians[i]);
+        let of = |key: &str| medians[position(key)];
         pair_ratios.sort_by(f64::total_cmp);
         if let (Some(apply), Some(lint), Some(pair)) = (of("apply"), of("lint"), pair_ratios.get(pair_ratios.len() / 2))
         {

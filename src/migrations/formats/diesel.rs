@@ -50,7 +50,7 @@ pub(crate) fn parse_name(dir_name: &str) -> Option<(String, String)> {
     if !version.bytes().any(|b| b.is_ascii_digit()) || !version.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         return None;
     }
-    Some((version.replace('-', ""), name.replace('_', " ").trim().to_string()))
+    Some((version.replace('-', ""), super::shown_name(name)))
 }
 
 /// Reads `run_in_transaction` from a migration's `metadata.toml` (absent: true). The file holds

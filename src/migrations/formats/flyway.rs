@@ -240,7 +240,7 @@ fn parse_name(stem: &str) -> Option<(Kind, String)> {
 /// part after `__`, `_` shown as spaces.
 pub(crate) fn description(stem: &str) -> Option<String> {
     let (_, description) = stem.split_once("__")?;
-    Some(description.replace('_', " ").trim().to_string())
+    Some(super::shown_name(description))
 }
 
 /// Replaces every `${name}` in `text` (the contents of `path`).

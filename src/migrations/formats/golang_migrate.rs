@@ -51,12 +51,12 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, LoadError> {
     Ok(migrations)
 }
 
-/// A migration of the chain; `name` as in the file name (`_` shown as spaces).
+/// A migration of the chain; `name` as in the file name.
 fn migration(id: String, version: Version, name: &str, up: Script, down: Option<Script>) -> Migration {
     Migration {
         id,
         version: Some(version),
-        name: name.replace('_', " ").trim().to_string(),
+        name: super::shown_name(name),
         parents: Vec::new(),
         apply: crate::migrations::Apply::Sql,
         up,

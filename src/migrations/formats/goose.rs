@@ -90,7 +90,7 @@ fn parse_name(stem: &str) -> Option<(Version, String)> {
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || version.bytes().all(|b| b == b'0') {
         return None;
     }
-    Some((Version::parse(version)?, name.replace('_', " ").trim().to_string()))
+    Some((Version::parse(version)?, super::shown_name(name)))
 }
 
 /// goose annotations: `-- +goose <command>`, case-insensitive.

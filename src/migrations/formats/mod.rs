@@ -96,7 +96,12 @@ pub(crate) fn version_and_name(stem: &str, sep: char) -> Option<(Version, String
         None => (stem, ""),
     };
     let version = Version::parse(version).filter(|_| !version.contains(['.', '_']))?;
-    Some((version, name.replace('_', " ").trim().to_string()))
+    Some((version, shown_name(name)))
+}
+
+/// The name part of a migration's file name as the report shows it: `_` as spaces, trimmed.
+pub(crate) fn shown_name(name: &str) -> String {
+    name.replace('_', " ").trim().to_string()
 }
 
 /// Each version's first migration, by position: pairing a down file with its up by version costs
